@@ -1,0 +1,51 @@
+# wijkmatch — developer entry points. `make test` and `make demo` are all a newcomer needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test test-fast lint format demo up schemas bench-intake bench-solver bench-matcher clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+schemas: $(STAMP)
+	$(VENV)/bin/wijkmatch schemas export
+
+demo: $(STAMP)
+	$(VENV)/bin/wijkmatch demo
+
+up: $(STAMP)
+	$(VENV)/bin/wijkmatch up
+
+bench-intake: $(STAMP)
+	$(PY) -m bench.intake
+
+bench-solver: $(STAMP)
+	$(PY) -m bench.solver
+
+bench-matcher: $(STAMP)
+	$(PY) -m bench.matcher
+
+clean:
+	rm -rf .wijkmatch .pytest_cache
