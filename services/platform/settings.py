@@ -1,0 +1,78 @@
+"""Settings base shared by every service: database, broker, logging and HTTP listener.
+
+Common settings keep their plain environment names (`DATABASE_URL`, `KAFKA_BOOTSTRAP_SERVERS`) so one
+environment configures the whole stack; service-specific settings use the subclass's
+`WIJKMATCH_<SERVICE>_` prefix. `log_level`, `http_host` and `http_port` are read from the service prefix
+first and fall back to `WIJKMATCH_LOG_LEVEL` / `LOG_LEVEL` (log level only).
+
+    class IntakeSettings(ServiceSettings):
+        model_config = service_config("intake")
+        batch_size: int = 500          # WIJKMATCH_INTAKE_BATCH_SIZE
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/wijkmatch"
+DEFAULT_KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
+
+# Fields whose environment name follows the subclass prefix, with plain fallbacks.
+_PREFIXED_WITH_FALLBACK: dict[str, tuple[str, ...]] = {
+    "log_level": ("WIJKMATCH_LOG_LEVEL", "LOG_LEVEL"),
+    "http_host": (),
+    "http_port": (),
+}
+
+
+def service_config(service: str, **extra: Any) -> SettingsConfigDict:
+    """The `model_config` of a service's settings class: prefix `WIJKMATCH_<SERVICE>_`."""
+    return SettingsConfigDict(
+        env_prefix=f"WIJKMATCH_{service.upper()}_",
+        extra="ignore",
+        populate_by_name=True,
+        **extra,
+    )
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WIJKMATCH_", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+    )
+    kafka_bootstrap_servers: str = Field(
+        default=DEFAULT_KAFKA_BOOTSTRAP_SERVERS,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
+    )
+    log_level: str = "INFO"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+
+    _prefixed_fields: ClassVar[dict[str, tuple[str, ...]]] = _PREFIXED_WITH_FALLBACK
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        _apply_prefixed_aliases(cls)
+
+
+def _apply_prefixed_aliases(cls: type[ServiceSettings]) -> None:
+    prefix = str(cls.model_config.get("env_prefix", "")).upper()
+    changed = False
+    for name, fallbacks in cls._prefixed_fields.items():
+        field = cls.model_fields.get(name)
+        if field is None:
+            continue
+        choices = [f"{prefix}{name.upper()}", *(f for f in fallbacks if f != f"{prefix}{name.upper()}"), name]
+        field.validation_alias = AliasChoices(*choices)
+        changed = True
+    if changed:
+        cls.model_rebuild(force=True)
+
+
+_apply_prefixed_aliases(ServiceSettings)
