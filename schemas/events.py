@@ -1,0 +1,660 @@
+"""Event models of EVENTS.md: the CloudEvents 1.0 envelope and the `data` of every event type.
+
+Strict by design: exact JSON types (no "5" for 5, no 1.0 for an integer, no true for 1), unknown
+fields are errors at every level, constrained values carry readable messages that never echo input.
+Entity payloads reuse DOMAIN.md's entities field for field, with its defaults; an optional key may
+be absent or null (null means "the default").
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from services.platform import topics
+
+TYPE_PREFIX = topics.TYPE_PREFIX
+
+# `dataschema` convention: every event's dataschema is exactly DATASCHEMA_BASE + "<full type>.json",
+# e.g. https://wijkmatch.example/schemas/json/nl.wijkmatch.vacancy.published.json — the file that
+# `wijkmatch schemas export` writes to schemas/json/ (and that file's JSON Schema `$id`).
+DATASCHEMA_BASE = "https://wijkmatch.example/schemas/json/"
+
+GROUPS: tuple[str, ...] = (
+    "homeless",
+    "institution_leaver",
+    "statushouder",
+    "labour_migrant",
+    "elderly",
+    "regular",
+)
+
+REGION_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+# Ids and free identifiers: non-empty, no control characters (U+0000 cannot even be stored in PostgreSQL).
+ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+# Codes that are part of a composite key ("AREA/CARE_TYPE", "MUNICIPALITY/GROUP", subjects): no "/" either.
+CODE_PATTERN = r"^[^\x00-\x1f\x7f/]+$"
+SNAKE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+EXTENSION_NAME_PATTERN = r"^[a-z0-9]{1,20}$"
+
+# Upper bound for every count/amount: keeps sums far inside int64 (the solver's arithmetic) and
+# PostgreSQL integer columns. DOMAIN.md gives no bound except for `priority`.
+MAX_COUNT = 1_000_000_000
+MAX_PRIORITY = 1_000_000
+MAX_TIME_LIMIT_S = 86_400.0
+
+# Messages for pattern failures, keyed by pattern (the validation layer uses them too).
+PATTERN_MESSAGES: dict[str, str] = {
+    REGION_PATTERN: (
+        "must be a region code: 1-64 characters, lower-case letters a-z, digits and '-', "
+        "starting with a letter or digit"
+    ),
+    ID_PATTERN: "must not contain control characters",
+    CODE_PATTERN: "must not contain '/' or control characters",
+    SNAKE_PATTERN: "must be a lower-case code of letters, digits and '_' (at most 64 characters)",
+    SHA256_PATTERN: "must be a SHA-256 hex digest (64 lower-case hex characters)",
+    EXTENSION_NAME_PATTERN: "must be 1-20 lower-case letters or digits",
+}
+
+# ---------------------------------------------------------------------------------------------- types
+
+Region = Annotated[str, Field(min_length=1, max_length=64, pattern=REGION_PATTERN)]
+Id = Annotated[str, Field(min_length=1, max_length=200, pattern=ID_PATTERN)]
+Code = Annotated[str, Field(min_length=1, max_length=200, pattern=CODE_PATTERN)]
+OrgId = Code
+Text = Annotated[str, Field(min_length=1, max_length=2000, pattern=ID_PATTERN)]
+ReasonCode = Annotated[str, Field(min_length=1, max_length=64, pattern=SNAKE_PATTERN)]
+Sha256 = Annotated[str, Field(min_length=64, max_length=64, pattern=SHA256_PATTERN)]
+Group = Literal["homeless", "institution_leaver", "statushouder", "labour_migrant", "elderly", "regular"]
+UnitKind = Literal["flex", "clustered", "regular"]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+PositiveCount = Annotated[int, Field(ge=1, le=MAX_COUNT)]
+Priority = Annotated[int, Field(ge=1, le=MAX_PRIORITY)]
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _parse_rfc3339(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise PydanticCustomError("rfc3339", "must be a time with a UTC offset")
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "rfc3339", "must be an RFC 3339 time string, e.g. 2026-05-01T09:30:00+02:00"
+        )
+    match = _RFC3339.match(value)
+    if match is None:
+        raise PydanticCustomError(
+            "rfc3339",
+            "must be an RFC 3339 time with an offset, e.g. 2026-05-01T09:30:00+02:00 or 2026-05-01T07:30:00Z",
+        )
+    text = value.upper()
+    fraction = match.group(7)
+    if fraction and len(fraction) > 7:  # datetime keeps microseconds: drop digits beyond the 6th
+        text = text.replace(fraction, fraction[:7], 1)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise PydanticCustomError(
+            "rfc3339", "is not a valid calendar time (check day, month and hour)"
+        ) from None
+    offset = parsed.utcoffset()
+    if offset is None or abs(offset.total_seconds()) >= 24 * 3600:
+        raise PydanticCustomError("rfc3339", "has an invalid UTC offset")
+    return parsed
+
+
+def _parse_date(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or _ISO_DATE.match(value) is None:
+        raise PydanticCustomError("iso_date", "must be a date string YYYY-MM-DD, e.g. 2026-05-01")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("iso_date", "is not a valid calendar date") from None
+
+
+Time = Annotated[datetime, BeforeValidator(_parse_rfc3339)]
+IsoDate = Annotated[date, BeforeValidator(_parse_date)]
+
+
+def _no_duplicates(values: list[Any]) -> list[Any]:
+    if len(set(values)) != len(values):
+        raise PydanticCustomError("duplicates", "must not contain duplicates")
+    return values
+
+
+def _four_decimals(value: float) -> float:
+    try:
+        exponent = Decimal(repr(value)).as_tuple().exponent
+    except InvalidOperation:  # pragma: no cover - finite floats always convert
+        raise PydanticCustomError("decimals", "must be a finite number") from None
+    if isinstance(exponent, int) and exponent < -4:
+        raise PydanticCustomError("decimals", "must have at most 4 decimals")
+    return value
+
+
+UniqueCodes = Annotated[list[Code], AfterValidator(_no_duplicates)]
+UniqueGroups = Annotated[list[Group], Field(min_length=1), AfterValidator(_no_duplicates)]
+MaxShare = Annotated[float, Field(gt=0, le=1), AfterValidator(_four_decimals)]
+GroupCounts = dict[Group, Count]
+
+
+# ----------------------------------------------------------------------------------------- base model
+
+
+class StrictModel(BaseModel):
+    """Exact JSON types, unknown keys forbidden; null for a field with a default means the default."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        frozen=True,
+        hide_input_in_errors=True,
+    )
+
+    _null_means_default: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._null_means_default = frozenset(
+            name
+            for name, field in cls.model_fields.items()
+            if not field.is_required() and (field.default is not None or field.default_factory is not None)
+        )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and cls._null_means_default:
+            nulls = [k for k in cls._null_means_default if k in data and data[k] is None]
+            if nulls:
+                data = {k: v for k, v in data.items() if k not in nulls}
+        return data
+
+
+# ------------------------------------------------------------------------------- DOMAIN.md entities
+
+
+class Personal(StrictModel):
+    """Personal data of a case: split off and stored encrypted by intake, never forwarded."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=ID_PATTERN)] | None = None
+    email: Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    phone: Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9 ()-]{3,32}$")] | None = None
+    citizen_number: Annotated[str, Field(pattern=r"^[0-9]{9}$")] | None = None
+    birth_date: IsoDate | None = None
+
+
+class Case(StrictModel):
+    id: Id
+    group: Group
+    household_size: PositiveCount
+    priority: Priority
+    wheelchair: bool = False
+    step_free: bool = False
+    care_needs: UniqueCodes = Field(default_factory=list)
+    max_rent: Count | None = None
+    municipalities: list[Code] = Field(default_factory=list)
+    preferred_neighbourhoods: UniqueCodes = Field(default_factory=list)
+    excluded_neighbourhoods: list[Code] = Field(default_factory=list)
+
+
+class Unit(StrictModel):
+    id: Id
+    kind: UnitKind
+    municipality: Code
+    neighbourhood: Code
+    complex: Id | None = None
+    max_persons: PositiveCount
+    rent: Count
+    wheelchair: bool = False
+    step_free: bool = False
+    allowed_groups: list[Group] = Field(default_factory=list)
+
+
+def _check_group_counts_sum(value: dict[str, int], info: ValidationInfo, total_field: str) -> dict[str, int]:
+    total = info.data.get(total_field)
+    if isinstance(total, int) and sum(value.values()) > total:
+        raise PydanticCustomError(
+            "group_counts_sum", "the sum of group_counts must not exceed {field}", {"field": total_field}
+        )
+    return value
+
+
+class Neighbourhood(StrictModel):
+    code: Code
+    municipality: Code
+    households: Count
+    group_counts: GroupCounts = Field(default_factory=dict)
+
+    @field_validator("group_counts")
+    @classmethod
+    def _counts_within_households(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+        return _check_group_counts_sum(value, info, "households")
+
+
+class Complex(StrictModel):
+    id: Id
+    neighbourhood: Code
+    occupied: Count
+    group_counts: GroupCounts = Field(default_factory=dict)
+
+    @field_validator("group_counts")
+    @classmethod
+    def _counts_within_occupied(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+        return _check_group_counts_sum(value, info, "occupied")
+
+
+class CareCapacity(StrictModel):
+    area: Code
+    care_type: Code
+    slots: Count
+
+
+class Quota(StrictModel):
+    municipality: Code
+    group: Group
+    remaining_persons: Count
+
+
+class MixRule(StrictModel):
+    scope: Literal["neighbourhood", "complex"]
+    groups: UniqueGroups
+    max_share: MaxShare
+
+
+class Policy(StrictModel):
+    mix_rules: list[MixRule] = Field(default_factory=list)
+    quota_bonus: Count = 0
+    time_limit_s: Annotated[float, Field(gt=0, le=MAX_TIME_LIMIT_S)] = 10.0
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+
+
+# ------------------------------------------------------------------------------------- event payloads
+
+
+class Regional(StrictModel):
+    region: Region
+
+
+class VacancyPublished(Unit, Regional):
+    corporation: OrgId
+    available_from: IsoDate | None = None
+
+
+class VacancyWithdrawn(Regional):
+    id: Id
+    reason: Text | None = None
+
+
+class CaseRegistered(Case, Regional):
+    referrer: OrgId
+    deadline: IsoDate | None = None
+    personal: Personal | None = None
+
+
+class CaseUpdated(CaseRegistered):
+    pass
+
+
+class CaseWithdrawn(Regional):
+    id: Id
+    reason: Text | None = None
+
+
+class CareCapacitySet(CareCapacity, Regional):
+    provider: OrgId
+
+
+class NeighbourhoodSet(Neighbourhood, Regional):
+    pass
+
+
+class ComplexSet(Complex, Regional):
+    pass
+
+
+class PolicySet(Policy, Regional):
+    pass
+
+
+class QuotaSet(Quota, Regional):
+    pass
+
+
+class FitParts(StrictModel):
+    """DOMAIN.md's fit of one pair, part by part, and its total."""
+
+    preference: int
+    size: int
+    accessibility: int
+    total: int
+
+
+class MatchProposed(Regional):
+    round_id: Id
+    proposal_id: Id
+    case: Id
+    unit: Id
+    priority: Priority
+    fit: FitParts
+    explanation: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class MatchCancelled(Regional):
+    proposal_id: Id
+    case: Id
+    unit: Id
+    reason: ReasonCode
+
+
+class Objective(StrictModel):
+    priority: int
+    quota_points: int
+    fit: int
+    priority_bound: int
+    gap: Annotated[float, Field(ge=0)]
+
+
+UnplacedReason = Literal["no_eligible_unit", "care_capacity", "mix_rule", "quota", "outranked"]
+
+
+class RoundCompleted(Regional):
+    round_id: Id
+    status: Literal["OPTIMAL", "FEASIBLE", "INVALID_INPUT"]
+    objective: Objective | None = None
+    placed_by_group: GroupCounts = Field(default_factory=dict)
+    unplaced_by_group: GroupCounts = Field(default_factory=dict)
+    unplaced_by_reason: dict[UnplacedReason, Count] = Field(default_factory=dict)
+    solve_seconds: Annotated[float, Field(ge=0)]
+    problem_sha256: Sha256
+
+
+class MatchApproved(Regional):
+    proposal_id: Id
+    case: Id
+    unit: Id
+    decided_at: Time
+
+
+class MatchRejected(MatchApproved):
+    reason_code: ReasonCode
+
+
+class OfferMade(Regional):
+    offer_id: Id
+    proposal_id: Id
+    case: Id
+    unit: Id
+    respond_by: Time
+
+
+class OfferExpired(OfferMade):
+    pass
+
+
+class OfferAccepted(Regional):
+    offer_id: Id
+    proposal_id: Id
+    case: Id
+    unit: Id
+
+
+class OfferDeclined(OfferAccepted):
+    reason_code: ReasonCode
+
+
+class FieldError(StrictModel):
+    path: Annotated[str, Field(max_length=1000)]
+    message: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class IntakeRejected(StrictModel):
+    region: Region | None = None
+    topic: Annotated[str, Field(min_length=1, max_length=249)]
+    partition: Annotated[int, Field(ge=0)]
+    offset: Annotated[int, Field(ge=0)]
+    key: Annotated[str, Field(max_length=256)] | None = None
+    event_id: Annotated[str, Field(max_length=256)] | None = None
+    value_sha256: Sha256
+    errors: Annotated[list[FieldError], Field(min_length=1)]
+
+
+# ----------------------------------------------------------------------------------- type registries
+
+# Full CloudEvents type -> model of its `data`.
+DATA_MODELS: dict[str, type[StrictModel]] = {
+    TYPE_PREFIX + short: model
+    for short, model in {
+        "vacancy.published": VacancyPublished,
+        "vacancy.withdrawn": VacancyWithdrawn,
+        "case.registered": CaseRegistered,
+        "case.updated": CaseUpdated,
+        "case.withdrawn": CaseWithdrawn,
+        "care.capacity.set": CareCapacitySet,
+        "neighbourhood.set": NeighbourhoodSet,
+        "complex.set": ComplexSet,
+        "policy.set": PolicySet,
+        "quota.set": QuotaSet,
+        "intake.rejected": IntakeRejected,
+        "match.proposed": MatchProposed,
+        "match.cancelled": MatchCancelled,
+        "round.completed": RoundCompleted,
+        "match.approved": MatchApproved,
+        "match.rejected": MatchRejected,
+        "offer.made": OfferMade,
+        "offer.expired": OfferExpired,
+        "offer.accepted": OfferAccepted,
+        "offer.declined": OfferDeclined,
+    }.items()
+}
+
+# Every external topic -> the full types it carries (the intake topics come from services.platform.topics).
+TOPIC_TYPES: dict[str, frozenset[str]] = {
+    **{
+        topic: frozenset(TYPE_PREFIX + t for t in types) for topic, types in topics.INTAKE_TOPIC_TYPES.items()
+    },
+    topics.INTAKE_REJECTED: frozenset({TYPE_PREFIX + "intake.rejected"}),
+    topics.PROPOSALS: frozenset(
+        TYPE_PREFIX + t for t in ("match.proposed", "match.cancelled", "round.completed")
+    ),
+    topics.DECISIONS: frozenset(TYPE_PREFIX + t for t in ("match.approved", "match.rejected")),
+    topics.OFFERS: frozenset(TYPE_PREFIX + t for t in ("offer.made", "offer.expired")),
+    topics.OFFER_RESPONSES: frozenset(TYPE_PREFIX + t for t in ("offer.accepted", "offer.declined")),
+}
+
+TOPIC_OF_TYPE: dict[str, str] = {t: topic for topic, types in TOPIC_TYPES.items() for t in types}
+
+# Types read by intake, by topic (full type names).
+INTAKE_TYPES: dict[str, frozenset[str]] = {topic: TOPIC_TYPES[topic] for topic in topics.INTAKE_TOPIC_TYPES}
+
+
+def short_type(full_type: str) -> str:
+    """`nl.wijkmatch.vacancy.published` -> `vacancy.published`."""
+    return full_type[len(TYPE_PREFIX) :] if full_type.startswith(TYPE_PREFIX) else full_type
+
+
+def full_type(type_name: str) -> str:
+    """`vacancy.published` -> `nl.wijkmatch.vacancy.published` (full names pass through)."""
+    return type_name if type_name.startswith(TYPE_PREFIX) else TYPE_PREFIX + type_name
+
+
+def dataschema_for(type_name: str) -> str:
+    """The one accepted `dataschema` value of a type (see DATASCHEMA_BASE)."""
+    return f"{DATASCHEMA_BASE}{full_type(type_name)}.json"
+
+
+# Which data field holds the organisation id that must equal the sender's.
+SENDER_FIELD: dict[str, str] = {
+    TYPE_PREFIX + "vacancy.published": "corporation",
+    TYPE_PREFIX + "case.registered": "referrer",
+    TYPE_PREFIX + "case.updated": "referrer",
+    TYPE_PREFIX + "care.capacity.set": "provider",
+}
+
+_SUBJECT_FIELDS: dict[str, tuple[str, ...]] = {
+    "vacancy.published": ("id",),
+    "vacancy.withdrawn": ("id",),
+    "case.registered": ("id",),
+    "case.updated": ("id",),
+    "case.withdrawn": ("id",),
+    "care.capacity.set": ("area", "care_type", "provider"),
+    "neighbourhood.set": ("code",),
+    "complex.set": ("id",),
+    "policy.set": ("region",),
+    "quota.set": ("municipality", "group"),
+    "match.proposed": ("proposal_id",),
+    "match.cancelled": ("proposal_id",),
+    "round.completed": ("round_id",),
+    "match.approved": ("proposal_id",),
+    "match.rejected": ("proposal_id",),
+    "offer.made": ("offer_id",),
+    "offer.expired": ("offer_id",),
+    "offer.accepted": ("offer_id",),
+    "offer.declined": ("offer_id",),
+}
+
+SUBJECT_FIELDS: dict[str, tuple[str, ...]] = {TYPE_PREFIX + k: v for k, v in _SUBJECT_FIELDS.items()}
+
+
+def subject_for(type_name: str, data: BaseModel | dict[str, Any]) -> str | None:
+    """The `subject` EVENTS.md prescribes for an event of this type and data ("a/b/c" when composite).
+
+    None for `intake.rejected` (its subject is the original event id or "unknown").
+    """
+    fields = SUBJECT_FIELDS.get(full_type(type_name))
+    if fields is None:
+        return None
+    values = data if isinstance(data, dict) else data.__dict__
+    return "/".join(str(values[f]) for f in fields)
+
+
+# ---------------------------------------------------------------------------------- CloudEvents envelope
+
+SPEC_ATTRIBUTES: frozenset[str] = frozenset(
+    {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema", "data"}
+)
+_EXTENSION_NAME = re.compile(EXTENSION_NAME_PATTERN)
+
+
+def _known_type(value: str) -> str:
+    if value not in DATA_MODELS:
+        raise PydanticCustomError(
+            "unknown_type",
+            "unknown event type; expected one of the nl.wijkmatch.* types of EVENTS.md (e.g. {example})",
+            {"example": TYPE_PREFIX + "vacancy.published"},
+        )
+    return value
+
+
+class CloudEvent(BaseModel):
+    """CloudEvents 1.0 structured-mode envelope; `data` is checked against DATA_MODELS[type] separately.
+
+    Extension attributes (lower-case alphanumeric names, string/integer/boolean values) are accepted
+    and dropped; any other unknown attribute is an error.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, allow_inf_nan=False, frozen=True, hide_input_in_errors=True
+    )
+
+    specversion: Literal["1.0"]
+    id: Annotated[str, Field(min_length=1, max_length=256, pattern=ID_PATTERN)]
+    source: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\s\x00-\x1f\x7f]+$")]
+    type: Annotated[str, AfterValidator(_known_type)]
+    subject: Annotated[str, Field(min_length=1, max_length=512, pattern=ID_PATTERN)]
+    time: Time
+    datacontenttype: Literal["application/json"] = "application/json"
+    dataschema: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    data: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_extensions(cls, value: Any) -> Any:
+        if isinstance(value, dict) and len(value.keys() - SPEC_ATTRIBUTES):
+            value = {
+                k: v
+                for k, v in value.items()
+                if k in SPEC_ATTRIBUTES
+                or not (
+                    isinstance(k, str)
+                    and _EXTENSION_NAME.match(k)
+                    and isinstance(v, str | int | bool)
+                    and not isinstance(v, float)
+                )
+            }
+        return value
+
+    @field_validator("dataschema")
+    @classmethod
+    def _dataschema_names_type_schema(cls, value: str | None, info: ValidationInfo) -> str | None:
+        type_name = info.data.get("type")
+        if value is not None and type_name is not None and value != dataschema_for(type_name):
+            raise PydanticCustomError(
+                "dataschema",
+                "must be absent or exactly {expected}",
+                {"expected": dataschema_for(type_name)},
+            )
+        return value
+
+
+def now_rfc3339() -> str:
+    """The current UTC time as an RFC 3339 string with offset (for event producers)."""
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def make_event(
+    type_name: str,
+    data: BaseModel | dict[str, Any],
+    *,
+    source: str,
+    id: str,
+    time: str | datetime,
+    subject: str | None = None,
+    with_dataschema: bool = True,
+) -> dict[str, Any]:
+    """A CloudEvent dict (JSON-ready) for producers; `data` is validated against the type's model."""
+    full = full_type(type_name)
+    model = DATA_MODELS[full]
+    payload = data if isinstance(data, model) else model.model_validate(data)
+    payload_json = payload.model_dump(mode="json", exclude_none=False)
+    if isinstance(time, datetime):
+        time = time.isoformat().replace("+00:00", "Z")
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": id,
+        "source": source,
+        "type": full,
+        "subject": subject if subject is not None else (subject_for(full, payload) or "unknown"),
+        "time": time,
+        "datacontenttype": "application/json",
+    }
+    if with_dataschema:
+        event["dataschema"] = dataschema_for(full)
+    event["data"] = payload_json
+    return event
