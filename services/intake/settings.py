@@ -1,0 +1,67 @@
+"""Intake settings: the shared platform settings plus WIJKMATCH_INTAKE_* options."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+
+from pydantic import AliasChoices, Field, field_validator
+
+from services.platform.settings import ServiceSettings, service_config
+
+log = logging.getLogger("wijkmatch.intake")
+
+# A fixed, published 32-byte key (base64). INSECURE: it is in the source. Local demo and tests only.
+INSECURE_LOCAL_MASTER_KEY = base64.b64encode(b"wijkmatch-INSECURE-local-key-32b").decode()
+
+
+class IntakeSettings(ServiceSettings):
+    model_config = service_config("intake")
+
+    # Master key that wraps every per-case data key in the personal-data vault: base64 of 32 bytes.
+    master_key: str = INSECURE_LOCAL_MASTER_KEY
+    # Organisation registry YAML; None = the demo registry shipped with intake.
+    organisations: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("WIJKMATCH_ORGANISATIONS", "organisations"),
+    )
+    group_id: str = "wijkmatch-intake"
+    batch_max_records: int = 1000
+    batch_timeout_ms: int = 100
+    relay_batch_size: int = 1000
+    relay_poll_interval_s: float = 0.05
+    topic_partitions: int = 3
+    # HTTP gateway (`wijkmatch intake gateway`)
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8081
+    rate_limit_per_s: float = 50.0
+    rate_limit_burst: int = 100
+    http_port: int = 8080
+
+    @field_validator("master_key")
+    @classmethod
+    def _master_key_is_32_bytes(cls, value: str) -> str:
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("WIJKMATCH_INTAKE_MASTER_KEY must be base64") from exc
+        if len(raw) != 32:
+            raise ValueError("WIJKMATCH_INTAKE_MASTER_KEY must decode to exactly 32 bytes")
+        return value
+
+    @property
+    def master_key_bytes(self) -> bytes:
+        return base64.b64decode(self.master_key)
+
+    @property
+    def uses_insecure_master_key(self) -> bool:
+        return self.master_key == INSECURE_LOCAL_MASTER_KEY
+
+    def warn_if_insecure(self) -> None:
+        if self.uses_insecure_master_key:
+            log.warning(
+                "intake is using the INSECURE built-in local master key for the personal-data vault; "
+                "set WIJKMATCH_INTAKE_MASTER_KEY (base64 of 32 random bytes) outside local development",
+                extra={"event": "insecure_master_key"},
+            )
