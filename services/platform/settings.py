@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/wijkmatch"
+FALLBACK_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/wijkmatch"
 DEFAULT_KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
 
 # Fields whose environment name follows the subclass prefix, with plain fallbacks.
@@ -26,6 +26,16 @@ _PREFIXED_WITH_FALLBACK: dict[str, tuple[str, ...]] = {
     "http_host": (),
     "http_port": (),
 }
+
+
+def default_database_url() -> str:
+    """The embedded PostgreSQL's URL (`wijkmatch db start`), the local default; a TCP URL if unknown."""
+    try:
+        from services.platform.localdb import embedded_url
+
+        return embedded_url()
+    except Exception:
+        return FALLBACK_DATABASE_URL
 
 
 def service_config(service: str, **extra: Any) -> SettingsConfigDict:
@@ -42,7 +52,7 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WIJKMATCH_", extra="ignore", populate_by_name=True)
 
     database_url: str = Field(
-        default=DEFAULT_DATABASE_URL,
+        default_factory=default_database_url,
         validation_alias=AliasChoices("DATABASE_URL", "database_url"),
     )
     kafka_bootstrap_servers: str = Field(
