@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy import TextClause, text
@@ -46,3 +48,44 @@ async def seen(session: AsyncSession, schema: str, source: str, event_id: str) -
         {"source": source, "event_id": event_id},
     )
     return result.first() is not None
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    source: str
+    event_id: str
+    topic: str
+    partition: int
+    offset: int
+
+
+@cache
+def _insert_many(schema: str) -> TextClause:
+    return text(
+        f"INSERT INTO {quote_schema(schema)}.inbox (source, event_id, topic, partition, kafka_offset) "
+        "SELECT * FROM unnest(CAST(:sources AS text[]), CAST(:ids AS text[]), CAST(:topics AS text[]), "
+        "CAST(:partitions AS integer[]), CAST(:offsets AS bigint[])) "
+        "ON CONFLICT (source, event_id) DO NOTHING RETURNING source, event_id"
+    )
+
+
+async def record_many(
+    session: AsyncSession, schema: str, entries: Sequence[InboxEntry]
+) -> set[tuple[str, str]]:
+    """Batch form of `record_once` (one round trip): the (source, event_id) pairs that were new.
+
+    A pair repeated inside `entries` counts as new once; process only its first occurrence.
+    """
+    if not entries:
+        return set()
+    result = await session.execute(
+        _insert_many(schema),
+        {
+            "sources": [e.source for e in entries],
+            "ids": [e.event_id for e in entries],
+            "topics": [e.topic for e in entries],
+            "partitions": [e.partition for e in entries],
+            "offsets": [e.offset for e in entries],
+        },
+    )
+    return {(row[0], row[1]) for row in result.all()}

@@ -104,6 +104,7 @@ def discover(services: Sequence[str] | None = None, root: Path | None = None) ->
 
 def alembic_config(service: str, migrations_dir: Path, database_url: str | None = None) -> Config:
     cfg = Config()
+    cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("script_location", str(migrations_dir))
     cfg.set_main_option("version_locations", str(migrations_dir / "versions"))
     cfg.attributes["schema"] = service
