@@ -43,11 +43,12 @@ def project_root() -> Path:
     return root if (root / "pyproject.toml").is_file() else Path.cwd()
 
 
-def state_dir() -> Path:
+def state_dir(*, create: bool = True) -> Path:
     """The git-ignored working folder for local runtime state (`.wijkmatch/` in the project)."""
     override = os.environ.get(STATE_DIR_ENV)
     path = Path(override) if override else project_root() / ".wijkmatch"
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path.resolve()
 
 

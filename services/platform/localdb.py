@@ -34,8 +34,8 @@ class LocalDbError(RuntimeError):
     """Embedded PostgreSQL could not be found, initialised or started."""
 
 
-def default_data_dir() -> Path:
-    return state_dir() / "pg"
+def default_data_dir(*, create: bool = True) -> Path:
+    return state_dir(create=create) / "pg"
 
 
 def pg_bin_dir() -> Path:
@@ -93,7 +93,7 @@ def asyncpg_url(socket_dir: Path, database: str = DEFAULT_DATABASE) -> str:
 
 def embedded_url(data_dir: Path | None = None, database: str = DEFAULT_DATABASE) -> str:
     """The URL the embedded server at data_dir answers on (whether or not it runs right now)."""
-    return asyncpg_url(socket_dir_for(data_dir or default_data_dir()), database)
+    return asyncpg_url(socket_dir_for(data_dir or default_data_dir(create=False)), database)
 
 
 def check_identifier(name: str) -> str:

@@ -91,3 +91,20 @@ async def test_database_url_accepts_writes_through_sqlalchemy(database_url: str)
     finally:
         await engine.dispose()
     assert value == "één"
+
+
+async def test_migrated_database_url_has_every_service_schema_at_head(migrated_database_url: str) -> None:
+    from services.platform import migrations
+
+    expected = migrations.discover()
+    revisions = migrations.current(migrated_database_url)
+    assert expected, "no service has a migrations folder yet"
+    assert set(revisions) == set(expected)
+    assert all(revision is not None for revision in revisions.values()), revisions
+    connection = await asyncpg.connect(**connect_kwargs(migrated_database_url))
+    try:
+        rows = await connection.fetch("SELECT schema_name FROM information_schema.schemata")
+        schemas = {row[0] for row in rows}
+    finally:
+        await connection.close()
+    assert set(expected) <= schemas
