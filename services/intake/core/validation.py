@@ -1,0 +1,579 @@
+"""Intake's pure validation core: one Kafka message in, Accepted (typed event) or Rejected (reasons) out.
+
+No I/O, no logging. A rejection names each fault by a JSON Pointer into the CloudEvent and a message a
+person at the sending organisation can act on; it never echoes the input (only the SHA-256 of the
+raw value, and the message key and event id EVENTS.md asks for). Whole-value faults (not UTF-8, not
+JSON, too large, too deep, not an object, no value) have the pointer "" (RFC 6901: the whole document).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from schemas.events import (
+    DATA_MODELS,
+    INTAKE_TYPES,
+    PATTERN_MESSAGES,
+    REGION_PATTERN,
+    SENDER_FIELD,
+    SUBJECT_FIELDS,
+    TOPIC_OF_TYPE,
+    TYPE_PREFIX,
+    CloudEvent,
+    dataschema_for,
+)
+from services.intake.core.registry import Organisation, Registry
+
+MAX_VALUE_BYTES = 1024 * 1024
+MAX_DEPTH = 32
+MAX_ERRORS = 50
+MAX_SEGMENT_CHARS = 64
+REJECTION_SOURCE = "urn:wijkmatch:intake"
+REJECTION_TYPE = TYPE_PREFIX + "intake.rejected"
+
+_REGION = re.compile(REGION_PATTERN)
+# A JSON string (unrolled-loop form: linear time) or a bracket; used to measure nesting without recursion.
+_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    path: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A valid event from a registered sender: envelope, typed `data`, region and sender."""
+
+    event: CloudEvent
+    data: BaseModel
+    type: str  # full type name, e.g. nl.wijkmatch.case.registered
+    region: str
+    organisation: Organisation
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def event_id(self) -> str:
+        return self.event.id
+
+    @property
+    def source(self) -> str:
+        return self.event.source
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An invalid message; `data` is EVENTS.md's intake.rejected payload (JSON-ready)."""
+
+    data: dict[str, Any]
+
+    @property
+    def errors(self) -> list[dict[str, str]]:
+        return self.data["errors"]
+
+    @property
+    def region(self) -> str | None:
+        return self.data["region"]
+
+    @property
+    def event_id(self) -> str | None:
+        return self.data["event_id"]
+
+
+# ------------------------------------------------------------------------------------ JSON parsing
+
+
+class _Marker:
+    """Placed by the parser where a value is not acceptable JSON for us; located afterwards."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class _DuplicateKeys(dict):
+    """A JSON object that repeated a key (first value kept); `duplicates` lists the repeated keys."""
+
+    __slots__ = ("duplicates",)
+
+
+_NON_FINITE = _Marker("NaN and Infinity are not JSON numbers; send a finite number")
+_FLOAT_OVERFLOW = _Marker("this number is too large")
+_INT_TOO_LONG = _Marker("this integer has too many digits")
+
+
+class _Parse:
+    """Per-message parser state (flags let the clean path skip the tree walk)."""
+
+    __slots__ = ("marked",)
+
+    def __init__(self) -> None:
+        self.marked = False
+
+    def pairs(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result = dict(pairs)
+        if len(result) == len(pairs):
+            return result
+        self.marked = True
+        seen: dict[str, Any] = {}
+        duplicates: list[str] = []
+        for k, v in pairs:
+            if k in seen:
+                if k not in duplicates:
+                    duplicates.append(k)
+            else:
+                seen[k] = v
+        marked = _DuplicateKeys(seen)
+        marked.duplicates = duplicates
+        return marked
+
+    def constant(self, _name: str) -> Any:
+        self.marked = True
+        return _NON_FINITE
+
+    def number(self, text: str) -> Any:
+        value = float(text)
+        if math.isinf(value):
+            self.marked = True
+            return _FLOAT_OVERFLOW
+        return value
+
+    def integer(self, text: str) -> Any:
+        if len(text) > 40:
+            self.marked = True
+            return _INT_TOO_LONG
+        return int(text)
+
+
+def _depth_exceeds(text: str, limit: int) -> bool:
+    if text.count("{") + text.count("[") <= limit:
+        return False
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in "]}":
+            depth -= 1
+    return False
+
+
+def _segment(part: Any) -> str:
+    text = str(part)
+    if len(text) > MAX_SEGMENT_CHARS:
+        text = text[:MAX_SEGMENT_CHARS] + "…"
+    text = text.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(text) else text
+    return text.replace("~", "~0").replace("/", "~1")
+
+
+def _pointer(parts: tuple[Any, ...] | list[Any]) -> str:
+    return "".join("/" + _segment(p) for p in parts)
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _locate_faults(root: Any, check_strings: bool) -> list[FieldError]:
+    """Walk the parsed tree (iteratively; depth already bounded) for parser markers and bad strings."""
+    errors: list[FieldError] = []
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(root, ())]
+    while stack and len(errors) < MAX_ERRORS:
+        node, path = stack.pop()
+        if isinstance(node, _Marker):
+            errors.append(FieldError(_pointer(path), node.message))
+        elif isinstance(node, dict):
+            if isinstance(node, _DuplicateKeys):
+                for key in node.duplicates:
+                    errors.append(
+                        FieldError(_pointer((*path, key)), "this key appears more than once in its object")
+                    )
+            children = []
+            for key, value in node.items():
+                if check_strings and _bad_string(key):
+                    errors.append(FieldError(_pointer((*path, key)), _bad_string(key)))
+                children.append((value, (*path, key)))
+            stack.extend(reversed(children))
+        elif isinstance(node, list):
+            stack.extend(reversed([(value, (*path, i)) for i, value in enumerate(node)]))
+        elif check_strings and isinstance(node, str):
+            problem = _bad_string(node)
+            if problem:
+                errors.append(FieldError(_pointer(path), problem))
+    return errors
+
+
+def _bad_string(text: str) -> str:
+    if "\x00" in text:
+        return "must not contain the NUL character (\\u0000)"
+    if _has_surrogate(text):
+        return "contains an unpaired UTF-16 surrogate escape; send valid Unicode text"
+    return ""
+
+
+# ----------------------------------------------------------------------------- pydantic error texts
+
+
+def _message(err: dict[str, Any], envelope: bool) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        if envelope:
+            return (
+                "is not a CloudEvents attribute; extension attributes need a name of 1-20 lower-case "
+                "letters or digits and a string, integer or boolean value"
+            )
+        return "is not a field of this object (unknown field)"
+    if kind == "string_type":
+        return "must be a JSON string"
+    if kind == "int_type":
+        return "must be a JSON integer (no quotes, no decimal point)"
+    if kind == "bool_type":
+        return "must be true or false"
+    if kind == "float_type":
+        return "must be a JSON number"
+    if kind == "list_type":
+        return "must be a JSON array"
+    if kind in {"dict_type", "model_type", "model_attributes_type", "dataclass_type"}:
+        return "must be a JSON object"
+    if kind == "literal_error":
+        return f"must be one of: {ctx.get('expected', '')}"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}"
+    if kind == "greater_than":
+        return f"must be greater than {ctx.get('gt')}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')}"
+    if kind == "less_than":
+        return f"must be less than {ctx.get('lt')}"
+    if kind == "string_too_short":
+        n = ctx.get("min_length", 1)
+        return "must not be empty" if n == 1 else f"must be at least {n} characters"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "string_pattern_mismatch":
+        return PATTERN_MESSAGES.get(str(ctx.get("pattern")), "has an invalid format")
+    if kind == "too_short":
+        return f"must have at least {ctx.get('min_length')} item(s)"
+    if kind == "too_long":
+        return f"must have at most {ctx.get('max_length')} item(s)"
+    if kind == "finite_number":
+        return "must be a finite number"
+    if kind == "none_required":
+        return "must be null"
+    message = str(err.get("msg", "is invalid"))
+    return message.removeprefix("Value error, ")
+
+
+def _validation_errors(exc: ValidationError, prefix: tuple[Any, ...], envelope: bool) -> list[FieldError]:
+    out: list[FieldError] = []
+    for err in exc.errors(include_input=False, include_url=False, include_context=True):
+        loc = tuple(p for p in err["loc"] if p != "[key]")
+        if loc and loc[-1] in {"function-after", "function-before"}:  # pragma: no cover - defensive
+            loc = loc[:-1]
+        message = _message(err, envelope and len(loc) == 1)
+        if err["type"] == "literal_error" and err["loc"][-1:] == ("[key]",):
+            message = (
+                f"is not a known name; keys must be one of: {(err.get('ctx') or {}).get('expected', '')}"
+            )
+        out.append(FieldError(_pointer(prefix + loc), message))
+    return out
+
+
+# ------------------------------------------------------------------------------------- validation
+
+
+def validate_message(
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    registry: Registry,
+) -> Accepted | Rejected:
+    """Validate one consumed Kafka message of an intake topic against EVENTS.md and the registry."""
+    reject = _Rejector(topic, partition, offset, key, value)
+    if value is None:
+        return reject.whole("the message has no value (a tombstone); send a CloudEvent JSON object")
+    if len(value) > MAX_VALUE_BYTES:
+        return reject.whole(f"the message value is {len(value)} bytes; the limit is 1 MiB (1048576 bytes)")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return reject.whole(f"the message value is not valid UTF-8 (invalid byte at offset {exc.start})")
+    if text.startswith("\ufeff"):
+        return reject.whole("the message value starts with a byte order mark; send UTF-8 without BOM")
+    if _depth_exceeds(text, MAX_DEPTH):
+        return reject.whole(f"JSON nesting is deeper than {MAX_DEPTH} levels")
+    state = _Parse()
+    try:
+        document = json.loads(
+            text,
+            object_pairs_hook=state.pairs,
+            parse_constant=state.constant,
+            parse_float=state.number,
+            parse_int=state.integer,
+        )
+    except json.JSONDecodeError as exc:
+        return reject.whole(
+            f"the message value is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        )
+    except (ValueError, RecursionError):
+        return reject.whole("the message value is not valid JSON")
+    if not isinstance(document, dict):
+        return reject.whole("the message value must be a JSON object (a CloudEvent in structured mode)")
+    reject.document = document
+    check_strings = "\\u0000" in text or _SURROGATE_ESCAPE.search(text) is not None
+    if state.marked or check_strings:
+        faults = _locate_faults(document, check_strings)
+        if faults:
+            return reject.with_errors(faults)
+    return _validate_event(document, reject, registry, key)
+
+
+def _validate_event(
+    document: dict[str, Any], reject: _Rejector, registry: Registry, key: bytes | None
+) -> Accepted | Rejected:
+    errors: list[FieldError] = []
+    envelope: CloudEvent | None = None
+    try:
+        envelope = CloudEvent.model_validate(document)
+    except ValidationError as exc:
+        errors.extend(_validation_errors(exc, (), envelope=True))
+
+    type_name = document.get("type")
+    known_type = isinstance(type_name, str) and type_name in DATA_MODELS
+    raw_data = document.get("data")
+    data_model: BaseModel | None = None
+    if known_type and isinstance(raw_data, dict):
+        try:
+            data_model = DATA_MODELS[type_name].model_validate(raw_data)
+        except ValidationError as exc:
+            errors.extend(_validation_errors(exc, ("data",), envelope=False))
+
+    topic = reject.topic
+    if known_type:
+        allowed = INTAKE_TYPES.get(topic, frozenset())
+        if type_name not in allowed:
+            home = TOPIC_OF_TYPE.get(type_name)
+            if home in INTAKE_TYPES:
+                errors.append(
+                    FieldError("/type", f"this event type is not accepted on {topic}; send it to {home}")
+                )
+            else:
+                errors.append(
+                    FieldError(
+                        "/type", "this event type is produced by wijkmatch and is not accepted as input"
+                    )
+                )
+
+    region = raw_data.get("region") if isinstance(raw_data, dict) else None
+    region_ok = isinstance(region, str) and _REGION.match(region) is not None
+
+    source = document.get("source")
+    organisation: Organisation | None = None
+    if isinstance(source, str) and source and not any(e.path == "/source" for e in errors):
+        organisation = registry.by_source(source)
+        if organisation is None:
+            errors.append(FieldError("/source", "unknown source: it is not registered for any organisation"))
+        else:
+            if known_type and not organisation.may_send_type(type_name):
+                errors.append(
+                    FieldError("/type", f"organisation {organisation.id} may not send this event type")
+                )
+            if region_ok and not organisation.may_send_region(region):
+                errors.append(
+                    FieldError(
+                        "/data/region", f"organisation {organisation.id} may not send events for this region"
+                    )
+                )
+            sender_field = SENDER_FIELD.get(type_name) if known_type else None
+            if sender_field and isinstance(raw_data, dict):
+                claimed = raw_data.get(sender_field)
+                bad_already = any(e.path == f"/data/{sender_field}" for e in errors)
+                if isinstance(claimed, str) and claimed != organisation.id and not bad_already:
+                    errors.append(
+                        FieldError(
+                            f"/data/{sender_field}",
+                            f"must be the sending organisation's id ({organisation.id})",
+                        )
+                    )
+
+    if region_ok:
+        if key is None:
+            errors.append(
+                FieldError("/data/region", "the Kafka message key is missing; it must equal data.region")
+            )
+        elif key != region.encode("utf-8"):
+            errors.append(
+                FieldError(
+                    "/data/region", "the Kafka message key differs from data.region; they must be equal"
+                )
+            )
+
+    if envelope is not None and data_model is not None:
+        fields = SUBJECT_FIELDS.get(type_name)
+        if fields is not None:
+            values = data_model.__dict__
+            expected = "/".join(str(values[f]) for f in fields)
+            if envelope.subject != expected:
+                spelled = "/".join(f"data.{f}" for f in fields)
+                joined = " joined by '/'" if len(fields) > 1 else ""
+                errors.append(FieldError("/subject", f"must equal {spelled}{joined}"))
+
+    if errors:
+        return reject.with_errors(errors)
+    assert envelope is not None and data_model is not None and organisation is not None
+    return Accepted(
+        event=envelope,
+        data=data_model,
+        type=type_name,
+        region=region,
+        organisation=organisation,
+        topic=topic,
+        partition=reject.partition,
+        offset=reject.offset,
+    )
+
+
+class _Rejector:
+    __slots__ = ("document", "key", "offset", "partition", "topic", "value")
+
+    def __init__(
+        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self.document: dict[str, Any] | None = None
+
+    def whole(self, message: str) -> Rejected:
+        return self.with_errors([FieldError("", message)])
+
+    def with_errors(self, errors: list[FieldError]) -> Rejected:
+        unique: list[dict[str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for e in errors:
+            if (e.path, e.message) not in seen:
+                seen.add((e.path, e.message))
+                unique.append(e.as_dict())
+            if len(unique) >= MAX_ERRORS:
+                break
+        return Rejected(
+            {
+                "region": self._region(),
+                "topic": self.topic,
+                "partition": self.partition,
+                "offset": self.offset,
+                "key": self._key_text(),
+                "event_id": self._event_id(),
+                "value_sha256": hashlib.sha256(self.value or b"").hexdigest(),
+                "errors": unique,
+            }
+        )
+
+    def _key_text(self) -> str | None:
+        if self.key is None:
+            return None
+        try:
+            text = self.key.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        if len(text) > 256 or _CONTROL.search(text):
+            return None
+        return text
+
+    def _region(self) -> str | None:
+        data = self.document.get("data") if self.document is not None else None
+        region = data.get("region") if isinstance(data, dict) else None
+        if isinstance(region, str) and _REGION.match(region):
+            return region
+        return None
+
+    def _event_id(self) -> str | None:
+        event_id = self.document.get("id") if self.document is not None else None
+        if (
+            isinstance(event_id, str)
+            and 0 < len(event_id) <= 256
+            and not _CONTROL.search(event_id)
+            and not _has_surrogate(event_id)
+        ):
+            return event_id
+        return None
+
+
+def rejection_event_id(rejected: Rejected) -> str:
+    """Deterministic: re-validating the same message (after a restart) gives the same rejection id."""
+    d = rejected.data
+    return str(
+        uuid.uuid5(
+            uuid.NAMESPACE_URL,
+            f"wijkmatch-rejection:{d['topic']}:{d['partition']}:{d['offset']}:{d['value_sha256']}",
+        )
+    )
+
+
+def build_rejection_event(
+    rejected: Rejected,
+    *,
+    id: str | None = None,
+    time: datetime | str | None = None,
+    source: str = REJECTION_SOURCE,
+) -> dict[str, Any]:
+    """The nl.wijkmatch.intake.rejected CloudEvent dict for wijkmatch.intake-rejected.v1."""
+    if time is None:
+        time = datetime.now(UTC)
+    if isinstance(time, datetime):
+        time = time.isoformat().replace("+00:00", "Z")
+    return {
+        "specversion": "1.0",
+        "id": id or rejection_event_id(rejected),
+        "source": source,
+        "type": REJECTION_TYPE,
+        "subject": rejected.event_id or "unknown",
+        "time": time,
+        "datacontenttype": "application/json",
+        "dataschema": dataschema_for(REJECTION_TYPE),
+        "data": dict(rejected.data),
+    }
+
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_VALUE_BYTES",
+    "Accepted",
+    "FieldError",
+    "Rejected",
+    "build_rejection_event",
+    "rejection_event_id",
+    "validate_message",
+]
