@@ -1,0 +1,92 @@
+"""EmbeddedPostgres runs the wheel's real PostgreSQL on a Unix socket: database, restarts, reuse, stops."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import psutil
+import pytest
+
+from services.platform.localbroker import state_dir
+from services.platform.localdb import EmbeddedPostgres
+from tests.conftest import connect_kwargs
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # Under the project's .wijkmatch/: as root the server user must traverse every parent folder.
+    path = state_dir() / "tmp" / f"pg-unit-{secrets.token_hex(4)}"
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+    (path.parent / f"{path.name}.log").unlink(missing_ok=True)
+
+
+async def _fetchval(url: str, sql: str) -> object:
+    connection = await asyncpg.connect(**connect_kwargs(url))
+    try:
+        return await connection.fetchval(sql)
+    finally:
+        await connection.close()
+
+
+def _gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+async def test_embedded_postgres_serves_the_named_database_on_a_unix_socket(data_dir: Path) -> None:
+    server = EmbeddedPostgres(data_dir, database="wijkmatch_probe", durable=False)
+    server.start()
+    try:
+        pid = server.pid
+        assert pid is not None and server.owned
+        url = server.url()
+        assert url == f"postgresql+asyncpg://postgres@/wijkmatch_probe?host={server.socket_dir}"
+        assert await _fetchval(url, "SELECT current_database()") == "wijkmatch_probe"
+        assert await _fetchval(url, "SHOW listen_addresses") == ""
+    finally:
+        server.stop()
+    assert _gone(pid)
+    assert not server.is_running()
+
+
+async def test_durable_server_keeps_data_across_a_restart(data_dir: Path) -> None:
+    with EmbeddedPostgres(data_dir) as server:
+        url = server.url()
+        connection = await asyncpg.connect(**connect_kwargs(url))
+        try:
+            await connection.execute("CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)")
+        finally:
+            await connection.close()
+    with EmbeddedPostgres(data_dir) as server:
+        assert await _fetchval(server.url(), "SELECT v FROM kept") == 42
+
+
+async def test_second_handle_reuses_a_running_server_and_leaves_it_running(data_dir: Path) -> None:
+    with EmbeddedPostgres(data_dir, durable=False) as owner:
+        other = EmbeddedPostgres(data_dir, database="second_db")
+        other.start()
+        assert not other.owned
+        assert other.pid == owner.pid
+        other.stop()
+        assert owner.is_running()
+        assert await _fetchval(owner.url("second_db"), "SELECT 1") == 1
+
+
+def test_create_and_drop_database(data_dir: Path) -> None:
+    with EmbeddedPostgres(data_dir, durable=False) as server:
+        assert server.create_database("extra_db") is True
+        assert server.create_database("extra_db") is False
+        server.drop_database("extra_db")
+        assert server.psql("SELECT count(*) FROM pg_database WHERE datname = 'extra_db'").strip() == "0"
