@@ -1,0 +1,137 @@
+"""CP-SAT model of the compiled problem: one bool per usable pair, two lexicographic stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from schemas.problem import SHARE_SCALE
+from services.matcher.solver.compile import MAX_PAIR_FIT, MIN_PAIR_FIT, Compiled
+
+TIEBREAK_RANGE = 16
+
+
+@dataclass
+class StageResult:
+    chosen: np.ndarray | None  # usable pair indices, None if no solution was found
+    objective: int | None
+    bound: int | None
+    optimal: bool
+    seconds: float
+    deterministic_time: float
+
+
+@dataclass
+class SolveParams:
+    workers: int
+    seed: int
+    deterministic: bool
+
+
+def _params(solver: cp_model.CpSolver, params: SolveParams, budget: float) -> None:
+    p = solver.parameters
+    p.num_workers = params.workers
+    p.random_seed = params.seed
+    p.log_search_progress = False
+    if params.deterministic:
+        # Wall-clock limits make runs depend on machine load; a deterministic work limit does not.
+        p.max_deterministic_time = max(0.01, budget)
+        p.interleave_search = params.workers > 1
+    else:
+        p.max_time_in_seconds = max(0.01, budget)
+
+
+class CpSatModel:
+    def __init__(self, comp: Compiled) -> None:
+        self.comp = comp
+        m = cp_model.CpModel()
+        n = comp.n_pairs
+        self.model = m
+        self.x = [m.new_bool_var(f"x{k}") for k in range(n)]
+        x = self.x
+        for idx in _groups(comp.pc):
+            if len(idx) > 1:
+                m.add_at_most_one(x[k] for k in idx)
+        for idx in _groups(comp.pu):
+            if len(idx) > 1:
+                m.add_at_most_one(x[k] for k in idx)
+        for row in comp.care_rows:
+            m.add(sum(x[k] for k in row.pairs) <= row.cap)
+        for row in comp.mix_rows:
+            g = cp_model.LinearExpr.sum([x[k] for k in row.pairs_g])
+            other = cp_model.LinearExpr.sum([x[k] for k in row.pairs_other])
+            m.add((SHARE_SCALE - row.share) * g - row.share * other <= row.room)
+        self.z = []
+        for q in comp.quota_rows:
+            z = m.new_int_var(0, q.cap, f"z_{q.municipality}_{q.group}")
+            m.add(z <= cp_model.LinearExpr.weighted_sum([x[k] for k in q.pairs], [int(s) for s in q.sizes]))
+            self.z.append(z)
+        self.p_expr = cp_model.LinearExpr.weighted_sum(
+            [*x, *self.z], [*(int(w) for w in comp.pweight), *([comp.bonus] * len(self.z))]
+        )
+        # Stage 2 objective: fit first, then a fixed pseudo-random tie-break that makes the optimum unique
+        # (so that proven-optimal runs return the same pairs whatever the worker count or seed).
+        self.tb_scale = TIEBREAK_RANGE * comp.max_pairs + 1
+        self.f_coef = [int(f) * self.tb_scale + int(t) for f, t in zip(comp.fit, comp.tiebreak, strict=True)]
+
+    def solve_stage1(self, params: SolveParams, budget: float, hint: np.ndarray | None) -> StageResult:
+        self.model.clear_hints()
+        self.model.clear_objective()
+        self.model.maximize(self.p_expr)
+        self._hint(hint)
+        return self._solve(params, budget, stage=1)
+
+    def solve_stage2(
+        self, params: SolveParams, budget: float, p_floor: int, hint: np.ndarray | None
+    ) -> StageResult:
+        self.model.clear_hints()
+        self.model.clear_objective()
+        self.model.add(self.p_expr >= p_floor)
+        self.model.maximize(cp_model.LinearExpr.weighted_sum(self.x, self.f_coef))
+        self._hint(hint)
+        return self._solve(params, budget, stage=2)
+
+    def _hint(self, chosen: np.ndarray | None) -> None:
+        if chosen is None:
+            return
+        on = np.zeros(self.comp.n_pairs, dtype=bool)
+        on[chosen] = True
+        for k, v in enumerate(on):
+            self.model.add_hint(self.x[k], bool(v))
+        for z, q in zip(self.z, self.comp.quota_rows, strict=True):
+            self.model.add_hint(z, min(q.cap, int(q.sizes[on[q.pairs]].sum())))
+
+    def _solve(self, params: SolveParams, budget: float, stage: int) -> StageResult:
+        solver = cp_model.CpSolver()
+        _params(solver, params, budget)
+        status = solver.solve(self.model)
+        seconds, dtime = solver.wall_time, solver.deterministic_time
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return StageResult(None, None, None, False, seconds, dtime)
+        chosen = np.array(
+            [k for k in range(self.comp.n_pairs) if solver.boolean_value(self.x[k])], dtype=np.int64
+        )
+        objective = round(solver.objective_value)
+        bound = int(np.floor(solver.best_objective_bound + 1e-6))
+        if stage == 2:
+            bound = bound // self.tb_scale + 1  # only informative
+        optimal = status == cp_model.OPTIMAL
+        return StageResult(
+            chosen, objective, max(objective, bound) if optimal else bound, optimal, seconds, dtime
+        )
+
+
+def fit_bounds_per_pair() -> tuple[int, int]:
+    return MIN_PAIR_FIT, MAX_PAIR_FIT
+
+
+def _groups(keys: np.ndarray) -> list[np.ndarray]:
+    """Pair indices grouped by key value."""
+    if len(keys) == 0:
+        return []
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    cuts = np.nonzero(np.diff(sorted_keys))[0] + 1
+    return np.split(order, cuts)

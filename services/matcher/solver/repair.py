@@ -1,0 +1,104 @@
+"""Row bookkeeping on the compiled problem: repair a solution into feasibility and extend it greedily."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from schemas.problem import SHARE_SCALE
+from services.matcher.solver.compile import Compiled
+
+
+def _memberships(n_pairs: int, rows: list[np.ndarray]) -> list[list[int]]:
+    per_pair: list[list[int]] = [[] for _ in range(n_pairs)]
+    for r, pairs in enumerate(rows):
+        for k in pairs.tolist():
+            per_pair[k].append(r)
+    return per_pair
+
+
+class Feasibility:
+    def __init__(self, comp: Compiled) -> None:
+        self.comp = comp
+        n = comp.n_pairs
+        self.care_cap = [row.cap for row in comp.care_rows]
+        self.care_of = _memberships(n, [row.pairs for row in comp.care_rows])
+        self.mix_g_of = _memberships(n, [row.pairs_g for row in comp.mix_rows])
+        self.mix_o_of = _memberships(n, [row.pairs_other for row in comp.mix_rows])
+        self.mix_coef_g = [SHARE_SCALE - row.share for row in comp.mix_rows]
+        self.mix_coef_o = [row.share for row in comp.mix_rows]
+        self.mix_room = [row.room for row in comp.mix_rows]
+
+    def model_p(self, chosen: np.ndarray) -> int:
+        comp = self.comp
+        on = np.zeros(comp.n_pairs, dtype=bool)
+        on[chosen] = True
+        total = int(comp.pweight[chosen].sum())
+        for q in comp.quota_rows:
+            total += comp.bonus * min(q.cap, int(q.sizes[on[q.pairs]].sum()))
+        return total
+
+    def _state(self, chosen: list[int]) -> tuple[list[int], list[int]]:
+        care = [0] * len(self.care_cap)
+        lhs = [0] * len(self.mix_room)
+        for k in chosen:
+            for r in self.care_of[k]:
+                care[r] += 1
+            for r in self.mix_g_of[k]:
+                lhs[r] += self.mix_coef_g[r]
+            for r in self.mix_o_of[k]:
+                lhs[r] -= self.mix_coef_o[r]
+        return care, lhs
+
+    def repair(self, chosen: np.ndarray) -> np.ndarray:
+        """Drop the least valuable pairs until every care and mix row holds."""
+        w = self.comp.pweight
+        keep = sorted(chosen.tolist(), key=lambda k: (-int(w[k]), k))
+        care, lhs = self._state(keep)
+        alive = set(keep)
+        for k in reversed(keep):  # least valuable first
+            over_care = any(care[r] > self.care_cap[r] for r in self.care_of[k])
+            if over_care:
+                alive.discard(k)
+                for r in self.care_of[k]:
+                    care[r] -= 1
+                for r in self.mix_g_of[k]:
+                    lhs[r] -= self.mix_coef_g[r]
+                for r in self.mix_o_of[k]:
+                    lhs[r] += self.mix_coef_o[r]
+        for k in reversed(keep):
+            if k in alive and any(lhs[r] > self.mix_room[r] for r in self.mix_g_of[k]):
+                alive.discard(k)
+                for r in self.care_of[k]:
+                    care[r] -= 1
+                for r in self.mix_g_of[k]:
+                    lhs[r] -= self.mix_coef_g[r]
+        return np.array(sorted(alive), dtype=np.int64)
+
+    def greedy(self, chosen: np.ndarray) -> np.ndarray:
+        """Add pairs in order of value while every row still holds."""
+        comp = self.comp
+        current = chosen.tolist()
+        care, lhs = self._state(current)
+        case_used = np.zeros(len(comp.cases), dtype=bool)
+        unit_used = np.zeros(len(comp.units), dtype=bool)
+        case_used[comp.pc[chosen]] = True
+        unit_used[comp.pu[chosen]] = True
+        order = np.lexsort((-comp.fit, -comp.pweight))
+        free = ~case_used[comp.pc] & ~unit_used[comp.pu]
+        for k in order[free[order]].tolist():
+            c, u = comp.pc[k], comp.pu[k]
+            if case_used[c] or unit_used[u]:
+                continue
+            if any(care[r] + 1 > self.care_cap[r] for r in self.care_of[k]):
+                continue
+            if any(lhs[r] + self.mix_coef_g[r] > self.mix_room[r] for r in self.mix_g_of[k]):
+                continue
+            case_used[c] = unit_used[u] = True
+            current.append(k)
+            for r in self.care_of[k]:
+                care[r] += 1
+            for r in self.mix_g_of[k]:
+                lhs[r] += self.mix_coef_g[r]
+            for r in self.mix_o_of[k]:
+                lhs[r] -= self.mix_coef_o[r]
+        return np.array(sorted(current), dtype=np.int64)

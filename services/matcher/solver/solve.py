@@ -1,0 +1,155 @@
+"""`solve_problem`: validate, compile, optimise (P, then F), evaluate exactly, explain. Pure, no I/O."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from schemas.problem import Problem, validate_problem
+from services.matcher.solver.compile import Compiled, compile_problem
+from services.matcher.solver.engine import EngineResult, optimise
+from services.matcher.solver.evaluate import evaluate
+from services.matcher.solver.explain import explain_assignment, explain_unplaced, fit_dict, taken_by
+
+DEFAULT_WORKERS = 2
+
+
+def _invalid(problem: Any, errors: list[dict[str, str]], started: float) -> dict[str, Any]:
+    region = problem.get("region") if isinstance(problem, dict) else None
+    round_id = problem.get("round_id") if isinstance(problem, dict) else None
+    return {
+        "region": region if isinstance(region, str) else None,
+        "round_id": round_id if isinstance(round_id, str) else None,
+        "status": "INVALID_INPUT",
+        "objective": None,
+        "assignments": [],
+        "unassigned": [],
+        "errors": errors,
+        "stats": {"solve_seconds": round(time.perf_counter() - started, 4), "eligible_pairs": 0},
+    }
+
+
+def solve_problem(
+    problem: dict[str, Any],
+    *,
+    time_limit_s: float | None = None,
+    workers: int | None = None,
+    seed: int | None = None,
+    deterministic: bool = False,
+    started_at: float | None = None,
+) -> dict[str, Any]:
+    """Solve one problem dict (DOMAIN.md) into a result dict. Never raises for bad input.
+
+    `started_at` (a time.perf_counter() value) lets a caller start the clock before reading the file.
+    """
+    started = time.perf_counter() if started_at is None else started_at
+    parsed, errors = validate_problem(problem)
+    if parsed is None:
+        return _invalid(problem, errors, started)
+    limit = float(parsed.policy.time_limit_s) if time_limit_s is None else float(time_limit_s)
+    if not limit > 0:
+        return _invalid(problem, [{"path": "", "message": "time limit must be greater than 0"}], started)
+    return solve_parsed(
+        parsed,
+        time_limit_s=limit,
+        workers=workers or min(DEFAULT_WORKERS, os.cpu_count() or 1),
+        seed=parsed.policy.seed if seed is None else seed,
+        deterministic=deterministic,
+        started=started,
+    )
+
+
+def solve_parsed(
+    problem: Problem, *, time_limit_s: float, workers: int, seed: int, deterministic: bool, started: float
+) -> dict[str, Any]:
+    deadline = started + time_limit_s
+    t_compile = time.perf_counter()
+    comp = compile_problem(problem)
+    compile_seconds = time.perf_counter() - t_compile
+    run = optimise(
+        comp, deadline=deadline, budget=time_limit_s, workers=workers, seed=seed, deterministic=deterministic
+    )
+    return build_result(problem, comp, run, started, compile_seconds, workers, seed, deterministic)
+
+
+def build_result(
+    problem: Problem,
+    comp: Compiled,
+    run: EngineResult,
+    started: float,
+    compile_seconds: float,
+    workers: int,
+    seed: int,
+    deterministic: bool,
+) -> dict[str, Any]:
+    chosen = run.chosen
+    new_pairs = [(comp.cases[int(comp.pc[k])], comp.units[int(comp.pu[k])]) for k in chosen]
+    ev = evaluate(problem, new_pairs)
+    status = "OPTIMAL" if run.optimal else "FEASIBLE"
+    if ev.violations:  # an engine bug must never reach staff: fall back to the pins alone
+        chosen = np.zeros(0, dtype=np.int64)
+        new_pairs = []
+        ev = evaluate(problem, [])
+        status = "FEASIBLE"
+        run.notes.append("engine solution failed the final check; reporting the pins alone")
+    p = ev.p
+    bound = max(p, run.bound)
+    if status == "OPTIMAL" and bound != p:
+        status = "FEASIBLE"
+    slots = {(c.area, c.care_type): c.slots for c in problem.care_capacity}
+    pinned_ids = {pin.case for pin in problem.pinned}
+    case_by_id = {c.id: c for c in problem.cases}
+    unit_by_id = {u.id: u for u in problem.units}
+    pairs = [(case_by_id[pin.case], unit_by_id[pin.unit]) for pin in problem.pinned] + new_pairs
+    pairs.sort(key=lambda cu: (cu[0].id, cu[1].id))
+    assignments = [
+        {
+            "case": c.id,
+            "unit": u.id,
+            "pinned": c.id in pinned_ids,
+            "priority": c.priority,
+            "fit": fit_dict(c, u),
+            "explanation": explain_assignment(c, u, c.id in pinned_ids, comp, ev, slots),
+        }
+        for c, u in pairs
+    ]
+    placed = {int(comp.pc[k]) for k in chosen}
+    unassigned = explain_unplaced(comp, ev, taken_by(comp.pc[chosen], comp.pu[chosen]), slots, placed)
+    stats: dict[str, Any] = {
+        "solve_seconds": round(time.perf_counter() - started, 4),
+        "eligible_pairs": len(comp.table.pair_case),
+        "usable_pairs": comp.n_pairs,
+        "care_rows": len(comp.care_rows),
+        "mix_rows": len(comp.mix_rows),
+        "quota_rows": len(comp.quota_rows),
+        "compile_seconds": round(compile_seconds, 4),
+        "engine": run.engine,
+        "stage1_seconds": round(run.stage1_seconds, 4),
+        "stage2_seconds": round(run.stage2_seconds, 4),
+        "stage1_optimal": run.stage1_optimal,
+        "stage2_optimal": run.stage2_optimal,
+        "workers": workers,
+        "seed": seed,
+        "deterministic": deterministic,
+    }
+    if run.notes:
+        stats["notes"] = run.notes
+    return {
+        "region": problem.region,
+        "round_id": problem.round_id,
+        "status": status,
+        "objective": {
+            "priority": p,
+            "quota_points": ev.quota_points,
+            "fit": ev.fit,
+            "priority_bound": bound,
+            "gap": (bound - p) / max(1, bound),
+        },
+        "assignments": assignments,
+        "unassigned": unassigned,
+        "errors": [],
+        "stats": stats,
+    }
