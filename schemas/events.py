@@ -165,6 +165,17 @@ GroupCounts = dict[Group, Count]
 # ----------------------------------------------------------------------------------------- base model
 
 
+def _null_allowed_in_schema(schema: dict[str, Any], cls: type[BaseModel]) -> None:
+    """JSON Schema: a field whose null means "the default" also accepts null."""
+    properties = schema.get("properties", {})
+    for name in getattr(cls, "_null_means_default", ()):
+        prop = properties.get(name)
+        if prop is None or "anyOf" in prop:
+            continue
+        meta = {k: prop.pop(k) for k in ("default", "title", "description") if k in prop}
+        properties[name] = {"anyOf": [prop, {"type": "null"}], **meta}
+
+
 class StrictModel(BaseModel):
     """Exact JSON types, unknown keys forbidden; null for a field with a default means the default."""
 
@@ -174,6 +185,7 @@ class StrictModel(BaseModel):
         allow_inf_nan=False,
         frozen=True,
         hide_input_in_errors=True,
+        json_schema_extra=_null_allowed_in_schema,
     )
 
     _null_means_default: ClassVar[frozenset[str]] = frozenset()
@@ -363,7 +375,7 @@ class MatchProposed(Regional):
     unit: Id
     priority: Priority
     fit: FitParts
-    explanation: Annotated[str, Field(min_length=1, max_length=4000)]
+    explanation: Annotated[list[Annotated[str, Field(min_length=1, max_length=2000)]], Field(max_length=100)]
 
 
 class MatchCancelled(Regional):
