@@ -1,0 +1,1 @@
+"""Adapters around the matcher core: Kafka consumer, HTTP API, metrics."""

@@ -1,0 +1,253 @@
+"""Kafka consumer of the matcher: pool events, decisions, offers and offer responses.
+
+One consumer group for all four topics. Each message is applied in one database transaction together
+with its inbox row (dedupe on source + id) and any outbox rows; offsets are committed only after that
+transaction. Rounds never run here: the scheduler picks up what the handlers mark as changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from schemas.events import DATA_MODELS, CloudEvent, short_type
+from services.matcher.adapters import metrics
+from services.matcher.decisions.apply import RefusalPolicy, apply_decision
+from services.matcher.pool.apply import apply_pool_event
+from services.matcher.settings import SCHEMA
+from services.platform.inbox import record_once
+from services.platform.outbox import enqueue
+from services.platform.topics import DECISIONS, INTAKE_REJECTED, OFFER_RESPONSES, OFFERS, POOL
+
+log = logging.getLogger(__name__)
+
+TOPICS = (POOL, DECISIONS, OFFERS, OFFER_RESPONSES)
+REJECTION_INBOX_SOURCE = "urn:wijkmatch:matcher:rejections"
+
+
+class _Assignment(ConsumerRebalanceListener):
+    def __init__(self, owner: MatcherConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.owner.assigned -= set(revoked)
+        log.info(
+            "partitions revoked", extra={"partitions": sorted(f"{t.topic}:{t.partition}" for t in revoked)}
+        )
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.owner.assigned = set(assigned)
+        self.owner.assignment_known = True
+        log.info(
+            "partitions assigned", extra={"partitions": sorted(f"{t.topic}:{t.partition}" for t in assigned)}
+        )
+
+
+class MatcherConsumer:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        bootstrap_servers: str,
+        group_id: str,
+        refusal: RefusalPolicy,
+        registry_loader: Callable[[], Any],
+        session_timeout_ms: int = 10_000,
+        heartbeat_interval_ms: int = 2_000,
+        on_committed: Callable[[], None] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.refusal = refusal
+        self._registry_loader = registry_loader
+        self._registry: Any = None
+        self.on_committed = on_committed
+        self.assigned: set[TopicPartition] = set()
+        self.assignment_known = False
+        self.last_poll = time.monotonic()
+        self.last_progress = time.monotonic()
+        self.processed = 0
+        self.probe: Any = None
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            max_poll_interval_ms=300_000,
+            metadata_max_age_ms=5_000,
+        )
+
+    @property
+    def registry(self) -> Any:
+        if self._registry is None:
+            self._registry = self._registry_loader()
+        return self._registry
+
+    def owned_pool_partitions(self) -> set[int]:
+        return {tp.partition for tp in self.assigned if tp.topic == POOL}
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self.consumer.subscribe(list(TOPICS), listener=_Assignment(self))
+        self._task = asyncio.create_task(self._run(), name="matcher-consumer")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self.consumer.stop()
+
+    async def lag(self) -> int:
+        total = 0
+        for tp in list(self.assigned):
+            end = self.consumer.highwater(tp)
+            if end is None:
+                continue
+            with contextlib.suppress(Exception):
+                total += max(0, end - await self.consumer.position(tp))
+        return total
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
+            self.last_poll = time.monotonic()
+            if self.probe is not None and not batches:
+                self.probe.touch()  # an idle poll is progress too: nothing was waiting
+            for tp, records in batches.items():
+                for record in records:
+                    await self._handle_with_retry(record)
+                    self.processed += 1
+                    self.last_progress = time.monotonic()
+                    if self.probe is not None:
+                        self.probe.touch()
+                await self.consumer.commit({tp: records[-1].offset + 1})
+            if batches and self.on_committed is not None:
+                self.on_committed()
+
+    async def _handle_with_retry(self, record: ConsumerRecord) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self.handle(record)
+                return
+            except (OperationalError, DBAPIError, OSError, ConnectionError):
+                log.warning(
+                    "database unavailable; retrying",
+                    extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
+                    exc_info=True,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def handle(self, record: ConsumerRecord) -> None:
+        """Apply one message (idempotent); invalid messages are counted and never block the partition."""
+        if record.topic == OFFER_RESPONSES:
+            await self._handle_offer_response(record)
+            return
+        try:
+            event = json.loads(record.value)
+            if record.topic == POOL:
+                envelope = None
+            else:
+                envelope = CloudEvent.model_validate(event)
+                data = DATA_MODELS[envelope.type].model_validate(envelope.data).model_dump(mode="json")
+        except (ValueError, ValidationError, KeyError, TypeError):
+            metrics.EVENTS.labels(record.topic, "invalid").inc()
+            log.error(
+                "invalid internal event skipped",
+                extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
+            )
+            return
+        async with self.sessions() as session, session.begin():
+            source = str(event.get("source")) if isinstance(event, dict) else "unknown"
+            event_id = str(event.get("id")) if isinstance(event, dict) else "unknown"
+            if not await record_once(
+                session, SCHEMA, source, event_id, record.topic, record.partition, record.offset
+            ):
+                metrics.EVENTS.labels(record.topic, "duplicate").inc()
+                return
+            if record.topic == POOL:
+                try:
+                    async with session.begin_nested():
+                        await apply_pool_event(
+                            session, event, partition=record.partition, offset=record.offset
+                        )
+                except (ValueError, ValidationError, KeyError, TypeError):
+                    metrics.EVENTS.labels(record.topic, "invalid").inc()
+                    log.error(
+                        "invalid pool event skipped",
+                        extra={"partition": record.partition, "offset": record.offset, "event_id": event_id},
+                    )
+                    return
+            else:
+                assert envelope is not None
+                outcome = await apply_decision(session, short_type(envelope.type), data, self.refusal)
+                if not outcome.applied:
+                    log.info(
+                        "decision not applied",
+                        extra={"type": envelope.type, "event_id": event_id, "detail": outcome.detail},
+                    )
+        metrics.EVENTS.labels(record.topic, "applied").inc()
+
+    async def _handle_offer_response(self, record: ConsumerRecord) -> None:
+        from services.matcher.decisions.validation import validate_offer_response
+
+        envelope, data, rejection = validate_offer_response(
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            registry=self.registry,
+        )
+        async with self.sessions() as session, session.begin():
+            if rejection is not None:
+                if await record_once(
+                    session,
+                    SCHEMA,
+                    REJECTION_INBOX_SOURCE,
+                    f"{record.topic}/{record.partition}/{record.offset}",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                ):
+                    key = record.key.decode("utf-8", "replace") if record.key else "unknown"
+                    await enqueue(session, SCHEMA, topic=INTAKE_REJECTED, key=key, event=rejection)
+                metrics.EVENTS.labels(record.topic, "rejected").inc()
+                return
+            assert envelope is not None
+            if not await record_once(
+                session,
+                SCHEMA,
+                envelope["source"],
+                envelope["id"],
+                record.topic,
+                record.partition,
+                record.offset,
+            ):
+                metrics.EVENTS.labels(record.topic, "duplicate").inc()
+                return
+            outcome = await apply_decision(
+                session, short_type(envelope["type"]), data.model_dump(mode="json"), self.refusal
+            )
+            if not outcome.applied:
+                log.info(
+                    "offer response not applied", extra={"event_id": envelope["id"], "detail": outcome.detail}
+                )
+        metrics.EVENTS.labels(record.topic, "applied").inc()

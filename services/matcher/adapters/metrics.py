@@ -1,0 +1,61 @@
+"""Prometheus metrics of the matcher (labels: region, group, reason, status — never personal data)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ROUND_DURATION = Histogram(
+    "wijkmatch_matcher_round_duration_seconds",
+    "Wall time of a round: build, solve, record and publish",
+    ["region"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
+)
+ROUND_SOLVE = Histogram(
+    "wijkmatch_matcher_round_solve_seconds",
+    "Solver time of a round (as the solver reports it)",
+    ["region"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120),
+)
+ROUNDS = Counter("wijkmatch_matcher_rounds_total", "Rounds by outcome", ["region", "status"])
+ROUND_GAP = Gauge(
+    "wijkmatch_matcher_round_gap", "Relative gap of the last round's priority objective", ["region"]
+)
+PLACED = Counter("wijkmatch_matcher_placed_total", "New proposals by target group", ["region", "group"])
+LAST_PLACED = Gauge("wijkmatch_matcher_last_round_placed", "Placed in the last round", ["region", "group"])
+LAST_UNPLACED_GROUP = Gauge(
+    "wijkmatch_matcher_last_round_unplaced_by_group", "Unplaced in the last round", ["region", "group"]
+)
+LAST_UNPLACED_REASON = Gauge(
+    "wijkmatch_matcher_last_round_unplaced_by_reason", "Unplaced in the last round", ["region", "reason"]
+)
+POOL_SIZE = Gauge("wijkmatch_matcher_pool_size", "Cases and units by status", ["region", "entity", "status"])
+VACANCY_TO_PROPOSAL = Histogram(
+    "wijkmatch_matcher_vacancy_to_proposal_seconds",
+    "From the vacancy's event time (or its return to the pool) to its proposal",
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600),
+)
+EVENTS = Counter(
+    "wijkmatch_matcher_events_total", "Consumed events by topic and outcome", ["topic", "outcome"]
+)
+DROPPED_ASSIGNMENTS = Counter(
+    "wijkmatch_matcher_stale_assignments_total",
+    "Assignments not proposed because their case or unit changed while the round ran",
+    ["region"],
+)
+
+
+def record_round(region: str, status: str, summary: dict, result: dict, duration_s: float) -> None:
+    ROUNDS.labels(region, status).inc()
+    ROUND_DURATION.labels(region).observe(duration_s)
+    stats = result.get("stats") or {}
+    ROUND_SOLVE.labels(region).observe(float(stats.get("solve_seconds") or 0.0))
+    objective = result.get("objective") or {}
+    if objective.get("gap") is not None:
+        ROUND_GAP.labels(region).set(float(objective["gap"]))
+    for group, n in summary.get("placed_by_group", {}).items():
+        PLACED.labels(region, group).inc(n)
+    for group in ("homeless", "institution_leaver", "statushouder", "labour_migrant", "elderly", "regular"):
+        LAST_PLACED.labels(region, group).set(summary.get("placed_by_group", {}).get(group, 0))
+        LAST_UNPLACED_GROUP.labels(region, group).set(summary.get("unplaced_by_group", {}).get(group, 0))
+    for reason in ("no_eligible_unit", "care_capacity", "mix_rule", "quota", "outranked"):
+        LAST_UNPLACED_REASON.labels(region, reason).set(summary.get("unplaced_by_reason", {}).get(reason, 0))

@@ -1,0 +1,209 @@
+"""`wijkmatch matcher` (run the service), `wijkmatch round REGION`, `wijkmatch replay ROUND_ID`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from services.matcher.settings import MatcherSettings
+
+
+def _setup_logging(level: str) -> None:
+    from services.platform.observability import configure_logging
+
+    configure_logging("matcher", level)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wijkmatch matcher", description="run the matcher service")
+    parser.add_argument("command", nargs="?", default="run", choices=["run"])
+    parser.add_argument("--host", help="HTTP host (WIJKMATCH_MATCHER_HTTP_HOST)")
+    parser.add_argument("--port", type=int, help="HTTP port (WIJKMATCH_MATCHER_HTTP_PORT, default 8020)")
+    parser.add_argument("--debounce", type=float, help="seconds of quiet before a round (default 30)")
+    parser.add_argument("--no-migrate", action="store_true", help="do not run the matcher's migrations first")
+    args = parser.parse_args(argv or [])
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["http_host"] = args.host
+    if args.port is not None:
+        overrides["http_port"] = args.port
+    if args.debounce is not None:
+        overrides["debounce_s"] = args.debounce
+    settings = MatcherSettings(**overrides)
+    _setup_logging(settings.log_level)
+    if not args.no_migrate:
+        from services.platform.migrations import upgrade
+
+        upgrade(settings.database_url, ["matcher"])
+    import uvicorn
+
+    from services.matcher.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        lifespan="on",
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=max(5, int(settings.shutdown_grace_s) + 5),
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- round
+
+
+def round_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="wijkmatch round", description="start a matching round for a region now"
+    )
+    parser.add_argument("region")
+    parser.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the result (0: don't)")
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="run the round in this process instead of asking the running matcher",
+    )
+    parser.add_argument("--json", action="store_true", help="print the round as JSON")
+    args = parser.parse_args(argv or [])
+    settings = MatcherSettings()
+    return asyncio.run(_round_local(settings, args) if args.local else _round_request(settings, args))
+
+
+async def _round_request(settings: MatcherSettings, args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
+    from services.matcher.adapters.http import _wait_for_round, round_view
+    from services.matcher.pool import repository as repo
+    from services.platform.db import create_engine, session_maker
+
+    engine = create_engine(settings.database_url)
+    try:
+
+        class _Service:  # what _wait_for_round needs
+            sessions = session_maker(engine)
+
+        async with _Service.sessions() as session, session.begin():
+            requested_at = (await session.execute(select(func.now()))).scalar_one()
+            await repo.request_round(session, args.region)
+        print(f"round requested for {args.region}")
+        if args.wait <= 0:
+            return 0
+        row = await _wait_for_round(_Service, args.region, requested_at, args.wait)  # type: ignore[arg-type]
+        if row is None:
+            print(f"no round finished within {args.wait:.0f} s (is a matcher running?)", file=sys.stderr)
+            return 1
+        return _print_round(round_view(row), args.json)
+    finally:
+        await engine.dispose()
+
+
+async def _round_local(settings: MatcherSettings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from services.matcher.adapters.http import round_view
+    from services.matcher.pool.tables import rounds
+    from services.matcher.rounds.runner import RoundRunner, SolverOptions
+    from services.matcher.rounds.worker import SolverPool
+    from services.platform.db import create_engine
+    from services.platform.outbox import OutboxRelay
+
+    engine = create_engine(settings.database_url)
+    solver = SolverPool(1)
+    try:
+        runner = RoundRunner(
+            engine,
+            solver,
+            options=SolverOptions(workers=settings.solver_workers, deterministic=settings.deterministic),
+            instance=f"cli-{settings.instance_id}",
+        )
+        report = await runner.run(args.region, force=True)
+        if report is None:
+            print(f"region {args.region} is locked by a running round elsewhere", file=sys.stderr)
+            return 1
+        relay = OutboxRelay(engine, "matcher", settings.kafka_bootstrap_servers, listen=False)
+        try:
+            await relay.publish_pending()
+        finally:
+            await relay.stop()
+        async with engine.connect() as conn:
+            row = (await conn.execute(select(rounds).where(rounds.c.id == report.round_id))).mappings().one()
+        return _print_round(round_view(row), args.json)
+    finally:
+        solver.close()
+        await engine.dispose()
+
+
+def _print_round(view: dict[str, Any], as_json: bool) -> int:
+    from services.matcher.rounds.report import format_round
+
+    if as_json:
+        print(json.dumps(view, indent=2, default=str))
+    else:
+        print(format_round({**view, **(view.get("summary") or {})}))
+    return 0 if view["status"] == "completed" else 2
+
+
+# ------------------------------------------------------------------------------------------ replay
+
+
+def replay_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="wijkmatch replay",
+        description="re-solve a recorded round and say whether the result is identical",
+    )
+    parser.add_argument("round_id")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv or [])
+    return asyncio.run(_replay(MatcherSettings(), args))
+
+
+async def _replay(settings: MatcherSettings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from services.matcher.pool.tables import rounds
+    from services.matcher.rounds.replay import replay_round
+    from services.platform.db import create_engine
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            row = (await conn.execute(select(rounds).where(rounds.c.id == args.round_id))).mappings().first()
+    finally:
+        await engine.dispose()
+    if row is None:
+        print(f"unknown round {args.round_id}", file=sys.stderr)
+        return 2
+    if row["result"] is None:
+        print(f"round {args.round_id} has no recorded result (status {row['status']})", file=sys.stderr)
+        return 2
+    outcome = await asyncio.to_thread(replay_round, dict(row))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "round_id": outcome.round_id,
+                    "identical": outcome.identical,
+                    "problem_sha256_ok": outcome.sha_ok,
+                    "reproducible_by": outcome.reproducible_by,
+                    "differences": outcome.differences(),
+                },
+                indent=2,
+            )
+        )
+    elif outcome.identical and outcome.sha_ok:
+        print(
+            f"round {outcome.round_id}: identical (pairs and objective; "
+            f"{len(outcome.recorded['pairs'])} pairs, "
+            f"status {outcome.recorded['status']}, reproducible by {outcome.reproducible_by})"
+        )
+    else:
+        print(f"round {outcome.round_id}: DIFFERENT")
+        for line in outcome.differences():
+            print("  - " + line)
+    return 0 if outcome.identical and outcome.sha_ok else 1

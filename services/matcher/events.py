@@ -1,0 +1,111 @@
+"""CloudEvents the matcher publishes on wijkmatch.proposals.v1 (ids, codes and numbers only)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.events import dataschema_for
+from services.matcher.settings import SOURCE
+from services.platform.topics import TYPE_PREFIX
+
+FIT_PARTS = ("preference", "size", "accessibility")
+MAX_EXPLANATION = 4000
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def cloud_event(
+    type_: str, subject: str, data: dict[str, Any], *, event_id: str | None = None
+) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": event_id or str(uuid.uuid4()),
+        "source": SOURCE,
+        "type": TYPE_PREFIX + type_,
+        "subject": subject,
+        "time": now_iso(),
+        "datacontenttype": "application/json",
+        "dataschema": dataschema_for(type_),
+        "data": data,
+    }
+
+
+def fit_parts(fit: Any) -> dict[str, int]:
+    """The fit parts of an assignment as EVENTS.md's `fit` object (total = sum of the parts)."""
+    parts = {name: int((fit or {}).get(name, 0)) for name in FIT_PARTS} if isinstance(fit, dict) else {}
+    if not parts:
+        parts = dict.fromkeys(FIT_PARTS, 0)
+    parts["total"] = int(fit["total"]) if isinstance(fit, dict) and "total" in fit else sum(parts.values())
+    return parts
+
+
+def explanation_text(explanation: Any) -> str:
+    """One plain-language text for staff (the solver may give a list of sentences)."""
+    if isinstance(explanation, list | tuple):
+        text = " ".join(str(part) for part in explanation if part)
+    elif isinstance(explanation, dict):
+        text = "; ".join(f"{k}: {v}" for k, v in explanation.items())
+    else:
+        text = str(explanation or "")
+    text = text.strip() or "proposed by the matching round"
+    return text[:MAX_EXPLANATION]
+
+
+def match_proposed(
+    *, region: str, round_id: str, proposal_id: str, assignment: dict[str, Any]
+) -> dict[str, Any]:
+    return cloud_event(
+        "match.proposed",
+        proposal_id,
+        {
+            "region": region,
+            "round_id": round_id,
+            "proposal_id": proposal_id,
+            "case": assignment["case"],
+            "unit": assignment["unit"],
+            "priority": assignment["priority"],
+            "fit": fit_parts(assignment.get("fit")),
+            "explanation": explanation_text(assignment.get("explanation")),
+        },
+        event_id=f"proposed-{proposal_id}",
+    )
+
+
+def match_cancelled(*, region: str, proposal_id: str, case: str, unit: str, reason: str) -> dict[str, Any]:
+    return cloud_event(
+        "match.cancelled",
+        proposal_id,
+        {"region": region, "proposal_id": proposal_id, "case": case, "unit": unit, "reason": reason},
+        event_id=f"cancelled-{proposal_id}",
+    )
+
+
+def round_completed(
+    *,
+    region: str,
+    round_id: str,
+    result: dict[str, Any],
+    summary: dict[str, Any],
+    problem_sha256: str,
+) -> dict[str, Any]:
+    stats = result.get("stats") or {}
+    return cloud_event(
+        "round.completed",
+        round_id,
+        {
+            "region": region,
+            "round_id": round_id,
+            "status": result["status"],
+            "objective": result.get("objective"),
+            "placed_by_group": summary["placed_by_group"],
+            "unplaced_by_group": summary["unplaced_by_group"],
+            "unplaced_by_reason": summary["unplaced_by_reason"],
+            "solve_seconds": float(stats.get("solve_seconds") or 0.0),
+            "problem_sha256": problem_sha256,
+        },
+        event_id=f"completed-{round_id}",
+    )

@@ -1,0 +1,1 @@
+"""The matcher's pool per region: tables, applying pool events, building the round's problem."""

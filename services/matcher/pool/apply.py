@@ -1,0 +1,45 @@
+"""Apply one internal pool event (wijkmatch.internal.pool.v1) to the region's pool."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.pool import parse_pool_event
+from services.matcher.pool import repository as repo
+from services.platform.topics import TYPE_PREFIX
+
+
+def entity_action(type_name: str) -> tuple[str, str]:
+    """`nl.wijkmatch.pool.care_capacity.upserted` -> ("care_capacity", "upserted")."""
+    entity, action = type_name[len(TYPE_PREFIX + "pool.") :].rsplit(".", 1)
+    return entity, action
+
+
+async def apply_pool_event(
+    session: AsyncSession, event: dict[str, Any], *, partition: int, offset: int
+) -> str:
+    """Validates and applies the event; returns the region it touched. Raises ValueError if invalid."""
+    envelope, data = parse_pool_event(event)
+    entity, action = entity_action(envelope.type)
+    region: str = data.region  # type: ignore[attr-defined]
+    key: str = data.key  # type: ignore[attr-defined]
+    event_time: datetime = envelope.time  # type: ignore[assignment]
+    snapshot = data.snapshot.model_dump(mode="json") if action == "upserted" else None  # type: ignore[attr-defined]
+    if entity == "case":
+        if snapshot is None:
+            applied = await repo.remove_case(session, region, key, event_time, offset)
+        else:
+            applied = await repo.upsert_case(session, region, key, snapshot, event_time, offset)
+    elif entity == "unit":
+        if snapshot is None:
+            applied = await repo.remove_unit(session, region, key, event_time, offset)
+        else:
+            applied = await repo.upsert_unit(session, region, key, snapshot, event_time, offset)
+    else:
+        applied = await repo.set_reference(session, region, entity, key, snapshot, event_time, offset)
+    if applied:
+        await repo.touch_region(session, region, partition)
+    return region

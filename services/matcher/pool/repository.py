@@ -1,0 +1,323 @@
+"""Pool state changes in PostgreSQL, each in the caller's transaction (one event = one unit of work)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.matcher import events
+from services.matcher.pool.tables import cases, forbidden, proposals, reference, region_state, units
+from services.matcher.settings import SCHEMA
+from services.platform.topics import PROPOSALS
+
+ACTIVE = ("pending", "approved", "offered")
+REFERENCE_ENTITIES = ("neighbourhood", "complex", "care_capacity", "quota", "policy")
+
+
+async def publish(session: AsyncSession, region: str, event: dict[str, Any]) -> None:
+    from services.platform.outbox import enqueue
+
+    await enqueue(session, SCHEMA, topic=PROPOSALS, key=region, event=event)
+
+
+async def touch_region(session: AsyncSession, region: str, partition: int | None = None) -> None:
+    """Record an unhandled change of the region's pool (starts or extends its debounce window)."""
+    values: dict[str, Any] = {
+        "region": region,
+        "change_seq": 1,
+        "first_unhandled_at": func.now(),
+        "last_change_at": func.now(),
+    }
+    if partition is not None:
+        values["pool_partition"] = partition
+    stmt = insert(region_state).values(**values)
+    set_: dict[str, Any] = {
+        "change_seq": region_state.c.change_seq + 1,
+        "last_change_at": func.now(),
+        "first_unhandled_at": func.coalesce(region_state.c.first_unhandled_at, func.now()),
+        "updated_at": func.now(),
+    }
+    if partition is not None:
+        set_["pool_partition"] = partition
+    await session.execute(stmt.on_conflict_do_update(index_elements=["region"], set_=set_))
+
+
+async def request_round(session: AsyncSession, region: str) -> None:
+    stmt = insert(region_state).values(region=region, requested_at=func.now())
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["region"],
+            set_={
+                "requested_at": func.coalesce(region_state.c.requested_at, func.now()),
+                "not_before": None,
+                "updated_at": func.now(),
+            },
+        )
+    )
+
+
+def _newer(table: Any, event_time: datetime, offset: int) -> Any:
+    return or_(
+        table.c.event_time < event_time,
+        and_(table.c.event_time == event_time, table.c.event_offset < offset),
+    )
+
+
+async def cancel_active(
+    session: AsyncSession, region: str, *, reason: str, case_id: str | None = None, unit_id: str | None = None
+) -> int:
+    """Cancel the active proposals of a case or unit; the other side goes back to the pool."""
+    cond = [proposals.c.region == region, proposals.c.status.in_(ACTIVE)]
+    if case_id is not None:
+        cond.append(proposals.c.case_id == case_id)
+    if unit_id is not None:
+        cond.append(proposals.c.unit_id == unit_id)
+    rows = (await session.execute(select(proposals).where(*cond).with_for_update())).mappings().all()
+    for row in rows:
+        await session.execute(
+            update(proposals)
+            .where(proposals.c.id == row["id"])
+            .values(status="cancelled", reason=reason, updated_at=func.now())
+        )
+        await release_case(session, region, row["case_id"])
+        await release_unit(session, region, row["unit_id"])
+        await publish(
+            session,
+            region,
+            events.match_cancelled(
+                region=region, proposal_id=row["id"], case=row["case_id"], unit=row["unit_id"], reason=reason
+            ),
+        )
+    return len(rows)
+
+
+async def release_case(
+    session: AsyncSession, region: str, case_id: str, parked_until: datetime | None = None
+):
+    await session.execute(
+        update(cases)
+        .where(cases.c.region == region, cases.c.id == case_id, cases.c.status.in_(("proposed", "offered")))
+        .values(status="open", parked_until=parked_until, updated_at=func.now())
+    )
+
+
+async def release_unit(session: AsyncSession, region: str, unit_id: str) -> None:
+    await session.execute(
+        update(units)
+        .where(units.c.region == region, units.c.id == unit_id, units.c.status.in_(("proposed", "offered")))
+        .values(status="vacant", vacant_since=func.now(), updated_at=func.now())
+    )
+
+
+async def upsert_case(
+    session: AsyncSession, region: str, key: str, snapshot: dict[str, Any], event_time: datetime, offset: int
+) -> bool:
+    """Insert or replace a case snapshot if this event is newer; False for a late older event."""
+    current = (
+        (
+            await session.execute(
+                select(cases).where(cases.c.region == region, cases.c.id == key).with_for_update()
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if current is None:
+        await session.execute(
+            insert(cases).values(
+                region=region,
+                id=key,
+                status="open",
+                snapshot=snapshot,
+                event_time=event_time,
+                event_offset=offset,
+            )
+        )
+        return True
+    if (current["event_time"], current["event_offset"]) >= (event_time, offset):
+        return False
+    status = current["status"]
+    changed = current["snapshot"] != snapshot
+    if status == "proposed" and changed:
+        await cancel_active(session, region, reason="case_updated", case_id=key)
+        status = "open"
+    elif status == "withdrawn":
+        status = "open"
+    await session.execute(
+        update(cases)
+        .where(cases.c.region == region, cases.c.id == key)
+        .values(
+            snapshot=snapshot,
+            status=status,
+            event_time=event_time,
+            event_offset=offset,
+            version=cases.c.version + (1 if changed else 0),
+            updated_at=func.now(),
+        )
+    )
+    return True
+
+
+async def remove_case(
+    session: AsyncSession, region: str, key: str, event_time: datetime, offset: int
+) -> bool:
+    current = (
+        (
+            await session.execute(
+                select(cases).where(cases.c.region == region, cases.c.id == key).with_for_update()
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if current is None:
+        return False
+    if (current["event_time"], current["event_offset"]) >= (event_time, offset):
+        return False
+    await cancel_active(session, region, reason="case_withdrawn", case_id=key)
+    await session.execute(
+        update(cases)
+        .where(cases.c.region == region, cases.c.id == key)
+        .values(
+            status="housed" if current["status"] == "housed" else "withdrawn",
+            event_time=event_time,
+            event_offset=offset,
+            version=cases.c.version + 1,
+            updated_at=func.now(),
+        )
+    )
+    return True
+
+
+async def upsert_unit(
+    session: AsyncSession, region: str, key: str, snapshot: dict[str, Any], event_time: datetime, offset: int
+) -> bool:
+    current = (
+        (
+            await session.execute(
+                select(units).where(units.c.region == region, units.c.id == key).with_for_update()
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if current is None:
+        await session.execute(
+            insert(units).values(
+                region=region,
+                id=key,
+                status="vacant",
+                snapshot=snapshot,
+                event_time=event_time,
+                event_offset=offset,
+                vacant_since=event_time,
+            )
+        )
+        return True
+    if (current["event_time"], current["event_offset"]) >= (event_time, offset):
+        return False
+    status = current["status"]
+    vacant_since = current["vacant_since"]
+    changed = current["snapshot"] != snapshot
+    if status == "proposed" and changed:
+        await cancel_active(session, region, reason="unit_updated", unit_id=key)
+        status = "vacant"
+    elif status in ("withdrawn", "let"):
+        # A vacancy published again after a withdrawal or letting is a new vacancy of the same home.
+        status, vacant_since = "vacant", event_time
+    await session.execute(
+        update(units)
+        .where(units.c.region == region, units.c.id == key)
+        .values(
+            snapshot=snapshot,
+            status=status,
+            vacant_since=vacant_since,
+            event_time=event_time,
+            event_offset=offset,
+            version=units.c.version + (1 if changed else 0),
+            updated_at=func.now(),
+        )
+    )
+    return True
+
+
+async def remove_unit(
+    session: AsyncSession, region: str, key: str, event_time: datetime, offset: int
+) -> bool:
+    current = (
+        (
+            await session.execute(
+                select(units).where(units.c.region == region, units.c.id == key).with_for_update()
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if current is None:
+        return False
+    if (current["event_time"], current["event_offset"]) >= (event_time, offset):
+        return False
+    await cancel_active(session, region, reason="unit_withdrawn", unit_id=key)
+    await session.execute(
+        update(units)
+        .where(units.c.region == region, units.c.id == key)
+        .values(
+            status="let" if current["status"] == "let" else "withdrawn",
+            event_time=event_time,
+            event_offset=offset,
+            version=units.c.version + 1,
+            updated_at=func.now(),
+        )
+    )
+    return True
+
+
+async def set_reference(
+    session: AsyncSession,
+    region: str,
+    entity: str,
+    key: str,
+    snapshot: dict[str, Any] | None,
+    event_time: datetime,
+    offset: int,
+) -> bool:
+    """Upsert (snapshot) or remove (None) a reference row if this event is newer."""
+    stmt = insert(reference).values(
+        region=region,
+        entity=entity,
+        key=key,
+        snapshot=snapshot,
+        removed=snapshot is None,
+        event_time=event_time,
+        event_offset=offset,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["region", "entity", "key"],
+        set_={
+            "snapshot": stmt.excluded.snapshot,
+            "removed": stmt.excluded.removed,
+            "event_time": stmt.excluded.event_time,
+            "event_offset": stmt.excluded.event_offset,
+            "updated_at": func.now(),
+        },
+        where=_newer(reference, event_time, offset),
+    ).returning(reference.c.key)
+    return (await session.execute(stmt)).first() is not None
+
+
+async def forbid(
+    session: AsyncSession, region: str, case_id: str, unit_id: str, reason: str, proposal_id: str | None
+) -> None:
+    await session.execute(
+        insert(forbidden)
+        .values(region=region, case_id=case_id, unit_id=unit_id, reason=reason, proposal_id=proposal_id)
+        .on_conflict_do_nothing()
+    )
+
+
+def park_until(now: datetime, policy: str, park_days: float) -> datetime | None:
+    return now + timedelta(days=park_days) if policy == "park_case" and park_days > 0 else None

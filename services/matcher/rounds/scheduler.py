@@ -1,0 +1,146 @@
+"""Starts rounds: a region is due when its pool has been quiet for the debounce window, when the first
+unhandled change is older than the maximum delay, or when a round was requested. Only regions whose
+pool partition this instance holds are started here (the advisory lock still guards each round)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.matcher.adapters import metrics
+from services.matcher.rounds.runner import RoundReport, RoundRunner
+
+log = logging.getLogger(__name__)
+
+DUE_SQL = text(
+    """
+    SELECT region, pool_partition FROM matcher.region_state
+    WHERE (not_before IS NULL OR not_before <= now())
+      AND (requested_at IS NOT NULL
+           OR (change_seq > handled_seq
+               AND (last_change_at <= now() - make_interval(secs => :debounce)
+                    OR first_unhandled_at <= now() - make_interval(secs => :max_delay))))
+    ORDER BY coalesce(requested_at, first_unhandled_at)
+    """
+)
+POOL_SIZES_SQL = text(
+    """
+    SELECT region, 'case' AS entity, status, count(*) FROM matcher.cases GROUP BY region, status
+    UNION ALL
+    SELECT region, 'unit', status, count(*) FROM matcher.units GROUP BY region, status
+    """
+)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        runner: RoundRunner,
+        *,
+        debounce_s: float,
+        max_delay_s: float,
+        interval_s: float,
+        concurrency: int,
+        owned_partitions: Callable[[], set[int] | None],
+        on_round: Callable[[RoundReport], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.runner = runner
+        self.debounce_s = debounce_s
+        self.max_delay_s = max_delay_s
+        self.interval_s = interval_s
+        self.owned_partitions = owned_partitions
+        self.on_round = on_round
+        self._slots = asyncio.Semaphore(concurrency)
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self.last_tick = 0.0
+        self._last_sizes = 0.0
+        self.probe: Any = None
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._loop(), name="matcher-scheduler")
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopping.is_set():
+            try:
+                await self.tick()
+                if loop.time() - self._last_sizes > 10:
+                    self._last_sizes = loop.time()
+                    await self.refresh_pool_sizes()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler tick failed")
+            self.last_tick = loop.time()
+            if self.probe is not None:
+                self.probe.touch()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval_s)
+
+    async def tick(self) -> list[str]:
+        owned = self.owned_partitions()
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(DUE_SQL, {"debounce": self.debounce_s, "max_delay": self.max_delay_s})
+            ).all()
+        started = []
+        for region, partition in rows:
+            if region in self.tasks:
+                continue
+            if owned is not None and partition is not None and partition not in owned:
+                continue
+            self.tasks[region] = asyncio.create_task(self._run(region), name=f"round-{region}")
+            started.append(region)
+        return started
+
+    async def _run(self, region: str) -> None:
+        try:
+            async with self._slots:
+                if self._stopping.is_set():
+                    return
+                report = await self.runner.run(region)
+            if report is not None and self.on_round is not None:
+                self.on_round(report)
+        except asyncio.CancelledError:
+            log.warning("round abandoned", extra={"region": region})
+            raise
+        except Exception:
+            log.exception("round failed", extra={"region": region})
+        finally:
+            self.tasks.pop(region, None)
+
+    async def refresh_pool_sizes(self) -> None:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(POOL_SIZES_SQL)).all()
+        metrics.POOL_SIZE.clear()
+        for region, entity, status, count in rows:
+            metrics.POOL_SIZE.labels(region, entity, status).set(count)
+
+    async def stop(self, grace_s: float) -> None:
+        """Start nothing new; let running rounds finish within grace_s, then abandon them safely."""
+        self._stopping.set()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        running = list(self.tasks.values())
+        if not running:
+            return
+        log.info("waiting for running rounds", extra={"regions": list(self.tasks), "grace_s": grace_s})
+        _, pending = await asyncio.wait(running, timeout=grace_s)
+        if pending:
+            log.warning("abandoning rounds at shutdown", extra={"regions": list(self.tasks)})
+            self.runner.solver.abandon()
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,99 @@
+"""The solver in a worker process: the event loop never runs CP-SAT, and a stuck solve can be killed."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SolveParameters:
+    time_limit_s: float | None
+    workers: int
+    seed: int | None
+    deterministic: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "time_limit_s": self.time_limit_s,
+            "workers": self.workers,
+            "seed": self.seed,
+            "deterministic": self.deterministic,
+        }
+
+
+def versions() -> dict[str, str]:
+    """OR-Tools and wijkmatch versions as installed (recorded with every round)."""
+    found = {}
+    for name in ("ortools", "wijkmatch"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "unknown"
+    return found
+
+
+def solve(problem: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """Runs inside the worker process."""
+    from services.matcher.solver import solve_problem
+
+    return solve_problem(problem, **parameters)
+
+
+def _warm_up() -> int:
+    # Ignore Ctrl-C in workers: the parent decides whether a round finishes or is abandoned.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import services.matcher.solver  # noqa: F401
+
+    return os.getpid()
+
+
+class SolverPool:
+    """A small spawn-based process pool; `abandon()` kills running solves and starts afresh."""
+
+    def __init__(self, processes: int) -> None:
+        self._processes = processes
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _ensure(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=self._processes, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._executor
+
+    async def start(self) -> None:
+        executor = self._ensure()
+        await asyncio.gather(
+            *(asyncio.wrap_future(executor.submit(_warm_up)) for _ in range(self._processes))
+        )
+
+    async def solve(self, problem: dict[str, Any], parameters: SolveParameters) -> dict[str, Any]:
+        executor = self._ensure()
+        try:
+            return await asyncio.wrap_future(executor.submit(solve, problem, parameters.as_dict()))
+        except BrokenProcessPool:
+            self._executor = None
+            raise
+
+    def abandon(self) -> None:
+        """Kill every worker (and so any running solve); the next solve starts a new pool."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        for process in list(getattr(executor, "_processes", {}).values()):
+            if process.is_alive():
+                process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)

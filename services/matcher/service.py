@@ -1,0 +1,121 @@
+"""Wires the matcher together: consumer, scheduler, round runner, solver processes and outbox relay."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import text
+
+from services.matcher.adapters.consumer import MatcherConsumer
+from services.matcher.decisions.apply import RefusalPolicy
+from services.matcher.rounds.runner import RoundRunner, SolverOptions
+from services.matcher.rounds.scheduler import Scheduler
+from services.matcher.rounds.worker import SolverPool
+from services.matcher.settings import SCHEMA, MatcherSettings
+from services.platform.db import create_engine, session_maker
+from services.platform.observability import ProgressProbe
+from services.platform.observability import liveness as probes_liveness
+from services.platform.outbox import OutboxRelay
+
+log = logging.getLogger(__name__)
+
+LIVENESS_STALL_S = 60.0
+
+
+def _load_registry(path: str | None) -> Any:
+    from services.intake.core.registry import load_registry
+
+    return load_registry(path)
+
+
+class MatcherService:
+    def __init__(self, settings: MatcherSettings | None = None) -> None:
+        self.settings = settings or MatcherSettings()
+        s = self.settings
+        self.engine = create_engine(s.database_url, pool_size=5 + s.solver_processes, max_overflow=5)
+        self.sessions = session_maker(self.engine)
+        self.solver = SolverPool(s.solver_processes)
+        self.relay = OutboxRelay(self.engine, SCHEMA, s.kafka_bootstrap_servers, poll_interval_s=0.5)
+        self.runner = RoundRunner(
+            self.engine,
+            self.solver,
+            options=SolverOptions(
+                workers=s.solver_workers, deterministic=s.deterministic, failure_backoff_s=s.failure_backoff_s
+            ),
+            instance=s.instance_id,
+            on_published=self.relay.wake,
+        )
+        self.consumer = MatcherConsumer(
+            self.sessions,
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            group_id=s.consumer_group,
+            refusal=RefusalPolicy(s.refusal_policy, s.park_days),
+            registry_loader=lambda: _load_registry(s.organisations),
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=s.heartbeat_interval_ms,
+            on_committed=self.relay.wake,
+        )
+        self.scheduler = Scheduler(
+            self.engine,
+            self.runner,
+            debounce_s=s.debounce_s,
+            max_delay_s=s.max_delay_s,
+            interval_s=s.scheduler_interval_s,
+            concurrency=s.solver_processes,
+            owned_partitions=self._owned,
+        )
+        self.consumer_probe = ProgressProbe("consumer", LIVENESS_STALL_S, has_pending_work=self._has_lag)
+        self.scheduler_probe = ProgressProbe("scheduler", LIVENESS_STALL_S)
+        self.consumer.probe = self.consumer_probe
+        self.scheduler.probe = self.scheduler_probe
+        self.started = False
+
+    async def _has_lag(self) -> bool:
+        return await self.consumer.lag() > 0
+
+    def _owned(self) -> set[int]:
+        # Until the group has assigned partitions we own nothing (a region never runs on two instances).
+        return self.consumer.owned_pool_partitions() if self.consumer.assignment_known else set()
+
+    async def start(self) -> None:
+        log.info("matcher starting", extra={"instance": self.settings.instance_id})
+        await self.solver.start()
+        await self.relay.start()
+        await self.consumer.start()
+        self.scheduler.start()
+        self.started = True
+        log.info("matcher started", extra={"instance": self.settings.instance_id})
+
+    async def stop(self) -> None:
+        """Graceful: stop consuming, let a running round finish within the grace period (else abandon it
+        safely: its region stays unhandled and the next owner redoes it), publish what is left."""
+        log.info("matcher stopping", extra={"instance": self.settings.instance_id})
+        await self.consumer.stop()
+        await self.scheduler.stop(self.settings.shutdown_grace_s)
+        await self.relay.stop()
+        self.solver.close()
+        await self.engine.dispose()
+        self.started = False
+        log.info("matcher stopped", extra={"instance": self.settings.instance_id})
+
+    async def liveness(self) -> tuple[bool, dict[str, Any]]:
+        """The consumer made progress (or has nothing to do) and the scheduler keeps ticking."""
+        ok, checks = await probes_liveness([self.consumer_probe, self.scheduler_probe])
+        return self.started and ok, {
+            **checks,
+            "processed": self.consumer.processed,
+            "running_rounds": sorted(self.scheduler.tasks),
+        }
+
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        details: dict[str, Any] = {"assignment_known": self.consumer.assignment_known}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            details["database"] = "ok"
+        except Exception as exc:
+            details["database"] = type(exc).__name__
+        ok = self.started and details["database"] == "ok"
+        details["owned_pool_partitions"] = sorted(self._owned())
+        return ok, details

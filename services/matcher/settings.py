@@ -1,0 +1,40 @@
+"""Matcher settings: debounce, solver budget, refusal consequence; env prefix WIJKMATCH_MATCHER_."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Literal
+
+from pydantic import Field
+
+from services.platform.settings import ServiceSettings, service_config
+
+SCHEMA = "matcher"
+SOURCE = "urn:wijkmatch:matcher"
+CONSUMER_GROUP = "wijkmatch-matcher"
+
+
+def _default_instance() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class MatcherSettings(ServiceSettings):
+    model_config = service_config("matcher")
+
+    http_port: int = 8020
+    debounce_s: float = Field(default=30.0, gt=0)
+    max_delay_s: float = Field(default=120.0, gt=0)
+    scheduler_interval_s: float = Field(default=0.5, gt=0)
+    failure_backoff_s: float = Field(default=30.0, ge=0)
+    solver_processes: int = Field(default=1, ge=1)
+    solver_workers: int = Field(default=2, ge=1)
+    deterministic: bool = True
+    refusal_policy: Literal["forbid_pair", "park_case"] = "forbid_pair"
+    park_days: float = Field(default=14.0, ge=0)
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
+    consumer_group: str = CONSUMER_GROUP
+    instance_id: str = Field(default_factory=_default_instance)
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 2_000
+    organisations: str | None = Field(default=None, validation_alias="WIJKMATCH_ORGANISATIONS")
