@@ -31,7 +31,8 @@ class IntakeSettings(ServiceSettings):
     batch_timeout_ms: int = 100
     relay_batch_size: int = 1000
     relay_poll_interval_s: float = 0.05
-    topic_partitions: int = 3
+    topic_partitions: int = 4
+    migrate_on_start: bool = True
     # HTTP gateway (`wijkmatch intake gateway`)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8081

@@ -135,14 +135,17 @@ class IntakeRepository:
         await self.session.execute(stmt, list(rows))
 
     async def shred_vault(self, region: str, case_id: str) -> bool:
-        """Destroy the case's data key (and drop the ciphertext). True if there was a key to destroy."""
+        """Destroy the case's wrapped data key; the ciphertext stays, unreadable forever. Leaves an erased
+        row even for a case without personal data so none is stored later. True if a key was destroyed."""
         result = await self.session.execute(
             text(
+                "WITH old AS (SELECT wrapped_key FROM intake.personal_vault "
+                "WHERE region = :region AND case_id = :case_id FOR UPDATE) "
                 "INSERT INTO intake.personal_vault (region, case_id, wrapped_key, ciphertext, erased_at) "
                 "VALUES (:region, :case_id, NULL, NULL, now()) "
-                "ON CONFLICT (region, case_id) DO UPDATE SET wrapped_key = NULL, erased_at = now(), "
-                "updated_at = now() "
-                "RETURNING (xmax <> 0) AS existed"
+                "ON CONFLICT (region, case_id) DO UPDATE SET wrapped_key = NULL, "
+                "erased_at = COALESCE(intake.personal_vault.erased_at, now()), updated_at = now() "
+                "RETURNING (SELECT wrapped_key IS NOT NULL FROM old)"
             ),
             {"region": region, "case_id": case_id},
         )

@@ -4,14 +4,15 @@ data split off into the vault, and outbox rows (pool snapshots, rejections)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schemas.pool import pool_event_id, pool_removed, pool_upserted
 from services.intake.adapters.repository import CareGroup, EntityRef, IntakeRepository, StoredVersion
-from services.intake.core.changes import Change, IncomingEvent, care_group, plan_change, pool_entity
+from services.intake.core.changes import Change, IncomingEvent, care_group, plan_change
 from services.intake.core.vault_crypto import seal_personal
 from services.intake.core.versioning import Version, supersedes
 from services.platform import inbox, outbox
@@ -32,8 +33,8 @@ class RejectedMessage:
     value_sha256: str
     key: str  # Kafka key for the rejection message
     event: dict[str, Any]  # the full intake.rejected CloudEvent
-    type_label: str  # metrics label: a known event type or "unknown"
-    source_label: str  # metrics label: a registered source or "unknown"
+    type_label: str  # metrics label (the topic: an invalid message's own type is not trustworthy)
+    source_label: str  # metrics label
 
 
 Verdict = IncomingEvent | RejectedMessage
@@ -49,21 +50,12 @@ class BatchOutcome:
     def add(self, outcome: str, event_type: str, source: str) -> None:
         self.counts[(outcome, event_type, source)] += 1
 
+    def merge(self, other: BatchOutcome) -> None:
+        self.counts.update(other.counts)
+        self.pool_events += other.pool_events
+
     def total(self, outcome: str) -> int:
         return sum(n for (o, _, _), n in self.counts.items() if o == outcome)
-
-
-SnapshotFn = Callable[[IncomingEvent], dict[str, Any]]
-PoolEventFn = Callable[..., dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class PoolEventBuilders:
-    """How to turn applied changes into pool CloudEvents (schemas/pool.py in production)."""
-
-    snapshot: SnapshotFn  # the DOMAIN.md entity of an upsert event (never personal data)
-    upserted: PoolEventFn  # (entity, region, key, snapshot, time, cause) -> CloudEvent dict
-    removed: PoolEventFn  # (entity, region, key, time, cause) -> CloudEvent dict
 
 
 async def apply_batch(
@@ -71,42 +63,43 @@ async def apply_batch(
     verdicts: Sequence[Verdict],
     *,
     master_key: bytes,
-    pool: PoolEventBuilders,
 ) -> BatchOutcome:
     """Apply validated messages in order, inside the caller's transaction."""
     outcome = BatchOutcome()
-    repo = IntakeRepository(session)
+    identities = [_inbox_entry(v) for v in verdicts]
+    new = await inbox.record_many(session, SCHEMA, identities)
     fresh: list[IncomingEvent] = []
-    seen_in_batch: set[tuple[str, str]] = set()
-
-    for verdict in verdicts:
+    rejections: list[tuple[str, str, dict[str, Any]]] = []
+    for verdict, entry in zip(verdicts, identities, strict=True):
+        identity = (entry.source, entry.event_id)
+        first_time = identity in new
+        new.discard(identity)  # a repeat inside this batch is a duplicate too
         if isinstance(verdict, RejectedMessage):
-            await _reject(session, verdict, outcome)
-            continue
-        identity = (verdict.source, verdict.event_id)
-        first_time = identity not in seen_in_batch and await inbox.record_once(
-            session, SCHEMA, *identity, verdict.topic, verdict.partition, verdict.offset
-        )
-        seen_in_batch.add(identity)
-        if first_time:
+            if first_time:
+                rejections.append((INTAKE_REJECTED, verdict.key, verdict.event))
+                outcome.add("rejected", verdict.type_label, verdict.source_label)
+            else:
+                outcome.add("duplicate_rejected", verdict.type_label, verdict.source_label)
+        elif first_time:
             fresh.append(verdict)
         else:
             outcome.add("duplicate", verdict.type, verdict.source)
 
+    await outbox.enqueue_many(session, SCHEMA, rejections)
     if fresh:
-        await _apply_events(repo, session, fresh, master_key, pool, outcome)
+        await _apply_events(IntakeRepository(session), session, fresh, master_key, outcome)
     return outcome
 
 
-async def _reject(session: AsyncSession, rejected: RejectedMessage, outcome: BatchOutcome) -> None:
-    position = f"{rejected.topic}/{rejected.partition}/{rejected.offset}/{rejected.value_sha256[:16]}"
-    if await inbox.record_once(
-        session, SCHEMA, REJECTION_INBOX_SOURCE, position, rejected.topic, rejected.partition, rejected.offset
-    ):
-        await outbox.enqueue(session, SCHEMA, topic=INTAKE_REJECTED, key=rejected.key, event=rejected.event)
-        outcome.add("rejected", rejected.type_label, rejected.source_label)
-    else:
-        outcome.add("duplicate_rejected", rejected.type_label, rejected.source_label)
+def _inbox_entry(verdict: Verdict) -> inbox.InboxEntry:
+    if isinstance(verdict, RejectedMessage):
+        # Rejections have no trustworthy (source, id): their identity is the message's position + digest.
+        position = f"{verdict.topic}/{verdict.partition}/{verdict.offset}/{verdict.value_sha256[:16]}"
+        return inbox.InboxEntry(
+            REJECTION_INBOX_SOURCE, position, verdict.topic, verdict.partition, verdict.offset
+        )
+    v = verdict
+    return inbox.InboxEntry(v.source, v.event_id, v.topic, v.partition, v.offset)
 
 
 async def _apply_events(
@@ -114,23 +107,23 @@ async def _apply_events(
     session: AsyncSession,
     events: list[IncomingEvent],
     master_key: bytes,
-    pool: PoolEventBuilders,
     outcome: BatchOutcome,
 ) -> None:
     planned: list[tuple[IncomingEvent, Change]] = [(e, plan_change(e)) for e in events]
-    refs: list[EntityRef] = [(e.region, c.kind, c.key) for e, c in planned]
-    versions: dict[EntityRef, StoredVersion] = await repo.load_versions(refs)
-    groups = [care_group(e.data) for e, c in planned if c.kind == "care_capacity_provider"]
-    slots: dict[CareGroup, dict[str, int]] = await repo.load_care_slots(groups)
-    personal_cases = [(e.region, c.key) for e, c in planned if c.personal is not None]
-    vault = await repo.load_vault(personal_cases)
+    versions: dict[EntityRef, StoredVersion] = await repo.load_versions(
+        (e.region, c.kind, c.key) for e, c in planned
+    )
+    slots: dict[CareGroup, dict[str, int]] = await repo.load_care_slots(
+        care_group(e) for e, c in planned if c.kind == "care_capacity_provider"
+    )
+    vault = await repo.load_vault((e.region, c.key) for e, c in planned if c.personal is not None)
     wrapped_keys = {case: entry.wrapped_key for case, entry in vault.items() if not entry.erased}
 
     version_rows: dict[EntityRef, dict[str, Any]] = {}
     slot_rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     vault_rows: dict[tuple[str, str], dict[str, Any]] = {}
     log_rows: list[dict[str, Any]] = []
-    pool_events: list[tuple[str, dict[str, Any]]] = []
+    pool_events: list[tuple[str, str, dict[str, Any]]] = []
 
     for event, change in planned:
         ref = (event.region, change.kind, change.key)
@@ -141,22 +134,20 @@ async def _apply_events(
             result = "late"
         else:
             result = "applied"
-            snapshot = None
-            if change.action == "upsert":
-                snapshot = pool.snapshot(event)
-            versions[ref] = StoredVersion(event.time, event.offset, change.action == "remove", False)
+            versions[ref] = StoredVersion(event.time, event.offset, change.removes, False)
+            snapshot = change.pool.snapshot
             version_rows[ref] = _version_row(event, change, snapshot)
-            entity = pool_entity(change.kind)
             if change.kind == "care_capacity_provider":
-                group = care_group(event.data)
+                group = care_group(event)
+                provider, provider_slots = str(event.data.provider), int(event.data.slots)  # type: ignore[attr-defined]
                 providers = slots.setdefault(group, {})
-                providers[str(event.data["provider"])] = int(event.data["slots"])
-                slot_rows[(*group, str(event.data["provider"]))] = {
+                providers[provider] = provider_slots
+                slot_rows[(*group, provider)] = {
                     "region": group[0],
                     "area": group[1],
                     "care_type": group[2],
-                    "provider": str(event.data["provider"]),
-                    "slots": int(event.data["slots"]),
+                    "provider": provider,
+                    "slots": provider_slots,
                 }
                 snapshot = {"area": group[1], "care_type": group[2], "slots": sum(providers.values())}
             if change.personal is not None:
@@ -171,12 +162,7 @@ async def _apply_events(
                     "wrapped_key": sealed.wrapped_key,
                     "ciphertext": sealed.ciphertext,
                 }
-            cause = {"source": event.source, "id": event.event_id}
-            if change.action == "upsert":
-                pool_event = pool.upserted(entity, event.region, change.pool_key, snapshot, event.time, cause)
-            else:
-                pool_event = pool.removed(entity, event.region, change.pool_key, event.time, cause)
-            pool_events.append((event.region, pool_event))
+            pool_events.append((POOL, event.region, _pool_event(event, change, snapshot)))
         log_rows.append(_log_row(event, change, result))
         outcome.add(result, event.type, event.source)
 
@@ -184,9 +170,17 @@ async def _apply_events(
     await repo.save_care_slots(list(slot_rows.values()))
     await repo.save_vault(list(vault_rows.values()))
     await repo.append_log(log_rows)
-    for region, pool_event in pool_events:
-        await outbox.enqueue(session, SCHEMA, topic=POOL, key=region, event=pool_event)
+    await outbox.enqueue_many(session, SCHEMA, pool_events)
     outcome.pool_events += len(pool_events)
+
+
+def _pool_event(event: IncomingEvent, change: Change, snapshot: dict[str, Any] | None) -> dict[str, Any]:
+    pool = change.pool
+    event_id = pool_event_id(event.source, event.event_id, pool.entity, pool.key, pool.action)
+    if change.removes:
+        return pool_removed(pool.entity, event.region, pool.key, event.time, event_id)
+    assert snapshot is not None
+    return pool_upserted(pool.entity, event.region, pool.key, snapshot, event.time, event_id)
 
 
 def _version(stored: StoredVersion | None) -> Version | None:
@@ -205,9 +199,9 @@ def _version_row(event: IncomingEvent, change: Change, snapshot: dict[str, Any] 
         "topic": event.topic,
         "partition": event.partition,
         "kafka_offset": event.offset,
-        "removed": change.action == "remove",
+        "removed": change.removes,
         "erased": False,
-        "snapshot": snapshot if change.kind != "care_capacity_provider" else {"slots": event.data["slots"]},
+        "snapshot": snapshot,
     }
 
 

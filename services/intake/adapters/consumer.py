@@ -1,0 +1,76 @@
+"""FastStream batch subscriber on the four external topics: one transaction and one offset commit per
+batch, the commit only after the transaction (AckPolicy.MANUAL)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any
+
+from aiokafka import ConsumerRecord, TopicPartition
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from services.intake.adapters import metrics
+from services.intake.bootstrap import IntakeRuntime
+from services.intake.service.processor import RawRecord
+from services.platform.topics import INTAKE_TOPIC_TYPES
+
+INTAKE_TOPICS: tuple[str, ...] = tuple(INTAKE_TOPIC_TYPES)
+log = logging.getLogger("wijkmatch.intake")
+
+
+async def _parse_without_headers(records: tuple[ConsumerRecord, ...], original: Any) -> Any:
+    # FastStream decodes every header as UTF-8; one hostile header would fail the whole batch before our
+    # handler sees it. Intake ignores headers, so they are dropped before FastStream's own parser runs.
+    return await original(tuple(dataclasses.replace(r, headers=()) for r in records))
+
+
+def _no_decode(message: Any) -> None:
+    return None  # the handler reads raw bytes; validation is the core's job
+
+
+def register_consumer(broker: KafkaBroker, runtime: IntakeRuntime) -> Any:
+    settings = runtime.settings
+    subscriber = broker.subscriber(
+        *INTAKE_TOPICS,
+        group_id=settings.group_id,
+        batch=True,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+
+    @subscriber(parser=_parse_without_headers, decoder=_no_decode)
+    async def consume_intake_batch(message: KafkaMessage) -> None:
+        raw: tuple[ConsumerRecord, ...] = message.raw_message  # type: ignore[assignment]
+        if not raw:
+            return
+        runtime.batch_started()
+        records = [RawRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp) for r in raw]
+        outcome = await runtime.processor.process(records)
+        committed_at = time.time()
+        await message.ack()  # commit offsets only now: the batch is durable in PostgreSQL
+        runtime.batch_committed(outcome, len(records))
+        for record in records:
+            metrics.EVENT_TO_COMMIT_SECONDS.observe(max(0.0, committed_at - record.timestamp_ms / 1000))
+        _observe_lag(message.consumer, records)
+
+    return consume_intake_batch
+
+
+def _observe_lag(consumer: Any, records: list[RawRecord]) -> None:
+    last: dict[tuple[str, int], int] = {}
+    for r in records:
+        last[(r.topic, r.partition)] = r.offset
+    for (topic, partition), offset in last.items():
+        try:
+            highwater = consumer.highwater(TopicPartition(topic, partition))
+        except Exception:
+            continue
+        if highwater is not None:
+            metrics.LAG.labels(topic, str(partition)).set(max(0, highwater - offset - 1))

@@ -1,0 +1,78 @@
+"""Consumed Kafka record -> the service layer's verdict, through the shared validation core."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from schemas.events import short_type
+from services.intake.core.changes import IncomingEvent
+from services.intake.core.registry import Registry
+from services.intake.core.validation import Accepted, Rejected, build_rejection_event, validate_message
+from services.intake.service.apply import RejectedMessage
+from services.intake.service.processor import RawRecord
+
+
+def to_verdict(record: RawRecord, registry: Registry) -> IncomingEvent | RejectedMessage:
+    result = validate_message(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        registry=registry,
+    )
+    if isinstance(result, Accepted):
+        return incoming_event(result)
+    return rejected_message(result, record)
+
+
+def incoming_event(accepted: Accepted) -> IncomingEvent:
+    time: datetime = accepted.event.time
+    return IncomingEvent(
+        source=accepted.source,
+        event_id=accepted.event_id,
+        type=short_type(accepted.type),
+        time=time,
+        region=accepted.region,
+        data=accepted.data,
+        topic=accepted.topic,
+        partition=accepted.partition,
+        offset=accepted.offset,
+    )
+
+
+def rejected_message(rejected: Rejected, record: RawRecord) -> RejectedMessage:
+    return RejectedMessage(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        value_sha256=rejected.data["value_sha256"],
+        key=rejected.region or "unknown",
+        event=build_rejection_event(rejected),
+        type_label=record.topic,  # the type of an invalid message is not trustworthy; count by topic
+        source_label="unknown",
+    )
+
+
+def dead_letter(record: RawRecord, error: str) -> RejectedMessage:
+    """A message that validated but could not be processed: rejected so its partition moves on."""
+    rejected = Rejected(
+        {
+            "region": None,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": None,
+            "event_id": None,
+            "value_sha256": hashlib.sha256(record.value or b"").hexdigest(),
+            "errors": [
+                {
+                    "path": "",
+                    "message": "wijkmatch intake could not process this event because of an internal error "
+                    f"({error}); it was not applied. Operators have been alerted; you may resend it.",
+                }
+            ],
+        }
+    )
+    return rejected_message(rejected, record)

@@ -1,0 +1,104 @@
+"""The one place that wires intake together: settings -> engine, registry, batch processor, outbox relay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from functools import partial
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.intake.adapters import metrics
+from services.intake.adapters.verdicts import dead_letter, to_verdict
+from services.intake.core.registry import Registry, load_registry
+from services.intake.service.apply import BatchOutcome
+from services.intake.service.processor import BatchProcessor
+from services.intake.settings import IntakeSettings
+from services.platform.db import create_engine, session_maker
+from services.platform.observability import ProgressProbe
+from services.platform.outbox import OutboxRelay
+
+SCHEMA = "intake"
+log = logging.getLogger("wijkmatch.intake")
+
+
+@dataclass
+class IntakeRuntime:
+    settings: IntakeSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    registry: Registry
+    processor: BatchProcessor
+    relay: OutboxRelay
+    progress: ProgressProbe = field(default_factory=ProgressProbe)
+    busy_since: float | None = None  # monotonic start of the batch in progress
+    last_commit: float = field(default_factory=time.monotonic)
+    batches: int = 0
+
+    async def start(self, *, migrate: bool = True, relay: bool = True) -> None:
+        self.settings.warn_if_insecure()
+        if migrate:
+            from services.platform.migrations import upgrade_async
+
+            await upgrade_async(self.settings.database_url, [SCHEMA])
+        if relay:
+            await self.relay.start()
+
+    async def stop(self) -> None:
+        """Flush what the last batches enqueued, then release everything."""
+        if self.relay.running:
+            try:
+                await asyncio.wait_for(self.relay.publish_pending(), timeout=30)
+            except Exception:
+                log.exception("outbox flush on shutdown failed; rows stay for the next start")
+            await self.relay.stop()
+        await self.engine.dispose()
+
+    def batch_started(self) -> None:
+        self.busy_since = time.monotonic()
+        self.progress.touch()
+
+    def batch_committed(self, outcome: BatchOutcome, size: int) -> None:
+        now = time.monotonic()
+        if self.busy_since is not None:
+            metrics.BATCH_SECONDS.observe(now - self.busy_since)
+        self.busy_since = None
+        self.last_commit = now
+        self.batches += 1
+        self.progress.touch()
+        metrics.BATCH_SIZE.observe(size)
+        metrics.count(outcome)
+        metrics.DB_HEALTHY.set(1 if self.processor.healthy else 0)
+        if outcome.pool_events or outcome.total("rejected"):
+            self.relay.wake()
+
+    def has_pending_work(self) -> bool:
+        """For liveness: silence only counts as a hang while a batch is in progress or lag was seen."""
+        return self.busy_since is not None or metrics.lag_seen()
+
+
+def build_runtime(settings: IntakeSettings | None = None) -> IntakeRuntime:
+    settings = settings or IntakeSettings()
+    engine = create_engine(settings.database_url)
+    sessions = session_maker(engine)
+    registry = load_registry(settings.organisations)
+    processor = BatchProcessor(
+        sessions,
+        validate=partial(to_verdict, registry=registry),
+        dead_letter=dead_letter,
+        master_key=settings.master_key_bytes,
+    )
+    relay = OutboxRelay(
+        engine,
+        SCHEMA,
+        settings.kafka_bootstrap_servers,
+        batch_size=settings.relay_batch_size,
+        poll_interval_s=settings.relay_poll_interval_s,
+    )
+    runtime = IntakeRuntime(settings, engine, sessions, registry, processor, relay)
+    runtime.progress = ProgressProbe(
+        "intake_consumer", max_silence_s=120.0, has_pending_work=runtime.has_pending_work
+    )
+    return runtime

@@ -1,0 +1,114 @@
+"""`wijkmatch intake [run] | gateway | relay | erase CASE_ID --region R`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from services.intake.settings import IntakeSettings
+
+log = logging.getLogger("wijkmatch.intake")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wijkmatch intake", description="the wijkmatch intake service")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="consume the external topics, apply, relay pool events (default)")
+    run.add_argument("--host", default=None, help="HTTP host for /healthz /readyz /metrics")
+    run.add_argument("--port", type=int, default=None, help="HTTP port (default WIJKMATCH_INTAKE_HTTP_PORT)")
+    gateway = sub.add_parser("gateway", help="HTTP gateway: POST /v1/events -> Kafka")
+    gateway.add_argument("--host", default=None)
+    gateway.add_argument("--port", type=int, default=None)
+    sub.add_parser("relay", help="only publish the outbox (pool events, rejections) until stopped")
+    erase = sub.add_parser("erase", help="crypto-shred a case's personal data and withdraw it downstream")
+    erase.add_argument("case_id")
+    erase.add_argument("--region", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    settings = IntakeSettings()
+    command = args.command or "run"
+    if command == "run":
+        return _run(settings, getattr(args, "host", None), getattr(args, "port", None))
+    if command == "gateway":
+        return _gateway(settings, args.host, args.port)
+    if command == "relay":
+        return asyncio.run(_relay(settings))
+    if command == "erase":
+        return asyncio.run(_erase(settings, args.region, args.case_id))
+    return 2
+
+
+def _run(settings: IntakeSettings, host: str | None, port: int | None) -> int:
+    import uvicorn
+
+    from services.intake.app import create_app
+
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=host or settings.http_host,
+        port=port or settings.http_port,
+        log_config=None,
+        timeout_graceful_shutdown=90,
+    )
+    return 0
+
+
+def _gateway(settings: IntakeSettings, host: str | None, port: int | None) -> int:
+    import uvicorn
+
+    from services.intake.adapters.gateway import create_gateway
+    from services.platform.observability import configure_logging
+
+    configure_logging("wijkmatch-intake-gateway", settings.log_level)
+    uvicorn.run(
+        create_gateway(settings),
+        host=host or settings.gateway_host,
+        port=port or settings.gateway_port,
+        log_config=None,
+    )
+    return 0
+
+
+async def _relay(settings: IntakeSettings) -> int:
+    from services.intake.bootstrap import build_runtime
+    from services.platform.observability import configure_logging, stop_on_signals
+
+    configure_logging("wijkmatch-intake-relay", settings.log_level)
+    runtime = build_runtime(settings)
+    stop = stop_on_signals()
+    await runtime.start(migrate=settings.migrate_on_start)
+    try:
+        await stop.wait()
+    finally:
+        await runtime.stop()
+    return 0
+
+
+async def _erase(settings: IntakeSettings, region: str, case_id: str) -> int:
+    from services.intake.service.erase import erase_case
+    from services.platform.db import create_engine, session_maker
+    from services.platform.observability import configure_logging
+    from services.platform.outbox import OutboxRelay
+
+    configure_logging("wijkmatch-intake-erase", settings.log_level)
+    engine = create_engine(settings.database_url)
+    try:
+        result = await erase_case(session_maker(engine), region, case_id)
+        # Publish the withdrawal now rather than waiting for the service's relay.
+        relay = OutboxRelay(engine, "intake", settings.kafka_bootstrap_servers, listen=False)
+        try:
+            await relay.publish_pending()
+        finally:
+            await relay.stop()
+    finally:
+        await engine.dispose()
+    state = "known" if result.case_was_known else "unknown (tombstoned: later events are ignored)"
+    key = "destroyed" if result.key_destroyed else "none stored"
+    print(f"erased case {case_id} in {region}: case {state}; personal-data key {key}; pool.case.removed sent")
+    return 0

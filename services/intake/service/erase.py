@@ -1,0 +1,98 @@
+"""Erase a case (right to erasure): crypto-shred its personal data and withdraw it downstream."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from schemas.pool import pool_event_id, pool_removed
+from services.intake.adapters.repository import IntakeRepository
+from services.platform import outbox
+from services.platform.db import transaction
+from services.platform.topics import POOL
+
+SCHEMA = "intake"
+ERASE_SOURCE = "urn:wijkmatch:intake:erase"
+
+log = logging.getLogger("wijkmatch.intake.audit")
+
+
+@dataclass(frozen=True)
+class EraseResult:
+    region: str
+    case_id: str
+    erase_id: str
+    case_was_known: bool
+    key_destroyed: bool
+
+
+async def erase_case(
+    sessions: async_sessionmaker[AsyncSession], region: str, case_id: str, *, now: datetime | None = None
+) -> EraseResult:
+    """In one transaction: destroy the case's data key, tombstone the case so later events about it are
+    ignored, and enqueue `pool.case.removed`. Idempotent; an unknown case is tombstoned too (its events
+    may still be waiting on the topic)."""
+    at = now or datetime.now(UTC)
+    erase_id = str(uuid.uuid4())
+    async with transaction(sessions) as session:
+        repo = IntakeRepository(session)
+        known = bool(await repo.load_versions([(region, "case", case_id)]))
+        destroyed = await repo.shred_vault(region, case_id)
+        await repo.save_versions(
+            [
+                {
+                    "region": region,
+                    "kind": "case",
+                    "key": case_id,
+                    "source": ERASE_SOURCE,
+                    "event_id": erase_id,
+                    "event_type": "case.erased",
+                    "event_time": at,
+                    "topic": "",
+                    "partition": -1,
+                    "kafka_offset": -1,
+                    "removed": True,
+                    "erased": True,
+                    "snapshot": None,
+                }
+            ]
+        )
+        await repo.append_log(
+            [
+                {
+                    "region": region,
+                    "source": ERASE_SOURCE,
+                    "event_id": erase_id,
+                    "event_type": "case.erased",
+                    "entity_kind": "case",
+                    "entity_key": case_id,
+                    "event_time": at,
+                    "topic": "",
+                    "partition": -1,
+                    "kafka_offset": -1,
+                    "outcome": "erased",
+                }
+            ]
+        )
+        event = pool_removed(
+            "case", region, case_id, at, pool_event_id(ERASE_SOURCE, erase_id, "case", case_id, "removed")
+        )
+        await outbox.enqueue(session, SCHEMA, topic=POOL, key=region, event=event)
+    result = EraseResult(region, case_id, erase_id, known, destroyed)
+    # Audit line: pseudonymous ids only, never personal data.
+    log.info(
+        "case erased",
+        extra={
+            "event": "case_erased",
+            "region": region,
+            "case_id": case_id,
+            "erase_id": erase_id,
+            "case_was_known": known,
+            "data_key_destroyed": destroyed,
+        },
+    )
+    return result

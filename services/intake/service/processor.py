@@ -1,0 +1,124 @@
+"""The consumer's unit of work: validate a batch, apply it in one transaction, never loop on a poison
+message, never lose one. Transport-agnostic: the Kafka adapter hands in raw records and commits offsets
+only after `process` returned."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.intake.service.apply import BatchOutcome, RejectedMessage, Verdict, apply_batch
+from services.platform.db import transaction
+
+log = logging.getLogger("wijkmatch.intake")
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+
+
+Validate = Callable[[RawRecord], Verdict]
+# Turns a message that failed in processing (not validation) into a rejection, so it cannot loop.
+DeadLetter = Callable[[RawRecord, str], RejectedMessage]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Database or network trouble that a retry may fix (as opposed to a message that breaks the code)."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError | ConnectionError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        validate: Validate,
+        dead_letter: DeadLetter,
+        master_key: bytes,
+        retry_backoff_s: float = 0.5,
+        max_backoff_s: float = 10.0,
+    ) -> None:
+        self.sessions = sessions
+        self.validate = validate
+        self.dead_letter = dead_letter
+        self.master_key = master_key
+        self.retry_backoff_s = retry_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.healthy = True  # False while the database keeps failing (readiness)
+
+    async def process(self, records: Sequence[RawRecord]) -> BatchOutcome:
+        """Durably apply every record (or its rejection) in one transaction. Returns only when the batch
+        is committed; retries transient failures with backoff until then. If the batch breaks the code,
+        falls back to one transaction per message and dead-letters the ones that fail alone."""
+        verdicts = [self._verdict(r) for r in records]
+        try:
+            return await self._apply_with_retry(verdicts)
+        except _Broken as broken:
+            log.error(
+                "batch failed; applying its messages one by one",
+                extra={"event": "batch_isolate", "error": broken.error, "size": len(verdicts)},
+            )
+        total = BatchOutcome()
+        for record, verdict in zip(records, verdicts, strict=True):
+            try:
+                outcome = await self._apply_with_retry([verdict])
+            except _Broken as broken:
+                log.error(
+                    "message cannot be processed; dead-lettered",
+                    extra={
+                        "event": "dead_letter",
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "error": broken.error,
+                    },
+                )
+                outcome = await self._apply_with_retry([self.dead_letter(record, broken.error)])
+            total.merge(outcome)
+        return total
+
+    async def _apply_with_retry(self, verdicts: Sequence[Verdict]) -> BatchOutcome:
+        backoff = self.retry_backoff_s
+        while True:
+            try:
+                async with transaction(self.sessions) as session:
+                    outcome = await apply_batch(session, verdicts, master_key=self.master_key)
+                self.healthy = True
+                return outcome
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("batch transaction failed", extra={"event": "batch_failed"})
+                    raise _Broken(type(exc).__name__) from exc
+                self.healthy = False
+                log.warning(
+                    "batch failed on a transient error; retrying",
+                    extra={"event": "batch_retry", "error": type(exc).__name__, "backoff_s": backoff},
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+
+    def _verdict(self, record: RawRecord) -> Verdict:
+        try:
+            return self.validate(record)
+        except Exception as exc:  # a validator bug must not block the partition either
+            log.exception("validation crashed", extra={"event": "validation_crash", "topic": record.topic})
+            return self.dead_letter(record, type(exc).__name__)
+
+
+class _Broken(Exception):
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
