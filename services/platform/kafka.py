@@ -9,12 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaConnectionError,
+    TopicAlreadyExistsError,
+)
 
 from services.platform.topics import ALL_TOPICS
 
@@ -90,3 +95,96 @@ async def _wait_for_metadata(admin: AIOKafkaAdminClient, topics: list[str], time
             return
         await asyncio.sleep(0.1)
     raise TimeoutError(f"topics not visible after {timeout_s}s: {topics}")
+
+
+BatchHandler = Callable[[list[ConsumerRecord]], Awaitable[None]]
+
+
+class BatchConsumer:
+    """Raw aiokafka batch consumption with manual commits: getmany → handler (one DB transaction) → commit.
+
+    Offsets are committed only after the handler returned, i.e. after its transaction committed. If the
+    handler raises, the consumer seeks back to the batch's first offsets so the same records come again
+    (the handler's inbox makes the replay harmless). A commit refused because of a rebalance is logged and
+    ignored: the new owner re-reads from the last committed offset and dedupes.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topics: Sequence[str],
+        group_id: str,
+        *,
+        max_records: int = 1000,
+        poll_timeout_ms: int = 200,
+        probe: Any = None,
+        retry_backoff_s: float = 1.0,
+        **consumer_kwargs: Any,
+    ) -> None:
+        self.topics = list(topics)
+        self.max_records = max_records
+        self.poll_timeout_ms = poll_timeout_ms
+        self.probe = probe
+        self.retry_backoff_s = retry_backoff_s
+        options: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "group_id": group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "max_partition_fetch_bytes": 4 * 1024 * 1024,
+            "fetch_max_bytes": 16 * 1024 * 1024,
+        }
+        options.update(consumer_kwargs)
+        self.consumer = AIOKafkaConsumer(*self.topics, **options)
+        self.records = 0
+        self.batches = 0
+
+    async def start(self) -> None:
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def __aenter__(self) -> BatchConsumer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def poll_once(self, handler: BatchHandler) -> int:
+        """One poll: hand the batch (partition by partition, in offset order) to handler, then commit."""
+        batches = await self.consumer.getmany(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
+        if self.probe is not None:
+            self.probe.touch()
+        if not batches:
+            return 0
+        records = [record for part in batches.values() for record in part]
+        try:
+            await handler(records)
+        except BaseException:
+            for tp, part in batches.items():
+                self.consumer.seek(tp, part[0].offset)
+            raise
+        offsets = {tp: part[-1].offset + 1 for tp, part in batches.items()}
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError):
+            log.warning("offset commit refused after a rebalance; the batch will be redelivered and deduped")
+        self.records += len(records)
+        self.batches += 1
+        return len(records)
+
+    async def run(self, handler: BatchHandler, stop: asyncio.Event) -> None:
+        """poll_once until `stop` is set; a failing batch is retried after `retry_backoff_s`."""
+        while not stop.is_set():
+            try:
+                await self.poll_once(handler)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "batch handler failed; retrying the same records", extra={"topics": self.topics}
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.retry_backoff_s)
