@@ -450,7 +450,12 @@ class LocalStack:
 
     # -- queries ----------------------------------------------------------------------------------
 
-    def wait_ready(self, timeout: float = 120.0, names: Iterable[str] | None = None) -> None:
+    def wait_ready(
+        self,
+        timeout: float = 120.0,
+        names: Iterable[str] | None = None,
+        abort: threading.Event | None = None,
+    ) -> None:
         """Block until the services (default: all present) answer 200 on their readiness path."""
         wanted = [self.services[n] for n in names] if names is not None else list(self.services.values())
         deadline = time.monotonic() + timeout
@@ -458,6 +463,8 @@ class LocalStack:
         while pending:
             if self.failed.is_set():
                 raise StackError(self.fatal or "the stack failed")
+            if abort is not None and abort.is_set():
+                raise StackError("interrupted while waiting for the services")
             pending = [s for s in pending if not (s.running() and http_ready(s.ready_url, timeout=1.0))]
             if not pending:
                 return
@@ -468,6 +475,13 @@ class LocalStack:
 
     def urls(self) -> dict[str, str]:
         return {name: service.url for name, service in self.services.items()}
+
+    def service_env(self) -> dict[str, str]:
+        """child_env() plus WIJKMATCH_<SERVICE>_URL for every running service (for tools like demo-feed)."""
+        env = self.child_env()
+        for name, url in self.urls().items():
+            env[f"WIJKMATCH_{name.upper().replace('-', '_')}_URL"] = url
+        return env
 
     # -- output -----------------------------------------------------------------------------------
 

@@ -1,0 +1,112 @@
+"""`wijkmatch demo [--once]`: the main job on the embedded default — the local stack plus the demo feed.
+
+Starts LocalStack (bundled broker, embedded PostgreSQL, migrations, every service that exists), waits
+until the services are ready, runs `wijkmatch demo-feed` (services/matcher/demofeed.py) and then keeps
+the stack running for review until Ctrl-C; with --once it stops after the feed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import subprocess
+import sys
+import threading
+
+from services.platform.localbroker import DEFAULT_PARTITIONS, DEFAULT_PORT
+from services.platform.supervisor import LocalStack, StackError, run_stack
+
+REQUIRED_SERVICES = ("intake", "matcher")
+FEED_MODULE = "services.matcher.demofeed"
+
+
+def feed_available() -> bool:
+    try:
+        return importlib.util.find_spec(FEED_MODULE) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def run_feed(stack: LocalStack, feed_args: list[str], stop: threading.Event) -> int:
+    """Run `wijkmatch demo-feed` in the foreground (its progress bars go straight to the terminal)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "demo-feed", *feed_args],
+        env=stack.service_env(),
+    )
+    while True:
+        try:
+            return process.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            if stop.is_set() or stack.failed.is_set():
+                process.terminate()
+                try:
+                    return process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    return process.wait()
+
+
+def demo_steps(once: bool, ready_timeout: float, feed_args: list[str]):
+    def after_start(stack: LocalStack, stop: threading.Event) -> int | None:
+        console = stack.console
+        missing = [name for name in REQUIRED_SERVICES if name not in stack.services]
+        if missing:
+            console.print(
+                f"[bold yellow]demo: not there yet: {', '.join(missing)}[/] — the broker and database run, "
+                "but the demo feed needs intake and matcher."
+            )
+        if stack.services:
+            console.print(f"waiting for {', '.join(stack.services)} to be ready (up to {ready_timeout:.0f}s)")
+            try:
+                stack.wait_ready(timeout=ready_timeout, abort=stop)
+            except StackError as exc:
+                console.print(f"[bold red]demo: {exc}[/]")
+                return 1
+            console.print("[green]services ready[/]")
+        if stop.is_set():
+            return 0
+        if missing or not feed_available():
+            if not feed_available():
+                console.print(f"[bold yellow]demo: not there yet: wijkmatch demo-feed ({FEED_MODULE})[/]")
+            if once:
+                console.print("[bold red]demo --once: the demo could not run its feed[/]")
+                return 1
+            return None
+        console.print("[bold]running wijkmatch demo-feed[/]")
+        code = run_feed(stack, feed_args, stop)
+        if stop.is_set():
+            return 0
+        if code != 0:
+            console.print(f"[bold red]demo: demo-feed exited with code {code}[/]")
+            return code if once else None
+        if "review" in stack.services:
+            console.print(f"[bold]review the proposals at {stack.services['review'].url}[/]")
+        return 0 if once else None
+
+    return after_start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="wijkmatch demo",
+        description="Start the local stack, publish a synthetic region (demo-feed), keep running for review.",
+        epilog="Arguments after `--` go to `wijkmatch demo-feed`.",
+    )
+    parser.add_argument("--once", action="store_true", help="stop the stack once the feed completes")
+    parser.add_argument("--broker-port", type=int, default=DEFAULT_PORT, help="bundled broker port")
+    parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="partitions per topic")
+    parser.add_argument("--ready-timeout", type=float, default=180.0, help="seconds to wait for /readyz")
+    parser.add_argument("--logs", action="store_true", help="echo service logs to the console")
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    feed_args: list[str] = []
+    if "--" in args_list:
+        split = args_list.index("--")
+        args_list, feed_args = args_list[:split], args_list[split + 1 :]
+    args = parser.parse_args(args_list)
+
+    stack = LocalStack(broker_port=args.broker_port, partitions=args.partitions, echo_logs=args.logs)
+    return run_stack(stack, after_start=demo_steps(args.once, args.ready_timeout, feed_args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
