@@ -11,7 +11,8 @@ from services.matcher.settings import SOURCE
 from services.platform.topics import TYPE_PREFIX
 
 FIT_PARTS = ("preference", "size", "accessibility")
-MAX_EXPLANATION = 4000
+MAX_EXPLANATION_LINE = 2000
+MAX_EXPLANATION_LINES = 100
 
 
 def now_iso() -> str:
@@ -43,16 +44,16 @@ def fit_parts(fit: Any) -> dict[str, int]:
     return parts
 
 
-def explanation_text(explanation: Any) -> str:
-    """One plain-language text for staff (the solver may give a list of sentences)."""
+def explanation_lines(explanation: Any) -> list[str]:
+    """The solver's explanation as EVENTS.md's list of plain-language lines (at most 100, 2000 chars each)."""
     if isinstance(explanation, list | tuple):
-        text = " ".join(str(part) for part in explanation if part)
+        lines = [str(part).strip() for part in explanation]
     elif isinstance(explanation, dict):
-        text = "; ".join(f"{k}: {v}" for k, v in explanation.items())
+        lines = [f"{k}: {v}" for k, v in explanation.items()]
     else:
-        text = str(explanation or "")
-    text = text.strip() or "proposed by the matching round"
-    return text[:MAX_EXPLANATION]
+        lines = [str(explanation or "").strip()]
+    lines = [line[:MAX_EXPLANATION_LINE] for line in lines if line]
+    return lines[:MAX_EXPLANATION_LINES] or ["proposed by the matching round"]
 
 
 def match_proposed(
@@ -69,7 +70,7 @@ def match_proposed(
             "unit": assignment["unit"],
             "priority": assignment["priority"],
             "fit": fit_parts(assignment.get("fit")),
-            "explanation": explanation_text(assignment.get("explanation")),
+            "explanation": explanation_lines(assignment.get("explanation")),
         },
         event_id=f"proposed-{proposal_id}",
     )

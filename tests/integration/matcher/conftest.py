@@ -1,0 +1,78 @@
+"""Matcher integration fixtures: an in-process MatcherService against the real broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.matcher.settings import MatcherSettings
+
+
+@pytest.fixture
+def region() -> str:
+    return f"m-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def registry_path(tmp_path: Path, region: str) -> Path:
+    """An organisation registry in which a test corporation may answer offers for this test's region."""
+    path = tmp_path / "organisations.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "organisations": [
+                    {
+                        "id": "test-corp",
+                        "name": "Test corporation",
+                        "sources": ["urn:org:corp:test-corp"],
+                        "types": [
+                            "vacancy.published",
+                            "vacancy.withdrawn",
+                            "offer.accepted",
+                            "offer.declined",
+                        ],
+                        "regions": [region],
+                        "api_keys": [],
+                    }
+                ]
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def matcher_settings(
+    kafka_bootstrap: str, migrated_database_url: str, registry_path: Path
+) -> MatcherSettings:
+    return MatcherSettings(
+        database_url=migrated_database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        debounce_s=0.5,
+        max_delay_s=5.0,
+        scheduler_interval_s=0.1,
+        solver_processes=1,
+        solver_workers=1,
+        consumer_group=f"matcher-test-{uuid.uuid4().hex[:8]}",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+        shutdown_grace_s=5.0,
+        organisations=str(registry_path),
+        instance_id=f"test-{uuid.uuid4().hex[:6]}",
+    )
+
+
+@pytest.fixture
+async def matcher(matcher_settings: MatcherSettings) -> AsyncIterator[object]:
+    from services.matcher.service import MatcherService
+
+    service = MatcherService(matcher_settings)
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()

@@ -1,0 +1,205 @@
+"""Helpers for the matcher's integration and e2e tests: feed a region through the pool topic, watch
+wijkmatch.proposals.v1, wait for conditions. Real broker and real PostgreSQL only."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from schemas.pool import pool_removed, pool_upserted
+from services.platform.kafka import make_producer
+from services.platform.topics import DECISIONS, OFFER_RESPONSES, OFFERS, POOL, PROPOSALS, TYPE_PREFIX
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def pool_events_for(problem: dict[str, Any], region: str) -> list[dict[str, Any]]:
+    """Pool events (contract 5) that describe a DOMAIN.md problem's region: reference data first."""
+    out: list[dict[str, Any]] = []
+
+    def up(entity: str, key: str, snapshot: dict[str, Any]) -> None:
+        out.append(pool_upserted(entity, region, key, snapshot, now_iso(), str(uuid.uuid4())))
+
+    up("policy", region, problem.get("policy") or {})
+    for n in problem.get("neighbourhoods", []):
+        up("neighbourhood", n["code"], n)
+    for c in problem.get("complexes", []):
+        up("complex", c["id"], c)
+    for e in problem.get("care_capacity", []):
+        up("care_capacity", f"{e['area']}/{e['care_type']}", e)
+    for q in problem.get("quotas", []):
+        up("quota", f"{q['municipality']}/{q['group']}", q)
+    for u in problem.get("units", []):
+        up("unit", u["id"], u)
+    for c in problem.get("cases", []):
+        up("case", c["id"], c)
+    return out
+
+
+def removed(entity: str, region: str, key: str) -> dict[str, Any]:
+    return pool_removed(entity, region, key, now_iso(), str(uuid.uuid4()))
+
+
+def internal_event(type_: str, subject: str, data: dict[str, Any], source: str) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": source,
+        "type": TYPE_PREFIX + type_,
+        "subject": subject,
+        "time": now_iso(),
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+
+
+def approved(region: str, proposal: dict[str, Any]) -> dict[str, Any]:
+    return internal_event(
+        "match.approved",
+        proposal["proposal_id"],
+        {
+            "region": region,
+            "proposal_id": proposal["proposal_id"],
+            "case": proposal["case"],
+            "unit": proposal["unit"],
+            "decided_at": now_iso(),
+        },
+        "urn:wijkmatch:review",
+    )
+
+
+def rejected(region: str, proposal: dict[str, Any], reason: str = "unsuitable") -> dict[str, Any]:
+    event = approved(region, proposal)
+    event["type"] = TYPE_PREFIX + "match.rejected"
+    event["data"]["reason_code"] = reason
+    return event
+
+
+def offer(kind: str, region: str, proposal: dict[str, Any], offer_id: str) -> dict[str, Any]:
+    return internal_event(
+        kind,
+        offer_id,
+        {
+            "region": region,
+            "offer_id": offer_id,
+            "proposal_id": proposal["proposal_id"],
+            "case": proposal["case"],
+            "unit": proposal["unit"],
+            "respond_by": now_iso(),
+        },
+        "urn:wijkmatch:notifier",
+    )
+
+
+def offer_response(
+    kind: str, region: str, proposal: dict[str, Any], offer_id: str, source: str, reason: str | None = None
+) -> dict[str, Any]:
+    data = {
+        "region": region,
+        "offer_id": offer_id,
+        "proposal_id": proposal["proposal_id"],
+        "case": proposal["case"],
+        "unit": proposal["unit"],
+    }
+    if reason:
+        data["reason_code"] = reason
+    return internal_event(kind, offer_id, data, source)
+
+
+async def produce(bootstrap: str, topic: str, region: str, events: list[dict[str, Any] | bytes]) -> None:
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        for event in events:
+            value = event if isinstance(event, bytes) else json.dumps(event).encode()
+            await producer.send(topic, value=value, key=region.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def produce_pool(bootstrap: str, region: str, events: list[dict[str, Any]]) -> None:
+    await produce(bootstrap, POOL, region, events)
+
+
+async def produce_decisions(bootstrap: str, region: str, events: list[dict[str, Any]]) -> None:
+    await produce(bootstrap, DECISIONS, region, events)
+
+
+async def produce_offers(bootstrap: str, region: str, events: list[dict[str, Any]]) -> None:
+    await produce(bootstrap, OFFERS, region, events)
+
+
+async def produce_responses(bootstrap: str, region: str, events: list[dict[str, Any] | bytes]) -> None:
+    await produce(bootstrap, OFFER_RESPONSES, region, events)
+
+
+class TopicWatcher:
+    """Reads a topic from the beginning in the background; keeps the events whose key is in `regions`."""
+
+    def __init__(self, bootstrap: str, topic: str = PROPOSALS, regions: set[str] | None = None) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.regions = regions
+        self.events: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def __aenter__(self) -> TopicWatcher:
+        self._consumer = AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            metadata_max_age_ms=2000,
+        )
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        async for record in self._consumer:
+            key = record.key.decode() if record.key else None
+            if self.regions is not None and key not in self.regions:
+                continue
+            self.events.append(json.loads(record.value))
+
+    def of_type(self, short: str, region: str | None = None) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.events
+            if e["type"] == TYPE_PREFIX + short and (region is None or e["data"].get("region") == region)
+        ]
+
+
+async def wait_until(
+    check: Callable[[], Any | Awaitable[Any]], timeout: float = 60.0, interval: float = 0.2, what: str = ""
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or check}")
+        await asyncio.sleep(interval)
