@@ -132,6 +132,8 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
         self._last_purge = 0.0
+        self._last_count = 0.0
+        self._pass_lock = asyncio.Lock()  # publish_pending() and the task take turns, never skip each other
         self.published = 0
         s = self.schema
         self._select = text(
@@ -162,8 +164,12 @@ class OutboxRelay:
         self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}")
 
-    async def stop(self, timeout_s: float = 10.0) -> None:
-        """Finish the batch in flight, then stop; rows left unsent stay for the next start."""
+    async def stop(self, timeout_s: float = 10.0, *, drain: bool = False) -> None:
+        """Finish the batch in flight (and with `drain`, everything pending), then stop.
+
+        Rows left unsent stay for the next start (or another instance's relay).
+        """
+        deadline = asyncio.get_running_loop().time() + timeout_s
         self._stopping.set()
         self._wake.set()
         if self._task is not None:
@@ -174,6 +180,12 @@ class OutboxRelay:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
+        if drain and self._producer is not None:
+            remaining = max(0.1, deadline - asyncio.get_running_loop().time())
+            try:
+                await asyncio.wait_for(self.publish_pending(), remaining)
+            except Exception:
+                log.warning("outbox drain on stop incomplete", extra={"schema": self.schema}, exc_info=True)
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.close()
@@ -205,7 +217,7 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """One pass: lock the schema's relay, publish up to `batch_size` rows in id order, mark them sent."""
         producer = await self._ensure_producer()
-        async with self.engine.begin() as conn:
+        async with self._pass_lock, self.engine.begin() as conn:
             if not (await conn.execute(self._lock, {"key": relay_lock_key(self.schema)})).scalar():
                 return 0
             rows = [
@@ -265,14 +277,13 @@ class OutboxRelay:
 
     async def _housekeeping(self) -> None:
         now = time.monotonic()
-        if now - self._last_purge < 60 and self._last_purge:
-            await self.pending()
-            return
-        self._last_purge = now
-        if self.retention_s is not None:
+        if self.retention_s is not None and (not self._last_purge or now - self._last_purge >= 60):
+            self._last_purge = now
             async with self.engine.begin() as conn:
                 await conn.execute(self._purge, {"secs": float(self.retention_s)})
-        await self.pending()
+        if now - self._last_count >= 1.0:
+            self._last_count = now
+            await self.pending()
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -184,3 +185,19 @@ async def test_two_relays_on_one_schema_publish_each_row_once_in_order(
     assert sum(r.published for r in relays) == 200
     messages = await _consume(kafka_bootstrap, topic, 200)
     assert [json.loads(m.value)["data"]["n"] for m in messages] == list(range(200))
+
+
+async def test_stop_with_drain_publishes_what_is_left_and_pending_gauge_follows(
+    engine: AsyncEngine, schema: str, kafka_bootstrap: str, make_topic: Callable[..., str]
+) -> None:
+    topic = make_topic("drain")
+    relay = OutboxRelay(engine, schema, kafka_bootstrap, poll_interval_s=60.0, listen=False)
+    await relay.start()
+    await asyncio.sleep(0.3)  # first pass done; the relay now sleeps for its 60 s poll
+    async with transaction(session_maker(engine)) as session:
+        await enqueue_many(session, schema, [(topic, "r1", _event(n)) for n in range(30)])
+    assert await relay.pending() == 30
+    assert REGISTRY.get_sample_value("wijkmatch_outbox_pending", {"schema": schema}) == 30
+    await relay.stop(drain=True)
+    assert await _unsent(engine, schema) == 0
+    assert len(await _consume(kafka_bootstrap, topic, 30)) == 30
