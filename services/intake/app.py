@@ -21,10 +21,14 @@ SERVICE = "wijkmatch-intake"
 
 
 def create_app(
-    settings: IntakeSettings | None = None, runtime: IntakeRuntime | None = None
+    settings: IntakeSettings | None = None,
+    runtime: IntakeRuntime | None = None,
+    *,
+    configure_logs: bool = True,
 ) -> AsgiFastStream:
     settings = settings or IntakeSettings()
-    configure_logging(SERVICE, settings.log_level)
+    if configure_logs:
+        configure_logging(SERVICE, settings.log_level)
     runtime = runtime or build_runtime(settings)
     broker = make_kafka_broker(
         settings.kafka_bootstrap_servers, SERVICE, client_id=SERVICE, graceful_timeout=60.0

@@ -1,0 +1,164 @@
+"""Intake fixtures: the real service (in-process or as a subprocess) on the real broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.intake import samples
+from services.intake.settings import IntakeSettings
+from services.platform.db import create_engine
+
+
+@pytest.fixture
+def region() -> str:
+    """A region unique to this test: state, pool events and rejections are filtered by it."""
+    return f"t-{secrets.token_hex(5)}"
+
+
+@pytest.fixture
+def intake_settings(kafka_bootstrap: str, migrated_database_url: str, unique_group: str) -> IntakeSettings:
+    return IntakeSettings(
+        database_url=migrated_database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        group_id=unique_group,
+        batch_timeout_ms=50,
+        relay_poll_interval_s=0.05,
+    )
+
+
+@pytest.fixture
+async def db(migrated_database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(migrated_database_url)
+    yield engine
+    await engine.dispose()
+
+
+@asynccontextmanager
+async def running_intake(settings: IntakeSettings) -> AsyncIterator[Any]:
+    """The real intake app (consumer + relay) in this process, stopped gracefully on exit."""
+    from services.intake.app import create_app
+    from services.intake.bootstrap import build_runtime
+
+    runtime = build_runtime(settings)
+    app = create_app(settings, runtime, configure_logs=False)
+    async with app.start_lifespan_context():
+        yield runtime
+
+
+async def produce(bootstrap: str, events: Iterable[dict[str, Any]]) -> None:
+    await produce_raw(bootstrap, (samples.message(e) for e in events))
+
+
+async def produce_raw(bootstrap: str, messages: Iterable[tuple[str, bytes | None, bytes | None]]) -> None:
+    """Produce in the given order and wait for every ack."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value=value, key=key) for topic, key, value in messages]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], *, timeout_s: float = 60.0, what: str = "condition"
+) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, key: str | None = None, settle_s: float = 1.0, timeout_s: float = 30.0
+) -> list[Any]:
+    """Every record of a topic from the beginning (optionally only one Kafka key), read until quiet."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        quiet_since = loop.time()
+        while loop.time() < deadline and loop.time() - quiet_since < settle_s:
+            batch = await consumer.getmany(timeout_ms=200)
+            for part in batch.values():
+                records.extend(r for r in part if key is None or r.key == key.encode())
+                quiet_since = loop.time()
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def read_events(bootstrap: str, topic: str, region: str, **kwargs: Any) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in await read_topic(bootstrap, topic, key=region, **kwargs)]
+
+
+async def rows(engine: AsyncEngine, sql: str, **params: Any) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(text(sql), params)).all())
+
+
+async def count(engine: AsyncEngine, sql: str, **params: Any) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text(sql), params)).scalar_one())
+
+
+INTAKE_TOPICS = (
+    "wijkmatch.vacancies.v1",
+    "wijkmatch.cases.v1",
+    "wijkmatch.care-capacity.v1",
+    "wijkmatch.reference.v1",
+)
+
+
+async def end_offsets(bootstrap: str, topics: Iterable[str] = INTAKE_TOPICS) -> dict[TopicPartition, int]:
+    """The current end of every partition of the intake topics (to know when a consumer caught up)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
+        ]
+        if not all(consumer.partitions_for_topic(t) for t in topics):
+            await consumer.force_metadata_update()
+            partitions = [
+                TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
+            ]
+        return dict(await consumer.end_offsets(partitions))
+    finally:
+        await consumer.stop()
+
+
+async def committed_offsets(bootstrap: str, group_id: str, partitions: Iterable[TopicPartition]) -> dict:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return {tp: await consumer.committed(tp) for tp in partitions}
+    finally:
+        await consumer.stop()
+
+
+async def wait_consumed(
+    bootstrap: str, group_id: str, marks: dict[TopicPartition, int], timeout_s: float = 60.0
+) -> None:
+    """Until the group's committed offsets reached `marks` (as returned by end_offsets)."""
+
+    async def caught_up() -> bool:
+        done = await committed_offsets(bootstrap, group_id, marks)
+        return all(end == 0 or (done[tp] or 0) >= end for tp, end in marks.items())
+
+    await wait_until(caught_up, timeout_s=timeout_s, what=f"group {group_id} to commit up to the end")

@@ -1,0 +1,236 @@
+"""Intake end to end in one process: real broker -> intake -> real PostgreSQL -> pool topic."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.intake import samples
+from services.intake.settings import IntakeSettings
+from services.platform.topics import POOL
+from tests.integration.intake.conftest import (
+    count,
+    end_offsets,
+    produce,
+    read_events,
+    rows,
+    running_intake,
+    wait_consumed,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+CASE_DEFAULTS = {
+    "wheelchair": False,
+    "step_free": False,
+    "care_needs": [],
+    "max_rent": None,
+    "municipalities": [],
+    "preferred_neighbourhoods": [],
+    "excluded_neighbourhoods": [],
+}
+UNIT_DEFAULTS = {"complex": None, "wheelchair": False, "step_free": False, "allowed_groups": []}
+
+
+async def _logged(db: AsyncEngine, region: str) -> int:
+    return await count(db, "SELECT count(*) FROM intake.event_log WHERE region = :r", r=region)
+
+
+async def test_every_type_is_persisted_once_in_order_per_region_with_the_right_pool_events(
+    intake_settings: IntakeSettings, db: AsyncEngine, kafka_bootstrap: str, region: str
+) -> None:
+    other = region + "-b"
+    sent = {region: samples.every_type(region, "a"), other: samples.every_type(other, "b")}
+    # Interleave the two regions, as a real feed would.
+    await produce(kafka_bootstrap, [e for pair in zip(sent[region], sent[other], strict=True) for e in pair])
+
+    async with running_intake(intake_settings):
+        for r in sent:
+            await wait_until(lambda r=r: _check_logged(db, r, 10), what=f"10 events of {r} in the log")
+        pool = {r: await _pool_events(kafka_bootstrap, r, expected=10) for r in sent}
+
+    for r, events in sent.items():
+        log = await rows(
+            db,
+            "SELECT event_id, topic, outcome FROM intake.event_log WHERE region = :r ORDER BY seq",
+            r=r,
+        )
+        assert sorted(row.event_id for row in log) == sorted(e["id"] for e in events)  # each exactly once
+        assert {row.outcome for row in log} == {"applied"}
+        for topic in {row.topic for row in log}:  # Kafka orders per topic partition; so must we
+            produced = [e["id"] for e in events if samples.message(e)[0] == topic]
+            assert [row.event_id for row in log if row.topic == topic] == produced
+        assert (
+            await count(
+                db,
+                "SELECT count(*) FROM intake.inbox WHERE event_id = ANY(:ids)",
+                ids=[e["id"] for e in events],
+            )
+            == 10
+        )
+
+        types = [e["type"].removeprefix("nl.wijkmatch.pool.") for e in pool[r]]
+        assert sorted(types) == sorted(
+            [
+                "neighbourhood.upserted",
+                "complex.upserted",
+                "policy.upserted",
+                "quota.upserted",
+                "care_capacity.upserted",
+                "unit.upserted",
+                "case.upserted",
+                "case.upserted",
+                "unit.removed",
+                "case.removed",
+            ]
+        )
+        assert all(e["source"] == "urn:wijkmatch:intake" for e in pool[r])
+        by_type = {}
+        for e in pool[r]:
+            by_type.setdefault(e["type"].removeprefix("nl.wijkmatch.pool."), []).append(e)
+        tag = "a" if r == region else "b"
+        case_events = by_type["case.upserted"]
+        assert [e["data"]["snapshot"]["priority"] for e in case_events] == [500, 900]
+        assert case_events[-1]["data"] == {
+            "region": r,
+            "key": f"C-{tag}",
+            "snapshot": {
+                **CASE_DEFAULTS,
+                "id": f"C-{tag}",
+                "group": "homeless",
+                "household_size": 1,
+                "priority": 900,
+                "care_needs": ["ggz"],
+            },
+        }
+        assert by_type["unit.upserted"][0]["data"]["snapshot"] == {
+            **UNIT_DEFAULTS,
+            "id": f"U-{tag}",
+            "kind": "flex",
+            "municipality": "GM0546",
+            "neighbourhood": f"BU-{tag}",
+            "max_persons": 2,
+            "rent": 650,
+        }
+        assert by_type["care_capacity.upserted"][0]["data"] == {
+            "region": r,
+            "key": f"BU-{tag}/ggz",
+            "snapshot": {"area": f"BU-{tag}", "care_type": "ggz", "slots": 3},
+        }
+        assert by_type["policy.upserted"][0]["subject"] == r
+        assert by_type["quota.upserted"][0]["data"]["key"] == "GM0546/homeless"
+        assert by_type["unit.removed"][0]["data"] == {"region": r, "key": f"U-{tag}"}
+        assert by_type["case.removed"][0]["data"] == {"region": r, "key": f"C-{tag}"}
+        source_times = {e["id"]: e["time"] for e in events}
+        assert sorted(e["time"] for e in pool[r]) == sorted(_norm(t) for t in source_times.values())
+
+        removed = await rows(
+            db, "SELECT kind, key FROM intake.entity_version WHERE region = :r AND removed", r=r
+        )
+        assert sorted((row.kind, row.key) for row in removed) == [("case", f"C-{tag}"), ("unit", f"U-{tag}")]
+
+
+async def test_triple_delivery_leaves_the_state_of_one_delivery(
+    intake_settings: IntakeSettings, db: AsyncEngine, kafka_bootstrap: str, region: str
+) -> None:
+    events = samples.every_type(region, "x")
+    await produce(kafka_bootstrap, events + events + events)
+    marks = await end_offsets(kafka_bootstrap)
+    async with running_intake(intake_settings):
+        await wait_consumed(kafka_bootstrap, intake_settings.group_id, marks)
+        pool = await _pool_events(kafka_bootstrap, region, expected=10)
+    assert await _logged(db, region) == 10
+    assert len(pool) == 10
+    assert len({e["id"] for e in pool}) == 10
+    versions = await rows(
+        db, "SELECT kind, key, removed FROM intake.entity_version WHERE region = :r", r=region
+    )
+    assert len(versions) == 7  # neighbourhood, complex, policy, quota, care provider, unit, case
+
+
+async def test_older_version_arriving_late_is_recorded_not_applied_and_care_capacity_is_summed(
+    intake_settings: IntakeSettings, db: AsyncEngine, kafka_bootstrap: str, region: str
+) -> None:
+    t = samples.at
+    newer = samples.event("case.registered", samples.case(region, "C1", priority=100), time=t(10))
+    older = samples.event("case.updated", samples.case(region, "C1", priority=999), time=t(5))
+    same_time_later_offset = samples.event(
+        "case.updated", samples.case(region, "C1", priority=300), time=t(10)
+    )
+    # Two different providers need two organisations; the demo registry has parnassia and brijder.
+    care = [
+        samples.event(
+            "care.capacity.set",
+            samples.care_capacity(region_of_test_region(), area, "ggz", slots, provider),
+            time=t(seconds),
+            source=f"urn:org:provider:{provider}",
+        )
+        for area, slots, provider, seconds in [
+            (f"BU-{region}", 3, "parnassia", 1),
+            (f"BU-{region}", 4, "brijder", 2),
+            (f"BU-{region}", 1, "parnassia", 3),
+            (f"BU-{region}", 9, "brijder", 0),  # older than brijder's 4: late
+        ]
+    ]
+    await produce(kafka_bootstrap, [newer, older, same_time_later_offset, *care])
+    async with running_intake(intake_settings):
+        await wait_until(lambda: _check_logged(db, region, 3), what="the three case events")
+        await wait_until(
+            lambda: _check_logged(db, region_of_test_region(), 4, area=f"BU-{region}"), what="care events"
+        )
+        pool = await _pool_events(kafka_bootstrap, region, expected=2)
+        care_pool = [
+            e
+            for e in await read_events(kafka_bootstrap, POOL, region_of_test_region())
+            if e["subject"] == f"BU-{region}/ggz"
+        ]
+
+    outcomes = await rows(
+        db, "SELECT event_id, outcome FROM intake.event_log WHERE region = :r ORDER BY seq", r=region
+    )
+    assert [(r.event_id, r.outcome) for r in outcomes] == [
+        (newer["id"], "applied"),
+        (older["id"], "late"),
+        (same_time_later_offset["id"], "applied"),
+    ]
+    [snapshot] = await rows(
+        db, "SELECT snapshot FROM intake.entity_version WHERE region = :r AND kind = 'case'", r=region
+    )
+    assert snapshot.snapshot["priority"] == 300
+    assert [e["data"]["snapshot"]["priority"] for e in pool] == [100, 300]
+    assert [e["data"]["snapshot"]["slots"] for e in care_pool] == [3, 7, 5]
+
+
+def region_of_test_region() -> str:
+    return "test-region"  # the demo registry lets parnassia and brijder send only for fixed regions
+
+
+async def _check_logged(db: AsyncEngine, region: str, n: int, area: str | None = None) -> bool:
+    if area is None:
+        return await _logged(db, region) >= n
+    return (
+        await count(
+            db,
+            "SELECT count(*) FROM intake.event_log WHERE region = :r AND entity_key LIKE :k",
+            r=region,
+            k=f"{area}/%",
+        )
+        >= n
+    )
+
+
+async def _pool_events(bootstrap: str, region: str, expected: int) -> list[dict]:
+    events: list[dict] = []
+
+    async def enough() -> bool:
+        nonlocal events
+        events = await read_events(bootstrap, POOL, region, settle_s=0.3)
+        return len(events) >= expected
+
+    await wait_until(enough, what=f"{expected} pool events for {region}")
+    return await read_events(bootstrap, POOL, region, settle_s=1.0)
+
+
+def _norm(time: str) -> str:
+    return time.replace("+00:00", "Z")
