@@ -60,6 +60,13 @@ class ServiceSpec:
 # Later services join by adding a row; a row whose entrypoint does not import yet is reported and skipped.
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("intake", ("intake",), "services.intake.cli:main", 8080, "WIJKMATCH_INTAKE_HTTP_PORT"),
+    ServiceSpec(
+        "intake-gateway",
+        ("intake", "gateway"),
+        "services.intake.adapters.gateway:create_gateway",
+        8081,
+        "WIJKMATCH_INTAKE_GATEWAY_PORT",
+    ),
     ServiceSpec("matcher", ("matcher",), "services.matcher.cli:main", 8020, "WIJKMATCH_MATCHER_HTTP_PORT"),
     ServiceSpec("review", ("review",), "services.review.cli:main", 8030, "WIJKMATCH_REVIEW_HTTP_PORT"),
     ServiceSpec(
@@ -70,7 +77,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
 RESTART_BACKOFF_INITIAL_S = 1.0
 RESTART_BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 60.0  # a service that ran this long starts its backoff over
-SERVICE_STOP_TIMEOUT_S = 15.0
+SERVICE_STOP_TIMEOUT_S = 30.0
 
 
 class StackError(RuntimeError):
