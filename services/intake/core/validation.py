@@ -361,6 +361,7 @@ def validate_message(
 def _validate_event(
     document: dict[str, Any], reject: _Rejector, registry: Registry, key: bytes | None
 ) -> Accepted | Rejected:
+    """Schema, topic, registry, key and subject rules; one fault gives one error (no cascades)."""
     errors: list[FieldError] = []
     envelope: CloudEvent | None = None
     try:
@@ -368,63 +369,40 @@ def _validate_event(
     except ValidationError as exc:
         errors.extend(_validation_errors(exc, (), envelope=True))
 
+    topic = reject.topic
     type_name = document.get("type")
     known_type = isinstance(type_name, str) and type_name in DATA_MODELS
+    on_topic = known_type and type_name in INTAKE_TYPES.get(topic, frozenset())
+    if known_type and not on_topic:
+        home = TOPIC_OF_TYPE.get(type_name)
+        if home in INTAKE_TYPES:
+            message = f"this event type is not accepted on {topic}; send it to {home}"
+        else:
+            message = "this event type is produced by wijkmatch and is not accepted as input"
+        errors.append(FieldError("/type", message))
+
+    # `data` is judged only against a type that belongs here; otherwise every field would be "wrong".
     raw_data = document.get("data")
     data_model: BaseModel | None = None
-    if known_type and isinstance(raw_data, dict):
+    if on_topic and isinstance(raw_data, dict):
         try:
             data_model = DATA_MODELS[type_name].model_validate(raw_data)
         except ValidationError as exc:
             errors.extend(_validation_errors(exc, ("data",), envelope=False))
-
-    topic = reject.topic
-    if known_type:
-        allowed = INTAKE_TYPES.get(topic, frozenset())
-        if type_name not in allowed:
-            home = TOPIC_OF_TYPE.get(type_name)
-            if home in INTAKE_TYPES:
-                errors.append(
-                    FieldError("/type", f"this event type is not accepted on {topic}; send it to {home}")
-                )
-            else:
-                errors.append(
-                    FieldError(
-                        "/type", "this event type is produced by wijkmatch and is not accepted as input"
-                    )
-                )
 
     region = raw_data.get("region") if isinstance(raw_data, dict) else None
     region_ok = isinstance(region, str) and _REGION.match(region) is not None
 
     source = document.get("source")
     organisation: Organisation | None = None
-    if isinstance(source, str) and source and not any(e.path == "/source" for e in errors):
+    if isinstance(source, str) and not _has_error(errors, "/source"):
         organisation = registry.by_source(source)
         if organisation is None:
             errors.append(FieldError("/source", "unknown source: it is not registered for any organisation"))
         else:
-            if known_type and not organisation.may_send_type(type_name):
-                errors.append(
-                    FieldError("/type", f"organisation {organisation.id} may not send this event type")
-                )
-            if region_ok and not organisation.may_send_region(region):
-                errors.append(
-                    FieldError(
-                        "/data/region", f"organisation {organisation.id} may not send events for this region"
-                    )
-                )
-            sender_field = SENDER_FIELD.get(type_name) if known_type else None
-            if sender_field and isinstance(raw_data, dict):
-                claimed = raw_data.get(sender_field)
-                bad_already = any(e.path == f"/data/{sender_field}" for e in errors)
-                if isinstance(claimed, str) and claimed != organisation.id and not bad_already:
-                    errors.append(
-                        FieldError(
-                            f"/data/{sender_field}",
-                            f"must be the sending organisation's id ({organisation.id})",
-                        )
-                    )
+            errors.extend(
+                _sender_errors(organisation, type_name if on_topic else None, raw_data, region_ok, errors)
+            )
 
     if region_ok:
         if key is None:
@@ -439,14 +417,7 @@ def _validate_event(
             )
 
     if envelope is not None and data_model is not None:
-        fields = SUBJECT_FIELDS.get(type_name)
-        if fields is not None:
-            values = data_model.__dict__
-            expected = "/".join(str(values[f]) for f in fields)
-            if envelope.subject != expected:
-                spelled = "/".join(f"data.{f}" for f in fields)
-                joined = " joined by '/'" if len(fields) > 1 else ""
-                errors.append(FieldError("/subject", f"must equal {spelled}{joined}"))
+        errors.extend(_subject_errors(type_name, envelope.subject, data_model, errors))
 
     if errors:
         return reject.with_errors(errors)
@@ -461,6 +432,53 @@ def _validate_event(
         partition=reject.partition,
         offset=reject.offset,
     )
+
+
+def _has_error(errors: list[FieldError], path: str) -> bool:
+    return any(e.path == path or e.path.startswith(path + "/") for e in errors)
+
+
+def _sender_errors(
+    organisation: Organisation,
+    type_name: str | None,
+    raw_data: Any,
+    region_ok: bool,
+    errors: list[FieldError],
+) -> list[FieldError]:
+    """The registry's rules for a known sender: its types, its regions, its own id in the payload."""
+    found: list[FieldError] = []
+    if type_name is not None and not organisation.may_send_type(type_name):
+        found.append(FieldError("/type", f"organisation {organisation.id} may not send this event type"))
+        return found  # the payload's sender field is meaningless for a type it may not send
+    if region_ok and not organisation.may_send_region(raw_data["region"]):
+        found.append(
+            FieldError("/data/region", f"organisation {organisation.id} may not send events for this region")
+        )
+    sender_field = SENDER_FIELD.get(type_name) if type_name is not None else None
+    if sender_field and isinstance(raw_data, dict) and not _has_error(errors, f"/data/{sender_field}"):
+        claimed = raw_data.get(sender_field)
+        if isinstance(claimed, str) and claimed != organisation.id:
+            found.append(
+                FieldError(
+                    f"/data/{sender_field}", f"must be the sending organisation's id ({organisation.id})"
+                )
+            )
+    return found
+
+
+def _subject_errors(
+    type_name: str, subject: str, data_model: BaseModel, errors: list[FieldError]
+) -> list[FieldError]:
+    """EVENTS.md's subject of each type; skipped when a field it is made of is already in error."""
+    fields = SUBJECT_FIELDS.get(type_name)
+    if fields is None or any(_has_error(errors, f"/data/{f}") for f in fields):
+        return []
+    values = data_model.__dict__
+    if subject == "/".join(str(values[f]) for f in fields):
+        return []
+    spelled = "/".join(f"data.{f}" for f in fields)
+    joined = " joined by '/'" if len(fields) > 1 else ""
+    return [FieldError("/subject", f"must equal {spelled}{joined}")]
 
 
 class _Rejector:
