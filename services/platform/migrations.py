@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import shutil
 import sys
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -169,7 +170,20 @@ async def _current_async(database_url: str, targets: dict[str, Path]) -> dict[st
         await engine.dispose()
 
 
+# Alembic keeps its `context` in module globals: one command at a time per process. Other processes
+# (pods) are serialised per schema by the advisory lock in migrations_env.
+_ALEMBIC_IN_USE = threading.Lock()
+
+
 async def _with_connection(database_url: str, targets: dict[str, Path], action: Any) -> None:
+    await asyncio.to_thread(_ALEMBIC_IN_USE.acquire)
+    try:
+        await _with_connection_locked(database_url, targets, action)
+    finally:
+        _ALEMBIC_IN_USE.release()
+
+
+async def _with_connection_locked(database_url: str, targets: dict[str, Path], action: Any) -> None:
     engine = create_async_engine(async_url(database_url), poolclass=NullPool)
     try:
         for svc, path in targets.items():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,36 @@ def test_init_service_names_the_schema_in_env_and_revision(tmp_path: Path) -> No
     assert 'SCHEMA = "gamma"' in (target / "versions" / "0001_platform_tables.py").read_text()
     with pytest.raises(FileExistsError):
         migrations.init_service("gamma", root=tmp_path)
+
+
+_UPGRADE = (
+    "import sys; from pathlib import Path; from services.platform import migrations; "
+    "migrations.upgrade(sys.argv[1], [sys.argv[2]], root=Path(sys.argv[3]))"
+)
+
+
+async def test_concurrent_upgrades_of_one_service_all_succeed_with_one_version(
+    database_url: str, tmp_path: Path, engine: AsyncEngine
+) -> None:
+    service = f"pf_{secrets.token_hex(4)}"
+    migrations.init_service(service, root=tmp_path)
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _UPGRADE,
+            database_url,
+            service,
+            str(tmp_path),
+            cwd=str(Path(__file__).resolve().parents[3]),
+        )
+        for _ in range(3)
+    ]
+    await asyncio.gather(
+        migrations.upgrade_async(database_url, [service], root=tmp_path),
+        migrations.upgrade_async(database_url, [service], root=tmp_path),
+    )
+    assert [await child.wait() for child in children] == [0, 0, 0]
+    async with engine.connect() as conn:
+        versions = (await conn.execute(text(f"SELECT version_num FROM {service}.alembic_version"))).all()
+    assert [v[0] for v in versions] == ["0001"]

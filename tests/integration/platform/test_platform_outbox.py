@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -201,3 +203,63 @@ async def test_stop_with_drain_publishes_what_is_left_and_pending_gauge_follows(
     await relay.stop(drain=True)
     assert await _unsent(engine, schema) == 0
     assert len(await _consume(kafka_bootstrap, topic, 30)) == 30
+
+
+_KILLED_RELAY = """
+import asyncio, sys
+from services.platform.db import create_engine
+from services.platform.outbox import OutboxRelay
+
+class PausesBeforeMark(OutboxRelay):
+    async def _mark_sent(self, conn, rows):
+        print("PUBLISHED", len(rows), flush=True)
+        await asyncio.sleep(120)
+
+async def main(url, schema, bootstrap):
+    engine = create_engine(url)
+    await PausesBeforeMark(engine, schema, bootstrap, listen=False).publish_batch()
+
+asyncio.run(main(*sys.argv[1:4]))
+"""
+
+
+async def test_relay_killed_after_broker_ack_republishes_the_same_ids_on_restart(
+    engine: AsyncEngine,
+    schema: str,
+    database_url: str,
+    kafka_bootstrap: str,
+    make_topic: Callable[..., str],
+) -> None:
+    topic = make_topic("sigkill")
+    events = [_event(n) for n in range(5)]
+    async with transaction(session_maker(engine)) as session:
+        await enqueue_many(session, schema, [(topic, "r1", e) for e in events])
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _KILLED_RELAY,
+        database_url,
+        schema,
+        kafka_bootstrap,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=str(Path(__file__).resolve().parents[3]),
+    )
+    try:
+        assert child.stdout is not None
+        async with asyncio.timeout(30):
+            line = await child.stdout.readline()
+        assert line.decode().split() == ["PUBLISHED", "5"]
+    finally:
+        child.kill()  # SIGKILL between the broker's ack and the mark
+        await child.wait()
+    relay = OutboxRelay(engine, schema, kafka_bootstrap, listen=False)
+    try:
+        async with asyncio.timeout(30):
+            while not await relay.publish_pending():  # the dead session's lock goes with its connection
+                await asyncio.sleep(0.1)
+    finally:
+        await relay.stop()
+    messages = await _consume(kafka_bootstrap, topic, 10)
+    expected = [e["id"] for e in events]
+    assert [json.loads(m.value)["id"] for m in messages] == expected + expected
+    assert await _unsent(engine, schema) == 0
