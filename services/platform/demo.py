@@ -12,6 +12,7 @@ import importlib.util
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 
 from services.platform.localbroker import DEFAULT_PARTITIONS, DEFAULT_PORT
 from services.platform.supervisor import LocalStack, StackError, run_stack
@@ -27,12 +28,13 @@ def feed_available() -> bool:
         return False
 
 
-def run_feed(stack: LocalStack, feed_args: list[str], stop: threading.Event) -> int:
-    """Run `wijkmatch demo-feed` in the foreground (its progress bars go straight to the terminal)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "demo-feed", *feed_args],
-        env=stack.service_env(),
-    )
+def feed_command(feed_args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "services.cli", "demo-feed", *feed_args]
+
+
+def run_feed(stack: LocalStack, command: list[str], stop: threading.Event) -> int:
+    """Run the feed in the foreground (its progress bars go straight to the terminal)."""
+    process = subprocess.Popen(command, env=stack.service_env())
     while True:
         try:
             return process.wait(timeout=0.5)
@@ -46,7 +48,15 @@ def run_feed(stack: LocalStack, feed_args: list[str], stop: threading.Event) -> 
                     return process.wait()
 
 
-def demo_steps(once: bool, ready_timeout: float, feed_args: list[str]):
+def demo_steps(
+    once: bool,
+    ready_timeout: float,
+    feed_args: list[str],
+    command: list[str] | None = None,
+) -> Callable[[LocalStack, threading.Event], int | None]:
+    """What `wijkmatch demo` does once the stack is up; `command` replaces demo-feed (tests)."""
+    has_feed = command is not None or feed_available()
+
     def after_start(stack: LocalStack, stop: threading.Event) -> int | None:
         console = stack.console
         missing = [name for name in REQUIRED_SERVICES if name not in stack.services]
@@ -65,15 +75,15 @@ def demo_steps(once: bool, ready_timeout: float, feed_args: list[str]):
             console.print("[green]services ready[/]")
         if stop.is_set():
             return 0
-        if missing or not feed_available():
-            if not feed_available():
+        if missing or not has_feed:
+            if not has_feed:
                 console.print(f"[bold yellow]demo: not there yet: wijkmatch demo-feed ({FEED_MODULE})[/]")
             if once:
                 console.print("[bold red]demo --once: the demo could not run its feed[/]")
                 return 1
             return None
         console.print("[bold]running wijkmatch demo-feed[/]")
-        code = run_feed(stack, feed_args, stop)
+        code = run_feed(stack, command or feed_command(feed_args), stop)
         if stop.is_set():
             return 0
         if code != 0:

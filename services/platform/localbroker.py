@@ -210,6 +210,7 @@ class LocalBroker:
         self.topics = tuple(topics)
         self.startup_timeout = startup_timeout
         self._log_path = log_path
+        self._auto_log = log_path is None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
         self.startup_seconds: float | None = None
@@ -225,7 +226,8 @@ class LocalBroker:
     @property
     def log_path(self) -> Path:
         if self._log_path is None:
-            self._log_path = state_dir() / "logs" / f"broker-{self.port}-{os.getpid()}.log"
+            name = f"broker-{self.port}" if self.requested_port else f"broker-free-{self.port}-{os.getpid()}"
+            self._log_path = state_dir() / "logs" / f"{name}.log"
         return self._log_path
 
     def is_running(self) -> bool:
@@ -318,6 +320,7 @@ class LocalBroker:
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate the broker, wait, then kill it. Idempotent."""
         process, self._process = self._process, None
+        healthy = process is not None and process.poll() is None and self.startup_seconds is not None
         if process is not None and process.poll() is None:
             process.terminate()
             try:
@@ -328,6 +331,9 @@ class LocalBroker:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+        if healthy and self._auto_log and self.requested_port == 0:
+            # Throw-away brokers (tests) leave no log behind unless something went wrong.
+            self.log_path.unlink(missing_ok=True)
 
     def __enter__(self) -> LocalBroker:
         return self.start()

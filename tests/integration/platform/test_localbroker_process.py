@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -73,10 +74,11 @@ def test_broker_refuses_a_port_that_is_already_taken() -> None:
             LocalBroker(port=port).start()
 
 
-async def test_broker_restart_loses_messages_because_storage_is_memory_only() -> None:
+async def test_broker_restart_loses_messages_because_storage_is_memory_only(tmp_path: Path) -> None:
     port = free_port()
     topic = ALL_TOPICS[0]
-    with LocalBroker(port=port, partitions=1) as broker:
+    log = tmp_path / "broker.log"
+    with LocalBroker(port=port, partitions=1, log_path=log) as broker:
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=False)
         await producer.start()
         try:
@@ -84,7 +86,7 @@ async def test_broker_restart_loses_messages_because_storage_is_memory_only() ->
         finally:
             await producer.stop()
         assert await _end_offset(broker.bootstrap, topic) == 1
-    with LocalBroker(port=port, partitions=1) as broker:
+    with LocalBroker(port=port, partitions=1, log_path=log) as broker:
         assert await _end_offset(broker.bootstrap, topic) == 0
 
 
@@ -99,12 +101,13 @@ async def _end_offset(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
-def _start_cli(port: int) -> tuple[subprocess.Popen[str], int]:
+def _start_cli(port: int, state: Path) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "broker", "--port", str(port), "--partitions", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "WIJKMATCH_STATE_DIR": str(state)},
     )
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -115,9 +118,9 @@ def _start_cli(port: int) -> tuple[subprocess.Popen[str], int]:
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
-def test_broker_cli_stops_tansu_and_exits_zero_on_signal(stop_signal: signal.Signals) -> None:
+def test_broker_cli_stops_tansu_and_exits_zero_on_signal(stop_signal: signal.Signals, tmp_path: Path) -> None:
     port = free_port()
-    process, tansu_pid = _start_cli(port)
+    process, tansu_pid = _start_cli(port, tmp_path)
     try:
         assert kafka_metadata("127.0.0.1", port)
         process.send_signal(stop_signal)
@@ -128,9 +131,9 @@ def test_broker_cli_stops_tansu_and_exits_zero_on_signal(stop_signal: signal.Sig
             process.kill()
 
 
-def test_tansu_dies_with_a_killed_parent() -> None:
+def test_tansu_dies_with_a_killed_parent(tmp_path: Path) -> None:
     port = free_port()
-    process, tansu_pid = _start_cli(port)
+    process, tansu_pid = _start_cli(port, tmp_path)
     try:
         os.kill(process.pid, signal.SIGKILL)
         process.wait(5)

@@ -6,6 +6,7 @@ tests prove the supervision itself: environment, ports, readiness, restarts, sto
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
@@ -19,9 +20,11 @@ from pathlib import Path
 
 import psutil
 import pytest
+from rich.console import Console
 
+from services.platform.demo import demo_steps
 from services.platform.localbroker import kafka_metadata, state_dir
-from services.platform.supervisor import LocalStack, ServiceSpec, StackError
+from services.platform.supervisor import LocalStack, ServiceSpec, StackError, run_stack
 
 pytestmark = pytest.mark.integration
 
@@ -205,3 +208,36 @@ def test_up_command_stops_everything_on_ctrl_c(workdir: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+FEED_RECORDER = (
+    "import json, os, sys; json.dump({k: v for k, v in os.environ.items() "
+    "if k.startswith(('WIJKMATCH_', 'KAFKA_', 'DATABASE_'))}, open(sys.argv[1], 'w'))"
+)
+
+
+def test_demo_once_runs_the_feed_against_the_ready_stack_then_stops_it(workdir: Path) -> None:
+    record = workdir / "feed.json"
+    feed = [sys.executable, "-c", FEED_RECORDER, str(record)]
+    stack = make_stack(workdir, [fake("intake", workdir), fake("matcher", workdir)])
+    assert run_stack(stack, after_start=demo_steps(True, 60, [], command=feed)) == 0
+    env = json.loads(record.read_text())
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == stack.kafka_bootstrap
+    assert env["DATABASE_URL"] == stack.database_url
+    assert env["WIJKMATCH_INTAKE_URL"] == stack.services["intake"].url
+    assert env["WIJKMATCH_MATCHER_URL"] == stack.services["matcher"].url
+    assert stack.broker is None and stack.database is None
+    assert not any(service.running() for service in stack.services.values())
+
+
+def test_demo_once_names_the_missing_services_and_fails_without_feeding(workdir: Path) -> None:
+    record = workdir / "feed.json"
+    output = io.StringIO()
+    stack = make_stack(
+        workdir, [fake("intake", workdir)], console=Console(file=output, width=300, highlight=False)
+    )
+    feed = [sys.executable, "-c", FEED_RECORDER, str(record)]
+    code = run_stack(stack, after_start=demo_steps(True, 60, [], command=feed))
+    assert code == 1
+    assert "not there yet: matcher" in output.getvalue()
+    assert not record.exists()
