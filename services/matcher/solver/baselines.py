@@ -1,0 +1,508 @@
+"""Baselines the solver is measured against: the status-quo greedy and the naive CP-SAT model.
+
+Both are written from DOMAIN.md directly and share no code with the solver, so the benchmark
+compares two independent readings of the rules (and tests/support/checker.py referees both).
+
+- `greedy(problem)`: what allocation offices do today — cases in priority order (highest first),
+  each takes the best-fitting free unit that keeps every hard rule (eligibility, care capacity,
+  mix rules) given the choices made before it.
+- `naive_cpsat(problem, time_limit_s, workers)`: one CP-SAT bool per eligible pair, at most one per
+  case and per unit, the care and mix rows and the quota terms; stage 1 only (maximise P).
+
+Both return a result-like dict in DOMAIN.md's result shape (status FEASIBLE: neither proves both
+stages), with `stats` saying how it went.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+GROUPS = ("homeless", "institution_leaver", "statushouder", "labour_migrant", "elderly", "regular")
+
+
+def _exact_share_scaled(value: Any) -> int:
+    share = Fraction(Decimal(repr(value))) if isinstance(value, float) else Fraction(Decimal(str(value)))
+    scaled = share * 10000
+    if scaled.denominator != 1:
+        raise ValueError(f"max_share {value!r} has more than four decimals")
+    return int(scaled)
+
+
+@dataclass
+class Tables:
+    """Column arrays of one problem (cases and units that no pin touches) for vectorised rules."""
+
+    problem: dict
+    cases: list[dict]
+    units: list[dict]
+    pins: list[tuple[dict, dict]]
+    unit_mun: np.ndarray
+    unit_nbh: np.ndarray
+    nbh_ids: dict[str, int]
+    mun_ids: dict[str, int]
+    allowed: np.ndarray
+    persons: np.ndarray
+    rent: np.ndarray
+    wheelchair: np.ndarray
+    step_free_ok: np.ndarray
+    care_ok: dict[str, np.ndarray]
+    care_cover: dict[str, list[np.ndarray]]  # care type -> [entry index per unit or -1] (nbh, mun)
+    care_room: np.ndarray
+    care_keys: list[tuple[str, str]]
+    rows: list[dict]  # mix rows: {rule, area, s, groups, r}
+    unit_rows: list[list[int]]
+    forbidden: dict[str, set[int]]
+    quotas: dict[tuple[str, str], int]
+    quota_bonus: int
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _areas(unit: dict) -> list[tuple[str, str]]:
+    areas = [("neighbourhood", unit["neighbourhood"])]
+    if unit.get("complex") is not None:
+        areas.append(("complex", unit["complex"]))
+    return areas
+
+
+def _covers(case: dict, unit: dict, care_index: dict[tuple[str, str], int]) -> list[int]:
+    return sorted(
+        {
+            care_index[(area, t)]
+            for t in case.get("care_needs") or []
+            for area in (unit["neighbourhood"], unit["municipality"])
+            if (area, t) in care_index
+        }
+    )
+
+
+def build_tables(problem: dict) -> Tables:
+    cases_by_id = {c["id"]: c for c in problem.get("cases") or []}
+    units_by_id = {u["id"]: u for u in problem.get("units") or []}
+    pinned = [(p["case"], p["unit"]) for p in problem.get("pinned") or []]
+    pins = [(cases_by_id[c], units_by_id[u]) for c, u in pinned]
+    pinned_cases = {c for c, _ in pinned}
+    pinned_units = {u for _, u in pinned}
+    cases = [c for c in problem.get("cases") or [] if c["id"] not in pinned_cases]
+    units = [u for u in problem.get("units") or [] if u["id"] not in pinned_units]
+
+    mun_ids = {m: i for i, m in enumerate(sorted({u["municipality"] for u in units}))}
+    nbh_ids = {b: i for i, b in enumerate(sorted({u["neighbourhood"] for u in units}))}
+    unit_mun = np.array([mun_ids[u["municipality"]] for u in units], dtype=np.int64)
+    unit_nbh = np.array([nbh_ids[u["neighbourhood"]] for u in units], dtype=np.int64)
+    group_idx = {g: i for i, g in enumerate(GROUPS)}
+    allowed = np.zeros((len(units), len(GROUPS)), dtype=bool)
+    for i, u in enumerate(units):
+        allowed[i, [group_idx[g] for g in (u.get("allowed_groups") or GROUPS)]] = True
+    persons = np.array([u["max_persons"] for u in units], dtype=np.int64)
+    rent = np.array([u["rent"] for u in units], dtype=np.int64)
+    wheelchair = np.array([bool(u.get("wheelchair")) for u in units], dtype=bool)
+    step_free_ok = np.array([bool(u.get("step_free")) for u in units], dtype=bool) | wheelchair
+
+    care_entries = problem.get("care_capacity") or []
+    care_keys = [(e["area"], e["care_type"]) for e in care_entries]
+    care_index = {k: i for i, k in enumerate(care_keys)}
+    slots = np.array([e["slots"] for e in care_entries], dtype=np.int64)
+    used_by_pins = np.zeros(len(care_keys), dtype=np.int64)
+    for c, u in pins:
+        for e in _covers(c, u, care_index):
+            used_by_pins[e] += 1
+    care_room = np.maximum(0, slots - used_by_pins)
+    care_types = sorted({t for c in cases for t in c.get("care_needs") or []})
+    care_ok: dict[str, np.ndarray] = {}
+    care_cover: dict[str, list[np.ndarray]] = {}
+    for t in care_types:
+        by_nbh = np.array([care_index.get((u["neighbourhood"], t), -1) for u in units], dtype=np.int64)
+        by_mun = np.array([care_index.get((u["municipality"], t), -1) for u in units], dtype=np.int64)
+        by_mun = np.where(by_mun == by_nbh, -1, by_mun)  # an area named both ways is one entry
+        care_cover[t] = [by_nbh, by_mun]
+        ok = np.zeros(len(units), dtype=bool)
+        for idx in (by_nbh, by_mun):
+            ok |= (idx >= 0) & (slots[np.maximum(idx, 0)] > 0) if len(slots) else False
+        care_ok[t] = ok
+
+    # Mix rows: one per (rule, area) that holds at least one unit, with H and g0 counting the pins.
+    described: dict[tuple[str, str], tuple[int, dict[str, int]]] = {}
+    for n in problem.get("neighbourhoods") or []:
+        described[("neighbourhood", n["code"])] = (n["households"], n.get("group_counts") or {})
+    for x in problem.get("complexes") or []:
+        described[("complex", x["id"])] = (x["occupied"], x.get("group_counts") or {})
+    pinned_groups: dict[tuple[str, str], list[str]] = {}
+    for c, u in pins:
+        for area in _areas(u):
+            pinned_groups.setdefault(area, []).append(c["group"])
+    rules = (problem.get("policy") or {}).get("mix_rules") or []
+    rows: list[dict] = []
+    row_of: dict[tuple[int, tuple[str, str]], int] = {}
+    unit_rows: list[list[int]] = []
+    for u in units:
+        mine = []
+        for ri, rule in enumerate(rules):
+            for area in _areas(u):
+                if area[0] != rule["scope"]:
+                    continue
+                key = (ri, area)
+                if key not in row_of:
+                    s = _exact_share_scaled(rule["max_share"])
+                    groups = frozenset(rule["groups"])
+                    size, counts = described.get(area, (0, {}))
+                    pg = pinned_groups.get(area, [])
+                    h = size + len(pg)
+                    g0 = sum(counts.get(g, 0) for g in groups) + sum(1 for g in pg if g in groups)
+                    row_of[key] = len(rows)
+                    rows.append({"rule": ri, "area": area, "s": s, "groups": groups, "r": s * h - 10000 * g0})
+                mine.append(row_of[key])
+        unit_rows.append(mine)
+
+    unit_index = {u["id"]: i for i, u in enumerate(units)}
+    forbidden: dict[str, set[int]] = {}
+    for f in problem.get("forbidden") or []:
+        if f["unit"] in unit_index:
+            forbidden.setdefault(f["case"], set()).add(unit_index[f["unit"]])
+    policy = problem.get("policy") or {}
+    quotas = {(q["municipality"], q["group"]): q["remaining_persons"] for q in problem.get("quotas") or []}
+    return Tables(
+        problem=problem,
+        cases=cases,
+        units=units,
+        pins=pins,
+        unit_mun=unit_mun,
+        unit_nbh=unit_nbh,
+        nbh_ids=nbh_ids,
+        mun_ids=mun_ids,
+        allowed=allowed,
+        persons=persons,
+        rent=rent,
+        wheelchair=wheelchair,
+        step_free_ok=step_free_ok,
+        care_ok=care_ok,
+        care_cover=care_cover,
+        care_room=care_room,
+        care_keys=care_keys,
+        rows=rows,
+        unit_rows=unit_rows,
+        forbidden=forbidden,
+        quotas=quotas,
+        quota_bonus=int(policy.get("quota_bonus") or 0),
+    )
+
+
+def eligible_mask(t: Tables, case: dict) -> np.ndarray:
+    """Rules 1-8 for one case against every unit no pin took."""
+    ok = t.allowed[:, GROUPS.index(case["group"])] & (t.persons >= case["household_size"])
+    if case.get("wheelchair"):
+        ok &= t.wheelchair
+    if case.get("step_free"):
+        ok &= t.step_free_ok
+    if case.get("max_rent") is not None:
+        ok &= t.rent <= case["max_rent"]
+    if case.get("municipalities"):
+        ok &= np.isin(t.unit_mun, [t.mun_ids[m] for m in case["municipalities"] if m in t.mun_ids])
+    if case.get("excluded_neighbourhoods"):
+        ok &= ~np.isin(t.unit_nbh, [t.nbh_ids[b] for b in case["excluded_neighbourhoods"] if b in t.nbh_ids])
+    for care_type in case.get("care_needs") or []:
+        ok &= t.care_ok[care_type]
+    bad = t.forbidden.get(case["id"])
+    if bad:
+        ok[list(bad)] = False
+    return ok
+
+
+def fit_parts_vector(t: Tables, case: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(preference, size, accessibility) fit parts of one case against every unit."""
+    prefs = case.get("preferred_neighbourhoods") or []
+    preference = np.full(len(t.units), 0 if prefs else 25, dtype=np.int64)
+    for r, code in enumerate(prefs):
+        if code in t.nbh_ids:
+            preference[t.unit_nbh == t.nbh_ids[code]] = max(10, 50 - 10 * r)
+    slack = t.persons - case["household_size"]
+    size = np.where(slack == 0, 30, np.where(slack == 1, 20, 0))
+    accessibility = np.where(t.wheelchair & (not case.get("wheelchair")), -20, 0)
+    return preference, size, accessibility
+
+
+def eligible_pairs(t: Tables) -> tuple[np.ndarray, np.ndarray]:
+    """All eligible (case index, unit index) pairs among cases and units no pin touches."""
+    cis, uis = [], []
+    for ci, case in enumerate(t.cases):
+        u = np.flatnonzero(eligible_mask(t, case))
+        cis.append(np.full(len(u), ci, dtype=np.int64))
+        uis.append(u)
+    if not cis:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(cis), np.concatenate(uis)
+
+
+def _pair_covers(t: Tables, case: dict, ui: int) -> list[int]:
+    out = []
+    for care_type in case.get("care_needs") or []:
+        for idx in t.care_cover[care_type]:
+            e = int(idx[ui])
+            if e >= 0:
+                out.append(e)
+    return sorted(set(out))
+
+
+def _result(t: Tables, new_pairs: list[tuple[int, int]], bound: int, reasons: dict[str, tuple[str, str]],
+            stats: dict[str, Any]) -> dict:  # fmt: skip
+    """A DOMAIN.md-shaped result for pins + new pairs (indexes into t.cases / t.units)."""
+    pairs = [(c, u, True) for c, u in t.pins] + [(t.cases[ci], t.units[ui], False) for ci, ui in new_pairs]
+    persons: dict[tuple[str, str], int] = {}
+    for c, u, _ in pairs:
+        key = (u["municipality"], c["group"])
+        persons[key] = persons.get(key, 0) + c["household_size"]
+    quota_points = t.quota_bonus * sum(min(rem, persons.get(q, 0)) for q, rem in t.quotas.items())
+    priority = sum(c["priority"] for c, _, _ in pairs) + quota_points
+    assignments = []
+    fit_total = 0
+    for c, u, pinned in pairs:
+        prefs = c.get("preferred_neighbourhoods") or []
+        if not prefs:
+            pref = 25
+        elif u["neighbourhood"] in prefs:
+            pref = max(10, 50 - 10 * prefs.index(u["neighbourhood"]))
+        else:
+            pref = 0
+        slack = u["max_persons"] - c["household_size"]
+        size = 30 if slack == 0 else 20 if slack == 1 else 0
+        access = -20 if u.get("wheelchair") and not c.get("wheelchair") else 0
+        total = pref + size + access
+        fit_total += total
+        assignments.append(
+            {
+                "case": c["id"],
+                "unit": u["id"],
+                "pinned": pinned,
+                "priority": c["priority"],
+                "fit": {"total": total, "preference": pref, "size": size, "accessibility": access},
+                "explanation": [],
+            }
+        )
+    placed = {c["id"] for c, _, _ in pairs}
+    unassigned = [
+        {"case": c["id"], "reason": reasons.get(c["id"], ("outranked", ""))[0],
+         "detail": reasons.get(c["id"], ("", "other households with a higher priority took the units"))[1]}
+        for c in t.cases
+        if c["id"] not in placed
+    ]  # fmt: skip
+    bound = max(bound, priority)
+    return {
+        "region": t.problem.get("region"),
+        "round_id": t.problem.get("round_id"),
+        "status": "FEASIBLE",
+        "objective": {
+            "priority": priority,
+            "quota_points": quota_points,
+            "fit": fit_total,
+            "priority_bound": bound,
+            "gap": (bound - priority) / max(1, bound),
+        },
+        "assignments": assignments,
+        "unassigned": unassigned,
+        "errors": [],
+        "stats": stats,
+    }
+
+
+def _trivial_bound(t: Tables) -> int:
+    """Every case placed and every quota filled: a valid, weak upper bound on P."""
+    return sum(c["priority"] for c in t.problem.get("cases") or []) + t.quota_bonus * sum(t.quotas.values())
+
+
+def greedy(problem: dict) -> dict:
+    """Status quo: priority order, each case takes the best-fit unit that keeps every hard rule."""
+    start = time.perf_counter()
+    t = build_tables(problem)
+    free = np.ones(len(t.units), dtype=bool)
+    room = t.care_room.copy()
+    n_group = np.zeros(len(t.rows), dtype=np.int64)
+    n_all = np.zeros(len(t.rows), dtype=np.int64)
+    order = sorted(range(len(t.cases)), key=lambda i: (-t.cases[i]["priority"], t.cases[i]["id"]))
+    chosen: list[tuple[int, int]] = []
+    reasons: dict[str, tuple[str, str]] = {}
+    eligible_count = 0
+    for ci in order:
+        case = t.cases[ci]
+        mask = eligible_mask(t, case)
+        eligible_count += int(mask.sum())
+        if not mask.any():
+            reasons[case["id"]] = ("no_eligible_unit", "no available unit passes the hard rules")
+            continue
+        cand = np.flatnonzero(mask & free)
+        if len(cand) == 0:
+            reasons[case["id"]] = ("outranked", "households with a higher priority took every suitable unit")
+            continue
+        pref, size, access = fit_parts_vector(t, case)
+        fit = (pref + size + access)[cand]
+        blocked_by = set()
+        for ui in cand[np.lexsort((cand, -fit))]:
+            covers = _pair_covers(t, case, int(ui))
+            if any(room[e] <= 0 for e in covers):
+                blocked_by.add("care_capacity")
+                continue
+            mix_ok = True
+            for row in t.unit_rows[ui]:
+                r = t.rows[row]
+                if case["group"] not in r["groups"]:
+                    continue
+                if r["r"] < 0 or 10000 * (n_group[row] + 1) - r["s"] * (n_all[row] + 1) > r["r"]:
+                    mix_ok = False
+                    break
+            if not mix_ok:
+                blocked_by.add("mix_rule")
+                continue
+            for e in covers:
+                room[e] -= 1
+            for row in t.unit_rows[ui]:
+                n_all[row] += 1
+                n_group[row] += case["group"] in t.rows[row]["groups"]
+            free[ui] = False
+            chosen.append((ci, int(ui)))
+            break
+        else:
+            if "care_capacity" in blocked_by:
+                reasons[case["id"]] = ("care_capacity", "no care slot left where a suitable unit is free")
+            else:
+                reasons[case["id"]] = ("mix_rule", "every suitable free unit is in an area at its mix limit")
+    stats = {
+        "solve_seconds": time.perf_counter() - start,
+        "eligible_pairs": eligible_count,
+        "method": "greedy",
+    }
+    return _result(t, chosen, _trivial_bound(t), reasons, stats)
+
+
+def _groups_of(keys: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(key, positions) for each distinct key, positions in input order."""
+    if len(keys) == 0:
+        return []
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    return [(int(sorted_keys[a]), order[a:b]) for a, b in zip(starts, ends, strict=True)]
+
+
+def naive_cpsat(problem: dict, time_limit_s: float = 10.0, workers: int = 2, seed: int = 0) -> dict:
+    """One bool per eligible pair, at-most-one per case and unit, side rows, maximise P (stage 1).
+
+    `time_limit_s` is CP-SAT's own budget; building the model is timed separately (`build_seconds`).
+    """
+    from ortools.sat.python import cp_model
+
+    start = time.perf_counter()
+    t = build_tables(problem)
+    ci, ui = eligible_pairs(t)
+    model = cp_model.CpModel()
+    x = [model.new_bool_var("") for _ in range(len(ci))]
+    weighted = cp_model.LinearExpr.weighted_sum
+    for _, ks in (*_groups_of(ci), *_groups_of(ui)):
+        if len(ks) > 1:
+            model.add_at_most_one([x[k] for k in ks.tolist()])
+
+    case_group = np.array([GROUPS.index(c["group"]) for c in t.cases], dtype=np.int64)[ci]
+    case_size = np.array([c["household_size"] for c in t.cases], dtype=np.int64)[ci]
+    # Care: a pair draws from every existing entry (neighbourhood and municipality) it covers.
+    care_e, care_k = [], []
+    for care_type, covers in t.care_cover.items():
+        needs = np.array([care_type in (c.get("care_needs") or []) for c in t.cases], dtype=bool)[ci]
+        for by_area in covers:
+            e = by_area[ui]
+            hit = needs & (e >= 0)
+            care_e.append(e[hit])
+            care_k.append(np.flatnonzero(hit))
+    if care_e:
+        all_e, all_k = np.concatenate(care_e), np.concatenate(care_k)
+        for e, pos in _groups_of(all_e):
+            ks = all_k[pos]
+            if len(ks) > t.care_room[e]:
+                model.add(sum(x[k] for k in ks.tolist()) <= int(t.care_room[e]))
+    # Mix rows: 10000*n_G - S*n_all <= R, or no pair of the groups at all when R < 0.
+    if t.rows:
+        width = max(len(r) for r in t.unit_rows)
+        unit_rows = np.full((len(t.units), width), -1, dtype=np.int64)
+        for u, rows in enumerate(t.unit_rows):
+            unit_rows[u, : len(rows)] = rows
+        in_groups = np.array([[g in r["groups"] for g in GROUPS] for r in t.rows], dtype=bool)
+        s_of = np.array([r["s"] for r in t.rows], dtype=np.int64)
+        r_of = np.array([r["r"] for r in t.rows], dtype=np.int64)
+        row_parts = [(unit_rows[ui, j], np.arange(len(ui))) for j in range(width)]
+        row_ids = np.concatenate([rows[rows >= 0] for rows, _ in row_parts])
+        row_ks = np.concatenate([ks[rows >= 0] for rows, ks in row_parts])
+        for row, pos in _groups_of(row_ids):
+            ks = row_ks[pos]
+            is_g = in_groups[row, case_group[ks]]
+            if r_of[row] < 0:
+                for k in ks[is_g].tolist():
+                    model.add(x[k] == 0)
+            elif is_g.any():
+                coeffs = np.where(is_g, 10000, 0) - s_of[row]
+                model.add(weighted([x[k] for k in ks.tolist()], coeffs.tolist()) <= int(r_of[row]))
+    # Quotas: y_q <= remaining, y_q <= persons placed (pins included).
+    pinned_persons: dict[tuple[str, str], int] = {}
+    for c, u in t.pins:
+        key = (u["municipality"], c["group"])
+        pinned_persons[key] = pinned_persons.get(key, 0) + c["household_size"]
+    y_vars = []
+    if t.quota_bonus and t.quotas:
+        mun_of_unit = [u["municipality"] for u in t.units]
+        quota_id = {q: i for i, q in enumerate(t.quotas)}
+        pair_quota = np.array(
+            [
+                quota_id.get((mun_of_unit[u], GROUPS[g]), -1)
+                for u, g in zip(ui.tolist(), case_group.tolist(), strict=True)
+            ],
+            dtype=np.int64,
+        )
+        members = dict(_groups_of(pair_quota))
+        for q, remaining in t.quotas.items():
+            ks = members.get(quota_id[q], np.zeros(0, dtype=np.int64))
+            y = model.new_int_var(0, remaining, "")
+            placed = weighted([x[k] for k in ks.tolist()], case_size[ks].tolist())
+            model.add(y <= pinned_persons.get(q, 0) + placed)
+            y_vars.append(y)
+    priorities = np.array([c["priority"] for c in t.cases], dtype=np.int64)[ci]
+    pin_priority = sum(c["priority"] for c, _ in t.pins)
+    # Maximise P, written straight into the proto as CpModel.maximize would (negated, scaling -1):
+    # the generic path walks a 300k-term expression in Python and takes seconds.
+    objective = model.proto.objective
+    objective.vars.extend([v.index for v in x] + [y.index for y in y_vars])
+    objective.coeffs.extend((-priorities).tolist() + [-t.quota_bonus] * len(y_vars))
+    objective.offset = -pin_priority
+    objective.scaling_factor = -1.0
+    build_seconds = time.perf_counter() - start
+
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(0.01, float(time_limit_s))
+    solver.parameters.num_workers = workers
+    solver.parameters.random_seed = seed
+    status = solver.solve(model)
+    found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    chosen: list[tuple[int, int]] = []
+    if found and len(x):
+        values = np.asarray(solver.response_proto.solution, dtype=np.int64)[: len(x)]
+        picked = np.flatnonzero(values)
+        chosen = list(zip(ci[picked].tolist(), ui[picked].tolist(), strict=True))
+    bound = int(np.floor(solver.best_objective_bound + 1e-6)) if found else _trivial_bound(t)
+    with_pairs = set(ci.tolist())
+    reasons = {
+        case["id"]: ("no_eligible_unit", "no available unit passes the hard rules")
+        for c_index, case in enumerate(t.cases)
+        if c_index not in with_pairs
+    }
+    stats = {
+        "solve_seconds": time.perf_counter() - start,
+        "build_seconds": build_seconds,
+        "cp_sat_seconds": solver.wall_time,
+        "eligible_pairs": len(x),
+        "method": "naive_cpsat",
+        "cp_sat_status": solver.status_name(status),
+        "solution_found": found,
+        "stage1_proven": status == cp_model.OPTIMAL,
+    }
+    return _result(t, chosen, bound, reasons, stats)
