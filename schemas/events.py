@@ -505,6 +505,13 @@ TOPIC_OF_TYPE: dict[str, str] = {t: topic for topic, types in TOPIC_TYPES.items(
 # Types read by intake, by topic (full type names).
 INTAKE_TYPES: dict[str, frozenset[str]] = {topic: TOPIC_TYPES[topic] for topic in topics.INTAKE_TOPIC_TYPES}
 
+# Topics written by outside organisations (validated against the registry by whichever service reads
+# them, rejections to wijkmatch.intake-rejected.v1): intake's four plus the corporations' offer responses.
+EXTERNAL_INPUT_TYPES: dict[str, frozenset[str]] = {
+    **INTAKE_TYPES,
+    topics.OFFER_RESPONSES: TOPIC_TYPES[topics.OFFER_RESPONSES],
+}
+
 
 def short_type(full_type: str) -> str:
     """`nl.wijkmatch.vacancy.published` -> `vacancy.published`."""

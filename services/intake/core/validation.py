@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.events import (
     DATA_MODELS,
-    INTAKE_TYPES,
+    EXTERNAL_INPUT_TYPES,
     PATTERN_MESSAGES,
     REGION_PATTERN,
     SENDER_FIELD,
@@ -318,7 +318,11 @@ def validate_message(
     value: bytes | None,
     registry: Registry,
 ) -> Accepted | Rejected:
-    """Validate one consumed Kafka message of an intake topic against EVENTS.md and the registry."""
+    """Validate one consumed Kafka message of an external input topic against EVENTS.md and the registry.
+
+    External input topics: intake's four (vacancies, cases, care-capacity, reference) and
+    offer-responses (read by wijkmatch services other than intake; same rules, same rejections).
+    """
     reject = _Rejector(topic, partition, offset, key, value)
     if value is None:
         return reject.whole("the message has no value (a tombstone); send a CloudEvent JSON object")
@@ -372,13 +376,13 @@ def _validate_event(
     topic = reject.topic
     type_name = document.get("type")
     known_type = isinstance(type_name, str) and type_name in DATA_MODELS
-    on_topic = known_type and type_name in INTAKE_TYPES.get(topic, frozenset())
+    on_topic = known_type and type_name in EXTERNAL_INPUT_TYPES.get(topic, frozenset())
     if known_type and not on_topic:
         home = TOPIC_OF_TYPE.get(type_name)
-        if home in INTAKE_TYPES:
+        if home in EXTERNAL_INPUT_TYPES:
             message = f"this event type is not accepted on {topic}; send it to {home}"
         else:
-            message = "this event type is produced by wijkmatch and is not accepted as input"
+            message = f"this event type is published by wijkmatch on {home}, it is not accepted as input"
         errors.append(FieldError("/type", message))
 
     # `data` is judged only against a type that belongs here; otherwise every field would be "wrong".

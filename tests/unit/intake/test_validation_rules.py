@@ -149,7 +149,7 @@ RULES: list[tuple[str, Mutation, str, str]] = [
     ("case.registered", _set("/Traceparent", "x"), "/Traceparent", "not a CloudEvents attribute"),
     ("case.registered", _set("/type", "nl.wijkmatch.case.created"), "/type", "unknown event type"),
     ("case.registered", _set("/type", "nl.wijkmatch.vacancy.withdrawn"), "/type", "wijkmatch.vacancies.v1"),
-    ("case.registered", _set("/type", "nl.wijkmatch.match.approved"), "/type", "produced by wijkmatch"),
+    ("case.registered", _set("/type", "nl.wijkmatch.match.approved"), "/type", "published by wijkmatch"),
     ("case.registered", _set("/source", "urn:org:corp:nobody"), "/source", "unknown source"),
     ("case.registered", _set("/source", ""), "/source", "empty"),
     ("case.registered", _set("/source", "urn:org:corp:woonstad"), "/type", "may not send this event type"),
@@ -400,3 +400,15 @@ def test_personal_values_in_invalid_personal_fields_are_never_echoed() -> None:
     text = json.dumps(build_rejection_event(result), ensure_ascii=False)
     for value in event["data"]["personal"].values():
         assert value not in text
+
+
+def test_offer_responses_from_a_corporation_are_validated_like_intake_events() -> None:
+    data = {"region": REGION, "offer_id": "o-1", "proposal_id": "p-1", "case": "case-4411", "unit": "unit-17"}
+    event = valid_event("case.withdrawn", type="nl.wijkmatch.offer.accepted", subject="o-1", data=data)
+    event["source"] = "urn:org:corp:woonstad"
+    accepted = check(event, topic=topics.OFFER_RESPONSES)
+    assert isinstance(accepted, Accepted) and accepted.organisation.id == "woonstad"
+    error = only_error(check(event, topic=topics.CASES))
+    assert error["path"] == "/type" and topics.OFFER_RESPONSES in error["message"]
+    event["source"] = "urn:org:care:coa"
+    assert only_error(check(event, topic=topics.OFFER_RESPONSES))["path"] == "/type"
