@@ -31,6 +31,8 @@ from services.platform.kafka import CLOUDEVENTS_HEADERS, make_producer
 
 log = logging.getLogger(__name__)
 
+MAX_EVENT_BYTES = 1_000_000  # under Kafka's default 1 MiB message limit, with room for key and headers
+
 OUTBOX_PENDING = Gauge("wijkmatch_outbox_pending", "Outbox rows not yet published", ["schema"])
 OUTBOX_PUBLISHED = Counter("wijkmatch_outbox_published_total", "Outbox rows published", ["schema", "topic"])
 OUTBOX_FAILURES = Counter("wijkmatch_outbox_relay_failures_total", "Failed relay passes", ["schema"])
@@ -83,7 +85,11 @@ def _row(topic: str, key: str, event: Mapping[str, Any]) -> dict[str, Any]:
     event_id = event.get("id")
     if not event_id:
         raise ValueError("an outbox event needs its final CloudEvent id")
-    return {"topic": topic, "key": key, "event_id": str(event_id), "payload": dumps(event)}
+    payload = dumps(event)
+    if len(payload.encode()) > MAX_EVENT_BYTES:
+        # Refused here, in the caller's transaction: a row Kafka can never take would block the outbox.
+        raise ValueError(f"event {event_id} is larger than {MAX_EVENT_BYTES} bytes")
+    return {"topic": topic, "key": key, "event_id": str(event_id), "payload": payload}
 
 
 @dataclass(frozen=True)

@@ -263,3 +263,14 @@ async def test_relay_killed_after_broker_ack_republishes_the_same_ids_on_restart
     expected = [e["id"] for e in events]
     assert [json.loads(m.value)["id"] for m in messages] == expected + expected
     assert await _unsent(engine, schema) == 0
+
+
+async def test_oversized_event_is_refused_in_the_callers_transaction(
+    engine: AsyncEngine, schema: str
+) -> None:
+    huge = _event(1)
+    huge["data"]["blob"] = "x" * 1_000_001
+    with pytest.raises(ValueError, match="larger than"):
+        async with transaction(session_maker(engine)) as session:
+            await enqueue(session, schema, topic="t", key="r1", event=huge)
+    assert await _unsent(engine, schema) == 0
