@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="partitions per topic")
     parser.add_argument("--ready-timeout", type=float, default=180.0, help="seconds to wait for /readyz")
     parser.add_argument("--logs", action="store_true", help="echo service logs to the console")
+    parser.add_argument("--free-ports", action="store_true", help="any free ports instead of the defaults")
     args_list = list(sys.argv[1:] if argv is None else argv)
     feed_args: list[str] = []
     if "--" in args_list:
@@ -114,7 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         args_list, feed_args = args_list[:split], args_list[split + 1 :]
     args = parser.parse_args(args_list)
 
-    stack = LocalStack(broker_port=args.broker_port, partitions=args.partitions, echo_logs=args.logs)
+    stack = LocalStack(
+        broker_port=args.broker_port,
+        partitions=args.partitions,
+        echo_logs=args.logs,
+        free_ports=args.free_ports,
+    )
     return run_stack(stack, after_start=demo_steps(args.once, args.ready_timeout, feed_args))
 
 

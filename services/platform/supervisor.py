@@ -32,6 +32,7 @@ from services.platform.localbroker import (
     create_topics,
     die_with_parent,
     free_port,
+    port_is_free,
     run_blocking,
     state_dir,
 )
@@ -353,6 +354,11 @@ class LocalStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for spec in present:
             port = free_port() if self.free_ports else spec.http_port
+            if not port_is_free("127.0.0.1", port):
+                raise StackError(
+                    f"port {port} for {spec.name} is already in use (another stack?); "
+                    "stop it, or run with --free-ports"
+                )
             log_path = self.log_dir / f"{spec.name}.log"
             service = ServiceProcess(spec, port, log_path, backoff_s=self.restart_backoff_s)
             self.services[spec.name] = service
@@ -512,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--organisations", help="organisation registry YAML (sets WIJKMATCH_ORGANISATIONS)")
     parser.add_argument("--logs", action="store_true", help="echo service logs to the console")
+    parser.add_argument("--free-ports", action="store_true", help="any free ports instead of the defaults")
     args = parser.parse_args(argv)
 
     env: dict[str, str] = {}
@@ -524,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         services=services,
         env=env,
         echo_logs=args.logs,
+        free_ports=args.free_ports,
     )
     return run_stack(stack)
 

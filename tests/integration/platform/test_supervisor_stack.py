@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ import pytest
 from rich.console import Console
 
 from services.platform.demo import demo_steps
-from services.platform.localbroker import kafka_metadata, state_dir
+from services.platform.localbroker import free_port, kafka_metadata, state_dir
 from services.platform.supervisor import LocalStack, ServiceSpec, StackError, run_stack
 
 pytestmark = pytest.mark.integration
@@ -177,8 +178,6 @@ def test_up_command_stops_everything_on_ctrl_c(workdir: Path) -> None:
     env = {**os.environ, "WIJKMATCH_STATE_DIR": str(workdir / "state")}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     env.pop("DATABASE_URL", None)
-    from services.platform.localbroker import free_port
-
     process = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "up", "--broker-port", str(free_port()), "--services", ""],
         stdout=subprocess.PIPE,
@@ -241,3 +240,17 @@ def test_demo_once_names_the_missing_services_and_fails_without_feeding(workdir:
     assert code == 1
     assert "not there yet: matcher" in output.getvalue()
     assert not record.exists()
+
+
+def test_a_taken_service_port_fails_the_start_clearly_and_stops_the_rest(workdir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        spec = ServiceSpec("alpha", (), "http.server:HTTPServer", port, "FAKE_ALPHA_PORT")
+        stack = LocalStack(
+            broker_port=free_port(), specs=[spec], data_dir=workdir / "pg", log_dir=workdir / "logs"
+        )
+        with pytest.raises(StackError, match=f"port {port} for alpha is already in use"):
+            stack.start()
+    assert stack.broker is None and stack.database is None
