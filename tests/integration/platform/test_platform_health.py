@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -88,3 +91,33 @@ async def test_fastapi_router_checks_the_database(engine: AsyncEngine) -> None:
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok"}
     assert "wijkmatch_test_http_total 1.0" in metrics.text
+
+
+async def test_make_kafka_broker_exports_faststream_metrics_for_consumed_messages(
+    kafka_bootstrap: str, make_topic: Callable[..., str], unique_group: str
+) -> None:
+    topic = make_topic("metrics")
+    registry = CollectorRegistry()
+    broker = make_kafka_broker(kafka_bootstrap, "pfmetrics", registry=registry)
+    received = asyncio.Event()
+
+    @broker.subscriber(topic, group_id=unique_group, auto_offset_reset="earliest")
+    async def handle(body: dict) -> None:
+        received.set()
+
+    app = make_asgi_app(broker, registry=registry)
+    await broker.start()
+    try:
+        await broker.publish({"hello": "world"}, topic, key=b"r1")
+        async with asyncio.timeout(20):
+            await received.wait()
+        async with _client(app) as client:
+            metrics = await client.get("/metrics")
+    finally:
+        await broker.stop()
+    sample = registry.get_sample_value(
+        "faststream_received_messages_total",
+        {"app_name": "pfmetrics", "broker": "kafka", "handler": topic},
+    )
+    assert sample == 1.0
+    assert "faststream_received_messages_total" in metrics.text
