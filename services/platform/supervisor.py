@@ -286,7 +286,10 @@ class LocalStack:
         configured = self.configured_bootstrap
         if configured:
             started = time.monotonic()
-            created = run_blocking(create_topics(configured, ALL_TOPICS, self.partitions))
+            try:
+                created = run_blocking(create_topics(configured, ALL_TOPICS, self.partitions))
+            except Exception as exc:
+                raise StackError(f"the broker at KAFKA_BOOTSTRAP_SERVERS={configured} failed: {exc!r}") from exc
             self.kafka_bootstrap = configured
             self.timings["broker"] = time.monotonic() - started
             self._ok("broker", f"{configured} (KAFKA_BOOTSTRAP_SERVERS; {len(created)} topics created)")
