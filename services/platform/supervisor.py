@@ -289,7 +289,7 @@ class LocalStack:
             try:
                 created = run_blocking(create_topics(configured, ALL_TOPICS, self.partitions))
             except Exception as exc:
-                raise StackError(f"the broker at KAFKA_BOOTSTRAP_SERVERS={configured} failed: {exc!r}") from exc
+                raise StackError(f"broker at KAFKA_BOOTSTRAP_SERVERS={configured} failed: {exc!r}") from exc
             self.kafka_bootstrap = configured
             self.timings["broker"] = time.monotonic() - started
             self._ok("broker", f"{configured} (KAFKA_BOOTSTRAP_SERVERS; {len(created)} topics created)")
