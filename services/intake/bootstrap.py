@@ -36,6 +36,9 @@ class IntakeRuntime:
     busy_since: float | None = None  # monotonic start of the batch in progress
     last_commit: float = field(default_factory=time.monotonic)
     batches: int = 0
+    # Benchmarks set this to collect (record timestamp -> commit) seconds of every committed record.
+    latency_sink: list[float] | None = None
+    first_batch_at: float | None = None
 
     async def start(self, *, migrate: bool = True, relay: bool = True) -> None:
         self.settings.warn_if_insecure()
@@ -58,6 +61,8 @@ class IntakeRuntime:
 
     def batch_started(self) -> None:
         self.busy_since = time.monotonic()
+        if self.first_batch_at is None:
+            self.first_batch_at = self.busy_since
         self.progress.touch()
 
     def batch_committed(self, outcome: BatchOutcome, size: int) -> None:

@@ -56,8 +56,11 @@ def register_consumer(broker: KafkaBroker, runtime: IntakeRuntime) -> Any:
         committed_at = time.time()
         await message.ack()  # commit offsets only now: the batch is durable in PostgreSQL
         runtime.batch_committed(outcome, len(records))
-        for record in records:
-            metrics.EVENT_TO_COMMIT_SECONDS.observe(max(0.0, committed_at - record.timestamp_ms / 1000))
+        latencies = [max(0.0, committed_at - r.timestamp_ms / 1000) for r in records]
+        for latency in latencies:
+            metrics.EVENT_TO_COMMIT_SECONDS.observe(latency)
+        if runtime.latency_sink is not None:
+            runtime.latency_sink.extend(latencies)
         _observe_lag(message.consumer, records)
 
     return consume_intake_batch

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake.adapters.tables import care_capacity, entity_version, event_log, personal_vault
+from services.intake.adapters.tables import care_capacity, personal_vault
 
 EntityRef = tuple[str, str, str]  # (region, kind, key)
 CareGroup = tuple[str, str, str]  # (region, area, care_type)
@@ -31,6 +32,90 @@ class VaultEntry:
     erased: bool
 
 
+# Batched statements: arrays in, unnest() on the server. One round trip per statement, whatever the size.
+_LOAD_VERSIONS = text(
+    "SELECT v.region, v.kind, v.key, v.event_time, v.kafka_offset, v.removed, v.erased "
+    "FROM intake.entity_version v JOIN unnest(CAST(:regions AS text[]), CAST(:kinds AS text[]), "
+    "CAST(:keys AS text[])) AS w(region, kind, key) USING (region, kind, key)"
+)
+_VERSION_COLUMNS = (
+    ("region", "text"),
+    ("kind", "text"),
+    ("key", "text"),
+    ("source", "text"),
+    ("event_id", "text"),
+    ("event_type", "text"),
+    ("event_time", "timestamptz"),
+    ("topic", "text"),
+    ("partition", "integer"),
+    ("kafka_offset", "bigint"),
+    ("removed", "boolean"),
+    ("erased", "boolean"),
+    ("snapshot", "text"),
+)
+_SAVE_VERSIONS = text(
+    "INSERT INTO intake.entity_version (region, kind, key, source, event_id, event_type, event_time, topic, "
+    "partition, kafka_offset, removed, erased, snapshot) "
+    "SELECT region, kind, key, source, event_id, event_type, event_time, topic, partition, kafka_offset, "
+    "removed, erased, CAST(snapshot AS jsonb) FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {sql_type}[])" for name, sql_type in _VERSION_COLUMNS)
+    + ") AS v("
+    + ", ".join(name for name, _ in _VERSION_COLUMNS)
+    + ") ON CONFLICT (region, kind, key) DO UPDATE SET source = excluded.source, "
+    "event_id = excluded.event_id, event_type = excluded.event_type, event_time = excluded.event_time, "
+    "topic = excluded.topic, partition = excluded.partition, kafka_offset = excluded.kafka_offset, "
+    "removed = excluded.removed, erased = excluded.erased, snapshot = excluded.snapshot, updated_at = now()"
+)
+_LOAD_CARE = text(
+    "SELECT c.region, c.area, c.care_type, c.provider, c.slots FROM intake.care_capacity c "
+    "JOIN unnest(CAST(:regions AS text[]), CAST(:areas AS text[]), CAST(:types AS text[])) "
+    "AS w(region, area, care_type) USING (region, area, care_type)"
+)
+_LOG_COLUMNS = (
+    ("region", "text"),
+    ("source", "text"),
+    ("event_id", "text"),
+    ("event_type", "text"),
+    ("entity_kind", "text"),
+    ("entity_key", "text"),
+    ("event_time", "timestamptz"),
+    ("topic", "text"),
+    ("partition", "integer"),
+    ("kafka_offset", "bigint"),
+    ("outcome", "text"),
+)
+_APPEND_LOG = text(
+    "INSERT INTO intake.event_log ("
+    + ", ".join(name for name, _ in _LOG_COLUMNS)
+    + ") SELECT "
+    + ", ".join(name for name, _ in _LOG_COLUMNS)
+    + " FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {sql_type}[])" for name, sql_type in _LOG_COLUMNS)
+    + ") WITH ORDINALITY AS l("
+    + ", ".join(name for name, _ in _LOG_COLUMNS)
+    + ", n) ORDER BY n"
+)
+_LOAD_VAULT = text(
+    "SELECT p.region, p.case_id, p.wrapped_key, p.erased_at FROM intake.personal_vault p "
+    "JOIN unnest(CAST(:regions AS text[]), CAST(:ids AS text[])) AS w(region, case_id) "
+    "USING (region, case_id)"
+)
+
+
+def _columns(
+    rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], json_columns: set[str] = frozenset()
+) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for name, _ in columns:
+        if name in json_columns:
+            out[name] = [
+                None if r[name] is None else json.dumps(r[name], separators=(",", ":")) for r in rows
+            ]
+        else:
+            out[name] = [r[name] for r in rows]
+    return out
+
+
 class IntakeRepository:
     """Reads and writes of one unit of work; every method runs in the caller's transaction."""
 
@@ -41,11 +126,13 @@ class IntakeRepository:
         wanted = list(dict.fromkeys(refs))
         if not wanted:
             return {}
-        t = entity_version.c
         rows = await self.session.execute(
-            select(t.region, t.kind, t.key, t.event_time, t.kafka_offset, t.removed, t.erased).where(
-                tuple_(t.region, t.kind, t.key).in_(wanted)
-            )
+            _LOAD_VERSIONS,
+            {
+                "regions": [r[0] for r in wanted],
+                "kinds": [r[1] for r in wanted],
+                "keys": [r[2] for r in wanted],
+            },
         )
         return {
             (r.region, r.kind, r.key): StoredVersion(r.event_time, r.kafka_offset, r.removed, r.erased)
@@ -54,38 +141,23 @@ class IntakeRepository:
 
     async def save_versions(self, rows: Sequence[dict[str, Any]]) -> None:
         """Upsert the final version of each entity touched by the batch (one row per entity)."""
-        if not rows:
-            return
-        stmt = insert(entity_version)
-        excluded = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["region", "kind", "key"],
-            set_={
-                "source": excluded.source,
-                "event_id": excluded.event_id,
-                "event_type": excluded.event_type,
-                "event_time": excluded.event_time,
-                "topic": excluded.topic,
-                "partition": excluded.partition,
-                "kafka_offset": excluded.kafka_offset,
-                "removed": excluded.removed,
-                "erased": excluded.erased,
-                "snapshot": excluded.snapshot,
-                "updated_at": text("now()"),
-            },
-        )
-        await self.session.execute(stmt, list(rows))
+        if rows:
+            await self.session.execute(
+                _SAVE_VERSIONS, _columns(rows, _VERSION_COLUMNS, json_columns={"snapshot"})
+            )
 
     async def load_care_slots(self, groups: Iterable[CareGroup]) -> dict[CareGroup, dict[str, int]]:
         """Per (region, area, care_type): provider -> slots."""
         wanted = list(dict.fromkeys(groups))
         if not wanted:
             return {}
-        t = care_capacity.c
         rows = await self.session.execute(
-            select(t.region, t.area, t.care_type, t.provider, t.slots).where(
-                tuple_(t.region, t.area, t.care_type).in_(wanted)
-            )
+            _LOAD_CARE,
+            {
+                "regions": [g[0] for g in wanted],
+                "areas": [g[1] for g in wanted],
+                "types": [g[2] for g in wanted],
+            },
         )
         result: dict[CareGroup, dict[str, int]] = {g: {} for g in wanted}
         for r in rows:
@@ -104,17 +176,14 @@ class IntakeRepository:
 
     async def append_log(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            await self.session.execute(insert(event_log), list(rows))
+            await self.session.execute(_APPEND_LOG, _columns(rows, _LOG_COLUMNS))
 
     async def load_vault(self, cases: Iterable[tuple[str, str]]) -> dict[tuple[str, str], VaultEntry]:
         wanted = list(dict.fromkeys(cases))
         if not wanted:
             return {}
-        t = personal_vault.c
         rows = await self.session.execute(
-            select(t.region, t.case_id, t.wrapped_key, t.erased_at).where(
-                tuple_(t.region, t.case_id).in_(wanted)
-            )
+            _LOAD_VAULT, {"regions": [c[0] for c in wanted], "ids": [c[1] for c in wanted]}
         )
         return {(r.region, r.case_id): VaultEntry(r.wrapped_key, r.erased_at is not None) for r in rows}
 
