@@ -139,6 +139,8 @@ class OutboxRelay:
         self._listener: asyncpg.Connection | None = None
         self._last_purge = 0.0
         self._last_count = 0.0
+        self._last_listen = 0.0
+        self.relisten_after_s = 30.0
         self._pass_lock = asyncio.Lock()  # publish_pending() and the task take turns, never skip each other
         self.published = 0
         s = self.schema
@@ -290,6 +292,9 @@ class OutboxRelay:
         if now - self._last_count >= 1.0:
             self._last_count = now
             await self.pending()
+            listener_down = self._listener is None or self._listener.is_closed()
+            if self.listen and listener_down and now - self._last_listen >= self.relisten_after_s:
+                await self._start_listener()  # the database restarted: LISTEN again, poll meanwhile
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -300,9 +305,19 @@ class OutboxRelay:
         return self._producer
 
     async def _start_listener(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+            self._listener = None
+        self._last_listen = time.monotonic()
         try:
-            self._listener = await asyncpg.connect(_asyncpg_dsn(self.engine))
-            await self._listener.add_listener(notify_channel(self.schema), lambda *_: self._wake.set())
+            listener = await asyncpg.connect(_asyncpg_dsn(self.engine))
+            try:
+                await listener.add_listener(notify_channel(self.schema), lambda *_: self._wake.set())
+            except BaseException:
+                await listener.close()
+                raise
+            self._listener = listener
         except Exception:
             log.warning(
                 "outbox LISTEN unavailable; polling only", extra={"schema": self.schema}, exc_info=True

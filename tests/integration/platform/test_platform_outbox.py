@@ -274,3 +274,29 @@ async def test_oversized_event_is_refused_in_the_callers_transaction(
         async with transaction(session_maker(engine)) as session:
             await enqueue(session, schema, topic="t", key="r1", event=huge)
     assert await _unsent(engine, schema) == 0
+
+
+async def test_relay_listens_again_after_its_listen_connection_is_killed(
+    engine: AsyncEngine, schema: str, kafka_bootstrap: str, make_topic: Callable[..., str]
+) -> None:
+    topic = make_topic("relisten")
+    relay = OutboxRelay(engine, schema, kafka_bootstrap, poll_interval_s=0.1, listen=True)
+    relay.relisten_after_s = 0.1
+    await relay.start()
+    try:
+        assert relay._listener is not None
+        old_pid = relay._listener.get_server_pid()
+        async with engine.begin() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": old_pid})
+        async with asyncio.timeout(10):
+            while relay._listener is None or relay._listener.get_server_pid() == old_pid:
+                await asyncio.sleep(0.05)
+        relay.poll_interval_s = 60.0
+        await asyncio.sleep(0.3)  # let the relay fall into its long sleep
+        async with transaction(session_maker(engine)) as session:
+            await enqueue(session, schema, topic=topic, key="r1", event=_event(1))
+        async with asyncio.timeout(10):
+            while await _unsent(engine, schema):
+                await asyncio.sleep(0.05)
+    finally:
+        await relay.stop()
