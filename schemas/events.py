@@ -101,7 +101,7 @@ def _parse_rfc3339(value: Any) -> datetime:
         raise PydanticCustomError(
             "rfc3339", "must be an RFC 3339 time string, e.g. 2026-05-01T09:30:00+02:00"
         )
-    match = _RFC3339.match(value)
+    match = _RFC3339.fullmatch(value)
     if match is None:
         raise PydanticCustomError(
             "rfc3339",
@@ -128,7 +128,7 @@ def _parse_rfc3339(value: Any) -> datetime:
 def _parse_date(value: Any) -> date:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    if not isinstance(value, str) or _ISO_DATE.match(value) is None:
+    if not isinstance(value, str) or _ISO_DATE.fullmatch(value) is None:
         raise PydanticCustomError("iso_date", "must be a date string YYYY-MM-DD, e.g. 2026-05-01")
     try:
         return date.fromisoformat(value)
@@ -622,7 +622,7 @@ class CloudEvent(BaseModel):
                 if k in SPEC_ATTRIBUTES
                 or not (
                     isinstance(k, str)
-                    and _EXTENSION_NAME.match(k)
+                    and _EXTENSION_NAME.fullmatch(k)
                     and isinstance(v, str | int | bool)
                     and not isinstance(v, float)
                 )

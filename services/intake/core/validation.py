@@ -395,7 +395,7 @@ def _validate_event(
             errors.extend(_validation_errors(exc, ("data",), envelope=False))
 
     region = raw_data.get("region") if isinstance(raw_data, dict) else None
-    region_ok = isinstance(region, str) and _REGION.match(region) is not None
+    region_ok = isinstance(region, str) and _REGION.fullmatch(region) is not None
 
     source = document.get("source")
     organisation: Organisation | None = None
@@ -537,7 +537,7 @@ class _Rejector:
     def _region(self) -> str | None:
         data = self.document.get("data") if self.document is not None else None
         region = data.get("region") if isinstance(data, dict) else None
-        if isinstance(region, str) and _REGION.match(region):
+        if isinstance(region, str) and _REGION.fullmatch(region):
             return region
         return None
 

@@ -412,3 +412,19 @@ def test_offer_responses_from_a_corporation_are_validated_like_intake_events() -
     assert error["path"] == "/type" and topics.OFFER_RESPONSES in error["message"]
     event["source"] = "urn:org:care:coa"
     assert only_error(check(event, topic=topics.OFFER_RESPONSES))["path"] == "/type"
+
+
+def test_a_trailing_newline_does_not_sneak_past_anchored_patterns() -> None:
+    assert only_error(check(valid_event("case.withdrawn", **{"seq\n": "1"}), short="case.withdrawn"))[
+        "path"
+    ] == ("/seq\n")
+    assert (
+        only_error(
+            check(valid_event("case.withdrawn", time="2026-05-01T07:30:00Z\n"), short="case.withdrawn")
+        )["path"]
+        == "/time"
+    )
+    event = valid_event("case.withdrawn")
+    event["data"]["region"] = REGION + "\n"
+    rejected = check(event, short="case.withdrawn", key=(REGION + "\n").encode())
+    assert only_error(rejected)["path"] == "/data/region" and rejected.region is None
