@@ -80,7 +80,10 @@ def _envelope_schema() -> dict[str, Any]:
         "title": "Dataschema",
     }
     # Extension attributes: lower-case alphanumeric names, string/integer/boolean values, ignored.
-    schema["patternProperties"] = {events.EXTENSION_NAME_PATTERN: {"type": ["string", "integer", "boolean"]}}
+    # (the lookahead keeps the spec attributes, e.g. `data`, out of the extension rule)
+    spec_names = "|".join(sorted(events.SPEC_ATTRIBUTES))
+    extension_pattern = f"^(?!({spec_names})$)" + events.EXTENSION_NAME_PATTERN.removeprefix("^")
+    schema["patternProperties"] = {extension_pattern: {"type": ["string", "integer", "boolean"]}}
     schema["additionalProperties"] = False
     schema["$schema"] = JSON_SCHEMA_DIALECT
     schema["$id"] = events.DATASCHEMA_BASE + ENVELOPE_FILE
