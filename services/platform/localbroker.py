@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -98,6 +98,18 @@ def die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def child_preexec() -> Callable[[], None] | None:
+    """die_with_parent for children started from the main thread or a long-lived `wijkmatch-*` thread.
+
+    Linux sends the parent-death signal when the *thread* that forked the child ends, so a child started
+    from a short-lived worker thread would be killed when that thread finishes; those get no signal.
+    """
+    thread = threading.current_thread()
+    if thread is threading.main_thread() or thread.name.startswith("wijkmatch-"):
+        return die_with_parent
+    return None
+
+
 def run_blocking(coro: Coroutine[Any, Any, _T]) -> _T:
     """Run a coroutine to completion from sync code, even when the calling thread has a running loop."""
     try:
@@ -113,7 +125,7 @@ def run_blocking(coro: Coroutine[Any, Any, _T]) -> _T:
         except BaseException as exc:
             error.append(exc)
 
-    thread = threading.Thread(target=target, name="wijkmatch-blocking-coro")
+    thread = threading.Thread(target=target, name="blocking-coro")
     thread.start()
     thread.join()
     if error:
@@ -286,7 +298,7 @@ class LocalBroker:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,  # Ctrl-C reaches the supervisor, which stops children in order
-            preexec_fn=die_with_parent,
+            preexec_fn=child_preexec(),
         )
 
     def _wait_ready(self) -> None:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from services.platform.localbroker import die_with_parent, state_dir
+from services.platform.localbroker import child_preexec, state_dir
 
 DEFAULT_DATABASE = "wijkmatch"
 SUPERUSER = "postgres"
@@ -328,7 +328,7 @@ class EmbeddedPostgres:
             stderr=subprocess.STDOUT,
             cwd=self.data_dir,
             start_new_session=True,  # Ctrl-C reaches the supervisor, which stops children in order
-            preexec_fn=die_with_parent,
+            preexec_fn=child_preexec(),
             **self._run_kwargs(),
         )
 

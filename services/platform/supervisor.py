@@ -29,8 +29,8 @@ from services.platform.localbroker import (
     DEFAULT_PORT,
     LocalBroker,
     StopSignals,
+    child_preexec,
     create_topics,
-    die_with_parent,
     free_port,
     port_is_free,
     run_blocking,
@@ -379,7 +379,7 @@ class LocalStack:
             env=env,
             cwd=str(_project_root()),
             start_new_session=True,  # Ctrl-C reaches only the supervisor, which stops children in order
-            preexec_fn=die_with_parent,
+            preexec_fn=child_preexec(),
         )
         service.process = process
         service.started_at = time.monotonic()
