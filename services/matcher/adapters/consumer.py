@@ -18,7 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.events import DATA_MODELS, CloudEvent, short_type
@@ -34,6 +34,13 @@ log = logging.getLogger(__name__)
 
 TOPICS = (POOL, DECISIONS, OFFERS, OFFER_RESPONSES)
 REJECTION_INBOX_SOURCE = "urn:wijkmatch:matcher:rejections"
+
+
+def _transient(exc: BaseException) -> bool:
+    """Connection trouble (retry until the database is back) as opposed to a bug in one message."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 class _Assignment(ConsumerRebalanceListener):
@@ -147,14 +154,19 @@ class MatcherConsumer:
             try:
                 await self.handle(record)
                 return
-            except (OperationalError, DBAPIError, OSError, ConnectionError):
-                log.warning(
-                    "database unavailable; retrying",
-                    extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
-                    exc_info=True,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+                if _transient(exc):
+                    log.warning("database unavailable; retrying", extra=where, exc_info=True)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                # A bug on one message must not stop the partition (nor loop on it): count and move on.
+                metrics.EVENTS.labels(record.topic, "failed").inc()
+                log.exception("message could not be applied; skipped", extra=where)
+                return
 
     async def handle(self, record: ConsumerRecord) -> None:
         """Apply one message (idempotent); invalid messages are counted and never block the partition."""

@@ -1,0 +1,234 @@
+"""Decisions, offers, offer responses and withdrawals against a running matcher (real broker + PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from schemas.events import DATA_MODELS, CloudEvent
+from services.matcher.pool import repository as repo
+from services.matcher.pool.tables import cases, proposals, rounds, units
+from services.matcher.solver.generate import generate_problem
+from services.platform.topics import INTAKE_REJECTED
+from tests.support.matcher_support import (
+    TopicWatcher,
+    approved,
+    offer,
+    offer_response,
+    pool_events_for,
+    produce_decisions,
+    produce_offers,
+    produce_pool,
+    produce_responses,
+    rejected,
+    removed,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+CORP = "urn:org:corp:test-corp"
+
+
+async def _proposals(service: Any, region: str) -> dict[str, dict[str, Any]]:
+    async with service.sessions() as session:
+        rows = (await session.execute(select(proposals).where(proposals.c.region == region))).mappings().all()
+    return {r["id"]: dict(r) for r in rows}
+
+
+async def _status(service: Any, table: Any, region: str, key: str) -> str:
+    async with service.sessions() as session:
+        return (
+            await session.execute(select(table.c.status).where(table.c.region == region, table.c.id == key))
+        ).scalar_one()
+
+
+async def _round_after(service: Any, region: str, since: Any) -> dict[str, Any] | None:
+    async with service.sessions() as session:
+        row = (
+            (
+                await session.execute(
+                    select(rounds)
+                    .where(
+                        rounds.c.region == region, rounds.c.started_at > since, rounds.c.status == "completed"
+                    )
+                    .order_by(rounds.c.started_at.desc())
+                    .limit(1)
+                )
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+async def _request_round(service: Any, region: str) -> Any:
+    async with service.sessions() as session, session.begin():
+        from sqlalchemy import func
+
+        now = (await session.execute(select(func.now()))).scalar_one()
+        await repo.request_round(session, region)
+    return now
+
+
+async def _first_round(
+    service: Any, bootstrap: str, region: str, cases_n: int = 30, units_n: int = 20
+) -> list:
+    await produce_pool(bootstrap, region, pool_events_for(generate_problem(cases_n, units_n, seed=3), region))
+    found = await wait_until(lambda: _proposals(service, region), timeout=90, what="first proposals")
+    return sorted(
+        ({"proposal_id": p["id"], "case": p["case_id"], "unit": p["unit_id"]} for p in found.values()),
+        key=lambda p: p["case"],
+    )
+
+
+async def test_approve_pins_reject_forbids_and_declined_offer_returns_both_to_the_pool(
+    matcher: Any, kafka_bootstrap: str, region: str
+) -> None:
+    first = await _first_round(matcher, kafka_bootstrap, region)
+    assert len(first) >= 3
+    keep, refuse, decline = first[0], first[1], first[2]
+    offer_id = f"offer-{uuid.uuid4().hex[:8]}"
+    await produce_decisions(
+        kafka_bootstrap, region, [approved(region, keep), rejected(region, refuse), approved(region, decline)]
+    )
+    await wait_until(
+        lambda: _statuses_are(matcher, region, {decline["proposal_id"]: "approved"}),
+        timeout=30,
+        what="approval",
+    )
+    await produce_offers(kafka_bootstrap, region, [offer("offer.made", region, decline, offer_id)])
+    await wait_until(
+        lambda: _statuses_are(matcher, region, {decline["proposal_id"]: "offered"}), timeout=30, what="offer"
+    )
+    assert await _status(matcher, cases, region, decline["case"]) == "offered"
+    await produce_responses(
+        kafka_bootstrap,
+        region,
+        [offer_response("offer.declined", region, decline, offer_id, CORP, reason="too_far")],
+    )
+    await wait_until(
+        lambda: _statuses_are(
+            matcher,
+            region,
+            {
+                keep["proposal_id"]: "approved",
+                refuse["proposal_id"]: "rejected",
+                decline["proposal_id"]: "declined",
+            },
+        ),
+        timeout=30,
+        what="decisions applied",
+    )
+    assert await _status(matcher, cases, region, decline["case"]) == "open"
+    assert await _status(matcher, units, region, decline["unit"]) == "vacant"
+    assert await _status(matcher, cases, region, refuse["case"]) == "open"
+
+    since = await _request_round(matcher, region)
+    row = await wait_until(lambda: _round_after(matcher, region, since), timeout=60, what="next round")
+    problem = json.loads(row["problem"])
+    assert {"case": keep["case"], "unit": keep["unit"]} in problem["pinned"]
+    assert {"case": refuse["case"], "unit": refuse["unit"]} in problem["forbidden"]
+    assert {"case": decline["case"], "unit": decline["unit"]} in problem["forbidden"]
+    case_ids = {c["id"] for c in problem["cases"]}
+    unit_ids = {u["id"] for u in problem["units"]}
+    assert {refuse["case"], decline["case"], keep["case"]} <= case_ids
+    assert {refuse["unit"], decline["unit"], keep["unit"]} <= unit_ids
+    # The pinned pair is in the result as pinned; nothing re-proposes a forbidden pair.
+    pairs = {(a["case"], a["unit"]): a["pinned"] for a in row["result"]["assignments"]}
+    assert pairs[(keep["case"], keep["unit"])] is True
+    assert (refuse["case"], refuse["unit"]) not in pairs
+    assert (decline["case"], decline["unit"]) not in pairs
+
+
+async def _statuses_are(service: Any, region: str, wanted: dict[str, str]) -> bool:
+    found = await _proposals(service, region)
+    return all(found.get(pid, {}).get("status") == status for pid, status in wanted.items())
+
+
+async def test_withdrawal_with_pending_proposal_cancels_it_and_a_late_approval_offers_nothing(
+    matcher: Any, kafka_bootstrap: str, region: str
+) -> None:
+    async with TopicWatcher(kafka_bootstrap, regions={region}) as watcher:
+        first = await _first_round(matcher, kafka_bootstrap, region)
+        assert len(first) >= 2
+        by_case, by_unit = first[0], first[1]
+        await produce_pool(
+            kafka_bootstrap,
+            region,
+            [removed("case", region, by_case["case"]), removed("unit", region, by_unit["unit"])],
+        )
+        cancelled = await wait_until(
+            lambda: (
+                len(watcher.of_type("match.cancelled", region)) >= 2
+                and watcher.of_type("match.cancelled", region)
+            ),
+            timeout=30,
+            what="match.cancelled",
+        )
+        reasons = {e["data"]["proposal_id"]: e["data"]["reason"] for e in cancelled}
+        assert reasons == {by_case["proposal_id"]: "case_withdrawn", by_unit["proposal_id"]: "unit_withdrawn"}
+        for event in cancelled:
+            envelope = CloudEvent.model_validate(event)
+            DATA_MODELS[envelope.type].model_validate(envelope.data)
+
+        # A staff approval arriving after the cancellation changes nothing: no pin, nothing to offer.
+        await produce_decisions(kafka_bootstrap, region, [approved(region, by_case)])
+        await wait_until(lambda: matcher.consumer.processed > 0, timeout=5)
+        since = await _request_round(matcher, region)
+        row = await wait_until(lambda: _round_after(matcher, region, since), timeout=60, what="next round")
+        found = await _proposals(matcher, region)
+        assert found[by_case["proposal_id"]]["status"] == "cancelled"
+        assert found[by_unit["proposal_id"]]["status"] == "cancelled"
+        problem = json.loads(row["problem"])
+        assert all(p["case"] != by_case["case"] for p in problem["pinned"])
+        case_ids = {c["id"] for c in problem["cases"]}
+        unit_ids = {u["id"] for u in problem["units"]}
+        assert by_case["case"] not in case_ids and by_unit["unit"] not in unit_ids
+        # The other side of each cancelled proposal is back in the pool.
+        assert (
+            by_case["unit"] in unit_ids
+            or await _status(matcher, units, region, by_case["unit"]) == "proposed"
+        )
+        assert (
+            by_unit["case"] in case_ids
+            or await _status(matcher, cases, region, by_unit["case"]) == "proposed"
+        )
+
+
+async def test_invalid_offer_responses_go_to_intake_rejected_and_the_partition_keeps_moving(
+    matcher: Any, kafka_bootstrap: str, region: str
+) -> None:
+    first = await _first_round(matcher, kafka_bootstrap, region)
+    target = first[0]
+    offer_id = f"offer-{uuid.uuid4().hex[:8]}"
+    await produce_decisions(kafka_bootstrap, region, [approved(region, target)])
+    good = offer_response("offer.accepted", region, target, offer_id, CORP)
+    stranger = offer_response("offer.accepted", region, target, offer_id, "urn:org:corp:nobody")
+    bad_field = offer_response("offer.accepted", region, target, offer_id, CORP)
+    bad_field["data"]["surprise"] = 1
+    async with TopicWatcher(kafka_bootstrap, topic=INTAKE_REJECTED, regions={region}) as watcher:
+        await produce_responses(kafka_bootstrap, region, [b"{not json", stranger, bad_field, good])
+        found = await wait_until(
+            lambda: len(watcher.events) >= 3 and watcher.events, timeout=30, what="three rejections"
+        )
+        await wait_until(
+            lambda: _statuses_are(matcher, region, {target["proposal_id"]: "accepted"}),
+            timeout=30,
+            what="accept",
+        )
+    assert len(found) == 3
+    paths = [sorted(e["path"] for e in r["data"]["errors"]) for r in found]
+    assert paths[0] == [""]
+    assert "/source" in paths[1]
+    assert "/data/surprise" in paths[2]
+    for rejection in found:
+        envelope = CloudEvent.model_validate(rejection)
+        DATA_MODELS[envelope.type].model_validate(envelope.data)
+        assert "value_sha256" in rejection["data"]
+    assert await _status(matcher, cases, region, target["case"]) == "housed"
+    assert await _status(matcher, units, region, target["unit"]) == "let"
