@@ -33,6 +33,9 @@ class IntakeSettings(ServiceSettings):
     relay_poll_interval_s: float = 0.05
     topic_partitions: int = 4
     migrate_on_start: bool = True
+    # Fault injection for the crash test ONLY: SIGKILL this process right after the Nth batch's database
+    # commit, before its offset commit. Never set in production.
+    crash_after_db_commit: int | None = None
     # HTTP gateway (`wijkmatch intake gateway`)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8081

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import signal
 import time
 from typing import Any
 
@@ -54,6 +56,7 @@ def register_consumer(broker: KafkaBroker, runtime: IntakeRuntime) -> Any:
         records = [RawRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp) for r in raw]
         outcome = await runtime.processor.process(records)
         committed_at = time.time()
+        _maybe_crash(runtime)
         await message.ack()  # commit offsets only now: the batch is durable in PostgreSQL
         runtime.batch_committed(outcome, len(records))
         latencies = [max(0.0, committed_at - r.timestamp_ms / 1000) for r in records]
@@ -64,6 +67,13 @@ def register_consumer(broker: KafkaBroker, runtime: IntakeRuntime) -> Any:
         _observe_lag(message.consumer, records)
 
     return consume_intake_batch
+
+
+def _maybe_crash(runtime: IntakeRuntime) -> None:
+    crash_at = runtime.settings.crash_after_db_commit
+    if crash_at is not None and runtime.batches + 1 >= crash_at:
+        log.warning("fault injection: SIGKILL between database commit and offset commit")
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _observe_lag(consumer: Any, records: list[RawRecord]) -> None:

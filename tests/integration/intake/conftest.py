@@ -162,3 +162,62 @@ async def wait_consumed(
         return all(end == 0 or (done[tp] or 0) >= end for tp, end in marks.items())
 
     await wait_until(caught_up, timeout_s=timeout_s, what=f"group {group_id} to commit up to the end")
+
+
+class IntakeProcess:
+    """`wijkmatch intake run` as a real subprocess; its log (stderr+stdout) goes to `log_path`."""
+
+    def __init__(self, settings: IntakeSettings, log_path: Any, **extra_env: str) -> None:
+        import os
+
+        from services.platform.localbroker import free_port
+
+        self.port = free_port()
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": settings.database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "WIJKMATCH_INTAKE_GROUP_ID": settings.group_id,
+            "WIJKMATCH_INTAKE_BATCH_TIMEOUT_MS": "50",
+            "WIJKMATCH_INTAKE_RELAY_POLL_INTERVAL_S": "0.05",
+            **extra_env,
+        }
+        self.process: Any = None
+
+    def start(self) -> IntakeProcess:
+        import subprocess
+        import sys
+
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it; closed with the process
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "intake", "run", "--port", str(self.port)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        return self
+
+    def wait(self, timeout_s: float = 60.0) -> int:
+        return self.process.wait(timeout_s)
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """SIGTERM (graceful), then SIGKILL if it does not stop in time."""
+        import subprocess
+
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(10)
+
+    def log_text(self) -> str:
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
