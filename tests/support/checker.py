@@ -445,6 +445,37 @@ def _check_objective(p: Problem, result: dict, pairs: list[Pair]) -> list[str]:
     return out
 
 
+def _eligible_unit_finder(p: Problem):
+    """`has(case_id)`: does any unit no pin took pass rules 1-8 for the case?
+
+    Exact, only faster than trying every unit: units outside the case's municipalities fail rule 5
+    anyway, and cases with identical attributes (and no forbidden pairs) share the answer.
+    """
+    free_units = [u for u in p.units if u not in p.pinned_units]
+    by_municipality: dict[str, list[str]] = defaultdict(list)
+    for u in free_units:
+        by_municipality[p.units[u].municipality].append(u)
+    forbidden_cases = {c for c, _ in p.forbidden}
+    memo: dict[tuple, bool] = {}
+
+    def has(case_id: str) -> bool:
+        c = p.cases[case_id]
+        key = (c.group, c.household_size, c.wheelchair, c.step_free, c.care_needs, c.max_rent,
+               c.municipalities, c.excluded_neighbourhoods)  # fmt: skip
+        if case_id not in forbidden_cases and key in memo:
+            return memo[key]
+        if c.municipalities:
+            candidates = [u for m in sorted(c.municipalities) for u in by_municipality.get(m, [])]
+        else:
+            candidates = free_units
+        found = any(is_eligible(p, case_id, u) for u in candidates)
+        if case_id not in forbidden_cases:
+            memo[key] = found
+        return found
+
+    return has
+
+
 def _check_unassigned(p: Problem, result: dict, placed: set[str]) -> list[str]:
     out = []
     entries = result.get("unassigned") or []
@@ -459,7 +490,7 @@ def _check_unassigned(p: Problem, result: dict, placed: set[str]) -> list[str]:
     for c in p.cases:
         if c not in placed and c not in reported:
             out.append(f"unplaced case {c} has no unassigned entry")
-    free_units = [u for u in p.units if u not in p.pinned_units]
+    has_eligible_unit = _eligible_unit_finder(p)
     for e in entries:
         c, reason = e.get("case"), e.get("reason")
         if c not in p.cases or c in placed:
@@ -467,7 +498,7 @@ def _check_unassigned(p: Problem, result: dict, placed: set[str]) -> list[str]:
         if reason not in UNASSIGNED_REASONS:
             out.append(f"unassigned case {c}: unknown reason {reason!r}")
             continue
-        has_unit = any(is_eligible(p, c, u) for u in free_units)
+        has_unit = has_eligible_unit(c)
         if reason == "no_eligible_unit" and has_unit:
             out.append(f"unassigned case {c}: reason no_eligible_unit but an unpinned unit is eligible")
         if reason != "no_eligible_unit" and not has_unit:

@@ -387,3 +387,22 @@ def test_invalid_input_status_on_valid_problem_is_a_violation():
         "errors": [{"path": "/x", "message": "m"}],
     }
     assert check_result(BASIC, res)
+
+
+def test_no_eligible_unit_check_tells_apart_identical_cases_by_their_forbidden_pairs():
+    # c1 and c2 are alike, but c2 may not have u1, the only unit: only c2 has no eligible unit.
+    prob = problem(
+        [case("c1"), case("c2"), case("c3")], [unit("u1")], forbidden=[{"case": "c2", "unit": "u1"}]
+    )
+    res = result_for(
+        prob,
+        [("c3", "u1")],
+        priority=100,
+        fit=45,
+        fits=[45],
+        reasons={"c1": "outranked", "c2": "no_eligible_unit"},
+    )
+    assert check_result(prob, res) == []
+    res["unassigned"][0]["reason"] = "no_eligible_unit"
+    res["unassigned"][1]["reason"] = "outranked"
+    assert len(check_result(prob, res)) == 2

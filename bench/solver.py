@@ -1,0 +1,421 @@
+"""Solver benchmark (`make bench-solver`): the real solver against greedy and naive CP-SAT.
+
+For each instance size a synthetic problem is generated (services/matcher/solver/generate.py),
+written to a file, and every method runs in its own subprocess — so peak RSS is that method's
+alone, measured from reading the file to writing the result. Every result is refereed by the
+independent checker (tests/support/checker.py); violations are printed loudly and recorded.
+
+    python -m bench.solver                     # smoke 1k, pure 5k, region 5k, region 20k
+    python -m bench.solver --quick             # small sizes only
+    python -m bench.solver --sizes region-5k,region:3000x1200:20
+    python -m bench.solver --methods solver,greedy
+
+Writes bench/results/solver.json and bench/results/solver_scaling.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+METHODS = ("solver", "greedy", "naive")
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    profile: str
+    cases: int
+    units: int
+    time_limit_s: float
+
+
+PRESETS: dict[str, Size] = {
+    s.name: s
+    for s in (
+        Size("region-1k", "region", 1000, 400, 10),
+        Size("pure-1k", "pure", 1000, 400, 10),
+        Size("pure-5k", "pure", 5000, 2000, 10),
+        Size("region-5k", "region", 5000, 2000, 10),
+        Size("region-20k", "region", 20000, 8000, 60),
+    )
+}
+DEFAULT_SIZES = ("region-1k", "pure-5k", "region-5k", "region-20k")
+QUICK_SIZES = ("region-1k", "pure-1k")
+
+
+def parse_size(text: str) -> Size:
+    """A preset name, or PROFILE:CASESxUNITS[:TIME_LIMIT_S]."""
+    if text in PRESETS:
+        return PRESETS[text]
+    try:
+        profile, dims, *rest = text.split(":")
+        cases, units = (int(v) for v in dims.lower().split("x"))
+        limit = float(rest[0]) if rest else 10.0
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"size {text!r}: use a preset ({', '.join(PRESETS)}) or PROFILE:CASESxUNITS[:SECONDS]"
+        ) from exc
+    return Size(text, profile, cases, units, limit)
+
+
+# ------------------------------------------------------------------------------------ child process
+
+
+def _run_method(method: str, problem: dict, time_limit_s: float, workers: int, seed: int) -> dict:
+    if method == "solver":
+        from services.matcher.solver import solve_problem
+
+        return solve_problem(problem, time_limit_s=time_limit_s, workers=workers, seed=seed)
+    if method == "greedy":
+        from services.matcher.solver.baselines import greedy
+
+        return greedy(problem)
+    if method == "naive":
+        from services.matcher.solver.baselines import naive_cpsat
+
+        return naive_cpsat(problem, time_limit_s=time_limit_s, workers=workers, seed=seed)
+    raise ValueError(f"unknown method {method!r}")
+
+
+def child_main(
+    method: str, problem_path: Path, out_path: Path, time_limit_s: float, workers: int, seed: int
+) -> int:
+    """Run one method on one problem file; write {result, wall_seconds, peak_rss_bytes}."""
+    start = time.perf_counter()
+    problem = json.loads(problem_path.read_text())
+    result = _run_method(method, problem, time_limit_s, workers, seed)
+    result_text = json.dumps(result)
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    out_path.write_text(
+        json.dumps({"wall_seconds": wall, "peak_rss_bytes": peak, "result": json.loads(result_text)})
+    )
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- parent side
+
+
+def run_child(method: str, problem_path: Path, size: Size, workers: int, seed: int, tmp: Path) -> dict:
+    out = tmp / f"{size.name.replace(':', '_')}-{method}.json"
+    cmd = [
+        sys.executable, "-m", "bench.solver", "--child", method, str(problem_path), str(out),
+        "--time-limit", str(size.time_limit_s), "--workers", str(workers), "--seed", str(seed),
+    ]  # fmt: skip
+    start = time.perf_counter()
+    timeout = 3 * size.time_limit_s + 300
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, cwd=Path(__file__).parent.parent
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f}s", "outer_wall_seconds": time.perf_counter() - start}
+    outer = time.perf_counter() - start
+    if proc.returncode != 0 or not out.exists():
+        return {
+            "error": f"exit {proc.returncode}: {proc.stderr.strip()[-2000:]}",
+            "outer_wall_seconds": outer,
+        }
+    data = json.loads(out.read_text())
+    data["outer_wall_seconds"] = outer
+    return data
+
+
+def summarise(method: str, run: dict, problem: dict) -> dict:
+    """One method's row: objective, timings, memory, and the checker's verdict."""
+    from tests.support.checker import check_result
+
+    row: dict[str, Any] = {"method": method}
+    if "error" in run:
+        row.update(error=run["error"], violations=[], outer_wall_seconds=run.get("outer_wall_seconds"))
+        return row
+    result = run["result"]
+    objective = result.get("objective") or {}
+    stats = result.get("stats") or {}
+    start = time.perf_counter()
+    violations = check_result(problem, result)
+    row.update(
+        status=result.get("status"),
+        priority=objective.get("priority"),
+        quota_points=objective.get("quota_points"),
+        fit=objective.get("fit"),
+        priority_bound=objective.get("priority_bound"),
+        gap=objective.get("gap"),
+        assigned=sum(1 for a in result.get("assignments") or [] if not a.get("pinned")),
+        wall_seconds=run["wall_seconds"],
+        outer_wall_seconds=run["outer_wall_seconds"],
+        peak_rss_bytes=run["peak_rss_bytes"],
+        stats=stats,
+        violations=violations,
+        check_seconds=time.perf_counter() - start,
+    )
+    return row
+
+
+def compare(rows: dict[str, dict]) -> dict[str, Any]:
+    """Relative numbers and cross-checks between methods on one instance."""
+    out: dict[str, Any] = {"warnings": []}
+    ok = {m: r for m, r in rows.items() if r.get("priority") is not None}
+    bounds = [
+        r["priority_bound"] for m, r in ok.items() if m != "greedy" and r.get("priority_bound") is not None
+    ]
+    best_p = max((r["priority"] for r in ok.values()), default=None)
+    if bounds:
+        out["best_bound"] = min(bounds)
+        for m, r in ok.items():
+            if r["priority"] > out["best_bound"]:
+                out["warnings"].append(
+                    f"{m} P={r['priority']} exceeds the best proven bound {out['best_bound']}: "
+                    "a bound or a P is wrong"
+                )
+    out["best_p"] = best_p
+    solver = ok.get("solver")
+    if solver:
+        if "best_bound" in out:
+            out["solver_gap_vs_best_bound"] = (out["best_bound"] - solver["priority"]) / max(
+                1, out["best_bound"]
+            )
+        for base in ("greedy", "naive"):
+            if base in ok and ok[base]["priority"]:
+                out[f"solver_vs_{base}"] = solver["priority"] / ok[base]["priority"]
+    naive = ok.get("naive")
+    if naive and not naive["stats"].get("solution_found", True):
+        out["naive_no_solution"] = True
+    return out
+
+
+def _fmt_int(v: Any) -> str:
+    return f"{v:,}" if isinstance(v, int) else "-"
+
+
+def _fmt_pct(v: Any, digits: int = 3) -> str:
+    return f"{100 * v:.{digits}f}%" if isinstance(v, int | float) else "-"
+
+
+def _fmt_rel(ratio: Any) -> str:
+    return f"{100 * (ratio - 1):+.2f}%" if isinstance(ratio, int | float) else "-"
+
+
+def _fmt_s(v: Any) -> str:
+    return f"{v:.2f}" if isinstance(v, int | float) else "-"
+
+
+def print_report(instances: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    for inst in instances:
+        table = Table(
+            title=(
+                f"{inst['name']}: {inst['profile']} {inst['cases']:,} x {inst['units']:,}, "
+                f"{inst['eligible_pairs']:,} eligible pairs, limit {inst['time_limit_s']:g}s"
+            ),
+            title_justify="left",
+        )
+        for col in ("method", "status", "P", "bound", "gap", "stage1 s", "stage2 s", "wall s", "peak RSS",
+                    "P vs greedy", "P vs naive", "violations"):  # fmt: skip
+            table.add_column(col, justify="left" if col in ("method", "status") else "right")
+        cmp = inst["compare"]
+        for m, r in inst["methods"].items():
+            if "error" in r:
+                table.add_row(m, "[red]ERROR[/red]", *["-"] * 9, r["error"][:60])
+                continue
+            s = r["stats"]
+            vs_g = cmp.get("solver_vs_greedy") if m == "solver" else None
+            vs_n = cmp.get("solver_vs_naive") if m == "solver" else None
+            status = r["status"]
+            if m == "naive" and not s.get("solution_found", True):
+                status += " (no sol.)"
+            n_viol = len(r["violations"])
+            table.add_row(
+                m,
+                status,
+                _fmt_int(r["priority"]),
+                _fmt_int(r["priority_bound"]) if m != "greedy" else "(trivial)",
+                _fmt_pct(r["gap"]) if m != "greedy" else "-",
+                _fmt_s(s.get("stage1_seconds")),
+                _fmt_s(s.get("stage2_seconds")),
+                _fmt_s(r["wall_seconds"]),
+                f"{r['peak_rss_bytes'] / 2**20:,.0f} MiB",
+                _fmt_rel(vs_g),
+                _fmt_rel(vs_n),
+                f"[bold red]{n_viol}[/bold red]" if n_viol else "0",
+            )
+        console.print(table)
+        if "solver_gap_vs_best_bound" in cmp:
+            console.print(
+                "  solver gap against the best proven bound of any method: "
+                + _fmt_pct(cmp["solver_gap_vs_best_bound"])
+            )
+        for m, r in inst["methods"].items():
+            if r.get("violations"):
+                console.print(
+                    f"[bold red]!! {m} result breaks DOMAIN.md ({len(r['violations'])} violations)[/bold red]"
+                )
+                for v in r["violations"][:15]:
+                    console.print(f"[red]   - {v}[/red]")
+        for w in cmp["warnings"]:
+            console.print(f"[bold red]!! {w}[/bold red]")
+        console.print()
+
+
+def plot(instances: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    markers = {"solver": "o", "greedy": "s", "naive": "^"}
+    for method in METHODS:
+        for profile, style in (("region", "-"), ("pure", ":")):
+            pts = [
+                (i["eligible_pairs"], i["methods"][method], i["compare"])
+                for i in instances
+                if i["profile"] == profile and method in i["methods"] and "error" not in i["methods"][method]
+            ]
+            if not pts:
+                continue
+            pts.sort(key=lambda p: p[0])
+            xs = [p[0] for p in pts]
+            label = f"{method} ({profile})"
+            axes[0].plot(xs, [p[1]["wall_seconds"] for p in pts], style, marker=markers[method], label=label)
+            axes[1].plot(
+                xs, [p[1]["peak_rss_bytes"] / 2**30 for p in pts], style, marker=markers[method], label=label
+            )
+            rel = [
+                100 * p[1]["priority"] / p[2]["best_bound"] if p[2].get("best_bound") else float("nan")
+                for p in pts
+            ]
+            axes[2].plot(xs, rel, style, marker=markers[method], label=label)
+    axes[0].set(xscale="log", yscale="log", xlabel="eligible pairs", ylabel="wall seconds (file to result)")
+    axes[0].set_title("time")
+    axes[1].set(xscale="log", xlabel="eligible pairs", ylabel="peak RSS (GiB)")
+    axes[1].set_title("memory")
+    axes[2].set(xscale="log", xlabel="eligible pairs", ylabel="P as % of best proven bound")
+    axes[2].set_title("quality")
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("wijkmatch solver benchmark (2 workers; see bench/results/solver.json)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=RESULTS_DIR.parent
+        )
+        return out.stdout.strip() or None
+    except OSError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.solver", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"small sizes only ({', '.join(QUICK_SIZES)})")
+    parser.add_argument("--sizes", type=lambda s: [parse_size(x) for x in s.split(",") if x], default=None)
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma list of solver,greedy,naive")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1, help="generator seed")
+    parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--child", nargs=3, metavar=("METHOD", "PROBLEM", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--time-limit", type=float, default=10.0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        method, problem_path, out_path = args.child
+        return child_main(method, Path(problem_path), Path(out_path), args.time_limit, args.workers, 0)
+
+    from services.matcher.solver.generate import eligible_pair_count, generate_problem
+
+    sizes = args.sizes or [PRESETS[n] for n in (QUICK_SIZES if args.quick else DEFAULT_SIZES)]
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        parser.error(f"unknown methods: {', '.join(sorted(unknown))}")
+    instances = []
+    any_violation = False
+    with tempfile.TemporaryDirectory(prefix="bench-solver-") as tmp_name:
+        tmp = Path(tmp_name)
+        for size in sizes:
+            problem = generate_problem(size.cases, size.units, args.seed, size.profile)
+            problem_path = tmp / f"{size.name.replace(':', '_')}.json"
+            problem_path.write_text(json.dumps(problem))
+            inst: dict[str, Any] = {
+                "name": size.name,
+                "profile": size.profile,
+                "cases": size.cases,
+                "units": size.units,
+                "seed": args.seed,
+                "time_limit_s": size.time_limit_s,
+                "eligible_pairs": eligible_pair_count(problem),
+                "care_rows": len(problem["care_capacity"]),
+                "mix_rules": len(problem["policy"]["mix_rules"]),
+                "pins": len(problem["pinned"]),
+                "methods": {},
+            }
+            for method in methods:
+                print(f"[bench.solver] {size.name}: {method} ...", file=sys.stderr, flush=True)
+                run = run_child(method, problem_path, size, args.workers, 0, tmp)
+                inst["methods"][method] = summarise(method, run, problem)
+                any_violation |= bool(inst["methods"][method].get("violations"))
+            inst["compare"] = compare(inst["methods"])
+            instances.append(inst)
+            print_report([inst])
+
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    report = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "ortools": _ortools_version(),
+            "load_average": os.getloadavg(),
+            "note": "shared machine unless rerun on a quiet one: timings are indicative",
+        },
+        "workers": args.workers,
+        "instances": instances,
+    }
+    json_path = args.output_dir / "solver.json"
+    json_path.write_text(json.dumps(report, indent=1, default=str) + "\n")
+    print(f"wrote {json_path}", file=sys.stderr)
+    if not args.no_plot:
+        png = args.output_dir / "solver_scaling.png"
+        plot(instances, png)
+        print(f"wrote {png}", file=sys.stderr)
+    if any_violation:
+        print("!! at least one result broke DOMAIN.md (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _ortools_version() -> str | None:
+    try:
+        import ortools
+
+        return ortools.__version__
+    except ImportError:  # pragma: no cover
+        return None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
