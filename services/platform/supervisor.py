@@ -210,6 +210,7 @@ class LocalStack:
         self.database_url: str | None = None
         self.services: dict[str, ServiceProcess] = {}
         self.absent: dict[str, str] = {}
+        self._planned: list[tuple[ServiceSpec, int]] = []
         self.fatal: str | None = None
         self.failed = threading.Event()
         self._stopping = threading.Event()
@@ -223,6 +224,8 @@ class LocalStack:
         """Start every component in order; on any failure stop what was started and raise StackError."""
         abort = abort or threading.Event()
         try:
+            self._plan_services()
+            self._check(abort)
             self._start_broker()
             self._check(abort)
             self._start_database()
@@ -350,11 +353,12 @@ class LocalStack:
             raise StackError(f"`wijkmatch db upgrade` failed (exit {result.returncode}):\n{tail}")
         self._ok("migrations", f"at head in {self.timings['migrations']:.2f}s")
 
-    def _start_services(self) -> None:
+    def _plan_services(self) -> None:
+        """Which services exist, and their ports — before anything starts, so a clash fails fast."""
         present, self.absent = available_services(self.specs)
         for name, reason in self.absent.items():
             self._status("absent", f"{name}: not there yet ({reason})", style="yellow")
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._planned = []
         for spec in present:
             port = free_port() if self.free_ports else spec.http_port
             if not port_is_free("127.0.0.1", port):
@@ -362,6 +366,11 @@ class LocalStack:
                     f"port {port} for {spec.name} is already in use (another stack?); "
                     "stop it, or run with --free-ports"
                 )
+            self._planned.append((spec, port))
+
+    def _start_services(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for spec, port in self._planned:
             log_path = self.log_dir / f"{spec.name}.log"
             service = ServiceProcess(spec, port, log_path, backoff_s=self.restart_backoff_s)
             self.services[spec.name] = service

@@ -70,10 +70,19 @@ http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 """
 
 
+@pytest.fixture(scope="module")
+def pg_data() -> Iterator[Path]:
+    """One embedded data folder for the module: initdb once, each stack then starts it in ~0.1 s."""
+    path = state_dir() / "tmp" / f"stack-pg-{secrets.token_hex(4)}"
+    yield path / "pg"
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture
-def workdir() -> Iterator[Path]:
+def workdir(pg_data: Path) -> Iterator[Path]:
     path = state_dir() / "tmp" / f"stack-{secrets.token_hex(4)}"
     path.mkdir(parents=True)
+    (path / "pg").symlink_to(pg_data, target_is_directory=True)
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
