@@ -28,7 +28,7 @@ class MatcherSettings(ServiceSettings):
     scheduler_interval_s: float = Field(default=0.5, gt=0)
     failure_backoff_s: float = Field(default=30.0, ge=0)
     solver_processes: int = Field(default=1, ge=1)
-    solver_workers: int = Field(default=2, ge=1)
+    solver_workers: int = Field(default=1, ge=1)
     deterministic: bool = True
     refusal_policy: Literal["forbid_pair", "park_case"] = "forbid_pair"
     park_days: float = Field(default=14.0, ge=0)
