@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +17,7 @@ import psutil
 import pytest
 
 from services.platform.localbroker import state_dir
-from services.platform.localdb import EmbeddedPostgres
+from services.platform.localdb import EmbeddedPostgres, embedded_url
 from tests.conftest import connect_kwargs
 
 pytestmark = pytest.mark.integration
@@ -90,3 +94,52 @@ def test_create_and_drop_database(data_dir: Path) -> None:
         assert server.create_database("extra_db") is False
         server.drop_database("extra_db")
         assert server.psql("SELECT count(*) FROM pg_database WHERE datname = 'extra_db'").strip() == "0"
+
+
+def _cli_env(state: Path) -> dict[str, str]:
+    env = {**os.environ, "WIJKMATCH_STATE_DIR": str(state)}
+    env.pop("DATABASE_URL", None)
+    return env
+
+
+def test_db_upgrade_without_database_url_migrates_the_embedded_server(data_dir: Path) -> None:
+    from services.platform import migrations
+
+    state = data_dir  # the CLI puts its server in <state>/pg
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "db", "upgrade"],
+        env=_cli_env(state),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    with EmbeddedPostgres(state / "pg", durable=False) as server:
+        revisions = migrations.current(server.url())
+    assert revisions and set(revisions) == set(migrations.discover())
+    assert all(revision is not None for revision in revisions.values()), revisions
+
+
+def test_db_start_prints_the_url_and_stops_postgres_on_sigterm(data_dir: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "db", "start"],
+        env=_cli_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        second = process.stdout.readline()
+        assert first.startswith("embedded PostgreSQL started"), first
+        assert second.strip() == f"export DATABASE_URL='{embedded_url(data_dir / 'pg')}'"
+        children = psutil.Process(process.pid).children()
+        assert [c.name() for c in children] == ["postgres"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+        assert _gone(children[0].pid)
+    finally:
+        if process.poll() is None:
+            process.kill()
