@@ -36,13 +36,16 @@ from services.intake.core.registry import Organisation, Registry
 MAX_VALUE_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 MAX_ERRORS = 50
+# JSON values (array items, object members, containers) in one message. Far above any real event;
+# bounds the work (and the errors pydantic builds) for a hostile 1 MiB value of 300,000 tiny items.
+MAX_MEMBERS = 10_000
 MAX_SEGMENT_CHARS = 64
 REJECTION_SOURCE = "urn:wijkmatch:intake"
 REJECTION_TYPE = TYPE_PREFIX + "intake.rejected"
 
 _REGION = re.compile(REGION_PATTERN)
-# A JSON string (unrolled-loop form: linear time) or a bracket; used to measure nesting without recursion.
-_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+# A JSON string (unrolled-loop form: linear time) or a structural character, for _structure_exceeds.
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[,\[\]{}]')
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -163,19 +166,33 @@ class _Parse:
         return int(text)
 
 
-def _depth_exceeds(text: str, limit: int) -> bool:
-    if text.count("{") + text.count("[") <= limit:
-        return False
-    depth = 0
-    for match in _STRING_OR_BRACKET.finditer(text):
-        token = match.group()
-        if token in "[{":
+def _structure_exceeds(text: str) -> str:
+    """A whole-value limit the JSON text breaks ("" if none), found without parsing or recursion.
+
+    Scans the tokens that matter outside strings (brackets for nesting; commas and opening brackets
+    for the number of values). Small texts take the fast path; the scan stops at the first limit, so
+    even a hostile 1 MiB value costs a bounded number of steps (a valid text within the limits has at
+    most 4 tokens per value).
+    """
+    opens = text.count("{") + text.count("[")
+    if opens <= MAX_DEPTH and opens + text.count(",") < MAX_MEMBERS:
+        return ""
+    too_many = f"the event has more than {MAX_MEMBERS} values (array items and object members)"
+    depth = values = 0
+    for tokens, match in enumerate(_TOKEN.finditer(text), start=1):
+        char = text[match.start()]
+        if char in "[{":
             depth += 1
-            if depth > limit:
-                return True
-        elif token in "]}":
+            values += 1
+            if depth > MAX_DEPTH:
+                return f"JSON nesting is deeper than {MAX_DEPTH} levels"
+        elif char in "]}":
             depth -= 1
-    return False
+        elif char == ",":
+            values += 1
+        if values >= MAX_MEMBERS or tokens > 4 * MAX_MEMBERS + 1:
+            return too_many
+    return ""
 
 
 def _segment(part: Any) -> str:
@@ -294,6 +311,8 @@ def _message(err: dict[str, Any], envelope: bool) -> str:
 def _validation_errors(exc: ValidationError, prefix: tuple[Any, ...], envelope: bool) -> list[FieldError]:
     out: list[FieldError] = []
     for err in exc.errors(include_input=False, include_url=False, include_context=True):
+        if len(out) >= MAX_ERRORS:
+            break
         loc = tuple(p for p in err["loc"] if p != "[key]")
         if loc and loc[-1] in {"function-after", "function-before"}:  # pragma: no cover - defensive
             loc = loc[:-1]
@@ -334,8 +353,9 @@ def validate_message(
         return reject.whole(f"the message value is not valid UTF-8 (invalid byte at offset {exc.start})")
     if text.startswith("\ufeff"):
         return reject.whole("the message value starts with a byte order mark; send UTF-8 without BOM")
-    if _depth_exceeds(text, MAX_DEPTH):
-        return reject.whole(f"JSON nesting is deeper than {MAX_DEPTH} levels")
+    too_big = _structure_exceeds(text)
+    if too_big:
+        return reject.whole(too_big)
     state = _Parse()
     try:
         document = json.loads(

@@ -428,3 +428,47 @@ def test_a_trailing_newline_does_not_sneak_past_anchored_patterns() -> None:
     event["data"]["region"] = REGION + "\n"
     rejected = check(event, short="case.withdrawn", key=(REGION + "\n").encode())
     assert only_error(rejected)["path"] == "/data/region" and rejected.region is None
+
+
+def test_more_than_ten_thousand_items_and_members_are_rejected_as_a_whole() -> None:
+    from services.intake.core.validation import MAX_MEMBERS
+
+    event = valid_event("case.registered")
+    event["data"]["municipalities"] = ["GM0546"] * (MAX_MEMBERS + 1)
+    error = only_error(check(event))
+    assert error["path"] == "" and str(MAX_MEMBERS) in error["message"] and "values" in error["message"]
+    event["data"]["municipalities"] = ["a,b,c"] * (MAX_MEMBERS // 2)  # commas inside strings do not count
+    assert isinstance(check(event), Accepted)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda e: e["data"].__setitem__("care_needs", [1] * 9_000),
+        lambda e: e["data"].update({f"unknown-field-{i:05d}": 1 for i in range(9_000)}),
+        lambda e: e["data"].__setitem__("care_needs", [{}] * 9_000),
+        lambda e: e["data"].__setitem__("reason", "[" * 1_000_000),
+        lambda e: e["data"].__setitem__(
+            "care_needs", [[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]] * 9_000
+        ),
+    ],
+    ids=[
+        "9000-wrong-items",
+        "9000-unknown-fields",
+        "9000-objects",
+        "1M-brackets-in-a-string",
+        "9000-deep-lists",
+    ],
+)
+def test_a_hostile_value_costs_milliseconds_not_seconds(build) -> None:
+    import time
+
+    event = valid_event("case.registered")
+    build(event)
+    raw = encode(event)
+    assert len(raw) <= MAX_VALUE_BYTES
+    started = time.perf_counter()
+    result = check(value=raw)
+    elapsed = time.perf_counter() - started
+    assert isinstance(result, Rejected) and 1 <= len(result.errors) <= 50
+    assert elapsed < 1.0, f"{elapsed:.2f} s"  # was 7.5 s for 340,000 wrong items before the member limit
