@@ -16,6 +16,7 @@ import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -230,6 +231,31 @@ def drop_database(server_url: str, name: str) -> None:
     run_blocking(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def _remove_stale_test_servers(folder: Path) -> None:
+    """Data folders of test runs that were killed (their pytest pid is gone; the server died with it)."""
+    for stale in folder.glob("pg-test-*"):
+        try:
+            pid = int(stale.name.split("-")[2].split(".")[0])
+        except (IndexError, ValueError):
+            continue
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """URL of an administrative database on the chosen PostgreSQL server (create/drop databases there)."""
@@ -259,6 +285,7 @@ def postgres_server_url() -> Iterator[str]:
 
     from services.platform.localdb import EmbeddedPostgres
 
+    _remove_stale_test_servers(state_dir() / "tmp")
     data_dir = state_dir() / "tmp" / f"pg-test-{os.getpid()}-{secrets.token_hex(3)}"
     server = EmbeddedPostgres(data_dir, database="postgres", durable=False)
     try:
