@@ -442,7 +442,8 @@ class OfferDeclined(OfferAccepted):
 
 
 class FieldError(StrictModel):
-    path: Annotated[str, Field(max_length=1000)]
+    # JSON Pointer; intake cuts each segment at 64 characters, so 33 levels stay below this bound
+    path: Annotated[str, Field(max_length=4096)]
     message: Annotated[str, Field(min_length=1, max_length=1000)]
 
 

@@ -196,11 +196,16 @@ def _structure_exceeds(text: str) -> str:
 
 
 def _segment(part: Any) -> str:
+    """One escaped JSON Pointer segment, cut at MAX_SEGMENT_CHARS (+ "…") so paths stay short."""
     text = str(part)
-    if len(text) > MAX_SEGMENT_CHARS:
-        text = text[:MAX_SEGMENT_CHARS] + "…"
     text = text.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(text) else text
-    return text.replace("~", "~0").replace("/", "~1")
+    text = text.replace("~", "~0").replace("/", "~1")
+    if len(text) > MAX_SEGMENT_CHARS:
+        text = text[:MAX_SEGMENT_CHARS]
+        if text.endswith("~") and not text.endswith("~~"):  # never cut an escape in half
+            text = text[:-1]
+        text += "…"
+    return text
 
 
 def _pointer(parts: tuple[Any, ...] | list[Any]) -> str:

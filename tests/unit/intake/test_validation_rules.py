@@ -472,3 +472,17 @@ def test_a_hostile_value_costs_milliseconds_not_seconds(build) -> None:
     elapsed = time.perf_counter() - started
     assert isinstance(result, Rejected) and 1 <= len(result.errors) <= 50
     assert elapsed < 1.0, f"{elapsed:.2f} s"  # was 7.5 s for 340,000 wrong items before the member limit
+
+
+def test_deep_paths_with_long_names_stay_valid_rejections() -> None:
+    inner: Any = float("nan")
+    for level in range(29):
+        inner = {("~/" * 40) + str(level): inner}
+    event = valid_event("case.withdrawn")
+    event["data"]["reason"] = inner
+    result = check(event, short="case.withdrawn")
+    error = only_error(result)
+    segments = error["path"].split("/")[1:]
+    assert segments[:3] == ["data", "reason", "~0~1" * 16 + "…"]
+    assert all(len(segment) <= 65 for segment in segments) and len(segments) == 31
+    IntakeRejected.model_validate(result.data)
