@@ -300,3 +300,17 @@ def test_error_messages_never_contain_the_input() -> None:
         events.CaseRegistered.model_validate(data)
     assert secret not in str(info.value)
     assert secret not in repr(info.value.errors(include_input=False))
+
+
+@pytest.mark.parametrize(
+    "text", ["２０２６-05-01T09:30:00Z", "2026-05-01T09:30:00+02:00\n", "2026-05-01T23:59:60Z"]
+)
+def test_non_ascii_digits_trailing_newlines_and_leap_seconds_are_not_times(text) -> None:
+    with pytest.raises(ValidationError) as info:
+        CloudEvent.model_validate(valid_event("case.withdrawn", time=text))
+    assert [e["loc"] for e in info.value.errors()] == [("time",)]
+
+
+def test_non_ascii_digits_are_not_dates() -> None:
+    data = dict(EXAMPLES["vacancy.published"][2], available_from="２０２６-06-01")
+    assert _errors(events.VacancyPublished, data) == [(("available_from",), "iso_date")]
