@@ -46,6 +46,13 @@ TOPIC_ROLES: dict[str, tuple[str, str]] = {
 }
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """YAML without anchors/aliases (&id001): every AsyncAPI tool reads it the same way."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def _dump_json(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -218,7 +225,9 @@ def generate() -> dict[str, str]:
         files[f"{JSON_DIR_NAME}/{stem}.json"] = _dump_json(
             _model_schema(model, events.DATASCHEMA_BASE + f"{stem}.json", stem, f"DOMAIN.md {stem} file")
         )
-    files[ASYNCAPI_NAME] = yaml.safe_dump(_asyncapi(), sort_keys=True, allow_unicode=True, width=100)
+    files[ASYNCAPI_NAME] = yaml.dump(
+        _asyncapi(), Dumper=_PlainDumper, sort_keys=True, allow_unicode=True, width=100
+    )
     return files
 
 
