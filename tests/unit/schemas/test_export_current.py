@@ -46,3 +46,29 @@ def test_asyncapi_lists_every_topic_and_every_type() -> None:
     assert addresses == set(topics.ALL_TOPICS)
     names = {message["name"] for message in document["components"]["messages"].values()}
     assert names == set(events.DATA_MODELS) | set(pool.POOL_DATA_MODELS)
+
+
+def test_every_asyncapi_reference_resolves() -> None:
+    files = export.generate()
+    text = files["asyncapi.yaml"]
+    assert "&id" not in text and "*id" not in text  # no YAML aliases
+    document = yaml.safe_load(text)
+    refs: list[str] = []
+    stack: list[object] = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "$ref" in node:
+                refs.append(node["$ref"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    assert refs
+    for ref in refs:
+        if ref.startswith("#/"):
+            target: object = document
+            for part in ref[2:].split("/"):
+                assert isinstance(target, dict) and part in target, ref
+                target = target[part]
+        else:
+            assert ref in files, ref
