@@ -18,13 +18,19 @@ def _setup_logging(level: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="wijkmatch matcher", description="run the matcher service")
+    args_list = list(argv or [])
+    if args_list[:1] == ["proposals"]:
+        return proposals_main(args_list[1:])
+    parser = argparse.ArgumentParser(
+        prog="wijkmatch matcher",
+        description="run the matcher service (`wijkmatch matcher proposals REGION` lists proposals)",
+    )
     parser.add_argument("command", nargs="?", default="run", choices=["run"])
     parser.add_argument("--host", help="HTTP host (WIJKMATCH_MATCHER_HTTP_HOST)")
     parser.add_argument("--port", type=int, help="HTTP port (WIJKMATCH_MATCHER_HTTP_PORT, default 8020)")
     parser.add_argument("--debounce", type=float, help="seconds of quiet before a round (default 30)")
     parser.add_argument("--no-migrate", action="store_true", help="do not run the matcher's migrations first")
-    args = parser.parse_args(argv or [])
+    args = parser.parse_args(args_list)
     overrides: dict[str, Any] = {}
     if args.host:
         overrides["http_host"] = args.host
@@ -52,6 +58,63 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=max(5, int(settings.shutdown_grace_s) + 5),
     )
     uvicorn.Server(config).run()
+    return 0
+
+
+# --------------------------------------------------------------------------------------- proposals
+
+
+def proposals_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="wijkmatch matcher proposals", description="list a region's proposals"
+    )
+    parser.add_argument("region")
+    parser.add_argument(
+        "--status", default="pending", help="pending|approved|offered|...|all (default pending)"
+    )
+    parser.add_argument("--limit", type=int, default=50)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    return asyncio.run(_proposals(MatcherSettings(), args))
+
+
+async def _proposals(settings: MatcherSettings, args: argparse.Namespace) -> int:
+    from sqlalchemy import desc, select
+
+    from services.matcher.pool.tables import proposals
+    from services.platform.db import create_engine
+
+    query = select(proposals).where(proposals.c.region == args.region)
+    if args.status != "all":
+        query = query.where(proposals.c.status == args.status)
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                (
+                    await conn.execute(
+                        query.order_by(desc(proposals.c.priority), proposals.c.id).limit(args.limit)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+    finally:
+        await engine.dispose()
+    if args.json:
+        print(
+            json.dumps(
+                [{k: v for k, v in r.items() if not k.endswith("snapshot")} for r in rows], default=str
+            )
+        )
+        return 0
+    print(f"{len(rows)} {args.status} proposals in {args.region} (highest priority first)")
+    for r in rows:
+        fit = r["fit"] or {}
+        print(
+            f"  {r['id']}  case {r['case_id']} -> unit {r['unit_id']}  priority {r['priority']}  "
+            f"fit {fit.get('total')}  [{r['status']}]  round {r['round_id']}"
+        )
     return 0
 
 

@@ -2,8 +2,12 @@
 
 Rules (docs/matcher.md): open, unparked cases and vacant units take part; pending proposals keep their
 case and unit out (they are neither open nor vacant); approved or offered proposals are pinned with the
-snapshots they were proposed with; forbidden pairs are listed when both ids are in the problem;
-accepted offers newer than a reference snapshot are added to its counts (and taken off quotas).
+snapshots they were proposed with; forbidden pairs are listed when both ids are in the problem.
+Committed pairs that are not pins — pending proposals and accepted offers — are counted as housed
+against every reference snapshot older than them: +1 household (and group) in their neighbourhood and
+complex, their persons off the matching quota, one slot off each care entry they cover. Without that a
+second round would hand out the same care slots and mix room again while the first round's proposals
+wait for review.
 """
 
 from __future__ import annotations
@@ -35,12 +39,27 @@ class PinRow:
 
 @dataclass(frozen=True)
 class HousedRow:
+    """A committed pair that is not a pin: a pending proposal or an accepted offer."""
+
     group: str
     household_size: int
     municipality: str
     neighbourhood: str
     complex: str | None
     housed_at: datetime
+    care_needs: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, case: dict[str, Any], unit: dict[str, Any], at: datetime) -> HousedRow:
+        return cls(
+            group=case["group"],
+            household_size=case["household_size"],
+            municipality=unit["municipality"],
+            neighbourhood=unit["neighbourhood"],
+            complex=unit.get("complex"),
+            housed_at=at,
+            care_needs=tuple(case.get("care_needs") or ()),
+        )
 
 
 @dataclass
@@ -75,7 +94,18 @@ def _neighbourhoods(rows: list[ReferenceRow], housed: list[HousedRow]) -> list[d
                 _add_group(counts, h.group)
         snap["group_counts"] = counts
         out.append(snap)
-    return _by("code", out)
+    described = {n["code"] for n in out}
+    extra: dict[str, dict[str, Any]] = {}
+    for h in housed:
+        if h.neighbourhood in described:
+            continue
+        entry = extra.setdefault(
+            h.neighbourhood,
+            {"code": h.neighbourhood, "municipality": h.municipality, "households": 0, "group_counts": {}},
+        )
+        entry["households"] += 1
+        _add_group(entry["group_counts"], h.group)
+    return _by("code", out + list(extra.values()))
 
 
 def _complexes(rows: list[ReferenceRow], housed: list[HousedRow]) -> list[dict[str, Any]]:
@@ -89,7 +119,33 @@ def _complexes(rows: list[ReferenceRow], housed: list[HousedRow]) -> list[dict[s
                 _add_group(counts, h.group)
         snap["group_counts"] = counts
         out.append(snap)
-    return _by("id", out)
+    described = {c["id"] for c in out}
+    extra: dict[str, dict[str, Any]] = {}
+    for h in housed:
+        if h.complex is None or h.complex in described:
+            continue
+        entry = extra.setdefault(
+            h.complex, {"id": h.complex, "neighbourhood": h.neighbourhood, "occupied": 0, "group_counts": {}}
+        )
+        entry["occupied"] += 1
+        _add_group(entry["group_counts"], h.group)
+    return _by("id", out + list(extra.values()))
+
+
+def _care(rows: list[ReferenceRow], housed: list[HousedRow]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        snap = copy.deepcopy(row.snapshot)
+        used = sum(
+            1
+            for h in housed
+            if snap["care_type"] in h.care_needs
+            and snap["area"] in (h.neighbourhood, h.municipality)
+            and h.housed_at > row.event_time
+        )
+        snap["slots"] = max(0, snap["slots"] - used)
+        out.append(snap)
+    return sorted(out, key=lambda e: (e["area"], e["care_type"]))
 
 
 def _quotas(rows: list[ReferenceRow], housed: list[HousedRow]) -> list[dict[str, Any]]:
@@ -130,7 +186,6 @@ def build_problem(pool: PoolView, round_id: str) -> dict[str, Any]:
     forbidden = sorted(
         {(c, u) for c, u in pool.forbidden if c in cases and u in units and (c, u) not in pinned_pairs}
     )
-    care = [copy.deepcopy(r.snapshot) for r in by_entity.get("care_capacity", [])]
     return {
         "region": pool.region,
         "round_id": round_id,
@@ -139,7 +194,7 @@ def build_problem(pool: PoolView, round_id: str) -> dict[str, Any]:
         "units": _by("id", units.values()),
         "neighbourhoods": _neighbourhoods(by_entity.get("neighbourhood", []), pool.housed),
         "complexes": _complexes(by_entity.get("complex", []), pool.housed),
-        "care_capacity": sorted(care, key=lambda e: (e["area"], e["care_type"])),
+        "care_capacity": _care(by_entity.get("care_capacity", []), pool.housed),
         "quotas": _quotas(by_entity.get("quota", []), pool.housed),
         "pinned": pinned,
         "forbidden": [{"case": c, "unit": u} for c, u in forbidden],

@@ -39,7 +39,6 @@ from services.matcher.pool.problem import (
 from services.matcher.pool.tables import (
     cases,
     forbidden,
-    housed,
     proposals,
     reference,
     region_state,
@@ -500,16 +499,15 @@ async def load_pool(session: AsyncSession, region: str) -> tuple[PoolView, dict[
             select(forbidden.c.case_id, forbidden.c.unit_id).where(forbidden.c.region == region)
         )
     ).all()
-    housed_rows = (
+    committed_rows = (
         await session.execute(
             select(
-                housed.c.group,
-                housed.c.household_size,
-                housed.c.municipality,
-                housed.c.neighbourhood,
-                housed.c.complex,
-                housed.c.housed_at,
-            ).where(housed.c.region == region)
+                proposals.c.case_snapshot,
+                proposals.c.unit_snapshot,
+                proposals.c.status,
+                proposals.c.created_at,
+                proposals.c.updated_at,
+            ).where(proposals.c.region == region, proposals.c.status.in_(("pending", "accepted")))
         )
     ).all()
     pool = PoolView(
@@ -519,7 +517,12 @@ async def load_pool(session: AsyncSession, region: str) -> tuple[PoolView, dict[
         reference=[ReferenceRow(r.entity, r.key, r.snapshot, r.event_time) for r in ref_rows],
         pins=[PinRow(r.case_id, r.unit_id, r.case_snapshot, r.unit_snapshot) for r in pin_rows],
         forbidden=[(r.case_id, r.unit_id) for r in forbidden_rows],
-        housed=[HousedRow(*r) for r in housed_rows],
+        housed=[
+            HousedRow.of(
+                r.case_snapshot, r.unit_snapshot, r.created_at if r.status == "pending" else r.updated_at
+            )
+            for r in committed_rows
+        ],
     )
     captured = {
         "cases": {r.id: r.version for r in case_rows},
