@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from services.platform.localbroker import (
     DEFAULT_PARTITIONS,
@@ -125,6 +126,14 @@ def _project_root() -> Path:
     from services.platform.localbroker import project_root
 
     return project_root()
+
+
+def _short(path: Path) -> str:
+    """A path relative to the current folder when it is inside it (status lines stay readable)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def http_ready(url: str, timeout: float = 2.0) -> bool:
@@ -510,6 +519,26 @@ class LocalStack:
 
     # -- output -----------------------------------------------------------------------------------
 
+    def summary(self) -> Table:
+        table = Table(title="wijkmatch local stack", title_justify="left", show_lines=False)
+        for column in ("component", "address", "pid", "log"):
+            table.add_column(column, overflow="fold")
+        broker_where = self.kafka_bootstrap or "-"
+        if self.broker is not None:
+            table.add_row("broker (Tansu)", broker_where, str(self.broker.pid), _short(self.broker.log_path))
+        else:
+            table.add_row("broker", broker_where + " (configured)", "-", "-")
+        if self.database is not None:
+            pid = str(self.database.pid) + ("" if self.database.owned else " (reused)")
+            table.add_row("PostgreSQL", self.database_url or "-", pid, _short(self.database.log_path))
+        else:
+            table.add_row("PostgreSQL", (self.database_url or "-") + " (configured)", "-", "-")
+        for name, service in self.services.items():
+            table.add_row(name, service.url, str(service.pid), _short(service.log_path))
+        for name in self.absent:
+            table.add_row(f"[dim]{escape(name)}[/]", "[dim]not there yet[/]", "", "")
+        return table
+
     def _ok(self, what: str, detail: str) -> None:
         self._status("ok", f"[bold]{what}[/] {detail}", style="green", markup=True)
 
@@ -557,6 +586,7 @@ def run_stack(stack: LocalStack, after_start: Any = None) -> int:
             stack.console.print(f"[bold red]wijkmatch: {exc}[/]", highlight=False)
             return 1
         try:
+            stack.console.print(stack.summary())
             if not stack.services:
                 stack.console.print("[yellow]no services are there yet; broker and database keep running[/]")
             if after_start is not None:
