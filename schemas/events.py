@@ -607,7 +607,7 @@ class CloudEvent(BaseModel):
     id: Annotated[str, Field(min_length=1, max_length=256, pattern=ID_PATTERN)]
     source: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\s\x00-\x1f\x7f]+$")]
     type: Annotated[str, AfterValidator(_known_type)]
-    subject: Annotated[str, Field(min_length=1, max_length=512, pattern=ID_PATTERN)]
+    subject: Annotated[str, Field(min_length=1, max_length=1024, pattern=ID_PATTERN)]
     time: Time
     datacontenttype: Literal["application/json"] = "application/json"
     dataschema: Annotated[str, Field(min_length=1, max_length=512)] | None = None

@@ -486,3 +486,11 @@ def test_deep_paths_with_long_names_stay_valid_rejections() -> None:
     assert segments[:3] == ["data", "reason", "~0~1" * 16 + "…"]
     assert all(len(segment) <= 65 for segment in segments) and len(segments) == 31
     IntakeRejected.model_validate(result.data)
+
+
+def test_the_longest_allowed_codes_still_make_a_valid_subject() -> None:
+    event = valid_event("care.capacity.set")
+    event["data"]["area"] = "A" * 200
+    event["data"]["care_type"] = "c" * 200
+    event["subject"] = f"{'A' * 200}/{'c' * 200}/parnassia"
+    assert isinstance(check(event, short="care.capacity.set"), Accepted)
