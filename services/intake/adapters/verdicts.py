@@ -55,16 +55,18 @@ def rejected_message(rejected: Rejected, record: RawRecord) -> RejectedMessage:
     )
 
 
-def dead_letter(record: RawRecord, error: str) -> RejectedMessage:
-    """A message that validated but could not be processed: rejected so its partition moves on."""
+def dead_letter(record: RawRecord, error: str, verdict: object = None) -> RejectedMessage:
+    """A message that could not be processed (a bug, not the sender's fault): rejected so its partition
+    moves on, with the region and event id when it had validated."""
+    event = verdict if isinstance(verdict, IncomingEvent) else None
     rejected = Rejected(
         {
-            "region": None,
+            "region": event.region if event else None,
             "topic": record.topic,
             "partition": record.partition,
             "offset": record.offset,
-            "key": None,
-            "event_id": None,
+            "key": event.region if event else None,
+            "event_id": event.event_id if event else None,
             "value_sha256": hashlib.sha256(record.value or b"").hexdigest(),
             "errors": [
                 {

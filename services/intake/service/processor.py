@@ -30,7 +30,7 @@ class RawRecord:
 
 Validate = Callable[[RawRecord], Verdict]
 # Turns a message that failed in processing (not validation) into a rejection, so it cannot loop.
-DeadLetter = Callable[[RawRecord, str], RejectedMessage]
+DeadLetter = Callable[[RawRecord, str, Verdict | None], RejectedMessage]
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -86,7 +86,7 @@ class BatchProcessor:
                         "error": broken.error,
                     },
                 )
-                outcome = await self._apply_with_retry([self.dead_letter(record, broken.error)])
+                outcome = await self._apply_with_retry([self.dead_letter(record, broken.error, verdict)])
             total.merge(outcome)
         return total
 
@@ -115,7 +115,7 @@ class BatchProcessor:
             return self.validate(record)
         except Exception as exc:  # a validator bug must not block the partition either
             log.exception("validation crashed", extra={"event": "validation_crash", "topic": record.topic})
-            return self.dead_letter(record, type(exc).__name__)
+            return self.dead_letter(record, type(exc).__name__, None)
 
 
 class _Broken(Exception):

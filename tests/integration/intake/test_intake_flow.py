@@ -234,3 +234,51 @@ async def _pool_events(bootstrap: str, region: str, expected: int) -> list[dict]
 
 def _norm(time: str) -> str:
     return time.replace("+00:00", "Z")
+
+
+async def test_a_message_that_breaks_processing_is_dead_lettered_once_and_never_blocks_its_partition(
+    intake_settings: IntakeSettings,
+    db: AsyncEngine,
+    kafka_bootstrap: str,
+    region: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.intake.service import apply
+
+    before = samples.event("vacancy.published", samples.unit(region, "U-before"))
+    poison = samples.event("vacancy.published", samples.unit(region, "U-poison"))
+    after = samples.event("vacancy.published", samples.unit(region, "U-after"))
+    real_plan = apply.plan_change
+
+    def plan_that_breaks_on_poison(event):  # a bug that only this (valid) message triggers
+        if event.event_id == poison["id"]:
+            raise RuntimeError("bug")
+        return real_plan(event)
+
+    monkeypatch.setattr(apply, "plan_change", plan_that_breaks_on_poison)
+    await produce(kafka_bootstrap, [before, poison, after])
+    async with running_intake(intake_settings):
+        await wait_until(lambda: _check_logged(db, region, 2), what="the events around the poison message")
+        rejections = await _rejections_for(kafka_bootstrap, poison["id"])
+    log = await rows(db, "SELECT event_id FROM intake.event_log WHERE region = :r ORDER BY seq", r=region)
+    assert [r.event_id for r in log] == [before["id"], after["id"]]
+    [rejection] = rejections
+    assert rejection["data"]["errors"][0]["path"] == ""
+    assert "internal error" in rejection["data"]["errors"][0]["message"]
+
+
+async def _rejections_for(bootstrap: str, event_id: str) -> list[dict]:
+    import json
+
+    from services.platform.topics import INTAKE_REJECTED
+    from tests.integration.intake.conftest import read_topic
+
+    async def matching() -> list[dict]:
+        records = await read_topic(bootstrap, INTAKE_REJECTED, settle_s=0.5)
+        return [e for e in (json.loads(r.value) for r in records) if e["data"]["event_id"] == event_id]
+
+    async def present() -> bool:
+        return bool(await matching())
+
+    await wait_until(present, what=f"a rejection of {event_id}")
+    return await matching()
