@@ -203,3 +203,115 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or check}")
         await asyncio.sleep(interval)
+
+
+class MatcherProcess:
+    """`wijkmatch matcher` as a real subprocess (log in `log_path`); settings through the environment."""
+
+    def __init__(self, log_path: Any, **env: str) -> None:
+        import os
+
+        from services.platform.localbroker import free_port
+
+        self.port = free_port()
+        self.log_path = log_path
+        self.env = {**os.environ, "WIJKMATCH_MATCHER_HTTP_PORT": str(self.port), **env}
+        self.process: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> MatcherProcess:
+        import subprocess
+        import sys
+
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "matcher", "--no-migrate"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        return self
+
+    async def ready(self, timeout: float = 60.0) -> dict[str, Any]:
+        """Waits until the service answers /readyz with a partition assignment; returns that body."""
+        import httpx
+
+        async def check() -> dict[str, Any] | None:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"matcher exited with {self.process.returncode}: {self.log_text()[-3000:]}"
+                )
+            try:
+                async with httpx.AsyncClient(timeout=2) as client:
+                    body = (await client.get(self.url + "/readyz")).json()
+            except (httpx.HTTPError, ValueError):
+                return None
+            return body if body.get("assignment_known") else None
+
+        return await wait_until(check, timeout=timeout, interval=0.3, what="matcher ready")
+
+    async def owned(self) -> set[int]:
+        import httpx
+
+        async with httpx.AsyncClient(timeout=5) as client:
+            return set((await client.get(self.url + "/readyz")).json()["owned_pool_partitions"])
+
+    def log_text(self) -> str:
+        from pathlib import Path
+
+        return Path(self.log_path).read_text(errors="replace")
+
+    def kill(self) -> None:
+        import signal
+
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        import subprocess
+
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(10)
+
+
+def matcher_env(database_url: str, bootstrap: str, group: str, instance: str, **extra: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "WIJKMATCH_MATCHER_CONSUMER_GROUP": group,
+        "WIJKMATCH_MATCHER_INSTANCE_ID": instance,
+        "WIJKMATCH_MATCHER_DEBOUNCE_S": "0.5",
+        "WIJKMATCH_MATCHER_MAX_DELAY_S": "5",
+        "WIJKMATCH_MATCHER_SCHEDULER_INTERVAL_S": "0.1",
+        "WIJKMATCH_MATCHER_SOLVER_WORKERS": "1",
+        "WIJKMATCH_MATCHER_SESSION_TIMEOUT_MS": "6000",
+        "WIJKMATCH_MATCHER_HEARTBEAT_INTERVAL_MS": "1000",
+        "WIJKMATCH_MATCHER_SHUTDOWN_GRACE_S": "5",
+        **extra,
+    }
+
+
+def regions_on_distinct_partitions(partitions: int, prefix: str) -> list[str]:
+    """One region name per partition of a `partitions`-partition topic (Kafka's default key partitioner)."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    partitioner = DefaultPartitioner()
+    found: dict[int, str] = {}
+    i = 0
+    while len(found) < partitions:
+        name = f"{prefix}-{i}"
+        p = partitioner(name.encode(), list(range(partitions)), list(range(partitions)))
+        found.setdefault(p, name)
+        i += 1
+    return [found[p] for p in range(partitions)]

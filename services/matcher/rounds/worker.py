@@ -40,9 +40,14 @@ def versions() -> dict[str, str]:
     return found
 
 
-def solve(problem: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+def solve(problem: dict[str, Any], parameters: dict[str, Any], delay_s: float = 0.0) -> dict[str, Any]:
     """Runs inside the worker process."""
     from services.matcher.solver import solve_problem
+
+    if delay_s > 0:
+        import time
+
+        time.sleep(delay_s)
 
     return solve_problem(problem, **parameters)
 
@@ -58,8 +63,9 @@ def _warm_up() -> int:
 class SolverPool:
     """A small spawn-based process pool; `abandon()` kills running solves and starts afresh."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, delay_s: float = 0.0) -> None:
         self._processes = processes
+        self._delay_s = delay_s
         self._executor: ProcessPoolExecutor | None = None
 
     def _ensure(self) -> ProcessPoolExecutor:
@@ -78,7 +84,8 @@ class SolverPool:
     async def solve(self, problem: dict[str, Any], parameters: SolveParameters) -> dict[str, Any]:
         executor = self._ensure()
         try:
-            return await asyncio.wrap_future(executor.submit(solve, problem, parameters.as_dict()))
+            future = executor.submit(solve, problem, parameters.as_dict(), self._delay_s)
+            return await asyncio.wrap_future(future)
         except BrokenProcessPool:
             self._executor = None
             raise
