@@ -1,0 +1,50 @@
+"""Intake settings: master key validation and the insecure-default warning."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+import pytest
+from pydantic import ValidationError
+
+from services.intake.settings import IntakeSettings
+
+
+def test_the_master_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = bytes(range(32))
+    monkeypatch.setenv("WIJKMATCH_INTAKE_MASTER_KEY", base64.b64encode(key).decode())
+    settings = IntakeSettings()
+    assert settings.master_key_bytes == key
+    assert not settings.uses_insecure_master_key
+
+
+@pytest.mark.parametrize("bad", ["not base64!", base64.b64encode(b"short").decode()])
+def test_a_master_key_that_is_not_32_base64_bytes_is_refused(
+    monkeypatch: pytest.MonkeyPatch, bad: str
+) -> None:
+    monkeypatch.setenv("WIJKMATCH_INTAKE_MASTER_KEY", bad)
+    with pytest.raises(ValidationError):
+        IntakeSettings()
+
+
+def test_the_insecure_local_default_warns(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("WIJKMATCH_INTAKE_MASTER_KEY", raising=False)
+    settings = IntakeSettings()
+    assert settings.uses_insecure_master_key
+    with caplog.at_level(logging.WARNING):
+        settings.warn_if_insecure()
+    assert "INSECURE" in caplog.text
+
+
+def test_shared_and_prefixed_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://u@h/db")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "k:1")
+    monkeypatch.setenv("WIJKMATCH_INTAKE_BATCH_MAX_RECORDS", "77")
+    monkeypatch.setenv("WIJKMATCH_ORGANISATIONS", "/tmp/orgs.yaml")
+    settings = IntakeSettings()
+    assert (settings.database_url, settings.kafka_bootstrap_servers) == ("postgresql+asyncpg://u@h/db", "k:1")
+    assert settings.batch_max_records == 77
+    assert settings.organisations == "/tmp/orgs.yaml"
