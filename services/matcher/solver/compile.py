@@ -9,11 +9,11 @@ so the engines only see usable pairs and the explanations know why the others we
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from schemas.problem import SHARE_SCALE, Case, Problem, Unit
+from schemas.problem import GROUPS, SHARE_SCALE, Case, Problem, Unit
 from services.matcher.solver.eligibility import EligibilityTable
 
 BLOCK_NONE, BLOCK_CARE, BLOCK_MIX = 0, 1, 2
@@ -154,7 +154,8 @@ def compile_problem(problem: Problem) -> Compiled:
     ec, eu = table.pair_case, table.pair_unit
     n_elig = len(ec)
 
-    c_group = np.array([c.group for c in cases] or [""], dtype=object)[: len(cases)]
+    group_code = {g: i for i, g in enumerate(GROUPS)}
+    c_group = np.array([group_code[c.group] for c in cases], dtype=np.int64)
     u_nbh = [u.neighbourhood for u in units]
     u_mun = [u.municipality for u in units]
     code_index: dict[str, int] = {}
@@ -190,6 +191,17 @@ def compile_problem(problem: Problem) -> Compiled:
 
     nbh_desc = {n.code: n for n in problem.neighbourhoods}
     cpx_desc = {x.id: x for x in problem.complexes}
+    place_code: dict[str, int] = {}
+    unit_place = {
+        scope: np.array(
+            [
+                -1 if (p := _places(u, scope)) is None else place_code.setdefault(p, len(place_code))
+                for u in units
+            ],
+            dtype=np.int64,
+        )
+        for scope in ("neighbourhood", "complex")
+    }
     mix_places = []
     for r, rule in enumerate(problem.policy.mix_rules):
         groups = list(rule.groups)
@@ -205,8 +217,10 @@ def compile_problem(problem: Problem) -> Compiled:
             g0 = base_g + sum(1 for c, _ in in_place if c.group in groups)
             mix_places.append((r, rule, place, h, g0))
             if rule.share_scaled * h - SHARE_SCALE * g0 < 0 and n_elig:
-                unit_in = np.array([_places(u, rule.scope) == place for u in units], dtype=bool)
-                hit = np.nonzero(unit_in[eu] & np.isin(c_group[ec], groups) & (block == BLOCK_NONE))[0]
+                in_groups = np.isin(c_group[ec], [group_code[g] for g in groups])
+                hit = np.nonzero(
+                    (unit_place[rule.scope][eu] == place_code[place]) & in_groups & (block == BLOCK_NONE)
+                )[0]
                 block[hit] = BLOCK_MIX
                 for k in hit:
                     detail[k] = f"{r}@{place}"
@@ -248,14 +262,14 @@ def compile_problem(problem: Problem) -> Compiled:
             comp.care_rows.append(CareRow(entry.area, entry.care_type, entry.slots, used, rows))
 
     pair_group = c_group[pc]
+    pair_place = {scope: codes[pu] for scope, codes in unit_place.items()}
     for r, rule, place, h, g0 in mix_places:
         s = rule.share_scaled
         room = s * h - SHARE_SCALE * g0
         if room < 0:
             continue
-        unit_in = np.array([_places(u, rule.scope) == place for u in units], dtype=bool)
-        in_x = unit_in[pu]
-        in_g = in_x & np.isin(pair_group, rule.groups)
+        in_x = pair_place[rule.scope] == place_code[place]
+        in_g = in_x & np.isin(pair_group, [group_code[g] for g in rule.groups])
         pairs_g = np.nonzero(in_g)[0]
         if len(pairs_g) == 0:
             continue
@@ -268,14 +282,18 @@ def compile_problem(problem: Problem) -> Compiled:
     _add_quota_constants(comp, problem)
     if comp.bonus > 0:
         sizes = np.array([c.household_size for c in cases], dtype=np.int64)
-        pair_mun = np.array(u_mun, dtype=object)[pu]
+        pair_mun = u_mun_i[pu]
         for q in problem.quotas:
             pinned_persons = sum(
                 c.household_size for c, u in pins if c.group == q.group and u.municipality == q.municipality
             )
             if q.remaining_persons - pinned_persons <= 0:
                 continue
-            rows = np.nonzero((pair_group == q.group) & (pair_mun == q.municipality))[0]
+            if q.municipality not in code_index:
+                continue
+            rows = np.nonzero((pair_group == group_code[q.group]) & (pair_mun == code_index[q.municipality]))[
+                0
+            ]
             if len(rows) == 0:
                 continue
             most_persons = int(sizes[np.unique(pc[rows])].sum())
@@ -329,3 +347,37 @@ def _fit_vector(cases: list[Case], units: list[Unit], pc: np.ndarray, pu: np.nda
         hit = k_sorted[pos] == pair_key
         pref = np.where(hit, s_sorted[pos], pref)
     return (pref + size + access).astype(np.int64)
+
+
+def restrict(comp: Compiled, keep: np.ndarray) -> tuple[Compiled, np.ndarray]:
+    """The same problem over a subset of the usable pairs (bool mask); returns it and the kept indices.
+
+    Rows keep their caps and rooms, so any solution of the restricted problem is a solution of the full one.
+    """
+    kept = np.nonzero(keep)[0]
+    new_index = np.full(comp.n_pairs, -1, dtype=np.int64)
+    new_index[kept] = np.arange(len(kept))
+
+    def remap(pairs: np.ndarray) -> np.ndarray:
+        mapped = new_index[pairs]
+        return mapped[mapped >= 0]
+
+    sub = replace(
+        comp,
+        pc=comp.pc[kept],
+        pu=comp.pu[kept],
+        prio=comp.prio[kept],
+        pweight=comp.pweight[kept],
+        fit=comp.fit[kept],
+        tiebreak=comp.tiebreak[kept],
+        care_rows=[replace(r, pairs=remap(r.pairs)) for r in comp.care_rows],
+        mix_rows=[
+            replace(r, pairs_g=remap(r.pairs_g), pairs_other=remap(r.pairs_other)) for r in comp.mix_rows
+        ],
+        quota_rows=[],
+    )
+    for q in comp.quota_rows:
+        mapped = new_index[q.pairs]
+        sel = mapped >= 0
+        sub.quota_rows.append(replace(q, pairs=mapped[sel], sizes=q.sizes[sel]))
+    return sub, kept

@@ -60,6 +60,8 @@ def optimise(
     relaxation_bound = const + int(relaxed[relaxed_match].sum())
     feas = Feasibility(comp)
     start = feas.greedy(feas.repair(relaxed_match))
+    if not feas.is_feasible(start):  # never expected; the empty solution always is
+        start = np.zeros(0, dtype=np.int64)
     notes: list[str] = []
 
     params = SolveParams(workers=workers, seed=seed, deterministic=deterministic)

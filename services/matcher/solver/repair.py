@@ -37,6 +37,15 @@ class Feasibility:
             total += comp.bonus * min(q.cap, int(q.sizes[on[q.pairs]].sum()))
         return total
 
+    def is_feasible(self, chosen: np.ndarray) -> bool:
+        comp = self.comp
+        if len(np.unique(comp.pc[chosen])) < len(chosen) or len(np.unique(comp.pu[chosen])) < len(chosen):
+            return False
+        care, lhs = self._state(chosen.tolist())
+        return all(u <= c for u, c in zip(care, self.care_cap, strict=True)) and all(
+            v <= r for v, r in zip(lhs, self.mix_room, strict=True)
+        )
+
     def _state(self, chosen: list[int]) -> tuple[list[int], list[int]]:
         care = [0] * len(self.care_cap)
         lhs = [0] * len(self.mix_room)
@@ -55,23 +64,27 @@ class Feasibility:
         keep = sorted(chosen.tolist(), key=lambda k: (-int(w[k]), k))
         care, lhs = self._state(keep)
         alive = set(keep)
+
+        def drop(k: int) -> None:
+            alive.discard(k)
+            for r in self.care_of[k]:
+                care[r] -= 1
+            for r in self.mix_g_of[k]:
+                lhs[r] -= self.mix_coef_g[r]
+            for r in self.mix_o_of[k]:
+                lhs[r] += self.mix_coef_o[r]
+
         for k in reversed(keep):  # least valuable first
-            over_care = any(care[r] > self.care_cap[r] for r in self.care_of[k])
-            if over_care:
-                alive.discard(k)
-                for r in self.care_of[k]:
-                    care[r] -= 1
-                for r in self.mix_g_of[k]:
-                    lhs[r] -= self.mix_coef_g[r]
-                for r in self.mix_o_of[k]:
-                    lhs[r] += self.mix_coef_o[r]
-        for k in reversed(keep):
-            if k in alive and any(lhs[r] > self.mix_room[r] for r in self.mix_g_of[k]):
-                alive.discard(k)
-                for r in self.care_of[k]:
-                    care[r] -= 1
-                for r in self.mix_g_of[k]:
-                    lhs[r] -= self.mix_coef_g[r]
+            if any(care[r] > self.care_cap[r] for r in self.care_of[k]):
+                drop(k)
+        # Dropping a pair outside a rule's groups lowers that rule's room, so repeat until all rows hold.
+        changed = True
+        while changed:
+            changed = False
+            for k in reversed(keep):
+                if k in alive and any(lhs[r] > self.mix_room[r] for r in self.mix_g_of[k]):
+                    drop(k)
+                    changed = True
         return np.array(sorted(alive), dtype=np.int64)
 
     def greedy(self, chosen: np.ndarray) -> np.ndarray:
