@@ -232,9 +232,11 @@ class ProposalFollower:
 
 
 def review_hint(region: str, matcher_url: str) -> str:
+    review_url = os.environ.get("WIJKMATCH_REVIEW_URL")
     return "\n".join(
         [
             "Staff can review the proposals:",
+            *([f"  review {review_url} (the review service's web page)"] if review_url else []),
             f"  topic  {PROPOSALS} (key = {region}): match.proposed / round.completed events",
             f"  HTTP   GET {matcher_url}/v1/regions/{region}/proposals?status=pending",
             f"  CLI    wijkmatch matcher proposals {region}",
