@@ -114,10 +114,13 @@ def _postmaster_pid(data_dir: Path) -> tuple[int, str] | None:
     except (OSError, ValueError, IndexError):
         return None
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        import psutil
+
+        if psutil.Process(pid).name() != "postgres":
+            return None  # a stale file whose pid now belongs to another program
+    except psutil.NoSuchProcess:
         return None
-    except PermissionError:
+    except psutil.Error:
         pass
     status = lines[7].strip() if len(lines) > 7 else ""
     return pid, status
@@ -187,6 +190,9 @@ class EmbeddedPostgres:
         if running is not None:
             self.attached_pid = running[0]
         else:
+            # No live postgres owns this folder; a leftover postmaster.pid whose pid was reused by another
+            # program would make postgres refuse to start ("lock file already exists").
+            (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
             self._prepare_permissions()
             if not (self.data_dir / "PG_VERSION").exists():
                 self._initdb()

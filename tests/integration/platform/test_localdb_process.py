@@ -143,3 +143,22 @@ def test_db_start_prints_the_url_and_stops_postgres_on_sigterm(data_dir: Path) -
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_stale_postmaster_pid_of_another_program_does_not_fool_the_launcher(data_dir: Path) -> None:
+    with EmbeddedPostgres(data_dir, durable=False) as server:
+        pass
+    assert server.pid is None
+    # Simulate a crash that left postmaster.pid behind, naming a pid that now belongs to another program.
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        lines = ["" for _ in range(8)]
+        lines[0], lines[7] = str(other.pid), "ready"
+        (data_dir / "postmaster.pid").write_text("\n".join(lines) + "\n")
+        with EmbeddedPostgres(data_dir, durable=False, startup_timeout=30) as server:
+            assert server.owned
+            assert server.pid != other.pid
+            assert server.psql("SELECT 1").strip() == "1"
+    finally:
+        other.kill()
+        other.wait()
