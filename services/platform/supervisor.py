@@ -306,7 +306,10 @@ class LocalStack:
             self.timings["broker"] = time.monotonic() - started
             self._ok("broker", f"{configured} (KAFKA_BOOTSTRAP_SERVERS; {len(created)} topics created)")
             return
-        self.broker = LocalBroker(port=self.broker_port, partitions=self.partitions)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.broker = LocalBroker(
+            port=self.broker_port, partitions=self.partitions, log_path=self.log_dir / "broker.log"
+        )
         try:
             self.broker.start()
         except Exception as exc:
