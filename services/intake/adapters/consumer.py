@@ -27,7 +27,7 @@ log = logging.getLogger("wijkmatch.intake")
 async def _parse_without_headers(records: tuple[ConsumerRecord, ...], original: Any) -> Any:
     # FastStream decodes every header as UTF-8; one hostile header would fail the whole batch before our
     # handler sees it. Intake ignores headers, so they are dropped before FastStream's own parser runs.
-    return await original(tuple(dataclasses.replace(r, headers=()) for r in records))
+    return await original(tuple(dataclasses.replace(r, headers=()) if r.headers else r for r in records))
 
 
 def _no_decode(message: Any) -> None:

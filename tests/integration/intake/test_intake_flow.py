@@ -282,3 +282,20 @@ async def _rejections_for(bootstrap: str, event_id: str) -> list[dict]:
 
     await wait_until(present, what=f"a rejection of {event_id}")
     return await matching()
+
+
+async def test_a_header_that_is_not_utf8_does_not_fail_the_batch(
+    intake_settings: IntakeSettings, db: AsyncEngine, kafka_bootstrap: str, region: str
+) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    event = samples.event("vacancy.published", samples.unit(region, "U-hdr"))
+    topic, key, value = samples.message(event)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value=value, key=key, headers=[("content-type", b"\xff\xfe")])
+    finally:
+        await producer.stop()
+    async with running_intake(intake_settings):
+        await wait_until(lambda: _check_logged(db, region, 1), what="the event with a binary header")
