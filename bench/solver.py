@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-METHODS = ("solver", "greedy", "naive")
+METHODS = ("solver", "greedy", "naive", "lp", "highs")
+DEFAULT_METHODS = ("solver", "greedy", "naive", "lp")
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,14 @@ def _run_method(method: str, problem: dict, time_limit_s: float, workers: int, s
         from services.matcher.solver.baselines import naive_cpsat
 
         return naive_cpsat(problem, time_limit_s=time_limit_s, workers=workers, seed=seed)
+    if method == "lp":
+        from services.matcher.solver.baselines import lp_bound
+
+        return lp_bound(problem, time_limit_s=time_limit_s, workers=workers)
+    if method == "highs":
+        from services.matcher.solver.baselines import highs_mip
+
+        return highs_mip(problem, time_limit_s=time_limit_s, workers=workers)
     raise ValueError(f"unknown method {method!r}")
 
 
@@ -109,14 +118,20 @@ def child_main(
 # ----------------------------------------------------------------------------------------- parent side
 
 
+def method_time_limit(method: str, size: Size) -> float:
+    """The solver, greedy and naive CP-SAT share the budget; the references (LP, HiGHS) get more."""
+    return max(60.0, 5 * size.time_limit_s) if method in ("lp", "highs") else size.time_limit_s
+
+
 def run_child(method: str, problem_path: Path, size: Size, workers: int, seed: int, tmp: Path) -> dict:
     out = tmp / f"{size.name.replace(':', '_')}-{method}.json"
+    limit = method_time_limit(method, size)
     cmd = [
         sys.executable, "-m", "bench.solver", "--child", method, str(problem_path), str(out),
-        "--time-limit", str(size.time_limit_s), "--workers", str(workers), "--seed", str(seed),
+        "--time-limit", str(limit), "--workers", str(workers), "--seed", str(seed),
     ]  # fmt: skip
     start = time.perf_counter()
-    timeout = 3 * size.time_limit_s + 300
+    timeout = 3 * limit + 300
     try:
         proc = subprocess.run(
             cmd, capture_output=True, text=True, timeout=timeout, cwd=Path(__file__).parent.parent
@@ -143,6 +158,18 @@ def summarise(method: str, run: dict, problem: dict) -> dict:
         row.update(error=run["error"], violations=[], outer_wall_seconds=run.get("outer_wall_seconds"))
         return row
     result = run["result"]
+    if method == "lp":
+        row.update(
+            status=result["status"],
+            priority=None,
+            priority_bound=result["priority_bound"],
+            wall_seconds=run["wall_seconds"],
+            outer_wall_seconds=run["outer_wall_seconds"],
+            peak_rss_bytes=run["peak_rss_bytes"],
+            stats=result["stats"],
+            violations=[],
+        )
+        return row
     objective = result.get("objective") or {}
     stats = result.get("stats") or {}
     start = time.perf_counter()
@@ -188,12 +215,15 @@ def compare(rows: dict[str, dict]) -> dict[str, Any]:
             out["solver_gap_vs_best_bound"] = (out["best_bound"] - solver["priority"]) / max(
                 1, out["best_bound"]
             )
-        for base in ("greedy", "naive"):
-            if base in ok and ok[base]["priority"]:
+        for base in ("greedy", "naive", "highs"):
+            if base in ok and ok[base]["priority"] and ok[base]["stats"].get("solution_found", True):
                 out[f"solver_vs_{base}"] = solver["priority"] / ok[base]["priority"]
-    naive = ok.get("naive")
-    if naive and not naive["stats"].get("solution_found", True):
-        out["naive_no_solution"] = True
+    if "best_bound" in out:
+        out["gap_vs_best_bound"] = {
+            m: (out["best_bound"] - r["priority"]) / max(1, out["best_bound"])
+            for m, r in ok.items()
+            if r["stats"].get("solution_found", True)
+        }
     return out
 
 
@@ -226,41 +256,38 @@ def print_report(instances: list[dict]) -> None:
             ),
             title_justify="left",
         )
-        for col in ("method", "status", "P", "bound", "gap", "stage1 s", "stage2 s", "wall s", "peak RSS",
-                    "P vs greedy", "P vs naive", "violations"):  # fmt: skip
+        for col in ("method", "status", "P", "bound", "gap (own)", "gap (best bound)", "stage1 s", "stage2 s",
+                    "wall s", "peak RSS", "P vs greedy", "P vs naive", "violations"):  # fmt: skip
             table.add_column(col, justify="left" if col in ("method", "status") else "right")
         cmp = inst["compare"]
         for m, r in inst["methods"].items():
             if "error" in r:
-                table.add_row(m, "[red]ERROR[/red]", *["-"] * 9, r["error"][:60])
+                table.add_row(m, "[red]ERROR[/red]", *["-"] * 10, r["error"][:60])
                 continue
             s = r["stats"]
+            found = s.get("solution_found", True)
             vs_g = cmp.get("solver_vs_greedy") if m == "solver" else None
             vs_n = cmp.get("solver_vs_naive") if m == "solver" else None
-            status = r["status"]
-            if m == "naive" and not s.get("solution_found", True):
-                status += " (no sol.)"
+            status = r["status"] if found else f"{r['status']} (no sol.)"
             n_viol = len(r["violations"])
             table.add_row(
                 m,
                 status,
-                _fmt_int(r["priority"]),
+                _fmt_int(r["priority"]) if found else "(pins only)",
                 _fmt_int(r["priority_bound"]) if m != "greedy" else "(trivial)",
-                _fmt_pct(r["gap"]) if m != "greedy" else "-",
+                _fmt_pct(r.get("gap")) if m not in ("greedy", "lp") else "-",
+                _fmt_pct(cmp.get("gap_vs_best_bound", {}).get(m)),
                 _fmt_s(s.get("stage1_seconds")),
                 _fmt_s(s.get("stage2_seconds")),
                 _fmt_s(r["wall_seconds"]),
                 f"{r['peak_rss_bytes'] / 2**20:,.0f} MiB",
                 _fmt_rel(vs_g),
-                _fmt_rel(vs_n),
+                _fmt_rel(vs_n) if m != "solver" or "naive" not in inst["methods"] or vs_n else "naive: none",
                 f"[bold red]{n_viol}[/bold red]" if n_viol else "0",
             )
         console.print(table)
-        if "solver_gap_vs_best_bound" in cmp:
-            console.print(
-                "  solver gap against the best proven bound of any method: "
-                + _fmt_pct(cmp["solver_gap_vs_best_bound"])
-            )
+        if "best_bound" in cmp:
+            console.print(f"  best proven bound on P of any method: {cmp['best_bound']:,}")
         for m, r in inst["methods"].items():
             if r.get("violations"):
                 console.print(
@@ -280,7 +307,7 @@ def plot(instances: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
-    markers = {"solver": "o", "greedy": "s", "naive": "^"}
+    markers = {"solver": "o", "greedy": "s", "naive": "^", "lp": "x", "highs": "D"}
     for method in METHODS:
         for profile, style in (("region", "-"), ("pure", ":")):
             pts = [
@@ -298,7 +325,11 @@ def plot(instances: list[dict], path: Path) -> None:
                 xs, [p[1]["peak_rss_bytes"] / 2**30 for p in pts], style, marker=markers[method], label=label
             )
             rel = [
-                100 * p[1]["priority"] / p[2]["best_bound"] if p[2].get("best_bound") else float("nan")
+                100 * p[1]["priority"] / p[2]["best_bound"]
+                if p[2].get("best_bound")
+                and p[1].get("priority")
+                and p[1]["stats"].get("solution_found", True)
+                else float("nan")
                 for p in pts
             ]
             axes[2].plot(xs, rel, style, marker=markers[method], label=label)
@@ -331,7 +362,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.solver", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"small sizes only ({', '.join(QUICK_SIZES)})")
     parser.add_argument("--sizes", type=lambda s: [parse_size(x) for x in s.split(",") if x], default=None)
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma list of solver,greedy,naive")
+    parser.add_argument(
+        "--methods",
+        default=",".join(DEFAULT_METHODS),
+        help=f"comma list of {','.join(METHODS)} (highs: HiGHS MIP reference, slow; default: %(default)s)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1, help="generator seed")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)

@@ -388,22 +388,30 @@ def _groups_of(keys: np.ndarray) -> list[tuple[int, np.ndarray]]:
     return [(int(sorted_keys[a]), order[a:b]) for a, b in zip(starts, ends, strict=True)]
 
 
-def naive_cpsat(problem: dict, time_limit_s: float = 10.0, workers: int = 2, seed: int = 0) -> dict:
-    """One bool per eligible pair, at-most-one per case and unit, side rows, maximise P (stage 1).
+@dataclass
+class LinearModel:
+    """Stage 1 of DOMAIN.md as a 0-1 program over eligible pairs (for any MIP/LP/CP engine)."""
 
-    `time_limit_s` is CP-SAT's own budget; building the model is timed separately (`build_seconds`).
-    """
-    from ortools.sat.python import cp_model
+    ci: np.ndarray  # pair -> case index
+    ui: np.ndarray  # pair -> unit index
+    priority: np.ndarray  # objective coefficient of each pair
+    rows: list[tuple[np.ndarray, np.ndarray, int]]  # (pairs, coefficients, upper bound): sum <= ub
+    fixed_zero: np.ndarray  # pairs of a mix rule's groups in an area already above its share
+    quotas: list[tuple[np.ndarray, np.ndarray, int, int]]  # (pairs, persons, remaining, pinned persons)
+    quota_bonus: int
+    constant: int  # priority of the pins
+    counts: dict[str, int] = field(default_factory=dict)
 
-    start = time.perf_counter()
-    t = build_tables(problem)
+
+def linear_model(t: Tables) -> LinearModel:
     ci, ui = eligible_pairs(t)
-    model = cp_model.CpModel()
-    x = [model.new_bool_var("") for _ in range(len(ci))]
-    weighted = cp_model.LinearExpr.weighted_sum
-    for _, ks in (*_groups_of(ci), *_groups_of(ui)):
-        if len(ks) > 1:
-            model.add_at_most_one([x[k] for k in ks.tolist()])
+    rows: list[tuple[np.ndarray, np.ndarray, int]] = []
+    counts = {"case_rows": 0, "unit_rows": 0, "care_rows": 0, "mix_rows": 0}
+    for name, keys in (("case_rows", ci), ("unit_rows", ui)):
+        for _, ks in _groups_of(keys):
+            if len(ks) > 1:
+                rows.append((ks, np.ones(len(ks), dtype=np.int64), 1))
+                counts[name] += 1
 
     case_group = np.array([GROUPS.index(c["group"]) for c in t.cases], dtype=np.int64)[ci]
     case_size = np.array([c["household_size"] for c in t.cases], dtype=np.int64)[ci]
@@ -421,34 +429,35 @@ def naive_cpsat(problem: dict, time_limit_s: float = 10.0, workers: int = 2, see
         for e, pos in _groups_of(all_e):
             ks = all_k[pos]
             if len(ks) > t.care_room[e]:
-                model.add(sum(x[k] for k in ks.tolist()) <= int(t.care_room[e]))
+                rows.append((ks, np.ones(len(ks), dtype=np.int64), int(t.care_room[e])))
+                counts["care_rows"] += 1
     # Mix rows: 10000*n_G - S*n_all <= R, or no pair of the groups at all when R < 0.
-    if t.rows:
+    fixed_zero: list[np.ndarray] = []
+    if t.rows and len(ui):
         width = max(len(r) for r in t.unit_rows)
         unit_rows = np.full((len(t.units), width), -1, dtype=np.int64)
-        for u, rows in enumerate(t.unit_rows):
-            unit_rows[u, : len(rows)] = rows
+        for u, unit_row_ids in enumerate(t.unit_rows):
+            unit_rows[u, : len(unit_row_ids)] = unit_row_ids
         in_groups = np.array([[g in r["groups"] for g in GROUPS] for r in t.rows], dtype=bool)
         s_of = np.array([r["s"] for r in t.rows], dtype=np.int64)
         r_of = np.array([r["r"] for r in t.rows], dtype=np.int64)
         row_parts = [(unit_rows[ui, j], np.arange(len(ui))) for j in range(width)]
-        row_ids = np.concatenate([rows[rows >= 0] for rows, _ in row_parts])
-        row_ks = np.concatenate([ks[rows >= 0] for rows, ks in row_parts])
+        row_ids = np.concatenate([rr[rr >= 0] for rr, _ in row_parts])
+        row_ks = np.concatenate([ks[rr >= 0] for rr, ks in row_parts])
         for row, pos in _groups_of(row_ids):
             ks = row_ks[pos]
             is_g = in_groups[row, case_group[ks]]
             if r_of[row] < 0:
-                for k in ks[is_g].tolist():
-                    model.add(x[k] == 0)
+                fixed_zero.append(ks[is_g])
             elif is_g.any():
-                coeffs = np.where(is_g, 10000, 0) - s_of[row]
-                model.add(weighted([x[k] for k in ks.tolist()], coeffs.tolist()) <= int(r_of[row]))
+                rows.append((ks, np.where(is_g, 10000, 0) - s_of[row], int(r_of[row])))
+                counts["mix_rows"] += 1
     # Quotas: y_q <= remaining, y_q <= persons placed (pins included).
     pinned_persons: dict[tuple[str, str], int] = {}
     for c, u in t.pins:
         key = (u["municipality"], c["group"])
         pinned_persons[key] = pinned_persons.get(key, 0) + c["household_size"]
-    y_vars = []
+    quotas = []
     if t.quota_bonus and t.quotas:
         mun_of_unit = [u["municipality"] for u in t.units]
         quota_id = {q: i for i, q in enumerate(t.quotas)}
@@ -462,18 +471,61 @@ def naive_cpsat(problem: dict, time_limit_s: float = 10.0, workers: int = 2, see
         members = dict(_groups_of(pair_quota))
         for q, remaining in t.quotas.items():
             ks = members.get(quota_id[q], np.zeros(0, dtype=np.int64))
-            y = model.new_int_var(0, remaining, "")
-            placed = weighted([x[k] for k in ks.tolist()], case_size[ks].tolist())
-            model.add(y <= pinned_persons.get(q, 0) + placed)
-            y_vars.append(y)
-    priorities = np.array([c["priority"] for c in t.cases], dtype=np.int64)[ci]
-    pin_priority = sum(c["priority"] for c, _ in t.pins)
+            quotas.append((ks, case_size[ks], remaining, pinned_persons.get(q, 0)))
+    return LinearModel(
+        ci=ci,
+        ui=ui,
+        priority=np.array([c["priority"] for c in t.cases], dtype=np.int64)[ci],
+        rows=rows,
+        fixed_zero=np.concatenate(fixed_zero) if fixed_zero else np.zeros(0, dtype=np.int64),
+        quotas=quotas,
+        quota_bonus=t.quota_bonus,
+        constant=sum(c["priority"] for c, _ in t.pins),
+        counts=counts,
+    )
+
+
+def _reasons_without_pairs(t: Tables, lm: LinearModel) -> dict[str, tuple[str, str]]:
+    with_pairs = set(lm.ci.tolist())
+    return {
+        case["id"]: ("no_eligible_unit", "no available unit passes the hard rules")
+        for c_index, case in enumerate(t.cases)
+        if c_index not in with_pairs
+    }
+
+
+def naive_cpsat(problem: dict, time_limit_s: float = 10.0, workers: int = 2, seed: int = 0) -> dict:
+    """One bool per eligible pair, at-most-one per case and unit, side rows, maximise P (stage 1).
+
+    `time_limit_s` is CP-SAT's own budget; building the model is timed separately (`build_seconds`).
+    """
+    from ortools.sat.python import cp_model
+
+    start = time.perf_counter()
+    t = build_tables(problem)
+    lm = linear_model(t)
+    ci, ui = lm.ci, lm.ui
+    model = cp_model.CpModel()
+    x = [model.new_bool_var("") for _ in range(len(ci))]
+    weighted = cp_model.LinearExpr.weighted_sum
+    for ks, coeffs, ub in lm.rows:
+        if ub == 1 and (coeffs == 1).all():
+            model.add_at_most_one([x[k] for k in ks.tolist()])
+        else:
+            model.add(weighted([x[k] for k in ks.tolist()], coeffs.tolist()) <= ub)
+    for k in lm.fixed_zero.tolist():
+        model.add(x[k] == 0)
+    y_vars = []
+    for ks, persons, remaining, pinned in lm.quotas:
+        y = model.new_int_var(0, remaining, "")
+        model.add(y <= pinned + weighted([x[k] for k in ks.tolist()], persons.tolist()))
+        y_vars.append(y)
     # Maximise P, written straight into the proto as CpModel.maximize would (negated, scaling -1):
     # the generic path walks a 300k-term expression in Python and takes seconds.
     objective = model.proto.objective
     objective.vars.extend([v.index for v in x] + [y.index for y in y_vars])
-    objective.coeffs.extend((-priorities).tolist() + [-t.quota_bonus] * len(y_vars))
-    objective.offset = -pin_priority
+    objective.coeffs.extend((-lm.priority).tolist() + [-t.quota_bonus] * len(y_vars))
+    objective.offset = -lm.constant
     objective.scaling_factor = -1.0
     build_seconds = time.perf_counter() - start
 
@@ -489,12 +541,7 @@ def naive_cpsat(problem: dict, time_limit_s: float = 10.0, workers: int = 2, see
         picked = np.flatnonzero(values)
         chosen = list(zip(ci[picked].tolist(), ui[picked].tolist(), strict=True))
     bound = int(np.floor(solver.best_objective_bound + 1e-6)) if found else _trivial_bound(t)
-    with_pairs = set(ci.tolist())
-    reasons = {
-        case["id"]: ("no_eligible_unit", "no available unit passes the hard rules")
-        for c_index, case in enumerate(t.cases)
-        if c_index not in with_pairs
-    }
+    reasons = _reasons_without_pairs(t, lm)
     stats = {
         "solve_seconds": time.perf_counter() - start,
         "build_seconds": build_seconds,
@@ -506,3 +553,94 @@ def naive_cpsat(problem: dict, time_limit_s: float = 10.0, workers: int = 2, see
         "stage1_proven": status == cp_model.OPTIMAL,
     }
     return _result(t, chosen, bound, reasons, stats)
+
+
+def _linear_solver(lm: LinearModel, engine: str, relax: bool, time_limit_s: float, workers: int):
+    from ortools.linear_solver import pywraplp
+
+    solver = pywraplp.Solver.CreateSolver(engine)
+    if solver is None:
+        raise RuntimeError(f"OR-Tools has no {engine} backend here")
+    solver.SuppressOutput()
+    infinity = solver.infinity()
+    x = [solver.NumVar(0.0, 1.0, "") if relax else solver.BoolVar("") for _ in range(len(lm.ci))]
+    for ks, coeffs, ub in lm.rows:
+        ct = solver.Constraint(-infinity, float(ub))
+        for k, c in zip(ks.tolist(), coeffs.tolist(), strict=True):
+            ct.SetCoefficient(x[k], float(c))
+    for k in lm.fixed_zero.tolist():
+        x[k].SetUb(0.0)
+    objective = solver.Objective()
+    for k, p in enumerate(lm.priority.tolist()):
+        objective.SetCoefficient(x[k], float(p))
+    for ks, persons, remaining, pinned in lm.quotas:
+        y = solver.NumVar(0.0, float(remaining), "") if relax else solver.IntVar(0.0, float(remaining), "")
+        ct = solver.Constraint(-infinity, float(pinned))
+        ct.SetCoefficient(y, 1.0)
+        for k, n in zip(ks.tolist(), persons.tolist(), strict=True):
+            ct.SetCoefficient(x[k], -float(n))
+        objective.SetCoefficient(y, float(lm.quota_bonus))
+    objective.SetOffset(float(lm.constant))
+    objective.SetMaximization()
+    solver.SetTimeLimit(int(1000 * time_limit_s))
+    solver.SetNumThreads(workers)
+    return solver, x
+
+
+def highs_mip(problem: dict, time_limit_s: float = 60.0, workers: int = 2) -> dict:
+    """The same 0-1 program as `naive_cpsat`, solved as a MIP by HiGHS: an independent exact reference."""
+    from ortools.linear_solver import pywraplp
+
+    start = time.perf_counter()
+    t = build_tables(problem)
+    lm = linear_model(t)
+    solver, x = _linear_solver(lm, "HIGHS", relax=False, time_limit_s=time_limit_s, workers=workers)
+    build_seconds = time.perf_counter() - start
+    status = solver.Solve()
+    found = status in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE)
+    chosen: list[tuple[int, int]] = []
+    if found:
+        picked = [k for k, var in enumerate(x) if var.solution_value() > 0.5]
+        chosen = [(int(lm.ci[k]), int(lm.ui[k])) for k in picked]
+    proven = status == pywraplp.Solver.OPTIMAL
+    bound = int(np.floor(solver.Objective().BestBound() + 1e-6)) if found else _trivial_bound(t)
+    stats = {
+        "solve_seconds": time.perf_counter() - start,
+        "build_seconds": build_seconds,
+        "eligible_pairs": len(x),
+        "method": "highs_mip",
+        "solution_found": found,
+        "stage1_proven": proven,
+        **lm.counts,
+    }
+    result = _result(t, chosen, bound, _reasons_without_pairs(t, lm), stats)
+    if proven:  # HiGHS' bound is reported with its own tolerance; a proven optimum is its own bound
+        result["objective"]["priority_bound"] = result["objective"]["priority"]
+        result["objective"]["gap"] = 0.0
+    return result
+
+
+def lp_bound(problem: dict, time_limit_s: float = 60.0, workers: int = 2, engine: str = "GLOP") -> dict:
+    """Upper bound on P from the LP relaxation of the 0-1 program (floor of the LP optimum)."""
+    from ortools.linear_solver import pywraplp
+
+    start = time.perf_counter()
+    t = build_tables(problem)
+    lm = linear_model(t)
+    solver, x = _linear_solver(lm, engine, relax=True, time_limit_s=time_limit_s, workers=workers)
+    build_seconds = time.perf_counter() - start
+    status = solver.Solve()
+    proven = status == pywraplp.Solver.OPTIMAL
+    value = solver.Objective().Value() if proven else None
+    return {
+        "status": "OPTIMAL" if proven else "NOT_SOLVED",
+        "priority_bound": int(np.floor(value + 1e-6)) if value is not None else None,
+        "lp_value": value,
+        "stats": {
+            "solve_seconds": time.perf_counter() - start,
+            "build_seconds": build_seconds,
+            "eligible_pairs": len(x),
+            "method": f"lp_{engine.lower()}",
+            **lm.counts,
+        },
+    }

@@ -99,3 +99,16 @@ def test_both_baselines_pass_the_checker_on_a_small_region(profile):
     assert n["stats"]["solution_found"]
     assert n["objective"]["priority"] >= g["objective"]["priority"] or not n["stats"]["stage1_proven"]
     assert g["stats"]["eligible_pairs"] == n["stats"]["eligible_pairs"] > 0
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_highs_mip_is_exact_and_lp_bound_is_an_upper_bound_on_tiny(seed):
+    from services.matcher.solver.baselines import highs_mip, lp_bound
+
+    prob = generate_problem(7, 5, seed, "tiny")
+    best_p, _ = brute_force(prob)
+    h = highs_mip(prob, time_limit_s=10, workers=1)
+    assert check_result(prob, h) == []
+    assert h["stats"]["stage1_proven"] and h["objective"]["priority"] == best_p
+    lp = lp_bound(prob, time_limit_s=10, workers=1)
+    assert lp["status"] == "OPTIMAL" and lp["priority_bound"] >= best_p
