@@ -248,8 +248,16 @@ def _pair_covers(t: Tables, case: dict, ui: int) -> list[int]:
     return sorted(set(out))
 
 
-def _result(t: Tables, new_pairs: list[tuple[int, int]], bound: int, reasons: dict[str, tuple[str, str]],
-            stats: dict[str, Any]) -> dict:  # fmt: skip
+OUTRANKED = ("outranked", "other households with a higher priority took the suitable units")
+
+
+def _result(
+    t: Tables,
+    new_pairs: list[tuple[int, int]],
+    bound: int,
+    reasons: dict[str, tuple[str, str]],
+    stats: dict[str, Any],
+) -> dict:
     """A DOMAIN.md-shaped result for pins + new pairs (indexes into t.cases / t.units)."""
     pairs = [(c, u, True) for c, u in t.pins] + [(t.cases[ci], t.units[ui], False) for ci, ui in new_pairs]
     persons: dict[tuple[str, str], int] = {}
@@ -284,12 +292,11 @@ def _result(t: Tables, new_pairs: list[tuple[int, int]], bound: int, reasons: di
             }
         )
     placed = {c["id"] for c, _, _ in pairs}
-    unassigned = [
-        {"case": c["id"], "reason": reasons.get(c["id"], ("outranked", ""))[0],
-         "detail": reasons.get(c["id"], ("", "other households with a higher priority took the units"))[1]}
-        for c in t.cases
-        if c["id"] not in placed
-    ]  # fmt: skip
+    unassigned = []
+    for c in t.cases:
+        if c["id"] not in placed:
+            reason, detail = reasons.get(c["id"], OUTRANKED)
+            unassigned.append({"case": c["id"], "reason": reason, "detail": detail})
     bound = max(bound, priority)
     return {
         "region": t.problem.get("region"),
@@ -485,8 +492,8 @@ def linear_model(t: Tables) -> LinearModel:
     )
 
 
-def _reasons_without_pairs(t: Tables, lm: LinearModel) -> dict[str, tuple[str, str]]:
-    with_pairs = set(lm.ci.tolist())
+def _reasons_without_pairs(t: Tables, ci: np.ndarray) -> dict[str, tuple[str, str]]:
+    with_pairs = set(ci.tolist())
     return {
         case["id"]: ("no_eligible_unit", "no available unit passes the hard rules")
         for c_index, case in enumerate(t.cases)
@@ -541,7 +548,7 @@ def naive_cpsat(problem: dict, time_limit_s: float = 10.0, workers: int = 2, see
         picked = np.flatnonzero(values)
         chosen = list(zip(ci[picked].tolist(), ui[picked].tolist(), strict=True))
     bound = int(np.floor(solver.best_objective_bound + 1e-6)) if found else _trivial_bound(t)
-    reasons = _reasons_without_pairs(t, lm)
+    reasons = _reasons_without_pairs(t, lm.ci)
     stats = {
         "solve_seconds": time.perf_counter() - start,
         "build_seconds": build_seconds,
@@ -613,7 +620,7 @@ def highs_mip(problem: dict, time_limit_s: float = 60.0, workers: int = 2) -> di
         "stage1_proven": proven,
         **lm.counts,
     }
-    result = _result(t, chosen, bound, _reasons_without_pairs(t, lm), stats)
+    result = _result(t, chosen, bound, _reasons_without_pairs(t, lm.ci), stats)
     if proven:  # HiGHS' bound is reported with its own tolerance; a proven optimum is its own bound
         result["objective"]["priority_bound"] = result["objective"]["priority"]
         result["objective"]["gap"] = 0.0
@@ -644,3 +651,53 @@ def lp_bound(problem: dict, time_limit_s: float = 60.0, workers: int = 2, engine
             **lm.counts,
         },
     }
+
+
+def exact_pure(problem: dict) -> dict:
+    """Exact lexicographic optimum (P, then F) of a problem without side constraints, by min-cost flow.
+
+    Valid only when nothing couples pairs beyond one-case-one-unit: no mix rules, no quota bonus,
+    no case with a care need (care rows). Each pair's value is priority x M + fit with M larger
+    than any possible spread of total fit, so maximising the sum maximises P first, then F —
+    exactly, in 64-bit integers.
+    """
+    from ortools.graph.python import min_cost_flow
+
+    start = time.perf_counter()
+    policy = problem.get("policy") or {}
+    if policy.get("mix_rules") or (policy.get("quota_bonus") and problem.get("quotas")):
+        raise ValueError("exact_pure needs a problem without mix rules and quota bonus")
+    if any(c.get("care_needs") for c in problem.get("cases") or []):
+        raise ValueError("exact_pure needs a problem without care needs")
+    t = build_tables(problem)
+    ci, ui = eligible_pairs(t)
+    n_cases, n_units = len(t.cases), len(t.units)
+    scale = 125 * max(1, min(n_cases, n_units)) + 1
+    fit = np.empty(len(ci), dtype=np.int64)
+    for a, b in _groups_of(ci):
+        pref, size, access = fit_parts_vector(t, t.cases[a])
+        fit[b] = (pref + size + access)[ui[b]]
+    priority = np.array([c["priority"] for c in t.cases], dtype=np.int64)[ci]
+    value = priority * scale + fit
+    source, sink = n_cases + n_units, n_cases + n_units + 1
+    flow = min_cost_flow.SimpleMinCostFlow()
+    tails = np.concatenate([np.full(n_cases, source), ci, n_cases + np.arange(n_units), [source]])
+    heads = np.concatenate([np.arange(n_cases), n_cases + ui, np.full(n_units, sink), [sink]])
+    caps = np.concatenate([np.ones(n_cases + len(ci) + n_units, dtype=np.int64), [n_cases]])
+    costs = np.concatenate([np.zeros(n_cases, dtype=np.int64), -value, np.zeros(n_units + 1, dtype=np.int64)])
+    flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    supplies = np.zeros(n_cases + n_units + 2, dtype=np.int64)
+    supplies[source], supplies[sink] = n_cases, -n_cases
+    flow.set_nodes_supplies(np.arange(len(supplies)), supplies)
+    status = flow.solve()
+    if status != flow.OPTIMAL:
+        raise RuntimeError(f"min-cost flow failed: {status}")
+    arc_flows = flow.flows(np.arange(n_cases, n_cases + len(ci)))
+    picked = np.flatnonzero(arc_flows)
+    chosen = list(zip(ci[picked].tolist(), ui[picked].tolist(), strict=True))
+    stats = {"solve_seconds": time.perf_counter() - start, "eligible_pairs": len(ci), "method": "exact_pure"}
+    result = _result(t, chosen, 0, _reasons_without_pairs(t, ci), stats)
+    result["status"] = "OPTIMAL"
+    result["objective"]["priority_bound"] = result["objective"]["priority"]
+    result["objective"]["gap"] = 0.0
+    return result

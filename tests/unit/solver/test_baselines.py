@@ -112,3 +112,24 @@ def test_highs_mip_is_exact_and_lp_bound_is_an_upper_bound_on_tiny(seed):
     assert h["stats"]["stage1_proven"] and h["objective"]["priority"] == best_p
     lp = lp_bound(prob, time_limit_s=10, workers=1)
     assert lp["status"] == "OPTIMAL" and lp["priority_bound"] >= best_p
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_exact_pure_equals_brute_force_in_both_stages(seed):
+    from services.matcher.solver.baselines import exact_pure
+
+    prob = generate_problem(7, 5, seed, "tiny")
+    prob["policy"]["mix_rules"] = []
+    prob["policy"]["quota_bonus"] = 0
+    for c in prob["cases"]:
+        c["care_needs"] = []
+    result = exact_pure(prob)
+    assert check_result(prob, result) == []
+    assert (result["objective"]["priority"], result["objective"]["fit"]) == brute_force(prob)
+
+
+def test_exact_pure_refuses_side_constraints():
+    from services.matcher.solver.baselines import exact_pure
+
+    with pytest.raises(ValueError):
+        exact_pure(generate_problem(30, 12, 1, "region"))
