@@ -79,6 +79,9 @@ class IntakeRuntime:
         if outcome.pool_events or outcome.total("rejected"):
             self.relay.wake()
 
+    def batch_abandoned(self) -> None:
+        self.busy_since = None
+
     def has_pending_work(self) -> bool:
         """For liveness: silence only counts as a hang while a batch is in progress or lag was seen."""
         return self.busy_since is not None or metrics.lag_seen()

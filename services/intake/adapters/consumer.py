@@ -54,10 +54,22 @@ def register_consumer(broker: KafkaBroker, runtime: IntakeRuntime) -> Any:
             return
         runtime.batch_started()
         records = [RawRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp) for r in raw]
-        outcome = await runtime.processor.process(records)
+        try:
+            outcome = await runtime.processor.process(records)
+        except BaseException:
+            runtime.batch_abandoned()  # cancelled (shutdown): rolled back, redelivered later
+            raise
         committed_at = time.time()
         _maybe_crash(runtime)
-        await message.ack()  # commit offsets only now: the batch is durable in PostgreSQL
+        try:
+            await message.ack()  # commit offsets only now: the batch is durable in PostgreSQL
+        except Exception as exc:
+            # E.g. a rebalance took the partitions away: the new owner re-reads from the last committed
+            # offset and the inbox turns this batch into duplicates. Nothing is lost.
+            log.warning(
+                "offset commit failed after the database commit; the batch will be redelivered",
+                extra={"event": "offset_commit_failed", "error": type(exc).__name__},
+            )
         runtime.batch_committed(outcome, len(records))
         latencies = [max(0.0, committed_at - r.timestamp_ms / 1000) for r in records]
         for latency in latencies:

@@ -116,11 +116,23 @@ def _columns(
     return out
 
 
+# Batches hold it shared, erasure exclusive: an erase never interleaves with a batch touching the same case.
+ERASE_LOCK_KEY = 0x5A17_E2A5
+_LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:key)")
+_LOCK_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:key)")
+
+
 class IntakeRepository:
     """Reads and writes of one unit of work; every method runs in the caller's transaction."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def lock_against_erasure(self) -> None:
+        await self.session.execute(_LOCK_SHARED, {"key": ERASE_LOCK_KEY})
+
+    async def lock_for_erasure(self) -> None:
+        await self.session.execute(_LOCK_EXCLUSIVE, {"key": ERASE_LOCK_KEY})
 
     async def load_versions(self, refs: Iterable[EntityRef]) -> dict[EntityRef, StoredVersion]:
         wanted = list(dict.fromkeys(refs))

@@ -87,7 +87,9 @@ async def apply_batch(
 
     await outbox.enqueue_many(session, SCHEMA, rejections)
     if fresh:
-        await _apply_events(IntakeRepository(session), session, fresh, master_key, outcome)
+        repo = IntakeRepository(session)
+        await repo.lock_against_erasure()
+        await _apply_events(repo, session, fresh, master_key, outcome)
     return outcome
 
 

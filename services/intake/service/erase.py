@@ -40,6 +40,7 @@ async def erase_case(
     erase_id = str(uuid.uuid4())
     async with transaction(sessions) as session:
         repo = IntakeRepository(session)
+        await repo.lock_for_erasure()  # waits for batches in flight; they then see the tombstone
         known = bool(await repo.load_versions([(region, "case", case_id)]))
         destroyed = await repo.shred_vault(region, case_id)
         await repo.save_versions(
