@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast lint format demo up schemas bench-intake bench-solver bench-matcher clean
+.PHONY: venv test test-fast lint format demo up schemas bench bench-components bench-intake bench-solver bench-matcher clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ demo: $(STAMP)
 
 up: $(STAMP)
 	$(VENV)/bin/wijkmatch up
+
+bench: bench-components bench-intake bench-solver bench-matcher
+
+bench-components: $(STAMP)
+	$(PY) -m bench.components
 
 bench-intake: $(STAMP)
 	$(PY) -m bench.intake

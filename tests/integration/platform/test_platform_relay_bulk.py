@@ -1,4 +1,4 @@
-"""Outbox relay throughput and commit-to-consumer latency on the real broker (numbers printed with -s)."""
+"""Outbox relay in bulk and woken by NOTIFY, on the real broker. Speed figures: `make bench-components`."""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ from services.platform.outbox import OutboxRelay, enqueue, enqueue_many
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EVENTS = 20_000
-# The pool topic must keep up with intake's 2,000 events/s target; a relay below that would be the bottleneck.
-FLOOR_EVENTS_PER_S = 2_000
 
 
 def _pool_event(n: int) -> dict:
@@ -31,7 +29,7 @@ def _pool_event(n: int) -> dict:
     )
 
 
-async def test_relay_publishes_well_above_intake_rate(
+async def test_relay_publishes_a_large_backlog_once_in_key_order(
     engine: AsyncEngine, schema: str, kafka_bootstrap: str, make_topic: Callable[..., str]
 ) -> None:
     topic = make_topic("throughput")
@@ -44,18 +42,30 @@ async def test_relay_publishes_well_above_intake_rate(
             )
     relay = OutboxRelay(engine, schema, kafka_bootstrap, listen=False, batch_size=500)
     try:
-        began = time.perf_counter()
         published = await relay.publish_pending()
-        elapsed = time.perf_counter() - began
+        assert await relay.pending() == 0
     finally:
         await relay.stop()
-    rate = published / elapsed
-    print(f"\noutbox relay: {published} events in {elapsed:.2f} s = {rate:,.0f} events/s")
     assert published == EVENTS
-    assert rate >= FLOOR_EVENTS_PER_S
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka_bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    seen: dict[str, list[int]] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while sum(map(len, seen.values())) < EVENTS and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                for record in records:
+                    seen.setdefault(record.key.decode(), []).append(int(json.loads(record.value)["subject"][1:]))
+    finally:
+        await consumer.stop()
+    assert sum(map(len, seen.values())) == EVENTS
+    for numbers in seen.values():
+        assert numbers == sorted(numbers)
 
 
-async def test_commit_to_consumer_latency_with_notify(
+async def test_relay_is_woken_by_notify_not_by_its_poll(
     engine: AsyncEngine, schema: str, kafka_bootstrap: str, make_topic: Callable[..., str], unique_group: str
 ) -> None:
     topic = make_topic("latency")
@@ -63,7 +73,8 @@ async def test_commit_to_consumer_latency_with_notify(
         topic, bootstrap_servers=kafka_bootstrap, group_id=unique_group, fetch_max_wait_ms=5
     )
     await consumer.start()
-    relay = OutboxRelay(engine, schema, kafka_bootstrap, poll_interval_s=5.0)
+    # A 120 s poll: only NOTIFY can deliver 200 events within the 60 s below.
+    relay = OutboxRelay(engine, schema, kafka_bootstrap, poll_interval_s=120.0)
     await relay.start()
     committed: dict[str, float] = {}
     latencies: list[float] = []
@@ -85,11 +96,8 @@ async def test_commit_to_consumer_latency_with_notify(
                 await enqueue(session, schema, topic=topic, key=event["data"]["region"], event=event)
             committed[event["id"]] = time.perf_counter()
             await asyncio.sleep(0.01)
-        await asyncio.wait_for(reader, 30)
+        await asyncio.wait_for(reader, 60)
     finally:
         await relay.stop()
         await consumer.stop()
-    latencies.sort()
-    p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
-    print(f"\noutbox commit -> consumed: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
-    assert p99 < 1.0  # far below the 5 s poll: the relay is woken by NOTIFY
+    assert len(latencies) == 200

@@ -1,0 +1,150 @@
+"""Component benchmarks (`make bench-components`): validation core and outbox relay throughput.
+
+Figures that used to be floors inside tests live here: speed is measured, printed and written to
+bench/results/components.json, never asserted in the test suite. Broker: KAFKA_BOOTSTRAP_SERVERS, else
+the bundled Tansu on a free port. Database: DATABASE_URL's server, else the embedded PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.intake import _admin
+
+RESULTS = Path(__file__).resolve().parent / "results" / "components.json"
+
+
+def bench_validation(events: int) -> dict[str, Any]:
+    from services.intake.core.registry import load_registry
+    from services.intake.core.validation import Accepted, validate_message
+    from tests.unit.schemas.event_examples import EXAMPLES, REGION, encode, topic_of, valid_event
+
+    registry = load_registry()
+    messages = [(topic_of(short), encode(valid_event(short))) for short in sorted(EXAMPLES)]
+    key = REGION.encode()
+    best = 0.0
+    for _ in range(3):
+        count = 0
+        started = time.perf_counter()
+        while count < events:
+            for topic, value in messages:
+                result = validate_message(
+                    topic=topic, partition=0, offset=count, key=key, value=value, registry=registry
+                )
+                assert isinstance(result, Accepted)
+                count += 1
+        best = max(best, count / (time.perf_counter() - started))
+    return {"validated_events_per_s_one_core": round(best), "event_types": len(messages)}
+
+
+async def bench_relay(database_url: str, bootstrap: str, events: int) -> dict[str, Any]:
+    from services.platform import migrations
+    from services.platform.cloudevents import make_event
+    from services.platform.db import create_engine, session_maker, transaction
+    from services.platform.kafka import ensure_topics
+    from services.platform.outbox import OutboxRelay, enqueue_many
+
+    topic = f"bench.relay.{secrets.token_hex(4)}"
+    await ensure_topics(bootstrap, [topic], partitions=4)
+    with tempfile.TemporaryDirectory() as root:
+        schema = f"bench_{secrets.token_hex(4)}"
+        migrations.init_service(schema, root=Path(root))
+        await migrations.upgrade_async(database_url, [schema], root=Path(root))
+    engine = create_engine(database_url)
+    try:
+        sessions = session_maker(engine)
+        batch = [
+            make_event(
+                type="pool.case.upserted",
+                source="urn:wijkmatch:bench",
+                subject=f"c{n}",
+                data={"region": f"r{n % 10}", "key": f"c{n}", "snapshot": {"id": f"c{n}"}},
+            )
+            for n in range(events)
+        ]
+        started = time.perf_counter()
+        for start in range(0, events, 500):
+            async with transaction(sessions) as session:
+                await enqueue_many(
+                    session, schema, [(topic, e["data"]["region"], e) for e in batch[start : start + 500]]
+                )
+        enqueue_s = time.perf_counter() - started
+        relay = OutboxRelay(engine, schema, bootstrap, listen=False, batch_size=500)
+        try:
+            started = time.perf_counter()
+            published = await relay.publish_pending()
+            relay_s = time.perf_counter() - started
+        finally:
+            await relay.stop()
+    finally:
+        await engine.dispose()
+    return {
+        "relay_events": published,
+        "relay_events_per_s": round(published / relay_s),
+        "enqueue_events_per_s": round(events / enqueue_s),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.components", description=__doc__.splitlines()[0])
+    parser.add_argument("--validation-events", type=int, default=20_000)
+    parser.add_argument("--relay-events", type=int, default=20_000)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    result: dict[str, Any] = {
+        "benchmark": "components",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+    result["validation"] = bench_validation(args.validation_events)
+    print(f"validate_message: {result['validation']['validated_events_per_s_one_core']:,} valid events/s")
+
+    from services.platform.localbroker import LocalBroker
+
+    broker = None
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        broker = LocalBroker(port=0).start()
+        bootstrap = broker.bootstrap
+    embedded = None
+    server_url = os.environ.get("DATABASE_URL")
+    if not server_url:
+        from services.platform.localdb import EmbeddedPostgres
+
+        embedded = EmbeddedPostgres(database="postgres")
+        embedded.start()
+        server_url = embedded.url("postgres")
+    name = f"wijkmatch_bench_{secrets.token_hex(4)}"
+    database_url = _admin(server_url, f'CREATE DATABASE "{name}"', name)
+    try:
+        result["outbox"] = asyncio.run(bench_relay(database_url, bootstrap, args.relay_events))
+    finally:
+        _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', name)
+        if embedded is not None:
+            embedded.stop()
+        if broker is not None:
+            broker.stop()
+    print(
+        f"outbox relay: {result['outbox']['relay_events_per_s']:,} events/s published and marked; "
+        f"enqueue {result['outbox']['enqueue_events_per_s']:,} events/s"
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
