@@ -57,7 +57,8 @@ async def test_relay_publishes_a_large_backlog_once_in_key_order(
         while sum(map(len, seen.values())) < EVENTS and time.monotonic() < deadline:
             for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
                 for record in records:
-                    seen.setdefault(record.key.decode(), []).append(int(json.loads(record.value)["subject"][1:]))
+                    number = int(json.loads(record.value)["subject"][1:])
+                    seen.setdefault(record.key.decode(), []).append(number)
     finally:
         await consumer.stop()
     assert sum(map(len, seen.values())) == EVENTS
