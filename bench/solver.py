@@ -320,7 +320,7 @@ def plot(instances: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
-    markers = {"solver": "o", "greedy": "s", "naive": "^", "lp": "x", "highs": "D"}
+    markers = {"solver": "o", "greedy": "s", "naive": "^", "lp": "x", "highs": "D", "exact": "*"}
     for method in METHODS:
         for profile, style in (("region", "-"), ("pure", ":")):
             pts = [
