@@ -20,6 +20,7 @@ from tests.integration.intake.conftest import (
     committed_offsets,
     count,
     end_offsets,
+    own_database,
     produce,
     read_events,
     rows,
@@ -32,17 +33,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 @pytest.fixture
 def own_database_url(postgres_server_url: str, unique_suffix: str) -> Iterator[str]:
-    """A database of its own: its inbox then shows exactly what this test's consumers committed."""
-    from services.platform.migrations import upgrade
-    from tests.conftest import _in_thread, create_database, drop_database
-
-    name = f"wijkmatch_crash_{unique_suffix}"
-    url = create_database(postgres_server_url, name)
-    try:
-        _in_thread(upgrade, url, ["intake"])
-        yield url
-    finally:
-        drop_database(postgres_server_url, name)
+    yield from own_database(postgres_server_url, unique_suffix)
 
 
 async def test_sigkill_between_db_commit_and_offset_commit_loses_and_duplicates_nothing(

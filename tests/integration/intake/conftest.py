@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -221,3 +221,17 @@ class IntakeProcess:
                 return f.read()
         except OSError:
             return ""
+
+
+def own_database(postgres_server_url: str, unique_suffix: str) -> Iterator[str]:
+    """(For a fixture) a database of its own: its inbox shows exactly what one test committed."""
+    from services.platform.migrations import upgrade
+    from tests.conftest import _in_thread, create_database, drop_database
+
+    name = f"wijkmatch_crash_{unique_suffix}"
+    url = create_database(postgres_server_url, name)
+    try:
+        _in_thread(upgrade, url, ["intake"])
+        yield url
+    finally:
+        drop_database(postgres_server_url, name)
