@@ -248,6 +248,21 @@ def _pair_covers(t: Tables, case: dict, ui: int) -> list[int]:
     return sorted(set(out))
 
 
+def _fit_parts(c: dict, u: dict) -> tuple[int, int, int, int]:
+    """(total, preference, size, accessibility) fit of one pair, as DOMAIN.md defines it."""
+    prefs = c.get("preferred_neighbourhoods") or []
+    if not prefs:
+        pref = 25
+    elif u["neighbourhood"] in prefs:
+        pref = max(10, 50 - 10 * prefs.index(u["neighbourhood"]))
+    else:
+        pref = 0
+    slack = u["max_persons"] - c["household_size"]
+    size = 30 if slack == 0 else 20 if slack == 1 else 0
+    access = -20 if u.get("wheelchair") and not c.get("wheelchair") else 0
+    return pref + size + access, pref, size, access
+
+
 OUTRANKED = ("outranked", "other households with a higher priority took the suitable units")
 
 
@@ -269,17 +284,7 @@ def _result(
     assignments = []
     fit_total = 0
     for c, u, pinned in pairs:
-        prefs = c.get("preferred_neighbourhoods") or []
-        if not prefs:
-            pref = 25
-        elif u["neighbourhood"] in prefs:
-            pref = max(10, 50 - 10 * prefs.index(u["neighbourhood"]))
-        else:
-            pref = 0
-        slack = u["max_persons"] - c["household_size"]
-        size = 30 if slack == 0 else 20 if slack == 1 else 0
-        access = -20 if u.get("wheelchair") and not c.get("wheelchair") else 0
-        total = pref + size + access
+        total, pref, size, access = _fit_parts(c, u)
         fit_total += total
         assignments.append(
             {
@@ -407,7 +412,18 @@ class LinearModel:
     quotas: list[tuple[np.ndarray, np.ndarray, int, int]]  # (pairs, persons, remaining, pinned persons)
     quota_bonus: int
     constant: int  # priority of the pins
+    fit: np.ndarray  # fit of each pair (stage 2)
+    pinned_fit: int
     counts: dict[str, int] = field(default_factory=dict)
+
+
+def pair_fit(t: Tables, ci: np.ndarray, ui: np.ndarray) -> np.ndarray:
+    """DOMAIN.md fit of every (case index, unit index) pair."""
+    fit = np.empty(len(ci), dtype=np.int64)
+    for a, b in _groups_of(ci):
+        pref, size, access = fit_parts_vector(t, t.cases[a])
+        fit[b] = (pref + size + access)[ui[b]]
+    return fit
 
 
 def linear_model(t: Tables) -> LinearModel:
@@ -488,6 +504,8 @@ def linear_model(t: Tables) -> LinearModel:
         quotas=quotas,
         quota_bonus=t.quota_bonus,
         constant=sum(c["priority"] for c, _ in t.pins),
+        fit=pair_fit(t, ci, ui),
+        pinned_fit=sum(_fit_parts(c, u)[0] for c, u in t.pins),
         counts=counts,
     )
 
@@ -562,7 +580,14 @@ def naive_cpsat(problem: dict, time_limit_s: float = 10.0, workers: int = 2, see
     return _result(t, chosen, bound, reasons, stats)
 
 
-def _linear_solver(lm: LinearModel, engine: str, relax: bool, time_limit_s: float, workers: int):
+def _linear_solver(
+    lm: LinearModel,
+    engine: str,
+    relax: bool,
+    time_limit_s: float,
+    workers: int,
+    min_priority: int | None = None,
+):
     from ortools.linear_solver import pywraplp
 
     solver = pywraplp.Solver.CreateSolver(engine)
@@ -577,51 +602,75 @@ def _linear_solver(lm: LinearModel, engine: str, relax: bool, time_limit_s: floa
             ct.SetCoefficient(x[k], float(c))
     for k in lm.fixed_zero.tolist():
         x[k].SetUb(0.0)
+    # Stage 1 maximises P. Stage 2 (min_priority given) keeps P >= min_priority and maximises F.
     objective = solver.Objective()
+    p_row = (
+        solver.Constraint(float(min_priority - lm.constant), infinity) if min_priority is not None else None
+    )
+    p_terms = objective if p_row is None else p_row
     for k, p in enumerate(lm.priority.tolist()):
-        objective.SetCoefficient(x[k], float(p))
+        p_terms.SetCoefficient(x[k], float(p))
     for ks, persons, remaining, pinned in lm.quotas:
         y = solver.NumVar(0.0, float(remaining), "") if relax else solver.IntVar(0.0, float(remaining), "")
         ct = solver.Constraint(-infinity, float(pinned))
         ct.SetCoefficient(y, 1.0)
         for k, n in zip(ks.tolist(), persons.tolist(), strict=True):
             ct.SetCoefficient(x[k], -float(n))
-        objective.SetCoefficient(y, float(lm.quota_bonus))
-    objective.SetOffset(float(lm.constant))
+        p_terms.SetCoefficient(y, float(lm.quota_bonus))
+    if p_row is None:
+        objective.SetOffset(float(lm.constant))
+    else:
+        for k, f in enumerate(lm.fit.tolist()):
+            objective.SetCoefficient(x[k], float(f))
+        objective.SetOffset(float(lm.pinned_fit))
     objective.SetMaximization()
     solver.SetTimeLimit(int(1000 * time_limit_s))
     solver.SetNumThreads(workers)
     return solver, x
 
 
-def highs_mip(problem: dict, time_limit_s: float = 60.0, workers: int = 2) -> dict:
-    """The same 0-1 program as `naive_cpsat`, solved as a MIP by HiGHS: an independent exact reference."""
+def highs_mip(
+    problem: dict, time_limit_s: float = 60.0, workers: int = 2, min_priority: int | None = None
+) -> dict:
+    """The same 0-1 program as `naive_cpsat`, solved as a MIP by HiGHS: an independent exact reference.
+
+    With `min_priority`, solves stage 2 instead: maximise F among solutions with P >= min_priority
+    (then `stats.stage2_fit_bound` is HiGHS' bound on F and `stage1_proven` means stage 2 proven).
+    """
     from ortools.linear_solver import pywraplp
 
     start = time.perf_counter()
     t = build_tables(problem)
     lm = linear_model(t)
-    solver, x = _linear_solver(lm, "HIGHS", relax=False, time_limit_s=time_limit_s, workers=workers)
+    solver, x = _linear_solver(lm, "HIGHS", False, time_limit_s, workers, min_priority=min_priority)
     build_seconds = time.perf_counter() - start
-    status = solver.Solve()
+    # HiGHS reports an empty model as not solved; the pins alone are then the (only) solution.
+    status = solver.Solve() if x else pywraplp.Solver.OPTIMAL
     found = status in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE)
     chosen: list[tuple[int, int]] = []
     if found:
         picked = [k for k, var in enumerate(x) if var.solution_value() > 0.5]
         chosen = [(int(lm.ci[k]), int(lm.ui[k])) for k in picked]
     proven = status == pywraplp.Solver.OPTIMAL
-    bound = int(np.floor(solver.Objective().BestBound() + 1e-6)) if found else _trivial_bound(t)
+    if min_priority is None and x:
+        bound = int(np.floor(solver.Objective().BestBound() + 1e-6)) if found else _trivial_bound(t)
+    else:
+        bound = _trivial_bound(t)
     stats = {
         "solve_seconds": time.perf_counter() - start,
         "build_seconds": build_seconds,
         "eligible_pairs": len(x),
-        "method": "highs_mip",
+        "method": "highs_mip" if min_priority is None else "highs_mip_stage2",
         "solution_found": found,
         "stage1_proven": proven,
         **lm.counts,
     }
+    if min_priority is not None and found:
+        stats["stage2_fit_bound"] = (
+            int(np.floor(solver.Objective().BestBound() + 1e-6)) if x else lm.pinned_fit
+        )
     result = _result(t, chosen, bound, _reasons_without_pairs(t, lm.ci), stats)
-    if proven:  # HiGHS' bound is reported with its own tolerance; a proven optimum is its own bound
+    if proven and min_priority is None:  # HiGHS' bound has its own tolerance; a proven optimum is its bound
         result["objective"]["priority_bound"] = result["objective"]["priority"]
         result["objective"]["gap"] = 0.0
     return result
@@ -636,9 +685,10 @@ def lp_bound(problem: dict, time_limit_s: float = 60.0, workers: int = 2, engine
     lm = linear_model(t)
     solver, x = _linear_solver(lm, engine, relax=True, time_limit_s=time_limit_s, workers=workers)
     build_seconds = time.perf_counter() - start
-    status = solver.Solve()
+    status = solver.Solve() if x else pywraplp.Solver.OPTIMAL
     proven = status == pywraplp.Solver.OPTIMAL
-    value = solver.Objective().Value() if proven else None
+    pins_only = lm.constant + lm.quota_bonus * sum(min(rem, pinned) for _, _, rem, pinned in lm.quotas)
+    value = (solver.Objective().Value() if x else float(pins_only)) if proven else None
     return {
         "status": "OPTIMAL" if proven else "NOT_SOLVED",
         "priority_bound": int(np.floor(value + 1e-6)) if value is not None else None,
@@ -673,10 +723,7 @@ def exact_pure(problem: dict) -> dict:
     ci, ui = eligible_pairs(t)
     n_cases, n_units = len(t.cases), len(t.units)
     scale = 125 * max(1, min(n_cases, n_units)) + 1
-    fit = np.empty(len(ci), dtype=np.int64)
-    for a, b in _groups_of(ci):
-        pref, size, access = fit_parts_vector(t, t.cases[a])
-        fit[b] = (pref + size + access)[ui[b]]
+    fit = pair_fit(t, ci, ui)
     priority = np.array([c["priority"] for c in t.cases], dtype=np.int64)[ci]
     value = priority * scale + fit
     source, sink = n_cases + n_units, n_cases + n_units + 1

@@ -114,6 +114,18 @@ def test_highs_mip_is_exact_and_lp_bound_is_an_upper_bound_on_tiny(seed):
     assert lp["status"] == "OPTIMAL" and lp["priority_bound"] >= best_p
 
 
+@pytest.mark.parametrize("seed", range(15))
+def test_highs_stage_two_finds_the_best_fit_among_best_priority_solutions(seed):
+    from services.matcher.solver.baselines import highs_mip
+
+    prob = generate_problem(7, 5, seed, "tiny")
+    best_p, best_f = brute_force(prob)
+    h = highs_mip(prob, time_limit_s=10, workers=1, min_priority=best_p)
+    assert check_result(prob, h) == []
+    assert h["stats"]["stage1_proven"]
+    assert (h["objective"]["priority"], h["objective"]["fit"]) == (best_p, best_f)
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_exact_pure_equals_brute_force_in_both_stages(seed):
     from services.matcher.solver.baselines import exact_pure
@@ -133,3 +145,19 @@ def test_exact_pure_refuses_side_constraints():
 
     with pytest.raises(ValueError):
         exact_pure(generate_problem(30, 12, 1, "region"))
+
+
+def test_references_on_a_problem_with_only_pins_count_the_pins_quota_points():
+    from services.matcher.solver.baselines import highs_mip, lp_bound
+
+    prob = problem(
+        [case("s1", group="statushouder", size=3, priority=10), case("s2", size=9)],
+        [unit("u1", persons=3)],
+        quotas=[{"municipality": "GM01", "group": "statushouder", "remaining_persons": 2}],
+        policy={"quota_bonus": 100},
+        pinned=[{"case": "s1", "unit": "u1"}],
+    )
+    # P = 10 + 100 x min(2, 3)
+    assert lp_bound(prob, time_limit_s=5, workers=1)["priority_bound"] == 210
+    h = highs_mip(prob, time_limit_s=5, workers=1)
+    assert check_result(prob, h) == [] and h["objective"]["priority"] == 210
