@@ -371,6 +371,69 @@ def _git_commit() -> str | None:
         return None
 
 
+def verify(instances: int, workers: int, time_limit_s: float = 20.0) -> int:
+    """Mid-size cross-check: the solver against HiGHS in both stages, and the checker, on many seeds.
+
+    Sizes cycle through 60x25 ... 300x120 (region and tiny-like densities). A mismatch is only
+    a bug when the solver claims OPTIMAL (or when its P exceeds HiGHS' proven optimum).
+    """
+    from services.matcher.solver import solve_problem
+    from services.matcher.solver.baselines import highs_mip
+    from services.matcher.solver.generate import generate_problem
+    from tests.support.checker import check_result
+
+    shapes = [
+        ("region", 60, 25),
+        ("region", 120, 50),
+        ("region", 200, 80),
+        ("region", 300, 120),
+        ("pure", 200, 80),
+    ]
+    failures = 0
+    for i in range(instances):
+        profile, n_cases, n_units = shapes[i % len(shapes)]
+        seed = 1000 + i
+        problem = generate_problem(n_cases, n_units, seed, profile)
+        start = time.perf_counter()
+        result = solve_problem(
+            json.loads(json.dumps(problem)), time_limit_s=time_limit_s, workers=workers, seed=0
+        )
+        solve_s = time.perf_counter() - start
+        problems = check_result(problem, result)
+        ref = highs_mip(problem, time_limit_s=120, workers=workers)
+        obj = result.get("objective") or {}
+        line = (
+            f"{profile} {n_cases}x{n_units} seed {seed}: solver {result['status']} P={obj.get('priority')} "
+        )
+        line += f"F={obj.get('fit')} ({solve_s:.1f}s); HiGHS P={ref['objective']['priority']}"
+        line += "" if ref["stats"]["stage1_proven"] else " (not proven)"
+        if ref["stats"]["stage1_proven"]:
+            p_star = ref["objective"]["priority"]
+            if obj.get("priority", 0) > p_star:
+                problems.append(f"solver P {obj.get('priority')} exceeds HiGHS' proven optimum {p_star}")
+            if result["status"] == "OPTIMAL" and obj.get("priority") != p_star:
+                problems.append(
+                    f"solver claims OPTIMAL with P {obj.get('priority')} but the optimum is {p_star}"
+                )
+            if obj.get("priority") == p_star:
+                stage2 = highs_mip(problem, time_limit_s=120, workers=workers, min_priority=p_star)
+                if stage2["stats"]["stage1_proven"]:
+                    f_star = stage2["objective"]["fit"]
+                    line += f" F*={f_star}"
+                    if obj.get("fit", 0) > f_star:
+                        problems.append(f"solver F {obj.get('fit')} exceeds HiGHS' proven best F {f_star}")
+                    if result["status"] == "OPTIMAL" and obj.get("fit") != f_star:
+                        problems.append(
+                            f"solver claims OPTIMAL with F {obj.get('fit')} but the best F is {f_star}"
+                        )
+        print(line + ("" if not problems else "  <-- PROBLEM"), flush=True)
+        for msg in problems[:10]:
+            print(f"   !! {msg}", flush=True)
+        failures += bool(problems)
+    print(f"verify: {failures} of {instances} instances with problems", flush=True)
+    return 1 if failures else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.solver", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"small sizes only ({', '.join(QUICK_SIZES)})")
@@ -384,12 +447,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="generator seed")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument(
+        "--verify",
+        type=int,
+        metavar="N",
+        help="instead: cross-check the solver against HiGHS on N mid-size instances",
+    )
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "PROBLEM", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--time-limit", type=float, default=10.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         method, problem_path, out_path = args.child
         return child_main(method, Path(problem_path), Path(out_path), args.time_limit, args.workers, 0)
+    if args.verify:
+        return verify(args.verify, args.workers)
 
     from services.matcher.solver.generate import eligible_pair_count, generate_problem
 
