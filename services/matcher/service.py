@@ -33,7 +33,7 @@ class MatcherService:
     def __init__(self, settings: MatcherSettings | None = None) -> None:
         self.settings = settings or MatcherSettings()
         s = self.settings
-        self.engine = create_engine(s.database_url, pool_size=5 + s.solver_processes, max_overflow=5)
+        self.engine = create_engine(s.database_url, pool_size=5 + s.round_concurrency, max_overflow=5)
         self.sessions = session_maker(self.engine)
         self.solver = SolverPool(s.solver_processes, s.solve_delay_s)
         self.relay = OutboxRelay(self.engine, SCHEMA, s.kafka_bootstrap_servers, poll_interval_s=0.5)
@@ -54,6 +54,7 @@ class MatcherService:
             registry_loader=lambda: _load_registry(s.organisations),
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=s.heartbeat_interval_ms,
+            batch=s.consumer_batch,
             on_committed=self.relay.wake,
         )
         self.scheduler = Scheduler(
@@ -62,7 +63,7 @@ class MatcherService:
             debounce_s=s.debounce_s,
             max_delay_s=s.max_delay_s,
             interval_s=s.scheduler_interval_s,
-            concurrency=s.solver_processes,
+            concurrency=s.round_concurrency,
             owned_partitions=self._owned,
         )
         self.consumer_probe = ProgressProbe("consumer", LIVENESS_STALL_S, has_pending_work=self._has_lag)

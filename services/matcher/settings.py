@@ -28,6 +28,9 @@ class MatcherSettings(ServiceSettings):
     scheduler_interval_s: float = Field(default=0.5, gt=0)
     failure_backoff_s: float = Field(default=30.0, ge=0)
     solver_processes: int = Field(default=1, ge=1)
+    # Rounds in flight at once (building and recording are database work; solving queues for a process).
+    round_concurrency: int = Field(default=4, ge=1)
+    consumer_batch: int = Field(default=100, ge=1)
     solver_workers: int = Field(default=1, ge=1)
     deterministic: bool = True
     refusal_policy: Literal["forbid_pair", "park_case"] = "forbid_pair"

@@ -25,6 +25,7 @@ from schemas.events import DATA_MODELS, CloudEvent, short_type
 from services.matcher.adapters import metrics
 from services.matcher.decisions.apply import RefusalPolicy, apply_decision
 from services.matcher.pool.apply import apply_pool_event
+from services.matcher.pool.repository import lock_region, touch_region
 from services.matcher.settings import SCHEMA
 from services.platform.inbox import record_once
 from services.platform.outbox import enqueue
@@ -72,6 +73,7 @@ class MatcherConsumer:
         registry_loader: Callable[[], Any],
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 2_000,
+        batch: int = 100,
         on_committed: Callable[[], None] | None = None,
     ) -> None:
         self.sessions = sessions
@@ -84,6 +86,9 @@ class MatcherConsumer:
         self.last_poll = time.monotonic()
         self.last_progress = time.monotonic()
         self.processed = 0
+        self.batch = batch
+        self._locked: set[str] = set()
+        self._touched: dict[str, int] = {}
         self.probe: Any = None
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -133,20 +138,66 @@ class MatcherConsumer:
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
-            batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=self.batch)
             self.last_poll = time.monotonic()
             if self.probe is not None and not batches:
                 self.probe.touch()  # an idle poll is progress too: nothing was waiting
             for tp, records in batches.items():
-                for record in records:
-                    await self._handle_with_retry(record)
-                    self.processed += 1
-                    self.last_progress = time.monotonic()
-                    if self.probe is not None:
-                        self.probe.touch()
+                await self._handle_batch(records)
+                self.processed += len(records)
+                self.last_progress = time.monotonic()
+                if self.probe is not None:
+                    self.probe.touch()
                 await self.consumer.commit({tp: records[-1].offset + 1})
             if batches and self.on_committed is not None:
                 self.on_committed()
+
+    async def _handle_batch(self, records: list[ConsumerRecord]) -> None:
+        """One transaction for a partition's batch, one savepoint per message; a message that fails for
+        its own reasons is skipped, connection trouble retries the whole batch. Each region's row is
+        locked once and its change recorded once per batch."""
+        delay = 0.2
+        while True:
+            try:
+                async with self.sessions() as session, session.begin():
+                    self._locked: set[str] = set()
+                    self._touched: dict[str, int] = {}
+                    for record in records:
+                        try:
+                            async with session.begin_nested():
+                                await self._apply(session, record)
+                        except Exception as exc:
+                            if _transient(exc):
+                                raise
+                            metrics.EVENTS.labels(record.topic, "failed").inc()
+                            log.exception(
+                                "message could not be applied; skipped",
+                                extra={
+                                    "topic": record.topic,
+                                    "partition": record.partition,
+                                    "offset": record.offset,
+                                },
+                            )
+                    for region, partition in self._touched.items():
+                        await touch_region(session, region, partition)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not _transient(exc):
+                    for record in records:  # something outside any one message: go one by one
+                        await self._handle_with_retry(record)
+                    return
+                log.warning("database unavailable; retrying batch", exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                self._locked, self._touched = set(), {}
+
+    async def _lock(self, session: AsyncSession, region: str) -> None:
+        if region not in self._locked:
+            await lock_region(session, region)
+            self._locked.add(region)
 
     async def _handle_with_retry(self, record: ConsumerRecord) -> None:
         delay = 0.2
@@ -169,9 +220,20 @@ class MatcherConsumer:
                 return
 
     async def handle(self, record: ConsumerRecord) -> None:
-        """Apply one message (idempotent); invalid messages are counted and never block the partition."""
+        """Apply one message in its own transaction (idempotent)."""
+        async with self.sessions() as session, session.begin():
+            self._locked, self._touched = set(), {}
+            try:
+                await self._apply(session, record)
+                for region, partition in self._touched.items():
+                    await touch_region(session, region, partition)
+            finally:
+                self._locked, self._touched = set(), {}
+
+    async def _apply(self, session: AsyncSession, record: ConsumerRecord) -> None:
+        """Apply one message in the caller's transaction; invalid messages are counted, never block."""
         if record.topic == OFFER_RESPONSES:
-            await self._handle_offer_response(record)
+            await self._handle_offer_response(session, record)
             return
         try:
             event = json.loads(record.value)
@@ -187,38 +249,42 @@ class MatcherConsumer:
                 extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
             )
             return
-        async with self.sessions() as session, session.begin():
-            source = str(event.get("source")) if isinstance(event, dict) else "unknown"
-            event_id = str(event.get("id")) if isinstance(event, dict) else "unknown"
-            if not await record_once(
-                session, SCHEMA, source, event_id, record.topic, record.partition, record.offset
-            ):
-                metrics.EVENTS.labels(record.topic, "duplicate").inc()
+        source = str(event.get("source")) if isinstance(event, dict) else "unknown"
+        event_id = str(event.get("id")) if isinstance(event, dict) else "unknown"
+        if not await record_once(
+            session, SCHEMA, source, event_id, record.topic, record.partition, record.offset
+        ):
+            metrics.EVENTS.labels(record.topic, "duplicate").inc()
+            return
+        region = event.get("data", {}).get("region") if isinstance(event.get("data"), dict) else None
+        if isinstance(region, str):
+            await self._lock(session, region)
+        if record.topic == POOL:
+            try:
+                async with session.begin_nested():
+                    region, applied = await apply_pool_event(
+                        session, event, partition=record.partition, offset=record.offset, touch=False
+                    )
+                if applied:
+                    self._touched[region] = record.partition
+            except (ValueError, ValidationError, KeyError, TypeError):
+                metrics.EVENTS.labels(record.topic, "invalid").inc()
+                log.error(
+                    "invalid pool event skipped",
+                    extra={"partition": record.partition, "offset": record.offset, "event_id": event_id},
+                )
                 return
-            if record.topic == POOL:
-                try:
-                    async with session.begin_nested():
-                        await apply_pool_event(
-                            session, event, partition=record.partition, offset=record.offset
-                        )
-                except (ValueError, ValidationError, KeyError, TypeError):
-                    metrics.EVENTS.labels(record.topic, "invalid").inc()
-                    log.error(
-                        "invalid pool event skipped",
-                        extra={"partition": record.partition, "offset": record.offset, "event_id": event_id},
-                    )
-                    return
-            else:
-                assert envelope is not None
-                outcome = await apply_decision(session, short_type(envelope.type), data, self.refusal)
-                if not outcome.applied:
-                    log.info(
-                        "decision not applied",
-                        extra={"type": envelope.type, "event_id": event_id, "detail": outcome.detail},
-                    )
+        else:
+            assert envelope is not None
+            outcome = await apply_decision(session, short_type(envelope.type), data, self.refusal)
+            if not outcome.applied:
+                log.info(
+                    "decision not applied",
+                    extra={"type": envelope.type, "event_id": event_id, "detail": outcome.detail},
+                )
         metrics.EVENTS.labels(record.topic, "applied").inc()
 
-    async def _handle_offer_response(self, record: ConsumerRecord) -> None:
+    async def _handle_offer_response(self, session: AsyncSession, record: ConsumerRecord) -> None:
         from services.matcher.decisions.validation import validate_offer_response
 
         envelope, data, rejection = validate_offer_response(
@@ -228,38 +294,38 @@ class MatcherConsumer:
             value=record.value,
             registry=self.registry,
         )
-        async with self.sessions() as session, session.begin():
-            if rejection is not None:
-                if await record_once(
-                    session,
-                    SCHEMA,
-                    REJECTION_INBOX_SOURCE,
-                    f"{record.topic}/{record.partition}/{record.offset}",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                ):
-                    key = record.key.decode("utf-8", "replace") if record.key else "unknown"
-                    await enqueue(session, SCHEMA, topic=INTAKE_REJECTED, key=key, event=rejection)
-                metrics.EVENTS.labels(record.topic, "rejected").inc()
-                return
-            assert envelope is not None
-            if not await record_once(
+        if rejection is not None:
+            if await record_once(
                 session,
                 SCHEMA,
-                envelope["source"],
-                envelope["id"],
+                REJECTION_INBOX_SOURCE,
+                f"{record.topic}/{record.partition}/{record.offset}",
                 record.topic,
                 record.partition,
                 record.offset,
             ):
-                metrics.EVENTS.labels(record.topic, "duplicate").inc()
-                return
-            outcome = await apply_decision(
-                session, short_type(envelope["type"]), data.model_dump(mode="json"), self.refusal
+                key = record.key.decode("utf-8", "replace") if record.key else "unknown"
+                await enqueue(session, SCHEMA, topic=INTAKE_REJECTED, key=key, event=rejection)
+            metrics.EVENTS.labels(record.topic, "rejected").inc()
+            return
+        assert envelope is not None
+        if not await record_once(
+            session,
+            SCHEMA,
+            envelope["source"],
+            envelope["id"],
+            record.topic,
+            record.partition,
+            record.offset,
+        ):
+            metrics.EVENTS.labels(record.topic, "duplicate").inc()
+            return
+        await self._lock(session, data.region)
+        outcome = await apply_decision(
+            session, short_type(envelope["type"]), data.model_dump(mode="json"), self.refusal
+        )
+        if not outcome.applied:
+            log.info(
+                "offer response not applied", extra={"event_id": envelope["id"], "detail": outcome.detail}
             )
-            if not outcome.applied:
-                log.info(
-                    "offer response not applied", extra={"event_id": envelope["id"], "detail": outcome.detail}
-                )
         metrics.EVENTS.labels(record.topic, "applied").inc()

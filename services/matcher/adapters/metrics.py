@@ -34,6 +34,11 @@ VACANCY_TO_PROPOSAL = Histogram(
     "From the vacancy's event time (or its return to the pool) to its proposal",
     buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600),
 )
+POOL_EVENT_AGE = Histogram(
+    "wijkmatch_matcher_pool_event_age_seconds",
+    "From a pool event's time (its external event's time) to the matcher applying it",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
+)
 EVENTS = Counter(
     "wijkmatch_matcher_events_total", "Consumed events by topic and outcome", ["topic", "outcome"]
 )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.pool import parse_pool_event
+from services.matcher.adapters import metrics
 from services.matcher.pool import repository as repo
 from services.platform.topics import TYPE_PREFIX
 
@@ -19,9 +20,10 @@ def entity_action(type_name: str) -> tuple[str, str]:
 
 
 async def apply_pool_event(
-    session: AsyncSession, event: dict[str, Any], *, partition: int, offset: int
-) -> str:
-    """Validates and applies the event; returns the region it touched. Raises ValueError if invalid."""
+    session: AsyncSession, event: dict[str, Any], *, partition: int, offset: int, touch: bool = True
+) -> tuple[str, bool]:
+    """Validates and applies the event: (region, whether it changed the pool). Raises ValueError if
+    invalid. With touch=False the caller records the region's change itself (once per batch)."""
     envelope, data = parse_pool_event(event)
     entity, action = entity_action(envelope.type)
     region: str = data.region  # type: ignore[attr-defined]
@@ -40,6 +42,7 @@ async def apply_pool_event(
             applied = await repo.upsert_unit(session, region, key, snapshot, event_time, offset)
     else:
         applied = await repo.set_reference(session, region, entity, key, snapshot, event_time, offset)
-    if applied:
+    metrics.POOL_EVENT_AGE.observe(max(0.0, (datetime.now(UTC) - event_time).total_seconds()))
+    if applied and touch:
         await repo.touch_region(session, region, partition)
-    return region
+    return region, applied

@@ -46,6 +46,15 @@ async def touch_region(session: AsyncSession, region: str, partition: int | None
     await session.execute(stmt.on_conflict_do_update(index_elements=["region"], set_=set_))
 
 
+async def lock_region(session: AsyncSession, region: str) -> None:
+    """Take the region's row lock first, before any case, unit or proposal row: handlers and a round's
+    final transaction then always lock in the same order (no deadlocks)."""
+    await session.execute(insert(region_state).values(region=region).on_conflict_do_nothing())
+    await session.execute(
+        select(region_state.c.region).where(region_state.c.region == region).with_for_update()
+    )
+
+
 async def request_round(session: AsyncSession, region: str) -> None:
     stmt = insert(region_state).values(region=region, requested_at=func.now())
     await session.execute(

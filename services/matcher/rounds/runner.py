@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from services.matcher import events
@@ -190,19 +191,16 @@ class RoundRunner:
         return report
 
     async def _prepare(self, session: AsyncSession, region: str, force: bool) -> Any:
+        # No row lock: change_seq is read before the pool, so anything newer simply stays unhandled.
         state = (
-            (
-                await session.execute(
-                    select(region_state).where(region_state.c.region == region).with_for_update()
-                )
-            )
+            (await session.execute(select(region_state).where(region_state.c.region == region)))
             .mappings()
             .first()
         )
         if state is None:
             if not force:
                 return None
-            await session.execute(region_state.insert().values(region=region))
+            await session.execute(insert(region_state).values(region=region).on_conflict_do_nothing())
             state = {"change_seq": 0, "handled_seq": 0, "requested_at": None}
         needed = state["change_seq"] > state["handled_seq"] or state["requested_at"] is not None
         if not (needed or force):

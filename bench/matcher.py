@@ -1,0 +1,432 @@
+"""Matcher benchmark (`make bench-matcher`, `python -m bench.matcher`): vacancy.published -> match.proposed.
+
+Real processes: the bundled broker (unless KAFKA_BOOTSTRAP_SERVERS), PostgreSQL (DATABASE_URL's server,
+else the embedded one; a fresh database, dropped at the end), `wijkmatch intake` and `wijkmatch matcher`
+with debounce 1 s. Each of 10 regions is seeded with reference data and a small pool (not timed); then
+mixed external traffic runs at 100 events/s over the 10 regions (new vacancies, new cases, case updates,
+withdrawals). Measured: latency from sending each vacancy.published to receiving its match.proposed
+(p50/p99, for the vacancies that were proposed) and round durations (solve and total). Target:
+p99 <= debounce + solve time (p99) + 1 s. Writes bench/results/matcher.json.
+
+With steady traffic a region is never quiet for the debounce window, so the maximum delay decides
+when rounds start; it is set to the debounce window here (WIJKMATCH_MATCHER_MAX_DELAY_S=1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results" / "matcher.json"
+LOGS = Path(__file__).resolve().parent.parent / ".wijkmatch" / "bench-matcher"
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 4)
+
+
+def _admin(server_url: str, sql: str, database: str) -> str:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url)
+
+    async def execute() -> None:
+        host = url.query.get("host") or url.host
+        conn = await asyncpg.connect(
+            host=host if isinstance(host, str) else host[0],
+            port=url.port,
+            user=url.username,
+            password=url.password,
+            database=url.database,
+        )
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(execute())
+    return url.set(database=database).render_as_string(hide_password=False)
+
+
+def _free_port() -> int:
+    from services.platform.localbroker import free_port
+
+    return free_port()
+
+
+class Child:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.log_path = LOGS / f"{name}.log"
+        log = open(self.log_path, "wb")  # noqa: SIM115 - the child holds it
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", *argv], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+async def _wait_ready(url: str, timeout: float = 120.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as client:
+        while time.monotonic() < deadline:
+            try:
+                response = await client.get(url + "/readyz")
+                if response.status_code == 200 and response.json().get("assignment_known", True):
+                    return
+            except (httpx.HTTPError, ValueError):
+                pass
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"{url} not ready within {timeout:.0f}s")
+
+
+class Traffic:
+    """Synthetic external events per region, drawn from a generated region (demo-feed's senders)."""
+
+    def __init__(self, region: str, seed: int, seed_cases: int, seed_units: int, extra: int) -> None:
+        from services.intake.core.registry import load_registry
+        from services.matcher.demofeed import SenderBook, region_events
+        from services.matcher.solver.generate import generate_problem
+
+        self.region = region
+        self.rng = random.Random(seed)
+        problem = generate_problem(seed_cases + extra, seed_units + extra, seed=seed)
+        policy = dict(problem.get("policy") or {})
+        policy["time_limit_s"] = 2.0
+        problem["policy"] = policy
+        self.book = SenderBook(load_registry(), region)
+        self.spare_cases = problem["cases"][seed_cases:]
+        self.spare_units = problem["units"][seed_units:]
+        seed_problem = {
+            **problem,
+            "cases": problem["cases"][:seed_cases],
+            "units": problem["units"][:seed_units],
+        }
+        self.seed_events = [e for _, e in region_events(seed_problem, region, self.book)]
+        self.cases = list(seed_problem["cases"])
+        self.units = list(seed_problem["units"])
+
+    def _event(self, type_short: str, data: dict[str, Any]) -> dict[str, Any]:
+        from services.matcher.demofeed import external_event
+
+        sender = self.book.sender(type_short)
+        if type_short == "vacancy.published":
+            data["corporation"] = sender.org_id
+        elif type_short in ("case.registered", "case.updated"):
+            data["referrer"] = sender.org_id
+        return external_event(type_short, {"region": self.region, **data}, sender)
+
+    def next(self) -> dict[str, Any] | None:
+        roll = self.rng.random()
+        if roll < 0.40 and self.spare_units:
+            unit = self.spare_units.pop(0)
+            self.units.append(unit)
+            return self._event("vacancy.published", dict(unit))
+        if roll < 0.80 and self.spare_cases:
+            case = self.spare_cases.pop(0)
+            self.cases.append(case)
+            return self._event("case.registered", dict(case))
+        if roll < 0.90 and self.cases:
+            case = dict(self.rng.choice(self.cases))
+            case["priority"] = min(1_000_000, case["priority"] + self.rng.randint(1, 5000))
+            return self._event("case.updated", case)
+        if roll < 0.95 and len(self.cases) > 5:
+            case = self.cases.pop(self.rng.randrange(len(self.cases)))
+            return self._event("case.withdrawn", {"id": case["id"], "reason": "found_housing"})
+        if len(self.units) > 5:
+            unit = self.units.pop(self.rng.randrange(len(self.units)))
+            return self._event("vacancy.withdrawn", {"id": unit["id"], "reason": "renovation"})
+        return None
+
+
+async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> dict[str, Any]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from schemas.events import TOPIC_OF_TYPE
+    from services.platform.kafka import CLOUDEVENTS_HEADERS, make_producer
+    from services.platform.migrations import upgrade
+    from services.platform.topics import PROPOSALS, TYPE_PREFIX
+
+    await asyncio.to_thread(upgrade, database_url, ["intake", "matcher"])
+    tag = secrets.token_hex(3)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "WIJKMATCH_MATCHER_DEBOUNCE_S": str(args.debounce),
+        "WIJKMATCH_MATCHER_MAX_DELAY_S": str(args.max_delay if args.max_delay else args.debounce),
+        "WIJKMATCH_MATCHER_SCHEDULER_INTERVAL_S": "0.1",
+        "WIJKMATCH_MATCHER_SOLVER_PROCESSES": str(args.solver_processes),
+        "WIJKMATCH_MATCHER_SOLVER_WORKERS": "1",
+        "WIJKMATCH_INTAKE_GROUP_ID": f"bench-intake-{tag}",
+        "WIJKMATCH_MATCHER_CONSUMER_GROUP": f"bench-matcher-{tag}",
+        "WIJKMATCH_LOG_LEVEL": os.environ.get("WIJKMATCH_LOG_LEVEL", "WARNING"),
+    }
+    env.pop("WIJKMATCH_ORGANISATIONS", None)
+    intake_port, matcher_port = _free_port(), _free_port()
+    intake = Child("intake", ["intake", "run", "--port", str(intake_port)], env)
+    matcher = Child("matcher", ["matcher", "--no-migrate", "--port", str(matcher_port)], env)
+    regions = [f"bench-{tag}-{i}" for i in range(args.regions)]
+    traffic = [
+        Traffic(r, args.seed + i, args.seed_cases, args.seed_units, args.extra) for i, r in enumerate(regions)
+    ]
+    sent: dict[str, float] = {}
+    proposed_at: dict[str, float] = {}
+    solve_seconds: list[float] = []
+    rounds_seen = 0
+    producer = make_producer(bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        await _wait_ready(f"http://127.0.0.1:{intake_port}")
+        await _wait_ready(f"http://127.0.0.1:{matcher_port}")
+        await producer.start()
+        await consumer.start()
+        parts = consumer.partitions_for_topic(PROPOSALS) or set(range(4))
+        tps = [TopicPartition(PROPOSALS, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+        region_set = set(regions)
+
+        async def follow() -> None:
+            nonlocal rounds_seen
+            async for record in consumer:
+                if record.key is None or record.key.decode() not in region_set:
+                    continue
+                event = json.loads(record.value)
+                kind = event["type"][len(TYPE_PREFIX) :]
+                if kind == "match.proposed":
+                    proposed_at.setdefault(event["data"]["unit"], time.time())
+                elif kind == "round.completed":
+                    rounds_seen += 1
+                    solve_seconds.append(float(event["data"]["solve_seconds"]))
+
+        follower = asyncio.create_task(follow())
+
+        async def send(event: dict[str, Any]) -> None:
+            if event["type"] == TYPE_PREFIX + "vacancy.published":
+                sent[event["data"]["id"]] = time.time()
+            await producer.send(
+                TOPIC_OF_TYPE[event["type"]],
+                value=json.dumps(event).encode(),
+                key=event["data"]["region"].encode(),
+                headers=CLOUDEVENTS_HEADERS,
+            )
+
+        print(f"seeding {len(regions)} regions ...", flush=True)
+        for t in traffic:
+            for event in t.seed_events:
+                await send(event)
+        await producer.flush()
+        warm = time.monotonic() + args.warmup
+        while time.monotonic() < warm:
+            await asyncio.sleep(0.5)
+        sent.clear()
+        proposed_at.clear()
+        solve_seconds.clear()
+        rounds_seen = 0
+        print(f"mixed traffic: {args.rate:.0f} events/s for {args.duration:.0f} s ...", flush=True)
+        started = time.monotonic()
+        count = 0
+        interval = 1.0 / args.rate
+        while time.monotonic() - started < args.duration:
+            event = traffic[count % len(traffic)].next()
+            count += 1
+            if event is not None:
+                await send(event)
+            lag = started + count * interval - time.monotonic()
+            if lag > 0:
+                await asyncio.sleep(lag)
+        elapsed = time.monotonic() - started
+        await producer.flush()
+        drain = time.monotonic() + args.drain
+        while time.monotonic() < drain and len(proposed_at.keys() & sent.keys()) < len(sent):
+            await asyncio.sleep(0.5)
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+        pipeline = await _scrape_age(f"http://127.0.0.1:{matcher_port}")
+        durations = await _round_durations(database_url, regions)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+        matcher.stop()
+        intake.stop()
+    latencies = [proposed_at[u] - t for u, t in sent.items() if u in proposed_at]
+    p99_solve = _percentile(solve_seconds, 0.99) or 0.0
+    target = args.debounce + p99_solve + 1.0
+    p99 = _percentile(latencies, 0.99)
+    return {
+        "benchmark": "matcher",
+        "when": datetime.now(UTC).isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "config": {
+            "regions": args.regions,
+            "rate_events_per_s": args.rate,
+            "duration_s": args.duration,
+            "debounce_s": args.debounce,
+            "max_delay_s": args.max_delay if args.max_delay else args.debounce,
+            "seed_cases_per_region": args.seed_cases,
+            "seed_units_per_region": args.seed_units,
+            "solver_processes": args.solver_processes,
+            "policy_time_limit_s": 2.0,
+            "mix": "40% vacancy.published, 40% case.registered, 10% case.updated, 5% case/vacancy withdrawn",
+        },
+        "events_sent": count,
+        "events_per_s": round(count / elapsed, 1),
+        "vacancies_published": len(sent),
+        "vacancies_proposed": len(latencies),
+        "latency_s": {
+            "p50": _percentile(latencies, 0.5),
+            "p90": _percentile(latencies, 0.9),
+            "p99": p99,
+            "max": round(max(latencies), 4) if latencies else None,
+        },
+        "pool_event_age_s": pipeline,
+        "rounds": rounds_seen,
+        "solve_s": {
+            "p50": _percentile(solve_seconds, 0.5),
+            "p99": p99_solve,
+            "max": max(solve_seconds, default=None),
+        },
+        "round_duration_s": durations,
+        "target_p99_s": round(target, 3),
+        "target_met": p99 is not None and p99 <= target,
+        "logs": str(LOGS),
+    }
+
+
+async def _scrape_age(url: str) -> dict[str, Any]:
+    """Mean age of pool events when the matcher applied them (external send -> intake -> matcher)."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=5) as client:
+        text_ = (await client.get(url + "/metrics")).text
+    values = {}
+    for line in text_.splitlines():
+        if line.startswith("wijkmatch_matcher_pool_event_age_seconds_sum"):
+            values["sum"] = float(line.split()[-1])
+        elif line.startswith("wijkmatch_matcher_pool_event_age_seconds_count"):
+            values["count"] = float(line.split()[-1])
+    count = values.get("count", 0.0)
+    return {"events": int(count), "mean": round(values.get("sum", 0.0) / count, 3) if count else None}
+
+
+async def _round_durations(database_url: str, regions: list[str]) -> dict[str, Any]:
+    from sqlalchemy import text
+
+    from services.platform.db import create_engine
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT duration_s, "
+                        "(SELECT count(*) FROM json_array_elements(problem::json->'cases')) AS cases "
+                        "FROM matcher.rounds WHERE region = ANY(:rs) AND status = 'completed'"
+                    ),
+                    {"rs": regions},
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    values = [float(r.duration_s) for r in rows if r.duration_s is not None]
+    return {
+        "count": len(values),
+        "p50": _percentile(values, 0.5),
+        "p99": _percentile(values, 0.99),
+        "max": round(max(values), 4) if values else None,
+        "mean_cases_per_round": round(statistics.mean(r.cases for r in rows), 1) if rows else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.matcher", description=__doc__.splitlines()[0])
+    parser.add_argument("--regions", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=100.0, help="external events per second (all regions)")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of mixed traffic")
+    parser.add_argument("--debounce", type=float, default=1.0)
+    parser.add_argument("--max-delay", type=float, default=0.0, help="default: the debounce window")
+    parser.add_argument("--seed-cases", type=int, default=30)
+    parser.add_argument("--seed-units", type=int, default=15)
+    parser.add_argument("--extra", type=int, default=400, help="spare cases/units per region for the traffic")
+    parser.add_argument("--solver-processes", type=int, default=1)
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds after seeding before timing")
+    parser.add_argument("--drain", type=float, default=20.0, help="max seconds to wait for late proposals")
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    from services.platform.localbroker import LocalBroker
+
+    broker = None
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        broker = LocalBroker(port=0, partitions=args.partitions).start()
+        bootstrap = broker.bootstrap
+    embedded = None
+    server_url = os.environ.get("DATABASE_URL")
+    if not server_url:
+        from services.platform.localdb import EmbeddedPostgres
+
+        embedded = EmbeddedPostgres(database="postgres")
+        embedded.start()
+        server_url = embedded.url("postgres")
+    name = f"wijkmatch_bench_matcher_{secrets.token_hex(4)}"
+    database_url = _admin(server_url, f'CREATE DATABASE "{name}"', name)
+    try:
+        result = asyncio.run(run(args, bootstrap, database_url))
+    finally:
+        _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', name)
+        if embedded is not None:
+            embedded.stop()
+        if broker is not None:
+            broker.stop()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        json.dumps(
+            {k: result[k] for k in ("latency_s", "solve_s", "round_duration_s", "target_p99_s", "target_met")}
+        )
+    )
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
