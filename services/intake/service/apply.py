@@ -140,30 +140,9 @@ async def _apply_events(
             snapshot = change.pool.snapshot
             version_rows[ref] = _version_row(event, change, snapshot)
             if change.kind == "care_capacity_provider":
-                group = care_group(event)
-                provider, provider_slots = str(event.data.provider), int(event.data.slots)  # type: ignore[attr-defined]
-                providers = slots.setdefault(group, {})
-                providers[provider] = provider_slots
-                slot_rows[(*group, provider)] = {
-                    "region": group[0],
-                    "area": group[1],
-                    "care_type": group[2],
-                    "provider": provider,
-                    "slots": provider_slots,
-                }
-                snapshot = {"area": group[1], "care_type": group[2], "slots": sum(providers.values())}
+                snapshot = _set_provider_slots(event, slots, slot_rows)
             if change.personal is not None:
-                case = (event.region, change.key)
-                sealed = seal_personal(
-                    master_key, event.region, change.key, change.personal, wrapped_keys.get(case)
-                )
-                wrapped_keys[case] = sealed.wrapped_key
-                vault_rows[case] = {
-                    "region": event.region,
-                    "case_id": change.key,
-                    "wrapped_key": sealed.wrapped_key,
-                    "ciphertext": sealed.ciphertext,
-                }
+                _seal(event, change, master_key, wrapped_keys, vault_rows)
             pool_events.append((POOL, event.region, _pool_event(event, change, snapshot)))
         log_rows.append(_log_row(event, change, result))
         outcome.add(result, event.type, event.source)
@@ -174,6 +153,47 @@ async def _apply_events(
     await repo.append_log(log_rows)
     await outbox.enqueue_many(session, SCHEMA, pool_events)
     outcome.pool_events += len(pool_events)
+
+
+def _set_provider_slots(
+    event: IncomingEvent,
+    slots: dict[CareGroup, dict[str, int]],
+    slot_rows: dict[tuple[str, str, str, str], dict[str, Any]],
+) -> dict[str, Any]:
+    """Record one provider's slots; the pool snapshot is the sum over the group's providers right now."""
+    region, area, care_type = group = care_group(event)
+    data: Any = event.data
+    provider, provider_slots = str(data.provider), int(data.slots)
+    providers = slots.setdefault(group, {})
+    providers[provider] = provider_slots
+    slot_rows[(*group, provider)] = {
+        "region": region,
+        "area": area,
+        "care_type": care_type,
+        "provider": provider,
+        "slots": provider_slots,
+    }
+    return {"area": area, "care_type": care_type, "slots": sum(providers.values())}
+
+
+def _seal(
+    event: IncomingEvent,
+    change: Change,
+    master_key: bytes,
+    wrapped_keys: dict[tuple[str, str], bytes | None],
+    vault_rows: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    """Encrypt the case's personal data with its data key (a new one for a new case)."""
+    assert change.personal is not None
+    case = (event.region, change.key)
+    sealed = seal_personal(master_key, event.region, change.key, change.personal, wrapped_keys.get(case))
+    wrapped_keys[case] = sealed.wrapped_key
+    vault_rows[case] = {
+        "region": event.region,
+        "case_id": change.key,
+        "wrapped_key": sealed.wrapped_key,
+        "ciphertext": sealed.ciphertext,
+    }
 
 
 def _pool_event(event: IncomingEvent, change: Change, snapshot: dict[str, Any] | None) -> dict[str, Any]:
