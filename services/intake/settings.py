@@ -29,6 +29,7 @@ class IntakeSettings(ServiceSettings):
     group_id: str = "wijkmatch-intake"
     batch_max_records: int = 1000
     batch_timeout_ms: int = 100
+    fetch_max_wait_ms: int = 100  # how long the broker may hold a fetch when there is nothing new
     relay_batch_size: int = 1000
     relay_poll_interval_s: float = 0.05
     topic_partitions: int = 4

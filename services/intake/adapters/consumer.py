@@ -45,6 +45,7 @@ def register_consumer(broker: KafkaBroker, runtime: IntakeRuntime) -> Any:
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
 
     @subscriber(parser=_parse_without_headers, decoder=_no_decode)
