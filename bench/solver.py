@@ -200,8 +200,11 @@ def compare(rows: dict[str, dict]) -> dict[str, Any]:
     """Relative numbers and cross-checks between methods on one instance."""
     out: dict[str, Any] = {"warnings": []}
     ok = {m: r for m, r in rows.items() if r.get("priority") is not None}
+    # every method's proven bound counts (the LP's too, which has no P); greedy's is trivial
     bounds = [
-        r["priority_bound"] for m, r in ok.items() if m != "greedy" and r.get("priority_bound") is not None
+        r["priority_bound"]
+        for m, r in rows.items()
+        if m != "greedy" and "error" not in r and isinstance(r.get("priority_bound"), int)
     ]
     best_p = max((r["priority"] for r in ok.values()), default=None)
     if bounds:
@@ -448,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument(
+        "--report", type=Path, metavar="JSON", help="re-print and re-plot a saved solver.json"
+    )
+    parser.add_argument(
         "--verify",
         type=int,
         metavar="N",
@@ -461,6 +467,15 @@ def main(argv: list[str] | None = None) -> int:
         return child_main(method, Path(problem_path), Path(out_path), args.time_limit, args.workers, 0)
     if args.verify:
         return verify(args.verify, args.workers)
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        for inst in saved["instances"]:
+            inst["compare"] = compare(inst["methods"])
+        args.report.write_text(json.dumps(saved, indent=1, default=str) + "\n")
+        print_report(saved["instances"])
+        if not args.no_plot:
+            plot(saved["instances"], args.report.with_name("solver_scaling.png"))
+        return 0
 
     from services.matcher.solver.generate import eligible_pair_count, generate_problem
 

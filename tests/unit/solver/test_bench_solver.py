@@ -69,3 +69,10 @@ def test_a_tiny_run_writes_json_and_plot(tmp_path):
             assert row["violations"] == []
     assert "exact" in report["instances"][1]["methods"]
     assert (tmp_path / "solver_scaling.png").stat().st_size > 10_000
+
+
+def test_the_lp_bound_counts_although_the_lp_has_no_solution():
+    lp = {"priority": None, "priority_bound": 101, "status": "OPTIMAL", "stats": {}}
+    cmp = compare({"solver": _row(99, 150), "lp": lp})
+    assert cmp["best_bound"] == 101
+    assert cmp["gap_vs_best_bound"]["solver"] == pytest.approx(2 / 101)
