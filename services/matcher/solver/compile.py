@@ -116,12 +116,26 @@ class Compiled:
         return not self.care_rows and not self.mix_rows and not self.quota_rows
 
 
+def _distinct(values: np.ndarray, size: int) -> int:
+    return int(np.count_nonzero(np.bincount(values, minlength=size)))
+
+
+def _group_index(keys: np.ndarray) -> dict[int, np.ndarray]:
+    """Positions (ascending) of each key value."""
+    if len(keys) == 0:
+        return {}
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    cuts = np.nonzero(np.diff(sorted_keys))[0] + 1
+    return {int(sorted_keys[c]): part for c, part in zip(np.r_[0, cuts], np.split(order, cuts), strict=True)}
+
+
 def _stable_hash(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
 def _tiebreak(case_ids: list[str], unit_ids: list[str], pc: np.ndarray, pu: np.ndarray) -> np.ndarray:
-    """A fixed pseudo-random value in [0, 16) per pair, the same on every run (see docs/solver.md)."""
+    """A fixed pseudo-random value in [0, 2^20) per pair, the same on every run (see docs/solver.md)."""
     hc = np.array([_stable_hash(c) for c in case_ids], dtype=np.uint64)
     hu = np.array([_stable_hash(u) for u in unit_ids], dtype=np.uint64)
     with np.errstate(over="ignore"):
@@ -129,7 +143,7 @@ def _tiebreak(case_ids: list[str], unit_ids: list[str], pc: np.ndarray, pu: np.n
         x ^= x >> np.uint64(31)
         x *= np.uint64(0x94D049BB133111EB)
         x ^= x >> np.uint64(29)
-    return (x & np.uint64(15)).astype(np.int64)
+    return (x & np.uint64((1 << 20) - 1)).astype(np.int64)
 
 
 def _covers(case: Case, unit: Unit, area: str, care_type: str) -> bool:
@@ -170,21 +184,31 @@ def compile_problem(problem: Problem) -> Compiled:
         for t in c.care_needs:
             need[i, t_index[t]] = True
 
-    def covering(area: str, care_type: str, pcs: np.ndarray, pus: np.ndarray) -> np.ndarray:
+    def area_groups(pus: np.ndarray) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+        return _group_index(u_nbh_i[pus]), _group_index(u_mun_i[pus])
+
+    AreaGroups = tuple[dict[int, np.ndarray], dict[int, np.ndarray]]
+
+    def covering(area: str, care_type: str, pcs: np.ndarray, groups: AreaGroups) -> np.ndarray:
+        """Indices (ascending) of the pairs that cover the entry."""
         if area not in code_index or care_type not in t_index or len(pcs) == 0:
-            return np.zeros(len(pcs), dtype=bool)
+            return np.zeros(0, dtype=np.int64)
         a = code_index[area]
-        return need[pcs, t_index[care_type]] & ((u_nbh_i[pus] == a) | (u_mun_i[pus] == a))
+        empty = np.zeros(0, dtype=np.int64)
+        idx = np.union1d(groups[0].get(a, empty), groups[1].get(a, empty))
+        return idx[need[pcs[idx], t_index[care_type]]]
 
     block = np.zeros(n_elig, dtype=np.int8)
     detail: list[str | None] = [None] * n_elig
 
     care_entries = []
+    eligible_areas = area_groups(eu)
     for entry in problem.care_capacity:
         used = sum(1 for c, u in pins if _covers(c, u, entry.area, entry.care_type))
         care_entries.append((entry, used))
         if entry.slots - used <= 0:
-            hit = np.nonzero(covering(entry.area, entry.care_type, ec, eu) & (block == BLOCK_NONE))[0]
+            hit = covering(entry.area, entry.care_type, ec, eligible_areas)
+            hit = hit[block[hit] == BLOCK_NONE]
             block[hit] = BLOCK_CARE
             for k in hit:
                 detail[k] = f"{entry.care_type}@{entry.area}"
@@ -203,6 +227,7 @@ def compile_problem(problem: Problem) -> Compiled:
         for scope in ("neighbourhood", "complex")
     }
     mix_places = []
+    eligible_places: dict[str, dict[int, np.ndarray]] | None = None
     for r, rule in enumerate(problem.policy.mix_rules):
         groups = list(rule.groups)
         places = sorted({p for u in units if (p := _places(u, rule.scope)) is not None})
@@ -217,10 +242,11 @@ def compile_problem(problem: Problem) -> Compiled:
             g0 = base_g + sum(1 for c, _ in in_place if c.group in groups)
             mix_places.append((r, rule, place, h, g0))
             if rule.share_scaled * h - SHARE_SCALE * g0 < 0 and n_elig:
-                in_groups = np.isin(c_group[ec], [group_code[g] for g in groups])
-                hit = np.nonzero(
-                    (unit_place[rule.scope][eu] == place_code[place]) & in_groups & (block == BLOCK_NONE)
-                )[0]
+                if eligible_places is None:
+                    eligible_places = {sc: _group_index(codes[eu]) for sc, codes in unit_place.items()}
+                hit = eligible_places[rule.scope].get(place_code[place], np.zeros(0, dtype=np.int64))
+                in_groups = np.isin(c_group[ec[hit]], [group_code[g] for g in groups])
+                hit = hit[in_groups & (block[hit] == BLOCK_NONE)]
                 block[hit] = BLOCK_MIX
                 for k in hit:
                     detail[k] = f"{r}@{place}"
@@ -250,33 +276,35 @@ def compile_problem(problem: Problem) -> Compiled:
     if n_pairs == 0:
         return _add_quota_constants(comp, problem)
 
+    usable_areas = area_groups(pu)
     for entry, used in care_entries:
         if entry.slots - used <= 0:
             continue
-        rows = np.nonzero(covering(entry.area, entry.care_type, pc, pu))[0]
+        rows = covering(entry.area, entry.care_type, pc, usable_areas)
         if len(rows) == 0:
             continue
         # Binds only if more covering pairs could be chosen than there are slots left.
-        distinct = min(len(np.unique(pc[rows])), len(np.unique(pu[rows])))
+        distinct = min(_distinct(pc[rows], len(cases)), _distinct(pu[rows], len(units)))
         if distinct > entry.slots - used:
             comp.care_rows.append(CareRow(entry.area, entry.care_type, entry.slots, used, rows))
 
     pair_group = c_group[pc]
-    pair_place = {scope: codes[pu] for scope, codes in unit_place.items()}
+    usable_places = {scope: _group_index(codes[pu]) for scope, codes in unit_place.items()}
+    in_rule = [np.isin(pair_group, [group_code[g] for g in rule.groups]) for rule in problem.policy.mix_rules]
     for r, rule, place, h, g0 in mix_places:
         s = rule.share_scaled
         room = s * h - SHARE_SCALE * g0
         if room < 0:
             continue
-        in_x = pair_place[rule.scope] == place_code[place]
-        in_g = in_x & np.isin(pair_group, [group_code[g] for g in rule.groups])
-        pairs_g = np.nonzero(in_g)[0]
+        in_x = usable_places[rule.scope].get(place_code[place], np.zeros(0, dtype=np.int64))
+        g_mask = in_rule[r][in_x]
+        pairs_g = in_x[g_mask]
         if len(pairs_g) == 0:
             continue
-        most_g = min(len(np.unique(pc[pairs_g])), len(np.unique(pu[pairs_g])))
+        most_g = min(_distinct(pc[pairs_g], len(cases)), _distinct(pu[pairs_g], len(units)))
         if (SHARE_SCALE - s) * most_g <= room:
             continue
-        pairs_other = np.nonzero(in_x & ~in_g)[0]
+        pairs_other = in_x[~g_mask]
         comp.mix_rows.append(MixRow(r, rule.scope, place, list(rule.groups), s, h, g0, pairs_g, pairs_other))
 
     _add_quota_constants(comp, problem)
@@ -296,7 +324,7 @@ def compile_problem(problem: Problem) -> Compiled:
             ]
             if len(rows) == 0:
                 continue
-            most_persons = int(sizes[np.unique(pc[rows])].sum())
+            most_persons = int(sizes[np.bincount(pc[rows], minlength=len(cases)) > 0].sum())
             if most_persons <= q.remaining_persons - pinned_persons:
                 comp.pweight[rows] += comp.bonus * sizes[pc[rows]]
                 continue

@@ -10,7 +10,7 @@ from ortools.sat.python import cp_model
 from schemas.problem import SHARE_SCALE
 from services.matcher.solver.compile import MAX_PAIR_FIT, MIN_PAIR_FIT, Compiled
 
-TIEBREAK_RANGE = 16
+TIEBREAK_RANGE = 1 << 20
 
 
 @dataclass
@@ -44,8 +44,9 @@ def _params(solver: cp_model.CpSolver, params: SolveParams, budget: float) -> No
 
 
 class CpSatModel:
-    def __init__(self, comp: Compiled) -> None:
+    def __init__(self, comp: Compiled, *, light_presolve: bool = False) -> None:
         self.comp = comp
+        self.light_presolve = light_presolve
         m = cp_model.CpModel()
         n = comp.n_pairs
         self.model = m
@@ -106,6 +107,9 @@ class CpSatModel:
     def _solve(self, params: SolveParams, budget: float, stage: int) -> StageResult:
         solver = cp_model.CpSolver()
         _params(solver, params, budget)
+        if self.light_presolve:  # probing and symmetry detection cost seconds on big models and gain little
+            solver.parameters.cp_model_probing_level = 0
+            solver.parameters.symmetry_level = 0
         status = solver.solve(self.model)
         seconds, dtime = solver.wall_time, solver.deterministic_time
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

@@ -7,12 +7,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.matcher.solver.compile import Compiled
+from services.matcher.solver.compile import Compiled, restrict
 from services.matcher.solver.cpsat import CpSatModel, SolveParams
-from services.matcher.solver.flow import lexicographic_weights, max_weight_matching
+from services.matcher.solver.flow import lexicographic_weights, max_weight_matching, polish_within_cells
+from services.matcher.solver.lp import integer_bound, lagrangian_bound, solve_stage1_lp
+from services.matcher.solver.mip import solve_mip
 from services.matcher.solver.repair import Feasibility
 
 STAGE1_SHARE = 0.6
+EXACT_MODEL_MAX_PAIRS = 15_000
+LP_SHARE = 0.8
+MIP_PAIRS_PER_CASE = 4
+FULL_LP_MAX_PAIRS = 400_000
+LP_CASES_PER_UNIT = 1.5
+LP_PAIRS_PER_UNIT = 10
+MIP_NODES = 2000
 
 
 @dataclass
@@ -62,9 +71,12 @@ def optimise(
     start = feas.greedy(feas.repair(relaxed_match))
     if not feas.is_feasible(start):  # never expected; the empty solution always is
         start = np.zeros(0, dtype=np.int64)
-    notes: list[str] = []
-
     params = SolveParams(workers=workers, seed=seed, deterministic=deterministic)
+    if comp.n_pairs > EXACT_MODEL_MAX_PAIRS:
+        return _lp_guided(
+            comp, feas, start, relaxation_bound, params, deadline=deadline, budget=budget, started=t0
+        )
+    notes: list[str] = []
     model = CpSatModel(comp)
 
     def remaining() -> float:
@@ -108,3 +120,118 @@ def optimise(
 def _reserve(comp: Compiled) -> float:
     """Wall time kept back for evaluation, explanations and writing the result."""
     return 0.05 + 2e-6 * comp.n_pairs + 1e-4 * (len(comp.cases) + len(comp.units))
+
+
+def _lp_guided(
+    comp: Compiled,
+    feas: Feasibility,
+    start: np.ndarray,
+    relaxation_bound: int,
+    params: SolveParams,
+    *,
+    deadline: float,
+    budget: float,
+    started: float,
+) -> EngineResult:
+    """Large problems: LP bound, LP rounding, MIP around the LP optimum, fit polishing.
+
+    1. GLOP solves the LP relaxation (over all pairs, or over the most valuable ones for very large
+       problems); its duals give a valid bound on P (lp.py) and reduced costs.
+    2. Rounding the LP (x > 0.5), repairing broken rows and filling greedily gives a first solution.
+    3. HiGHS solves stage 1 restricted to each case's best pairs by reduced cost plus the LP's support.
+    4. Stage 2: min-cost flow makes F optimal for the chosen cases, each kept in its unit's
+       municipality, neighbourhood and complex (flow.polish_within_cells).
+    """
+    const = constant_p(comp)
+    notes: list[str] = []
+    deterministic = params.deterministic
+
+    def remaining() -> float:
+        return max(0.01, deadline - time.perf_counter() - _reserve(comp))
+
+    columns = None
+    if comp.n_pairs > FULL_LP_MAX_PAIRS:
+        # Too big for the LP in time: solve it over the most valuable cases and every unit's best
+        # candidates, then price the side rows out over all pairs (lagrangian_bound) for the bound.
+        columns = _top_cases(comp, LP_CASES_PER_UNIT) | _best_per_unit(comp, comp.pweight, LP_PAIRS_PER_UNIT)
+    lp_seconds = budget * LP_SHARE if deterministic else remaining() * LP_SHARE
+    lp = solve_stage1_lp(comp, lp_seconds, columns, deterministic=deterministic)
+    bound = relaxation_bound
+    if lp is not None and columns is not None:
+        bound = min(bound, const + integer_bound(lagrangian_bound(comp, lp.duals)))
+    incumbent = start
+    p_inc = feas.model_p(start)
+    score = comp.pweight.astype(float)
+    keep = np.zeros(comp.n_pairs, dtype=bool)
+    if lp is not None:
+        bound = min(bound, const + integer_bound(lp.bound))
+        notes.append(f"LP relaxation {lp.seconds:.2f}s" + ("" if lp.optimal else " (stopped early)"))
+        rounded = feas.greedy(feas.repair(np.nonzero(lp.x > 0.5)[0]))
+        if feas.is_feasible(rounded) and feas.model_p(rounded) > p_inc:
+            incumbent, p_inc = rounded, feas.model_p(rounded)
+        score = lp.reduced_cost
+        keep |= lp.x > 1e-6
+    else:
+        notes.append("the LP relaxation found no solution in time; bound from the flow relaxation")
+    keep |= _best_per_case(comp, score, MIP_PAIRS_PER_CASE)
+    keep[incumbent] = True
+    sub, kept = restrict(comp, keep)
+    notes.append(f"LP rounding P={const + p_inc}, restricted MIP over {sub.n_pairs} pairs")
+    stage1 = solve_mip(
+        sub,
+        # Deterministic mode: HiGHS's node count is the work limit; the wall-clock limit is only a fuse.
+        time_limit_s=max(60.0, 10 * budget) if deterministic else remaining() * 0.85,
+        node_limit=MIP_NODES if deterministic else None,
+    )
+    if stage1 is not None:
+        candidate = np.sort(kept[stage1])
+        if feas.is_feasible(candidate) and feas.model_p(candidate) > p_inc:
+            incumbent, p_inc = candidate, feas.model_p(candidate)
+    stage1_seconds = time.perf_counter() - started
+    stage1_optimal = const + p_inc >= bound
+
+    t2 = time.perf_counter()
+    final = incumbent
+    polished = polish_within_cells(comp, final)
+    if feas.is_feasible(polished) and feas.model_p(polished) == p_inc:
+        final = polished
+    return EngineResult(
+        chosen=np.sort(final),
+        optimal=False,
+        bound=max(bound, const + p_inc),
+        engine="lp_guided",
+        stage1_seconds=stage1_seconds,
+        stage2_seconds=time.perf_counter() - t2,
+        stage1_optimal=stage1_optimal,
+        stage2_optimal=False,
+        notes=notes,
+    )
+
+
+def _top_cases(comp: Compiled, per_unit: float) -> np.ndarray:
+    """Pairs of the most valuable cases, about `per_unit` cases for every unit."""
+    value = np.zeros(len(comp.cases))
+    np.maximum.at(value, comp.pc, comp.pweight.astype(float))
+    top = np.zeros(len(comp.cases), dtype=bool)
+    top[np.argsort(-value, kind="stable")[: int(per_unit * len(comp.units))]] = True
+    return top[comp.pc]
+
+
+def _best_per_unit(comp: Compiled, score: np.ndarray, k: int) -> np.ndarray:
+    """Each unit's k pairs with the highest score."""
+    order = np.lexsort((-score, comp.pu))
+    units_sorted = comp.pu[order]
+    rank = np.arange(len(order)) - np.searchsorted(units_sorted, units_sorted, side="left")
+    keep = np.zeros(comp.n_pairs, dtype=bool)
+    keep[order[rank < k]] = True
+    return keep
+
+
+def _best_per_case(comp: Compiled, score: np.ndarray, k: int) -> np.ndarray:
+    """Each case's k pairs with the highest score."""
+    order = np.lexsort((-score, comp.pc))
+    cases_sorted = comp.pc[order]
+    rank = np.arange(len(order)) - np.searchsorted(cases_sorted, cases_sorted, side="left")
+    keep = np.zeros(comp.n_pairs, dtype=bool)
+    keep[order[rank < k]] = True
+    return keep

@@ -36,3 +36,35 @@ def max_weight_matching(comp: Compiled, weights: np.ndarray) -> np.ndarray:
         raise RuntimeError(f"min-cost flow failed with status {status}")
     flows = smcf.flows(arcs[n_c : n_c + n])
     return np.nonzero(flows > 0)[0].astype(np.int64)
+
+
+def polish_within_cells(comp: Compiled, chosen: np.ndarray) -> np.ndarray:
+    """Best fit for the same placed cases, each kept in its unit's municipality, neighbourhood and complex.
+
+    Every side row (care, mix, quota) counts pairs only through those three places and the case, so any
+    such reassignment keeps the solution feasible and P unchanged; min-cost flow makes F optimal for it.
+    """
+    from services.matcher.solver.compile import restrict
+
+    if len(chosen) == 0:
+        return chosen
+    cell_code: dict[tuple[str, str, str | None], int] = {}
+    unit_cell = np.array(
+        [
+            cell_code.setdefault((u.municipality, u.neighbourhood, u.complex), len(cell_code))
+            for u in comp.units
+        ],
+        dtype=np.int64,
+    )
+    case_cell = np.full(len(comp.cases), -1, dtype=np.int64)
+    case_cell[comp.pc[chosen]] = unit_cell[comp.pu[chosen]]
+    arcs = case_cell[comp.pc] == unit_cell[comp.pu]
+    sub, kept = restrict(comp, arcs)
+    scale = (MAX_PAIR_FIT - MIN_PAIR_FIT) * comp.max_pairs + 1
+    picked = max_weight_matching(sub, scale + sub.fit)
+    if len(picked) != len(chosen):
+        return chosen
+    result = np.sort(kept[picked])
+    if int(comp.fit[result].sum()) < int(comp.fit[chosen].sum()):
+        return chosen
+    return result

@@ -1,0 +1,132 @@
+"""LP relaxation of stage 1 (GLOP) and a bound on P that stays valid whatever the LP solver's accuracy.
+
+Weak duality with a dual point built from the solver's duals: for any y ≥ 0 and every feasible x,
+    w·x ≤ y·b + Σ_j max(0, w_j − y·A_j) · ub_j,
+so clipping the duals at 0 and adding every positive reduced cost gives a true upper bound on P,
+even when the LP stopped early or its duals are slightly off.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from ortools.linear_solver.python import model_builder_helper as mbh
+
+from schemas.problem import SHARE_SCALE
+from services.matcher.solver.compile import Compiled
+
+
+@dataclass
+class LpResult:
+    x: np.ndarray  # per usable pair, in [0, 1]
+    reduced_cost: np.ndarray  # per usable pair: w_j − y·A_j (≤ 0 at an exact optimum)
+    bound: float  # valid upper bound on the model part of P
+    objective: float
+    seconds: float
+    optimal: bool
+    duals: np.ndarray
+
+
+def stage1_matrix(comp: Compiled) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
+    """(A, b, objective, upper bounds) of `max w·x + bonus·z, A [x z] ≤ b, 0 ≤ [x z] ≤ ub`."""
+    n, nq = comp.n_pairs, len(comp.quota_rows)
+    n_c, n_u = len(comp.cases), len(comp.units)
+    rows = [comp.pc, n_c + comp.pu]
+    cols = [np.arange(n), np.arange(n)]
+    vals = [np.ones(n), np.ones(n)]
+    rhs = [np.ones(n_c + n_u)]
+    r = n_c + n_u
+    for row in comp.care_rows:
+        rows.append(np.full(len(row.pairs), r))
+        cols.append(row.pairs)
+        vals.append(np.ones(len(row.pairs)))
+        rhs.append(np.array([row.cap], dtype=float))
+        r += 1
+    for row in comp.mix_rows:  # scaled by 1/10000 for the LP's numerics
+        s = row.share / SHARE_SCALE
+        rows += [np.full(len(row.pairs_g), r), np.full(len(row.pairs_other), r)]
+        cols += [row.pairs_g, row.pairs_other]
+        vals += [np.full(len(row.pairs_g), 1 - s), np.full(len(row.pairs_other), -s)]
+        rhs.append(np.array([row.room / SHARE_SCALE]))
+        r += 1
+    for i, q in enumerate(comp.quota_rows):  # z_q − Σ size·x ≤ 0
+        rows += [np.full(len(q.pairs), r), np.array([r])]
+        cols += [q.pairs, np.array([n + i])]
+        vals += [-q.sizes.astype(float), np.array([1.0])]
+        rhs.append(np.zeros(1))
+        r += 1
+    a = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, n + nq))
+    obj = np.concatenate([comp.pweight.astype(float), np.full(nq, float(comp.bonus))])
+    ub = np.concatenate([np.ones(n), np.array([q.cap for q in comp.quota_rows], dtype=float)])
+    return a, np.concatenate(rhs), obj, ub
+
+
+def solve_stage1_lp(
+    comp: Compiled, time_limit_s: float, columns: np.ndarray | None = None, *, deterministic: bool = False
+) -> LpResult | None:
+    """The LP over all pairs, or over `columns` only (a bool mask over pairs); the bound covers all pairs."""
+    started = time.perf_counter()
+    a, b, obj, ub = stage1_matrix(comp)
+    if columns is None:
+        cols = np.arange(len(obj))
+    else:
+        cols = np.concatenate([np.nonzero(columns)[0], np.arange(comp.n_pairs, len(obj))])
+    helper = mbh.ModelBuilderHelper()
+    helper.fill_model_from_sparse_data(
+        np.zeros(len(cols)), ub[cols], obj[cols], np.full(len(b), -np.inf), b, a[:, cols].tocsr()
+    )
+    helper.set_maximize(True)
+    solver = mbh.ModelSolverHelper("glop")
+    if deterministic:  # GLOP's own work measure instead of the wall clock
+        solver.set_solver_specific_parameters(f"max_deterministic_time: {max(0.05, time_limit_s)}")
+    else:
+        solver.set_time_limit_in_seconds(max(0.05, time_limit_s))
+    solver.solve(helper)
+    if not solver.has_solution():
+        return None
+    x = np.zeros(len(obj))
+    x[cols] = np.clip(np.asarray(solver.variable_values(), dtype=float), 0.0, None)
+    y = np.clip(np.asarray(solver.dual_values(), dtype=float), 0.0, None)
+    rc = obj - a.T @ y
+    bound = float(y @ b + np.maximum(rc, 0.0) @ ub)
+    return LpResult(
+        x=x[: comp.n_pairs],
+        reduced_cost=rc[: comp.n_pairs],
+        bound=bound,
+        objective=float(solver.objective_value()),
+        seconds=time.perf_counter() - started,
+        optimal=solver.status() == mbh.SolveStatus.OPTIMAL,
+        duals=y,
+    )
+
+
+def integer_bound(value: float) -> int:
+    """Largest integer P the float bound allows, with room for rounding in the dot products."""
+    return int(np.floor(value + 1e-9 * abs(value) + 1e-6))
+
+
+def lagrangian_bound(comp: Compiled, row_duals: np.ndarray) -> float:
+    """Valid upper bound on the model part of P from multipliers of the side rows only.
+
+    `row_duals` follows stage1_matrix's row order (case and unit rows are ignored). With the side rows
+    priced out, what remains is an assignment problem, solved exactly by min-cost flow over all pairs:
+        P ≤ Σ_r λ_r b_r + Σ_q max(0, bonus − μ_q) cap_q + max-weight matching of ⌈w − λ·A⌉.
+    """
+    from services.matcher.solver.flow import max_weight_matching
+
+    a, b, obj, ub = stage1_matrix(comp)
+    n, first_side = comp.n_pairs, len(comp.cases) + len(comp.units)
+    lam = np.clip(np.asarray(row_duals, dtype=float), 0.0, None)
+    lam[:first_side] = 0.0
+    priced = obj - a.T @ lam
+    weights = np.ceil(priced[:n] - 1e-9).astype(np.int64)
+    z_part = float(np.maximum(priced[n:], 0.0) @ ub[n:])
+    positive = np.nonzero(weights > 0)[0]
+    from services.matcher.solver.compile import restrict
+
+    sub, kept = restrict(comp, np.isin(np.arange(n), positive))
+    matched = max_weight_matching(sub, weights[kept])
+    return float(lam @ b) + z_part + float(weights[kept][matched].sum())
