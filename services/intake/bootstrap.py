@@ -90,6 +90,8 @@ class IntakeRuntime:
 def build_runtime(settings: IntakeSettings | None = None) -> IntakeRuntime:
     settings = settings or IntakeSettings()
     engine = create_engine(settings.database_url)
+    # Database errors are logged with tracebacks; keep statement parameters (vault rows) out of them.
+    engine.sync_engine.hide_parameters = True
     sessions = session_maker(engine)
     registry = load_registry(settings.organisations)
     processor = BatchProcessor(
