@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -510,6 +511,33 @@ def _check_unassigned(p: Problem, result: dict, placed: set[str]) -> list[str]:
     return out
 
 
+_TOKEN = re.compile(r"[^\s,;:()\[\]{}\"'`]+")
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _texts(v)]
+    return []
+
+
+def _check_privacy(p: Problem, result: dict) -> list[str]:
+    """DOMAIN.md: an explanation never shows another household's data (here: another case's id)."""
+    out = []
+    entries = [(a.get("case"), a.get("explanation")) for a in result.get("assignments") or []]
+    entries += [(u.get("case"), u.get("detail")) for u in result.get("unassigned") or []]
+    for own, text in entries:
+        for line in _texts(text):
+            others = {tok.rstrip(".") for tok in _TOKEN.findall(line)} & p.cases.keys() - {own}
+            if others:
+                out.append(f"explanation for case {own} names other case(s) {sorted(others)[:3]}")
+                break
+    return out
+
+
 def check_result(problem: dict, result: dict) -> list[str]:
     """Every way `result` breaks DOMAIN.md for the (valid) `problem`; empty list = clean."""
     p = parse_problem(problem)
@@ -556,6 +584,7 @@ def check_result(problem: dict, result: dict) -> list[str]:
     out += [v for v in solution_violations(p, new_pairs) if "appears in" not in v]
     out += _check_objective(p, result, pairs)
     out += _check_unassigned(p, result, set(case_count))
+    out += _check_privacy(p, result)
     return out
 
 

@@ -406,3 +406,11 @@ def test_no_eligible_unit_check_tells_apart_identical_cases_by_their_forbidden_p
     res["unassigned"][0]["reason"] = "no_eligible_unit"
     res["unassigned"][1]["reason"] = "outranked"
     assert len(check_result(prob, res)) == 2
+
+
+def test_an_explanation_naming_another_household_is_reported():
+    res = result_for(BASIC, [("c1", "u1"), ("c2", "u2")], priority=500, fit=110, fits=[55, 55])
+    res["assignments"][0]["explanation"] = ["c1 gets u1 (uses 1 of 3 ggz slots in GM01)"]
+    assert check_result(BASIC, res) == []
+    res["assignments"][1]["explanation"] = ["u2 went here because c1 took u1."]
+    assert any("names other case(s) ['c1']" in v for v in check_result(BASIC, res))
