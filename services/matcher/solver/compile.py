@@ -88,7 +88,6 @@ class Compiled:
     pins: list[tuple[Case, Unit]]
     table: EligibilityTable
     eligible_block: np.ndarray  # per eligible pair of `table`: BLOCK_*
-    block_detail: list[str | None]  # per eligible pair: which entry/rule blocked it
     pc: np.ndarray  # usable pairs: case index
     pu: np.ndarray  # usable pairs: unit index
     prio: np.ndarray
@@ -199,7 +198,6 @@ def compile_problem(problem: Problem) -> Compiled:
         return idx[need[pcs[idx], t_index[care_type]]]
 
     block = np.zeros(n_elig, dtype=np.int8)
-    detail: list[str | None] = [None] * n_elig
 
     care_entries = []
     eligible_areas = area_groups(eu)
@@ -210,8 +208,6 @@ def compile_problem(problem: Problem) -> Compiled:
             hit = covering(entry.area, entry.care_type, ec, eligible_areas)
             hit = hit[block[hit] == BLOCK_NONE]
             block[hit] = BLOCK_CARE
-            for k in hit:
-                detail[k] = f"{entry.care_type}@{entry.area}"
 
     nbh_desc = {n.code: n for n in problem.neighbourhoods}
     cpx_desc = {x.id: x for x in problem.complexes}
@@ -248,8 +244,6 @@ def compile_problem(problem: Problem) -> Compiled:
                 in_groups = np.isin(c_group[ec[hit]], [group_code[g] for g in groups])
                 hit = hit[in_groups & (block[hit] == BLOCK_NONE)]
                 block[hit] = BLOCK_MIX
-                for k in hit:
-                    detail[k] = f"{r}@{place}"
 
     usable = np.nonzero(block == BLOCK_NONE)[0]
     pc, pu = ec[usable], eu[usable]
@@ -262,7 +256,6 @@ def compile_problem(problem: Problem) -> Compiled:
         pins=pins,
         table=table,
         eligible_block=block,
-        block_detail=detail,
         pc=pc,
         pu=pu,
         prio=prio,

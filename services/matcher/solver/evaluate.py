@@ -43,6 +43,7 @@ class Evaluation:
     quota_points: int
     fit: int
     care_used: dict[tuple[str, str], int]  # pins + new pairs covering each entry
+    pinned_care: dict[tuple[str, str], int]  # pins covering each entry
     quota_persons_by_key: dict[tuple[str, str], int]  # pins + new pairs, before capping
     mix: list[MixState] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
@@ -63,7 +64,9 @@ def covered_entries(case: Case, unit: Unit, slots: dict[tuple[str, str], int]) -
 
 
 def evaluate(problem: Problem, new_pairs: list[tuple[Case, Unit]]) -> Evaluation:
-    pins = [(_case(problem, p.case), _unit(problem, p.unit)) for p in problem.pinned]
+    case_by_id = {c.id: c for c in problem.cases}
+    unit_by_id = {u.id: u for u in problem.units}
+    pins = [(case_by_id[p.case], unit_by_id[p.unit]) for p in problem.pinned]
     slots = {(c.area, c.care_type): c.slots for c in problem.care_capacity}
     everything = pins + new_pairs
     violations: list[str] = []
@@ -120,6 +123,7 @@ def evaluate(problem: Problem, new_pairs: list[tuple[Case, Unit]]) -> Evaluation
         quota_points=problem.policy.quota_bonus * quota_persons,
         fit=fit_total,
         care_used=care_used,
+        pinned_care=pinned_care,
         quota_persons_by_key=persons,
         mix=mix,
         violations=violations,
@@ -154,11 +158,3 @@ def mix_states(problem: Problem, pins: list[tuple[Case, Unit]]) -> list[MixState
                 )
             )
     return states
-
-
-def _case(problem: Problem, case_id: str) -> Case:
-    return next(c for c in problem.cases if c.id == case_id)
-
-
-def _unit(problem: Problem, unit_id: str) -> Unit:
-    return next(u for u in problem.units if u.id == unit_id)

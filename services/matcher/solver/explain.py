@@ -5,14 +5,12 @@ Only the household's own data and aggregate counts appear; never another househo
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
 from schemas.problem import SHARE_SCALE, Case, Unit
 from services.matcher.solver.compile import BLOCK_CARE, BLOCK_MIX, Compiled, fit_parts
 from services.matcher.solver.eligibility import RULE_NAMES
-from services.matcher.solver.evaluate import Evaluation, MixState, covered_entries, place_of
+from services.matcher.solver.evaluate import Evaluation, covered_entries, place_of
 
 _ORDINAL = {0: "1st", 1: "2nd", 2: "3rd"}
 
@@ -99,21 +97,85 @@ def explain_unplaced(
     slots: dict[tuple[str, str], int],
     placed_cases: set[int],
 ) -> list[dict[str, str]]:
-    """Reason and detail for every case (not pinned) left without a home."""
+    """Reason and detail for every case (not pinned) left without a home.
+
+    Every eligible pair of an unplaced case is put in one family, vectorised over all pairs:
+    blocked before solving (an exhausted care entry, a mix rule with R < 0), unit taken by another
+    household (`quota` if that household has lower priority but fills a quota, else `outranked`), unit
+    free but a care entry it covers is full or one more group member would break a mix rule, or open.
+    """
     t = comp.table
-    by_case: dict[int, list[int]] = {}
-    for k, c in enumerate(t.pair_case):
-        by_case.setdefault(int(c), []).append(k)
-    mix_index: dict[tuple[int, str], MixState] = {(m.rule, m.place): m for m in ev.mix}
-    rules = comp.problem.policy.mix_rules
+    ec, eu = t.pair_case, t.pair_unit
+    n_cases = len(comp.cases)
+    placed = np.zeros(n_cases, dtype=bool)
+    placed[list(placed_cases)] = True
+    sel = np.nonzero(~placed[ec])[0]
+    pc, pu = ec[sel], eu[sel]
+    family = np.full(len(sel), _OPEN, dtype=np.int8)
+    block = comp.eligible_block[sel]
+    family[block == BLOCK_CARE] = _CARE
+    family[block == BLOCK_MIX] = _MIX
+    todo = block == 0
+
+    taker = np.full(len(comp.units), -1, dtype=np.int64)
+    for unit_index, case_index in case_taken_by.items():
+        taker[unit_index] = case_index
+    taken = todo & (taker[pu] >= 0)
+    if taken.any():
+        prio = np.array([c.priority for c in comp.cases], dtype=np.int64)
+        quota_keys = {(q.municipality, q.group) for q in comp.problem.quotas}
+        in_quota = np.array(
+            [(u.municipality, comp.cases[taker[j]].group) in quota_keys if taker[j] >= 0 else False
+             for j, u in enumerate(comp.units)], dtype=bool,
+        )  # fmt: skip
+        by_quota = taken & (comp.bonus > 0) & in_quota[pu] & (prio[np.maximum(taker[pu], 0)] < prio[pc])
+        family[taken & ~by_quota] = _OUTRANKED
+        family[by_quota] = _QUOTA
+    free = todo & ~taken
+
+    u_codes: dict[str, int] = {}
+    u_nbh = np.array([u_codes.setdefault(u.neighbourhood, len(u_codes)) for u in comp.units], dtype=np.int64)
+    u_mun = np.array([u_codes.setdefault(u.municipality, len(u_codes)) for u in comp.units], dtype=np.int64)
+    full_entries = [key for key, used in ev.care_used.items() if used >= slots[key]]
+    exhausted = {key for key in slots if slots[key] - _pinned_use(ev, key) <= 0} | set(full_entries)
+    for area, care_type in full_entries:
+        if area not in u_codes:
+            continue
+        needs = np.array([care_type in c.care_needs for c in comp.cases], dtype=bool)
+        code = u_codes[area]
+        hit = free & needs[pc] & ((u_nbh[pu] == code) | (u_mun[pu] == code))
+        family[hit] = _CARE
+        free &= ~hit
+    scope_codes: dict[str, np.ndarray] = {}
+    place_codes: dict[str, dict[str, int]] = {}
+    for scope in ("neighbourhood", "complex"):
+        codes: dict[str, int] = {}
+        scope_codes[scope] = np.array(
+            [
+                -1 if (p := place_of(u, scope)) is None else codes.setdefault(p, len(codes))
+                for u in comp.units
+            ],
+            dtype=np.int64,
+        )
+        place_codes[scope] = codes
+    group_of = np.array([c.group for c in comp.cases], dtype=object)
+    for m in ev.mix:
+        if m.allows(1, 1):
+            continue
+        in_place = scope_codes[m.scope][pu] == place_codes[m.scope].get(m.place, -2)
+        hit = free & in_place & np.isin(group_of[pc], m.groups)
+        family[hit] = _MIX
+        free &= ~hit
+
+    counts = np.zeros((n_cases, _FAMILIES), dtype=np.int64)
+    np.add.at(counts, (pc, family), 1)
     n_units = len(comp.units)
-    quota_keys = {(q.municipality, q.group) for q in comp.problem.quotas}
     out = []
     for i, case in enumerate(comp.cases):
-        if i in placed_cases:
+        if placed[i]:
             continue
-        pairs = by_case.get(i, [])
-        if not pairs:
+        row = counts[i]
+        if row.sum() == 0:
             fails = t.fail_counts[i]
             parts = [f"{int(n)} {RULE_NAMES[r + 1]} (rule {r + 1})" for r, n in enumerate(fails) if n]
             detail = f"none of the {n_units} available units passes the hard rules"
@@ -121,74 +183,46 @@ def explain_unplaced(
                 detail += ": " + "; ".join(parts)
             out.append({"case": case.id, "reason": "no_eligible_unit", "detail": detail})
             continue
-        counts: Counter[str] = Counter()
-        care_places: set[str] = set()
-        for k in pairs:
-            u = comp.units[int(t.pair_unit[k])]
-            block = int(comp.eligible_block[k])
-            if block == BLOCK_CARE:
-                counts["care_capacity"] += 1
-                care_places.add(comp.block_detail[k] or "")
-                continue
-            if block == BLOCK_MIX:
-                counts["mix_rule"] += 1
-                continue
-            taker = case_taken_by.get(int(t.pair_unit[k]))
-            if taker is not None:
-                other = comp.cases[taker]
-                quota_won = (
-                    comp.bonus > 0
-                    and other.priority < case.priority
-                    and (u.municipality, other.group) in quota_keys
-                )
-                counts["quota" if quota_won else "outranked"] += 1
-                continue
-            full = [
-                f"{ct}@{a}"
-                for a, ct in covered_entries(case, u, slots)
-                if ev.care_used[(a, ct)] >= slots[(a, ct)]
-            ]
-            if full:
-                counts["care_capacity"] += 1
-                care_places.update(full)
-                continue
-            if any(
-                case.group in rule.groups
-                and (p := place_of(u, rule.scope)) is not None
-                and not mix_index[(r, p)].allows(1, 1)
-                for r, rule in enumerate(rules)
-            ):
-                counts["mix_rule"] += 1
-                continue
-            counts["open"] += 1
-        reason = _pick_reason(counts)
-        out.append({"case": case.id, "reason": reason, "detail": _detail(len(pairs), counts, care_places)})
+        care_places = sorted(f"{ct} care in {a}" for a, ct in exhausted if ct in case.care_needs)
+        out.append(
+            {
+                "case": case.id,
+                "reason": _pick_reason(row),
+                "detail": _detail(int(row.sum()), row, care_places),
+            }
+        )
     return out
 
 
-def _pick_reason(counts: Counter[str]) -> str:
-    if counts["care_capacity"] or counts["mix_rule"]:
-        return "care_capacity" if counts["care_capacity"] >= counts["mix_rule"] else "mix_rule"
-    if counts["quota"] > counts["outranked"]:
+def _pinned_use(ev: Evaluation, key: tuple[str, str]) -> int:
+    return ev.pinned_care.get(key, 0)
+
+
+_OPEN, _CARE, _MIX, _QUOTA, _OUTRANKED = range(5)
+_FAMILIES = 5
+
+
+def _pick_reason(row: np.ndarray) -> str:
+    if row[_CARE] or row[_MIX]:
+        return "care_capacity" if row[_CARE] >= row[_MIX] else "mix_rule"
+    if row[_QUOTA] > row[_OUTRANKED]:
         return "quota"
     return "outranked"
 
 
-def _detail(n_eligible: int, counts: Counter[str], care_places: set[str]) -> str:
+def _detail(n_eligible: int, row: np.ndarray, care_places: list[str]) -> str:
     parts = []
-    if counts["care_capacity"]:
-        where = ", ".join(sorted(p.replace("@", " care in ") for p in care_places if p))
-        parts.append(f"{counts['care_capacity']} blocked because care capacity is used up ({where})")
-    if counts["mix_rule"]:
-        parts.append(
-            f"{counts['mix_rule']} blocked because the neighbourhood or complex mix limit is reached"
-        )
-    if counts["outranked"]:
-        parts.append(f"{counts['outranked']} went to households with a stronger claim overall")
-    if counts["quota"]:
-        parts.append(f"{counts['quota']} went to households that fill a municipal quota")
-    if counts["open"]:
-        parts.append(f"{counts['open']} still free (the search ended before it could use them)")
+    if row[_CARE]:
+        where = f" ({', '.join(care_places)})" if care_places else ""
+        parts.append(f"{row[_CARE]} blocked because care capacity is used up{where}")
+    if row[_MIX]:
+        parts.append(f"{row[_MIX]} blocked because the neighbourhood or complex mix limit is reached")
+    if row[_OUTRANKED]:
+        parts.append(f"{row[_OUTRANKED]} went to households with a stronger claim overall")
+    if row[_QUOTA]:
+        parts.append(f"{row[_QUOTA]} went to households that fill a municipal quota")
+    if row[_OPEN]:
+        parts.append(f"{row[_OPEN]} still free (the search ended before it could use them)")
     return f"{n_eligible} eligible unit(s): " + "; ".join(parts)
 
 

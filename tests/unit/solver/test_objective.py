@@ -53,7 +53,7 @@ def test_fit_decides_among_solutions_with_equal_p() -> None:
 
 def test_placing_more_households_is_not_rewarded_beyond_p() -> None:
     # Two low-priority households vs one high: 2 × 1 < 5.
-    cases = [case("a", priority=1), case("b", priority=1), case("c", priority=5, care_needs=["ggz"])]
+    cases = [case("c_a", priority=1), case("c_b", priority=1), case("c_c", priority=5, care_needs=["ggz"])]
     care = [{"area": "GM01", "care_type": "ggz", "slots": 1}]
     p = problem(cases, [unit("u1"), unit("u2")], care_capacity=care)
     result = solve(p)
