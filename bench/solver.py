@@ -127,8 +127,10 @@ def method_time_limit(method: str, size: Size) -> float:
     return max(60.0, 5 * size.time_limit_s) if method in ("lp", "highs") else size.time_limit_s
 
 
-def run_child(method: str, problem_path: Path, size: Size, workers: int, seed: int, tmp: Path) -> dict:
-    out = tmp / f"{size.name.replace(':', '_')}-{method}.json"
+def run_child(
+    method: str, problem_path: Path, size: Size, workers: int, seed: int, tmp: Path, label: str | None = None
+) -> dict:
+    out = tmp / f"{(label or size.name).replace(':', '_').replace('#', '_')}-{method}.json"
     limit = method_time_limit(method, size)
     cmd = [
         sys.executable, "-m", "bench.solver", "--child", method, str(problem_path), str(out),
@@ -447,7 +449,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma list of {','.join(METHODS)} (highs: HiGHS MIP reference, slow; default: %(default)s)",
     )
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=1, help="generator seed")
+    parser.add_argument(
+        "--seeds",
+        default="1",
+        help="comma list of generator seeds; each size runs once per seed (default: 1)",
+    )
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument(
@@ -484,20 +490,22 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(methods) - set(METHODS)
     if unknown:
         parser.error(f"unknown methods: {', '.join(sorted(unknown))}")
+    seeds = [int(x) for x in args.seeds.split(",") if x]
     instances = []
     any_violation = False
     with tempfile.TemporaryDirectory(prefix="bench-solver-") as tmp_name:
         tmp = Path(tmp_name)
-        for size in sizes:
-            problem = generate_problem(size.cases, size.units, args.seed, size.profile)
-            problem_path = tmp / f"{size.name.replace(':', '_')}.json"
+        for size, seed in [(z, sd) for z in sizes for sd in seeds]:
+            problem = generate_problem(size.cases, size.units, seed, size.profile)
+            label = size.name if len(seeds) == 1 else f"{size.name}#{seed}"
+            problem_path = tmp / f"{label.replace(':', '_').replace('#', '_')}.json"
             problem_path.write_text(json.dumps(problem))
             inst: dict[str, Any] = {
-                "name": size.name,
+                "name": label,
                 "profile": size.profile,
                 "cases": size.cases,
                 "units": size.units,
-                "seed": args.seed,
+                "seed": seed,
                 "time_limit_s": size.time_limit_s,
                 "eligible_pairs": eligible_pair_count(problem),
                 "care_rows": len(problem["care_capacity"]),
@@ -510,8 +518,8 @@ def main(argv: list[str] | None = None) -> int:
                 [*methods, "exact"] if size.profile == "pure" and "exact" not in methods else methods
             )
             for method in run_methods:
-                print(f"[bench.solver] {size.name}: {method} ...", file=sys.stderr, flush=True)
-                run = run_child(method, problem_path, size, args.workers, 0, tmp)
+                print(f"[bench.solver] {label}: {method} ...", file=sys.stderr, flush=True)
+                run = run_child(method, problem_path, size, args.workers, 0, tmp, label)
                 inst["methods"][method] = summarise(method, run, problem)
                 any_violation |= bool(inst["methods"][method].get("violations"))
             inst["compare"] = compare(inst["methods"])
