@@ -524,14 +524,26 @@ def _texts(value: Any) -> list[str]:
     return []
 
 
+def _distinctive(case_id: str) -> bool:
+    """An id that cannot be an ordinary word or number in a sentence ("a", "12" can)."""
+    has_letter = any(ch.isalpha() for ch in case_id)
+    has_digit = any(ch.isdigit() for ch in case_id)
+    return (has_letter and has_digit) or len(case_id) >= 8
+
+
 def _check_privacy(p: Problem, result: dict) -> list[str]:
-    """DOMAIN.md: an explanation never shows another household's data (here: another case's id)."""
+    """DOMAIN.md: an explanation never shows another household's data (here: another case's id).
+
+    Only distinctive ids are looked for, so a case called "a" or "3" does not turn every
+    sentence with that word or number into a false alarm.
+    """
     out = []
+    ids = {c for c in p.cases if _distinctive(c)}
     entries = [(a.get("case"), a.get("explanation")) for a in result.get("assignments") or []]
     entries += [(u.get("case"), u.get("detail")) for u in result.get("unassigned") or []]
     for own, text in entries:
         for line in _texts(text):
-            others = {tok.rstrip(".") for tok in _TOKEN.findall(line)} & p.cases.keys() - {own}
+            others = {tok.rstrip(".") for tok in _TOKEN.findall(line)} & ids - {own}
             if others:
                 out.append(f"explanation for case {own} names other case(s) {sorted(others)[:3]}")
                 break

@@ -414,3 +414,12 @@ def test_an_explanation_naming_another_household_is_reported():
     assert check_result(BASIC, res) == []
     res["assignments"][1]["explanation"] = ["u2 went here because c1 took u1."]
     assert any("names other case(s) ['c1']" in v for v in check_result(BASIC, res))
+
+
+def test_ids_that_are_ordinary_words_or_numbers_do_not_raise_privacy_alarms():
+    prob = problem(
+        [case("a", priority=300), case("3", size=2, priority=200)], [unit("u1", persons=1), unit("u2")]
+    )
+    res = result_for(prob, [("a", "u1"), ("3", "u2")], priority=500, fit=110, fits=[55, 55])
+    res["assignments"][1]["explanation"] = ["uses 1 of 3 ggz slots in a neighbourhood team"]
+    assert check_result(prob, res) == []
