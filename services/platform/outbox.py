@@ -75,10 +75,36 @@ async def enqueue(
 async def enqueue_many(
     session: AsyncSession, schema: str, items: Iterable[tuple[str, str, Mapping[str, Any]]]
 ) -> None:
-    """Add several (topic, key, event) rows in one round trip; ids keep the given order."""
+    """Add several (topic, key, event) rows in one statement (unnest of arrays); ids keep the given order.
+
+    One INSERT ... SELECT FROM unnest(...) instead of an executemany: about half the database time per
+    1,000 rows, and the outbox is a large share of intake's batch transaction.
+    """
     rows = [_row(topic, key, event) for topic, key, event in items]
-    if rows:
-        await session.execute(_insert(schema), rows)
+    if not rows:
+        return
+    if len(rows) == 1:
+        await session.execute(_insert(schema), rows[0])
+        return
+    await session.execute(
+        _insert_unnest(schema),
+        {
+            "topics": [row["topic"] for row in rows],
+            "keys": [row["key"] for row in rows],
+            "event_ids": [row["event_id"] for row in rows],
+            "payloads": [row["payload"] for row in rows],
+        },
+    )
+
+
+def _insert_unnest(schema: str) -> TextClause:
+    return text(
+        f"INSERT INTO {quote_schema(schema)}.outbox (topic, key, event_id, payload) "
+        "SELECT t.topic, t.key, t.event_id, CAST(t.payload AS jsonb) "
+        "FROM unnest(CAST(:topics AS text[]), CAST(:keys AS text[]), CAST(:event_ids AS text[]), "
+        "CAST(:payloads AS text[])) WITH ORDINALITY AS t(topic, key, event_id, payload, position) "
+        "ORDER BY t.position"
+    )
 
 
 def _row(topic: str, key: str, event: Mapping[str, Any]) -> dict[str, Any]:
