@@ -12,16 +12,28 @@ import sys
 # name -> ("module:function", one-line help). The function takes argv (list[str]) and returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
     "broker": ("services.platform.localbroker:main", "start the bundled Kafka-compatible broker (Tansu)"),
-    "db": ("services.platform.dbcli:main", "start embedded PostgreSQL / run migrations (db start|upgrade|url)"),
+    "db": (
+        "services.platform.dbcli:main",
+        "start embedded PostgreSQL / run migrations (db start|upgrade|url)",
+    ),
     "up": ("services.platform.supervisor:main", "run the whole stack locally under one supervisor"),
     "demo": ("services.platform.demo:main", "the main job on the embedded default: stack + demo feed"),
     "schemas": ("schemas.export:main", "export JSON Schema / AsyncAPI files (schemas export)"),
-    "intake": ("services.intake.cli:main", "run the intake service (intake [run]|erase CASE_ID|relay)"),
+    "intake": (
+        "services.intake.cli:main",
+        "run the intake service (intake [run] | gateway | relay | erase CASE_ID --region R)",
+    ),
     "matcher": ("services.matcher.cli:main", "run the matcher service"),
     "round": ("services.matcher.cli:round_main", "start a matching round for a region now"),
     "replay": ("services.matcher.cli:replay_main", "re-solve a recorded round and compare"),
-    "demo-feed": ("services.matcher.demofeed:main", "publish a realistic synthetic region through the external topics"),
-    "solve": ("services.matcher.solver.cli:solve_main", "solve a problem file (DOMAIN.md) into a result file"),
+    "demo-feed": (
+        "services.matcher.demofeed:main",
+        "publish a realistic synthetic region through the external topics",
+    ),
+    "solve": (
+        "services.matcher.solver.cli:solve_main",
+        "solve a problem file (DOMAIN.md) into a result file",
+    ),
     "generate": ("services.matcher.solver.generate:main", "write a realistic synthetic problem file"),
 }
 
