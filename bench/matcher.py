@@ -108,6 +108,22 @@ async def _wait_ready(url: str, timeout: float = 120.0) -> None:
     raise RuntimeError(f"{url} not ready within {timeout:.0f}s")
 
 
+def to_pool_event(event: dict[str, Any], care: dict[tuple[str, str, str], dict[str, int]]) -> dict[str, Any]:
+    """The pool event intake would emit for an external event (care capacity summed over providers)."""
+    from schemas.pool import pool_change_for, pool_event_id, pool_removed, pool_upserted
+
+    change = pool_change_for(event["type"], event["data"])
+    pool_id = pool_event_id(event["source"], event["id"], change.entity, change.key, change.action)
+    if change.action == "removed":
+        return pool_removed(change.entity, change.region, change.key, event["time"], pool_id)
+    snapshot = dict(change.snapshot or {})
+    if change.entity == "care_capacity":
+        providers = care.setdefault((change.region, snapshot["area"], snapshot["care_type"]), {})
+        providers[event["data"]["provider"]] = snapshot["slots"]
+        snapshot["slots"] = sum(providers.values())
+    return pool_upserted(change.entity, change.region, change.key, snapshot, event["time"], pool_id)
+
+
 class Traffic:
     """Synthetic external events per region, drawn from a generated region (demo-feed's senders)."""
 
@@ -173,7 +189,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
     from schemas.events import TOPIC_OF_TYPE
     from services.platform.kafka import CLOUDEVENTS_HEADERS, make_producer
     from services.platform.migrations import upgrade
-    from services.platform.topics import PROPOSALS, TYPE_PREFIX
+    from services.platform.topics import POOL, PROPOSALS, TYPE_PREFIX
 
     await asyncio.to_thread(upgrade, database_url, ["intake", "matcher"])
     tag = secrets.token_hex(3)
@@ -192,20 +208,23 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
     }
     env.pop("WIJKMATCH_ORGANISATIONS", None)
     intake_port, matcher_port = _free_port(), _free_port()
-    intake = Child("intake", ["intake", "run", "--port", str(intake_port)], env)
+    via_pool = args.via == "pool"
+    intake = None if via_pool else Child("intake", ["intake", "run", "--port", str(intake_port)], env)
+    care_sums: dict[tuple[str, str, str], dict[str, int]] = {}
     matcher = Child("matcher", ["matcher", "--no-migrate", "--port", str(matcher_port)], env)
     regions = [f"bench-{tag}-{i}" for i in range(args.regions)]
     traffic = [
         Traffic(r, args.seed + i, args.seed_cases, args.seed_units, args.extra) for i, r in enumerate(regions)
     ]
-    sent: dict[str, float] = {}
-    proposed_at: dict[str, float] = {}
+    sent: dict[tuple[str, str], float] = {}
+    proposed_at: dict[tuple[str, str], float] = {}
     solve_seconds: list[float] = []
     rounds_seen = 0
     producer = make_producer(bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
-        await _wait_ready(f"http://127.0.0.1:{intake_port}")
+        if intake is not None:
+            await _wait_ready(f"http://127.0.0.1:{intake_port}")
         await _wait_ready(f"http://127.0.0.1:{matcher_port}")
         await producer.start()
         await consumer.start()
@@ -225,7 +244,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
                 event = json.loads(record.value)
                 kind = event["type"][len(TYPE_PREFIX) :]
                 if kind == "match.proposed":
-                    proposed_at.setdefault(event["data"]["unit"], time.time())
+                    proposed_at.setdefault((event["data"]["region"], event["data"]["unit"]), time.time())
                 elif kind == "round.completed":
                     rounds_seen += 1
                     solve_seconds.append(float(event["data"]["solve_seconds"]))
@@ -234,9 +253,13 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
 
         async def send(event: dict[str, Any]) -> None:
             if event["type"] == TYPE_PREFIX + "vacancy.published":
-                sent[event["data"]["id"]] = time.time()
+                sent[(event["data"]["region"], event["data"]["id"])] = time.time()
+            topic = TOPIC_OF_TYPE[event["type"]]
+            event["time"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")  # sent now
+            if via_pool:
+                event, topic = to_pool_event(event, care_sums), POOL
             await producer.send(
-                TOPIC_OF_TYPE[event["type"]],
+                topic,
                 value=json.dumps(event).encode(),
                 key=event["data"]["region"].encode(),
                 headers=CLOUDEVENTS_HEADERS,
@@ -279,11 +302,13 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
         await producer.stop()
         await consumer.stop()
         matcher.stop()
-        intake.stop()
+        if intake is not None:
+            intake.stop()
     latencies = [proposed_at[u] - t for u, t in sent.items() if u in proposed_at]
     p99_solve = _percentile(solve_seconds, 0.99) or 0.0
     target = args.debounce + p99_solve + 1.0
     p99 = _percentile(latencies, 0.99)
+    system_p99 = durations["proposed_by_first_round_that_saw_it"]["vacancy_event_to_proposal_row_s"]["p99"]
     return {
         "benchmark": "matcher",
         "when": datetime.now(UTC).isoformat(),
@@ -293,6 +318,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
             "platform": platform.platform(),
         },
         "config": {
+            "via": args.via,
             "regions": args.regions,
             "rate_events_per_s": args.rate,
             "duration_s": args.duration,
@@ -324,6 +350,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
         "round_duration_s": durations,
         "target_p99_s": round(target, 3),
         "target_met": p99 is not None and p99 <= target,
+        "target_met_for_vacancies_matchable_on_arrival": system_p99 is not None and system_p99 <= target,
         "logs": str(LOGS),
     }
 
@@ -364,13 +391,56 @@ async def _round_durations(database_url: str, regions: list[str]) -> dict[str, A
             ).all()
     finally:
         await engine.dispose()
+        async with engine.connect() as conn:
+            waits = (
+                await conn.execute(
+                    text(
+                        "SELECT extract(epoch FROM p.created_at - u.event_time) AS to_proposal, "
+                        "(SELECT count(*) FROM matcher.rounds r WHERE r.region = p.region "
+                        " AND r.status = 'completed' AND r.started_at > u.event_time "
+                        " AND r.started_at < p.created_at) AS rounds_before, "
+                        "(SELECT count(*) FROM matcher.rounds r WHERE r.region = p.region "
+                        " AND r.status = 'completed' AND r.started_at < p.created_at "
+                        " AND strpos(r.problem, '\"id\":\"' || u.id || '\"') > 0) AS rounds_seen, "
+                        "(SELECT extract(epoch FROM min(r.started_at) - u.event_time) FROM matcher.rounds r "
+                        " WHERE r.region = p.region AND strpos(r.problem, '\"id\":\"' || u.id || '\"') > 0)"
+                        " AS first_seen_s "
+                        "FROM matcher.proposals p "
+                        "JOIN matcher.units u ON u.region = p.region AND u.id = p.unit_id "
+                        "WHERE p.region = ANY(:rs) AND u.event_time > now() - interval '5 minutes'"
+                    ),
+                    {"rs": regions},
+                )
+            ).all()
     values = [float(r.duration_s) for r in rows if r.duration_s is not None]
+    to_proposal = [float(w.to_proposal) for w in waits]
+    before = [float(w.rounds_before) for w in waits]
+    seen = [float(w.rounds_seen) for w in waits]
+    first_round = [float(w.to_proposal) for w in waits if w.rounds_seen == 0]
+    first_seen = [float(w.first_seen_s) for w in waits if w.first_seen_s is not None]
     return {
         "count": len(values),
         "p50": _percentile(values, 0.5),
         "p99": _percentile(values, 0.99),
         "max": round(max(values), 4) if values else None,
         "mean_cases_per_round": round(statistics.mean(r.cases for r in rows), 1) if rows else None,
+        "vacancy_event_to_proposal_row_s": {
+            "p50": _percentile(to_proposal, 0.5),
+            "p99": _percentile(to_proposal, 0.99),
+        },
+        "proposed_by_first_round_that_saw_it": {
+            "share": round(len(first_round) / len(waits), 3) if waits else None,
+            "vacancy_event_to_proposal_row_s": {
+                "p50": _percentile(first_round, 0.5),
+                "p99": _percentile(first_round, 0.99),
+            },
+        },
+        "earlier_rounds_without_it": {"p50": _percentile(before, 0.5), "p99": _percentile(before, 0.99)},
+        "earlier_rounds_that_saw_it": {"p50": _percentile(seen, 0.5), "p99": _percentile(seen, 0.99)},
+        "vacancy_event_to_first_round_with_it_s": {
+            "p50": _percentile(first_seen, 0.5),
+            "p99": _percentile(first_seen, 0.99),
+        },
     }
 
 
@@ -381,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of mixed traffic")
     parser.add_argument("--debounce", type=float, default=1.0)
     parser.add_argument("--max-delay", type=float, default=0.0, help="default: the debounce window")
-    parser.add_argument("--seed-cases", type=int, default=30)
+    parser.add_argument("--seed-cases", type=int, default=150)
     parser.add_argument("--seed-units", type=int, default=15)
     parser.add_argument("--extra", type=int, default=400, help="spare cases/units per region for the traffic")
     parser.add_argument("--solver-processes", type=int, default=1)
@@ -389,6 +459,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain", type=float, default=20.0, help="max seconds to wait for late proposals")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--via",
+        choices=["intake", "pool"],
+        default="intake",
+        help="intake: external topics through intake (end to end); pool: pool events straight to the matcher",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 

@@ -22,9 +22,10 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.events import DATA_MODELS, CloudEvent, short_type
+from schemas.pool import parse_pool_event
 from services.matcher.adapters import metrics
 from services.matcher.decisions.apply import RefusalPolicy, apply_decision
-from services.matcher.pool.apply import apply_pool_event
+from services.matcher.pool.apply import apply_parsed_pool_event
 from services.matcher.pool.repository import lock_region, touch_region
 from services.matcher.settings import SCHEMA
 from services.platform.inbox import record_once
@@ -153,9 +154,9 @@ class MatcherConsumer:
                 self.on_committed()
 
     async def _handle_batch(self, records: list[ConsumerRecord]) -> None:
-        """One transaction for a partition's batch, one savepoint per message; a message that fails for
-        its own reasons is skipped, connection trouble retries the whole batch. Each region's row is
-        locked once and its change recorded once per batch."""
+        """One transaction for a partition's batch (each region's row locked and its change recorded once).
+        Connection trouble retries the batch; any other failure rolls it back and replays it one message
+        per transaction, so only the failing message is skipped."""
         delay = 0.2
         while True:
             try:
@@ -163,21 +164,7 @@ class MatcherConsumer:
                     self._locked: set[str] = set()
                     self._touched: dict[str, int] = {}
                     for record in records:
-                        try:
-                            async with session.begin_nested():
-                                await self._apply(session, record)
-                        except Exception as exc:
-                            if _transient(exc):
-                                raise
-                            metrics.EVENTS.labels(record.topic, "failed").inc()
-                            log.exception(
-                                "message could not be applied; skipped",
-                                extra={
-                                    "topic": record.topic,
-                                    "partition": record.partition,
-                                    "offset": record.offset,
-                                },
-                            )
+                        await self._apply(session, record)
                     for region, partition in self._touched.items():
                         await touch_region(session, region, partition)
                 return
@@ -185,7 +172,8 @@ class MatcherConsumer:
                 raise
             except Exception as exc:
                 if not _transient(exc):
-                    for record in records:  # something outside any one message: go one by one
+                    log.warning("batch failed; applying its messages one by one", exc_info=True)
+                    for record in records:
                         await self._handle_with_retry(record)
                     return
                 log.warning("database unavailable; retrying batch", exc_info=True)
@@ -235,10 +223,15 @@ class MatcherConsumer:
         if record.topic == OFFER_RESPONSES:
             await self._handle_offer_response(session, record)
             return
+        pool_event = None
         try:
             event = json.loads(record.value)
             if record.topic == POOL:
                 envelope = None
+                try:
+                    pool_event = parse_pool_event(event)
+                except (ValueError, ValidationError, KeyError, TypeError):
+                    pool_event = None  # recorded in the inbox below, then skipped
             else:
                 envelope = CloudEvent.model_validate(event)
                 data = DATA_MODELS[envelope.type].model_validate(envelope.data).model_dump(mode="json")
@@ -260,20 +253,18 @@ class MatcherConsumer:
         if isinstance(region, str):
             await self._lock(session, region)
         if record.topic == POOL:
-            try:
-                async with session.begin_nested():
-                    region, applied = await apply_pool_event(
-                        session, event, partition=record.partition, offset=record.offset, touch=False
-                    )
-                if applied:
-                    self._touched[region] = record.partition
-            except (ValueError, ValidationError, KeyError, TypeError):
+            if pool_event is None:
                 metrics.EVENTS.labels(record.topic, "invalid").inc()
                 log.error(
                     "invalid pool event skipped",
                     extra={"partition": record.partition, "offset": record.offset, "event_id": event_id},
                 )
                 return
+            region, applied = await apply_parsed_pool_event(
+                session, pool_event, partition=record.partition, offset=record.offset
+            )
+            if applied:
+                self._touched[region] = record.partition
         else:
             assert envelope is not None
             outcome = await apply_decision(session, short_type(envelope.type), data, self.refusal)

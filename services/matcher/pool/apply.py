@@ -24,7 +24,16 @@ async def apply_pool_event(
 ) -> tuple[str, bool]:
     """Validates and applies the event: (region, whether it changed the pool). Raises ValueError if
     invalid. With touch=False the caller records the region's change itself (once per batch)."""
-    envelope, data = parse_pool_event(event)
+    return await apply_parsed_pool_event(
+        session, parse_pool_event(event), partition=partition, offset=offset, touch=touch
+    )
+
+
+async def apply_parsed_pool_event(
+    session: AsyncSession, parsed: tuple[Any, Any], *, partition: int, offset: int, touch: bool = False
+) -> tuple[str, bool]:
+    """Apply an already validated pool event (schemas.pool.parse_pool_event's result)."""
+    envelope, data = parsed
     entity, action = entity_action(envelope.type)
     region: str = data.region  # type: ignore[attr-defined]
     key: str = data.key  # type: ignore[attr-defined]
