@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from schemas.problem import SHARE_SCALE, Case, Unit
+from schemas.problem import GROUPS, SHARE_SCALE, Case, Unit
 from services.matcher.solver.compile import BLOCK_CARE, BLOCK_MIX, Compiled, fit_parts
 from services.matcher.solver.eligibility import RULE_NAMES
 from services.matcher.solver.evaluate import Evaluation, covered_entries, place_of
@@ -138,10 +138,13 @@ def explain_unplaced(
     u_mun = np.array([u_codes.setdefault(u.municipality, len(u_codes)) for u in comp.units], dtype=np.int64)
     full_entries = [key for key, used in ev.care_used.items() if used >= slots[key]]
     exhausted = {key for key in slots if slots[key] - _pinned_use(ev, key) <= 0} | set(full_entries)
+    need_cache: dict[str, np.ndarray] = {}
     for area, care_type in full_entries:
         if area not in u_codes:
             continue
-        needs = np.array([care_type in c.care_needs for c in comp.cases], dtype=bool)
+        if care_type not in need_cache:
+            need_cache[care_type] = np.array([care_type in c.care_needs for c in comp.cases], dtype=bool)
+        needs = need_cache[care_type]
         code = u_codes[area]
         hit = free & needs[pc] & ((u_nbh[pu] == code) | (u_mun[pu] == code))
         family[hit] = _CARE
@@ -158,12 +161,13 @@ def explain_unplaced(
             dtype=np.int64,
         )
         place_codes[scope] = codes
-    group_of = np.array([c.group for c in comp.cases], dtype=object)
+    group_index = {g: i for i, g in enumerate(GROUPS)}
+    group_of = np.array([group_index[c.group] for c in comp.cases], dtype=np.int64)
     for m in ev.mix:
         if m.allows(1, 1):
             continue
         in_place = scope_codes[m.scope][pu] == place_codes[m.scope].get(m.place, -2)
-        hit = free & in_place & np.isin(group_of[pc], m.groups)
+        hit = free & in_place & np.isin(group_of[pc], [group_index[g] for g in m.groups])
         family[hit] = _MIX
         free &= ~hit
 

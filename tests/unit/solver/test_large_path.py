@@ -18,6 +18,7 @@ def test_large_path_is_feasible_and_its_bound_holds(seed: int, monkeypatch: pyte
     exact = solve_problem(p, workers=2, time_limit_s=20)
     assert exact["status"] == "OPTIMAL"
     monkeypatch.setattr(engine_module, "EXACT_MODEL_MAX_PAIRS", 10)
+    monkeypatch.setattr(engine_module, "PROOF_MAX_PAIRS", 10)
     large = solve_problem(p, workers=2, time_limit_s=5)
     assert large["stats"]["engine"] == "lp_guided"
     assert check_result(p, large) == []
@@ -35,8 +36,18 @@ def test_lagrangian_bound_from_a_partial_lp_holds(monkeypatch: pytest.MonkeyPatc
     assert exact["status"] == "OPTIMAL"
     monkeypatch.setattr(engine_module, "EXACT_MODEL_MAX_PAIRS", 10)
     monkeypatch.setattr(engine_module, "FULL_LP_MAX_PAIRS", 10)
+    monkeypatch.setattr(engine_module, "PROOF_MAX_PAIRS", 10)
     monkeypatch.setattr(engine_module, "LP_CASES_PER_UNIT", 0.5)
     monkeypatch.setattr(engine_module, "LP_PAIRS_PER_UNIT", 2)
     large = solve_problem(p, workers=2, time_limit_s=5)
     assert check_result(p, large) == []
     assert large["objective"]["priority_bound"] >= exact["objective"]["priority"]
+
+
+def test_mid_sized_problems_get_a_proof_attempt_after_the_large_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    p = region_problem(40, 15, 6)
+    monkeypatch.setattr(engine_module, "EXACT_MODEL_MAX_PAIRS", 10)
+    result = solve_problem(p, workers=2, time_limit_s=10)
+    assert result["stats"]["engine"] == "lp_guided+cp_sat"
+    assert result["status"] == "OPTIMAL"
+    assert check_result(p, result) == []
