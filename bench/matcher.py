@@ -415,8 +415,8 @@ async def _round_durations(database_url: str, regions: list[str]) -> dict[str, A
     values = [float(r.duration_s) for r in rows if r.duration_s is not None]
     to_proposal = [float(w.to_proposal) for w in waits]
     before = [float(w.rounds_before) for w in waits]
-    seen = [float(w.rounds_seen) for w in waits]
-    first_round = [float(w.to_proposal) for w in waits if w.rounds_seen == 0]
+    seen = [max(0.0, float(w.rounds_seen) - 1) for w in waits]  # the proposing round saw it too
+    first_round = [float(w.to_proposal) for w in waits if w.rounds_seen <= 1]
     first_seen = [float(w.first_seen_s) for w in waits if w.first_seen_s is not None]
     return {
         "count": len(values),
