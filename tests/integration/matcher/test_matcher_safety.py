@@ -1,0 +1,178 @@
+"""One round per region at a time, graceful shutdown abandoning a long round safely, parking refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from services.matcher.pool import repository as repo
+from services.matcher.pool.tables import cases, proposals, rounds
+from services.matcher.rounds.runner import RoundRunner, SolverOptions
+from services.matcher.rounds.worker import SolverPool
+from services.matcher.service import MatcherService
+from services.matcher.settings import MatcherSettings
+from services.matcher.solver.generate import generate_problem
+from services.platform.db import create_engine
+from tests.support.matcher_support import (
+    pool_events_for,
+    produce_decisions,
+    produce_pool,
+    rejected,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def _rounds(engine: Any, region: str) -> list[Any]:
+    async with engine.connect() as conn:
+        return list(
+            (
+                await conn.execute(
+                    select(rounds.c.id, rounds.c.status, rounds.c.trigger, rounds.c.problem)
+                    .where(rounds.c.region == region)
+                    .order_by(rounds.c.started_at)
+                )
+            ).all()
+        )
+
+
+async def test_two_runners_never_run_the_same_region_at_once(
+    matcher_settings: MatcherSettings, kafka_bootstrap: str, region: str
+) -> None:
+    # Feed the pool through a service, then stop it: the runners below are the only ones left.
+    service = MatcherService(matcher_settings.model_copy(update={"debounce_s": 600.0, "max_delay_s": 600.0}))
+    await service.start()
+    try:
+        await produce_pool(kafka_bootstrap, region, pool_events_for(generate_problem(20, 10, seed=1), region))
+        await wait_until(lambda: _pool_has_cases(service, region), timeout=60, what="pool filled")
+    finally:
+        await service.stop()
+    engine = create_engine(matcher_settings.database_url)
+    slow, fast = SolverPool(1, delay_s=3.0), SolverPool(1)
+    try:
+        await asyncio.gather(slow.start(), fast.start())
+        one = RoundRunner(engine, slow, options=SolverOptions(workers=1), instance="one")
+        two = RoundRunner(engine, fast, options=SolverOptions(workers=1), instance="two")
+        first = asyncio.create_task(one.run(region, force=True))
+        await wait_until(lambda: region in one.current, timeout=30, what="first round in flight")
+        assert await two.run(region, force=True) is None  # locked: not a second round
+        report = await first
+        assert report is not None and report.status == "OPTIMAL"
+        assert [r.status for r in await _rounds(engine, region)] == ["completed"]
+        again = await two.run(region, force=True)  # the lock is free again
+        assert again is not None
+    finally:
+        slow.close()
+        fast.close()
+        await engine.dispose()
+
+
+async def _pool_has_cases(service: Any, region: str) -> bool:
+    async with service.sessions() as session:
+        n = (await session.execute(select(func.count()).where(cases.c.region == region))).scalar_one()
+    return n == 20
+
+
+async def test_graceful_shutdown_abandons_a_long_round_and_the_next_instance_redoes_it(
+    matcher_settings: MatcherSettings, kafka_bootstrap: str, region: str
+) -> None:
+    engine = create_engine(matcher_settings.database_url)
+    slow = MatcherService(
+        matcher_settings.model_copy(update={"solve_delay_s": 60.0, "shutdown_grace_s": 1.0})
+    )
+    await slow.start()
+    try:
+        await produce_pool(kafka_bootstrap, region, pool_events_for(generate_problem(20, 10, seed=2), region))
+        await wait_until(lambda: _status_in(engine, region, "running"), timeout=60, what="a round in flight")
+    finally:
+        began = asyncio.get_running_loop().time()
+        await slow.stop()
+        stopped_in = asyncio.get_running_loop().time() - began
+    assert stopped_in < 20  # did not wait for the 60 s solve
+    assert [r.status for r in await _rounds(engine, region)] == ["running"]
+    async with engine.connect() as conn:
+        assert (
+            await conn.execute(select(func.count()).where(proposals.c.region == region))
+        ).scalar_one() == 0
+
+    successor = MatcherService(matcher_settings)
+    await successor.start()
+    try:
+        await wait_until(lambda: _status_in(engine, region, "completed"), timeout=60, what="the redone round")
+        found = await _rounds(engine, region)
+        assert [(r.status, r.trigger) for r in found] == [("abandoned", "pool_change"), ("completed", "redo")]
+    finally:
+        await successor.stop()
+        await engine.dispose()
+
+
+async def _status_in(engine: Any, region: str, status: str) -> bool:
+    return any(r.status == status for r in await _rounds(engine, region))
+
+
+async def test_park_case_policy_keeps_a_refused_case_out_of_later_rounds(
+    matcher_settings: MatcherSettings, kafka_bootstrap: str, region: str
+) -> None:
+    service = MatcherService(
+        matcher_settings.model_copy(update={"refusal_policy": "park_case", "park_days": 3})
+    )
+    await service.start()
+    try:
+        await produce_pool(kafka_bootstrap, region, pool_events_for(generate_problem(20, 10, seed=6), region))
+
+        async def first_proposal() -> Any:
+            async with service.sessions() as session:
+                return (
+                    (await session.execute(select(proposals).where(proposals.c.region == region).limit(1)))
+                    .mappings()
+                    .first()
+                )
+
+        row = await wait_until(first_proposal, timeout=60, what="a proposal")
+        target = {"proposal_id": row["id"], "case": row["case_id"], "unit": row["unit_id"]}
+        await produce_decisions(kafka_bootstrap, region, [rejected(region, target)])
+
+        async def parked() -> Any:
+            async with service.sessions() as session:
+                return (
+                    await session.execute(
+                        select(cases.c.status, cases.c.parked_until).where(
+                            cases.c.region == region, cases.c.id == target["case"]
+                        )
+                    )
+                ).first()
+
+        state = await wait_until(lambda: _parked_state(parked), timeout=30, what="the case parked")
+        assert state.status == "open"
+        async with service.sessions() as session, session.begin():
+            now = (await session.execute(select(func.now()))).scalar_one()
+            await repo.request_round(session, region)
+        assert 2.9 < (state.parked_until - now).total_seconds() / 86400 < 3.1
+
+        async def round_after() -> Any:
+            async with service.sessions() as session:
+                return (
+                    await session.execute(
+                        select(rounds.c.problem).where(
+                            rounds.c.region == region,
+                            rounds.c.started_at > now,
+                            rounds.c.status == "completed",
+                        )
+                    )
+                ).first()
+
+        later = await wait_until(round_after, timeout=60, what="a later round")
+        problem = json.loads(later.problem)
+        assert target["case"] not in {c["id"] for c in problem["cases"]}
+    finally:
+        await service.stop()
+
+
+async def _parked_state(read: Any) -> Any:
+    state = await read()
+    return state if state is not None and state.parked_until is not None else None
