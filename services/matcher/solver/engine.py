@@ -11,14 +11,18 @@ from services.matcher.solver.compile import Compiled, restrict
 from services.matcher.solver.cpsat import CpSatModel, SolveParams
 from services.matcher.solver.flow import lexicographic_weights, max_weight_matching, polish_within_cells
 from services.matcher.solver.lp import integer_bound, lagrangian_bound, solve_stage1_lp
-from services.matcher.solver.mip import solve_mip
+from services.matcher.solver.mip import solve_mip, solve_stage2_mip
 from services.matcher.solver.repair import Feasibility
 
 STAGE1_SHARE = 0.6
+STAGE2_HIGHS_SHARE = 0.5
+STAGE1_HIGHS_SHARE = 0.5
 EXACT_MODEL_MAX_PAIRS = 15_000
 LP_SHARE = 0.85
 MIP_PAIRS_PER_CASE = 4
 RC_CUTOFF_SHARE = 0.6
+MIP_MAX_PAIRS = 30_000
+MIP_SECONDS_PER_PAIR = 1e-4
 PROOF_MAX_PAIRS = 60_000
 PROOF_MIN_SECONDS = 2.0
 FULL_LP_MAX_PAIRS = 400_000
@@ -113,34 +117,63 @@ def _exact(
     def remaining() -> float:
         return max(0.01, deadline - time.perf_counter() - _reserve(comp))
 
+    t1 = time.perf_counter()
     b1 = budget * STAGE1_SHARE if deterministic else remaining() * STAGE1_SHARE
-    s1 = model.solve_stage1(params, b1, start)
     chosen = start
     p1 = feas.model_p(start)
-    if s1.chosen is not None and s1.objective is not None:
-        if s1.objective >= p1:
-            chosen, p1 = s1.chosen, s1.objective
-        if s1.bound is not None:
-            bound = min(bound, const + s1.bound)
-    else:
-        notes.append("stage 1 found no solution in time; kept the warm start")
-    stage1_optimal = s1.optimal and const + p1 == bound
+    # Stage 1, first by HiGHS; a HiGHS proof (integral objective, zero gap) ends the stage.
+    found, proven = solve_mip(
+        comp,
+        time_limit_s=max(60.0, 10 * budget) if deterministic else b1 * STAGE1_HIGHS_SHARE,
+        node_limit=MIP_NODES if deterministic else None,
+    )
+    stage1_optimal = False
+    if found is not None and feas.is_feasible(found) and feas.model_p(found) >= p1:
+        chosen, p1 = found, feas.model_p(found)
+        if proven:
+            bound, stage1_optimal = const + p1, True
+    if not stage1_optimal:
+        b1 = budget * STAGE1_SHARE if deterministic else remaining() * STAGE1_SHARE
+        s1 = model.solve_stage1(params, b1, chosen)
+        if s1.chosen is not None and s1.objective is not None:
+            if s1.objective >= p1:
+                chosen, p1 = s1.chosen, s1.objective
+            if s1.bound is not None:
+                bound = min(bound, const + s1.bound)
+        else:
+            notes.append("stage 1 found no solution in time; kept the warm start")
+        stage1_optimal = s1.optimal and const + p1 == bound
+    stage1_seconds = time.perf_counter() - t1
 
-    b2 = budget * (1 - STAGE1_SHARE) if deterministic else remaining()
-    s2 = model.solve_stage2(params, b2, p1, chosen)
+    # Stage 2, first by HiGHS (its LP bound closes fit gaps fast), then by CP-SAT if HiGHS has not proven it.
+    t2 = time.perf_counter()
     stage2_optimal = False
-    if s2.chosen is not None:
-        chosen = s2.chosen
-        stage2_optimal = s2.optimal
-    else:
-        notes.append("stage 2 found no solution in time; kept the stage 1 solution")
+    b2 = budget * (1 - STAGE1_SHARE) if deterministic else remaining()
+    found, proven = solve_stage2_mip(
+        comp,
+        p_floor=p1,
+        time_limit_s=max(60.0, 10 * budget) if deterministic else b2 * STAGE2_HIGHS_SHARE,
+        node_limit=MIP_NODES if deterministic else None,
+    )
+    if found is not None and feas.is_feasible(found) and feas.model_p(found) >= p1:
+        if int(comp.fit[found].sum()) >= int(comp.fit[chosen].sum()):
+            chosen = found
+        stage2_optimal = proven
+    if not stage2_optimal:
+        b2 = budget * (1 - STAGE1_SHARE) if deterministic else remaining()
+        s2 = model.solve_stage2(params, b2, p1, chosen)
+        if s2.chosen is not None:
+            chosen = s2.chosen
+            stage2_optimal = s2.optimal
+        else:
+            notes.append("stage 2 found no solution in time; kept the stage 1 solution")
     return EngineResult(
         chosen=np.sort(chosen),
         optimal=stage1_optimal and stage2_optimal,
         bound=max(bound, const + feas.model_p(chosen)),
         engine="cp_sat",
-        stage1_seconds=s1.seconds,
-        stage2_seconds=s2.seconds,
+        stage1_seconds=stage1_seconds,
+        stage2_seconds=time.perf_counter() - t2,
         stage1_optimal=stage1_optimal,
         stage2_optimal=stage2_optimal,
         notes=notes,
@@ -211,12 +244,19 @@ def _lp_guided(
     keep[incumbent] = True
     sub, kept = restrict(comp, keep)
     notes.append(f"LP rounding P={const + p_inc}, restricted MIP over {sub.n_pairs} pairs")
-    stage1 = solve_mip(
-        sub,
-        # Deterministic mode: HiGHS's node count is the work limit; the wall-clock limit is only a fuse.
-        time_limit_s=max(60.0, 10 * budget) if deterministic else remaining() * 0.6,
-        node_limit=MIP_NODES if deterministic else None,
-    )
+    stage1 = None
+    # HiGHS does not stop on time inside presolve and its root LP, so only a MIP it can finish is run.
+    if sub.n_pairs <= MIP_MAX_PAIRS and (
+        deterministic or remaining() * 0.6 >= MIP_SECONDS_PER_PAIR * sub.n_pairs
+    ):
+        stage1, _ = solve_mip(
+            sub,
+            # Deterministic mode: HiGHS's node count is the work limit; the wall-clock limit is only a fuse.
+            time_limit_s=max(60.0, 10 * budget) if deterministic else remaining() * 0.6,
+            node_limit=MIP_NODES if deterministic else None,
+        )
+    else:
+        notes.append("restricted MIP skipped: too large for the time left")
     if stage1 is not None:
         candidate = np.sort(kept[stage1])
         if feas.is_feasible(candidate) and feas.model_p(candidate) > p_inc:

@@ -7,6 +7,7 @@ caller (Feasibility and evaluate), so its floating-point tolerances never reach 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from services.matcher.solver.compile import Compiled
@@ -18,10 +19,10 @@ def solve_mip(
     *,
     time_limit_s: float,
     node_limit: int | None = None,
-) -> np.ndarray | None:
-    """Pair indices of the best stage-1 solution (max P) HiGHS finds within its limits."""
+) -> tuple[np.ndarray | None, bool]:
+    """Max P: (pair indices of the best solution HiGHS finds within its limits or None, proven optimal)."""
     if comp.n_pairs == 0:
-        return None
+        return None, False
     a, b, objective, ub = stage1_matrix(comp)
     lower = np.full(len(b), -np.inf)
     options: dict[str, float | int | bool] = {"time_limit": max(0.05, time_limit_s), "mip_rel_gap": 0.0}
@@ -35,5 +36,31 @@ def solve_mip(
         options=options,
     )
     if res.x is None:
-        return None
-    return np.nonzero(res.x[: comp.n_pairs] > 0.5)[0].astype(np.int64)
+        return None, False
+    return np.nonzero(res.x[: comp.n_pairs] > 0.5)[0].astype(np.int64), bool(res.status == 0)
+
+
+def solve_stage2_mip(
+    comp: Compiled, *, p_floor: int, time_limit_s: float, node_limit: int | None = None
+) -> tuple[np.ndarray | None, bool]:
+    """Max F subject to P ≥ p_floor; returns (pair indices or None, proven optimal)."""
+    if comp.n_pairs == 0:
+        return None, False
+    a, b, w, ub = stage1_matrix(comp)
+    objective = np.concatenate([comp.fit.astype(float), np.zeros(len(w) - comp.n_pairs)])
+    # P is an integer, so P ≥ p_floor − 0.5 is P ≥ p_floor with room for HiGHS's tolerances.
+    a = sp.vstack([a, sp.csr_matrix(-w)]).tocsr()
+    b = np.concatenate([b, [0.5 - float(p_floor)]])
+    options: dict[str, float | int | bool] = {"time_limit": max(0.05, time_limit_s), "mip_rel_gap": 0.0}
+    if node_limit is not None:
+        options["node_limit"] = node_limit
+    res = milp(
+        -objective,
+        constraints=LinearConstraint(a, np.full(len(b), -np.inf), b),
+        integrality=np.ones(len(objective)),
+        bounds=Bounds(np.zeros(len(objective)), ub),
+        options=options,
+    )
+    if res.x is None:
+        return None, False
+    return np.nonzero(res.x[: comp.n_pairs] > 0.5)[0].astype(np.int64), bool(res.status == 0)
