@@ -208,7 +208,9 @@ async def test_invalid_offer_responses_go_to_intake_rejected_and_the_partition_k
     offer_id = f"offer-{uuid.uuid4().hex[:8]}"
     await produce_decisions(kafka_bootstrap, region, [approved(region, target)])
     await wait_until(
-        lambda: _statuses_are(matcher, region, {target["proposal_id"]: "approved"}), timeout=30, what="approval"
+        lambda: _statuses_are(matcher, region, {target["proposal_id"]: "approved"}),
+        timeout=30,
+        what="approval",
     )
     good = offer_response("offer.accepted", region, target, offer_id, CORP)
     stranger = offer_response("offer.accepted", region, target, offer_id, "urn:org:corp:nobody")
