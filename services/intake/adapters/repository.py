@@ -71,6 +71,15 @@ _LOAD_CARE = text(
     "JOIN unnest(CAST(:regions AS text[]), CAST(:areas AS text[]), CAST(:types AS text[])) "
     "AS w(region, area, care_type) USING (region, area, care_type)"
 )
+# The newest event time over a care group's current providers (the time of its summed pool snapshot).
+_LOAD_CARE_TIMES = text(
+    "SELECT c.region, c.area, c.care_type, max(v.event_time) AS latest FROM intake.care_capacity c "
+    "JOIN unnest(CAST(:regions AS text[]), CAST(:areas AS text[]), CAST(:types AS text[])) "
+    "AS w(region, area, care_type) USING (region, area, care_type) "
+    "JOIN intake.entity_version v ON v.region = c.region AND v.kind = 'care_capacity_provider' "
+    "AND v.key = c.area || '/' || c.care_type || '/' || c.provider "
+    "GROUP BY c.region, c.area, c.care_type"
+)
 _LOG_COLUMNS = (
     ("region", "text"),
     ("source", "text"),
@@ -175,6 +184,21 @@ class IntakeRepository:
         for r in rows:
             result[(r.region, r.area, r.care_type)][r.provider] = r.slots
         return result
+
+    async def load_care_times(self, groups: Iterable[CareGroup]) -> dict[CareGroup, datetime]:
+        """Per (region, area, care_type) with providers: the newest event time among them."""
+        wanted = list(dict.fromkeys(groups))
+        if not wanted:
+            return {}
+        rows = await self.session.execute(
+            _LOAD_CARE_TIMES,
+            {
+                "regions": [g[0] for g in wanted],
+                "areas": [g[1] for g in wanted],
+                "types": [g[2] for g in wanted],
+            },
+        )
+        return {(r.region, r.area, r.care_type): r.latest for r in rows}
 
     async def save_care_slots(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:

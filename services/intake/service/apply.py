@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -115,9 +116,9 @@ async def _apply_events(
     versions: dict[EntityRef, StoredVersion] = await repo.load_versions(
         (e.region, c.kind, c.key) for e, c in planned
     )
-    slots: dict[CareGroup, dict[str, int]] = await repo.load_care_slots(
-        care_group(e) for e, c in planned if c.kind == "care_capacity_provider"
-    )
+    care_groups = [care_group(e) for e, c in planned if c.kind == "care_capacity_provider"]
+    slots: dict[CareGroup, dict[str, int]] = await repo.load_care_slots(care_groups)
+    care_times: dict[CareGroup, datetime] = await repo.load_care_times(care_groups)
     vault = await repo.load_vault((e.region, c.key) for e, c in planned if c.personal is not None)
     wrapped_keys = {case: entry.wrapped_key for case, entry in vault.items() if not entry.erased}
 
@@ -138,12 +139,14 @@ async def _apply_events(
             result = "applied"
             versions[ref] = StoredVersion(event.time, event.offset, change.removes, False)
             snapshot = change.pool.snapshot
+            pool_time = event.time
             version_rows[ref] = _version_row(event, change, snapshot)
             if change.kind == "care_capacity_provider":
                 snapshot = _set_provider_slots(event, slots, slot_rows)
+                pool_time = _newest_care_time(event, care_times)
             if change.personal is not None:
                 _seal(event, change, master_key, wrapped_keys, vault_rows)
-            pool_events.append((POOL, event.region, _pool_event(event, change, snapshot)))
+            pool_events.append((POOL, event.region, _pool_event(event, change, snapshot, pool_time)))
         log_rows.append(_log_row(event, change, result))
         outcome.add(result, event.type, event.source)
 
@@ -176,6 +179,17 @@ def _set_provider_slots(
     return {"area": area, "care_type": care_type, "slots": sum(providers.values())}
 
 
+def _newest_care_time(event: IncomingEvent, care_times: dict[CareGroup, datetime]) -> datetime:
+    """The summed snapshot's time: the newest of its providers' event times. Providers report on their own
+    clocks; the matcher drops a pool event older than the one it holds, so a provider's report that is
+    older than another provider's must not carry its own time (its sum would be lost)."""
+    group = care_group(event)
+    latest = care_times.get(group)
+    newest = event.time if latest is None or event.time > latest else latest
+    care_times[group] = newest
+    return newest
+
+
 def _seal(
     event: IncomingEvent,
     change: Change,
@@ -196,13 +210,15 @@ def _seal(
     }
 
 
-def _pool_event(event: IncomingEvent, change: Change, snapshot: dict[str, Any] | None) -> dict[str, Any]:
+def _pool_event(
+    event: IncomingEvent, change: Change, snapshot: dict[str, Any] | None, time: datetime
+) -> dict[str, Any]:
     pool = change.pool
     event_id = pool_event_id(event.source, event.event_id, pool.entity, pool.key, pool.action)
     if change.removes:
-        return pool_removed(pool.entity, event.region, pool.key, event.time, event_id)
+        return pool_removed(pool.entity, event.region, pool.key, time, event_id)
     assert snapshot is not None
-    return pool_upserted(pool.entity, event.region, pool.key, snapshot, event.time, event_id)
+    return pool_upserted(pool.entity, event.region, pool.key, snapshot, time, event_id)
 
 
 def _version(stored: StoredVersion | None) -> Version | None:

@@ -41,7 +41,11 @@ async def erase_case(
     async with transaction(sessions) as session:
         repo = IntakeRepository(session)
         await repo.lock_for_erasure()  # waits for batches in flight; they then see the tombstone
-        known = bool(await repo.load_versions([(region, "case", case_id)]))
+        stored = await repo.load_versions([(region, "case", case_id)])
+        known = bool(stored)
+        # The matcher drops a pool event older than the case version it holds; a sender's clock may run
+        # ahead of ours, so the withdrawal is never dated before the case's newest event.
+        at = max([at, *(v.time for v in stored.values())])
         destroyed = await repo.shred_vault(region, case_id)
         await repo.save_versions(
             [
