@@ -21,14 +21,16 @@ from services.matcher.pool.tables import cases, housed, proposals, units
 
 log = logging.getLogger(__name__)
 
-# proposal status a decision may move from -> to
+# proposal status a decision may move from -> to. Decisions, offers and responses come on different
+# topics, so nothing orders them: an offer event for a still-pending proposal implies its approval
+# (only approved matches are offered), and the approval arriving after it is then ignored.
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "match.approved": (frozenset({"pending"}), "approved"),
     "match.rejected": (frozenset({"pending"}), "rejected"),
-    "offer.made": (frozenset({"approved"}), "offered"),
-    "offer.expired": (frozenset({"approved", "offered"}), "expired"),
-    "offer.accepted": (frozenset({"approved", "offered"}), "accepted"),
-    "offer.declined": (frozenset({"approved", "offered"}), "declined"),
+    "offer.made": (frozenset({"pending", "approved"}), "offered"),
+    "offer.expired": (frozenset({"pending", "approved", "offered"}), "expired"),
+    "offer.accepted": (frozenset({"pending", "approved", "offered"}), "accepted"),
+    "offer.declined": (frozenset({"pending", "approved", "offered"}), "declined"),
 }
 REFUSALS = frozenset({"match.rejected", "offer.expired", "offer.declined"})
 

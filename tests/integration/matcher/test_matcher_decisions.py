@@ -237,3 +237,42 @@ async def test_invalid_offer_responses_go_to_intake_rejected_and_the_partition_k
         assert "value_sha256" in rejection["data"]
     assert await _status(matcher, cases, region, target["case"]) == "housed"
     assert await _status(matcher, units, region, target["unit"]) == "let"
+
+
+async def test_an_offer_answer_that_overtakes_its_approval_still_counts(
+    matcher: Any, kafka_bootstrap: str, region: str
+) -> None:
+    first = await _first_round(matcher, kafka_bootstrap, region)
+    target = first[0]
+    offer_id = f"offer-{uuid.uuid4().hex[:8]}"
+    await produce_responses(
+        kafka_bootstrap, region, [offer_response("offer.accepted", region, target, offer_id, CORP)]
+    )
+    await wait_until(
+        lambda: _statuses_are(matcher, region, {target["proposal_id"]: "accepted"}), timeout=30, what="accept"
+    )
+    late = [approved(region, target), offer("offer.made", region, target, offer_id)]
+    await produce_decisions(kafka_bootstrap, region, late[:1])  # late: changes nothing
+    await produce_offers(kafka_bootstrap, region, late[1:])
+
+    async def consumed() -> bool:
+        from sqlalchemy import text
+
+        async with matcher.sessions() as session:
+            n = (
+                await session.execute(
+                    text("SELECT count(*) FROM matcher.inbox WHERE event_id = ANY(:ids)"),
+                    {"ids": [e["id"] for e in late]},
+                )
+            ).scalar_one()
+        return n == 2
+
+    await wait_until(consumed, timeout=30, what="the late events consumed")
+    since = await _request_round(matcher, region)
+    row = await wait_until(lambda: _round_after(matcher, region, since), timeout=60, what="next round")
+    assert (await _proposals(matcher, region))[target["proposal_id"]]["status"] == "accepted"
+    assert await _status(matcher, cases, region, target["case"]) == "housed"
+    assert await _status(matcher, units, region, target["unit"]) == "let"
+    problem = json.loads(row["problem"])
+    assert target["case"] not in {c["id"] for c in problem["cases"]}
+    assert target["unit"] not in {u["id"] for u in problem["units"]}
