@@ -51,6 +51,9 @@ CODE_PATTERN = r"^[^\x00-\x1f\x7f/]+$"
 SNAKE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 EXTENSION_NAME_PATTERN = r"^[a-z0-9]{1,20}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
+PHONE_PATTERN = r"^\+?[0-9 ()-]{3,32}$"
+CITIZEN_NUMBER_PATTERN = r"^[0-9]{9}$"
 
 # Upper bound for every count/amount: keeps sums far inside int64 (the solver's arithmetic) and
 # PostgreSQL integer columns. DOMAIN.md gives no bound except for `priority`.
@@ -69,6 +72,9 @@ PATTERN_MESSAGES: dict[str, str] = {
     SNAKE_PATTERN: "must be a lower-case code of letters, digits and '_' (at most 64 characters)",
     SHA256_PATTERN: "must be a SHA-256 hex digest (64 lower-case hex characters)",
     EXTENSION_NAME_PATTERN: "must be 1-20 lower-case letters or digits",
+    EMAIL_PATTERN: "must be an e-mail address (one '@', no spaces)",
+    PHONE_PATTERN: "must be a phone number: digits, spaces, '(', ')', '-' and an optional leading '+'",
+    CITIZEN_NUMBER_PATTERN: "must be a citizen service number (BSN) of exactly 9 digits, as a string",
 }
 
 # ---------------------------------------------------------------------------------------------- types
@@ -216,9 +222,9 @@ class Personal(StrictModel):
     """Personal data of a case: split off and stored encrypted by intake, never forwarded."""
 
     name: Annotated[str, Field(min_length=1, max_length=200, pattern=ID_PATTERN)] | None = None
-    email: Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
-    phone: Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9 ()-]{3,32}$")] | None = None
-    citizen_number: Annotated[str, Field(pattern=r"^[0-9]{9}$")] | None = None
+    email: Annotated[str, Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)] | None = None
+    phone: Annotated[str, Field(min_length=3, max_length=32, pattern=PHONE_PATTERN)] | None = None
+    citizen_number: Annotated[str, Field(pattern=CITIZEN_NUMBER_PATTERN)] | None = None
     birth_date: IsoDate | None = None
 
 

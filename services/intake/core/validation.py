@@ -29,6 +29,7 @@ from schemas.events import (
     TOPIC_OF_TYPE,
     TYPE_PREFIX,
     CloudEvent,
+    Personal,
     dataschema_for,
 )
 from services.intake.core.registry import Organisation, Registry
@@ -48,6 +49,15 @@ _REGION = re.compile(REGION_PATTERN)
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[,\[\]{}]')
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Inside data.personal a field's name is repeated in a path only when it looks like a field name: a name
+# such as "Jan Jansen" or "123456789" may itself be personal data.
+_PERSONAL_PREFIX = "/data/personal/"
+_PERSONAL_FIELDS = frozenset(Personal.model_fields)
+_FIELD_LIKE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_PERSONAL_UNKNOWN_FIELD = (
+    "has a field that is not allowed (its name is not repeated: this block holds personal data); "
+    f"allowed fields: {', '.join(sorted(_PERSONAL_FIELDS))}"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +257,18 @@ def _locate_faults(root: Any, check_strings: bool) -> list[FieldError]:
             if problem:
                 errors.append(FieldError(_pointer(path), problem))
     return errors
+
+
+def _without_personal_names(error: FieldError) -> FieldError:
+    """A fault inside data.personal, pointed at without repeating a key that may be personal data."""
+    if not error.path.startswith(_PERSONAL_PREFIX):
+        return error
+    field, _, deeper = error.path[len(_PERSONAL_PREFIX) :].partition("/")
+    if field not in _PERSONAL_FIELDS and not _FIELD_LIKE.fullmatch(field):
+        return FieldError("/data/personal", _PERSONAL_UNKNOWN_FIELD)
+    if deeper:  # personal fields are strings: whatever is nested inside one is input, never a field name
+        return FieldError(_PERSONAL_PREFIX + field, "must be a JSON string (no nested object or array)")
+    return error
 
 
 def _bad_string(text: str) -> str:
@@ -529,7 +551,7 @@ class _Rejector:
     def with_errors(self, errors: list[FieldError]) -> Rejected:
         unique: list[dict[str, str]] = []
         seen: set[tuple[str, str]] = set()
-        for e in errors:
+        for e in map(_without_personal_names, errors):
             if (e.path, e.message) not in seen:
                 seen.add((e.path, e.message))
                 unique.append(e.as_dict())

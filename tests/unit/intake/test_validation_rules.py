@@ -115,7 +115,7 @@ RULES: list[tuple[str, Mutation, str, str]] = [
     ("case.registered", _delete("/data/priority"), "/data/priority", "required"),
     ("case.registered", _set("/data/nickname", "x"), "/data/nickname", "unknown field"),
     ("case.registered", _set("/data/deadline", "01-07-2026"), "/data/deadline", "YYYY-MM-DD"),
-    ("case.registered", _set("/data/personal/email", "not-an-email"), "/data/personal/email", "format"),
+    ("case.registered", _set("/data/personal/email", "not-an-email"), "/data/personal/email", "e-mail"),
     (
         "case.registered",
         _set("/data/personal/citizen_number", 987654321),
