@@ -55,20 +55,31 @@ def _api_key(request: Request) -> str | None:
     return key.strip() if key and key.strip() else None
 
 
-def _route(value: bytes) -> tuple[str, bytes | None]:
-    """Topic (by the event type) and Kafka key (data.region) for a body; the core judges the rest."""
+def _route(value: bytes) -> tuple[str, bytes | None, str | None]:
+    """Topic (by the event type), Kafka key (data.region) and claimed `source` of a body; the core judges
+    the rest."""
     try:
         document = json.loads(value)
     except (ValueError, RecursionError):
-        return VACANCIES, None
+        return VACANCIES, None, None
     if not isinstance(document, dict):
-        return VACANCIES, None
+        return VACANCIES, None, None
     topic = TOPIC_OF_TYPE.get(document.get("type"), VACANCIES)  # type: ignore[arg-type]
     if topic not in INTAKE_TYPES:
         topic = VACANCIES  # a wijkmatch-internal or unknown type: the core explains why it is refused
     data = document.get("data")
     region = data.get("region") if isinstance(data, dict) else None
-    return topic, region.encode("utf-8", "replace") if isinstance(region, str) else None
+    source = document.get("source")
+    return (
+        topic,
+        region.encode("utf-8", "replace") if isinstance(region, str) else None,
+        source if isinstance(source, str) else None,
+    )
+
+
+def _forbidden(organisation: Organisation) -> JSONResponse:
+    GATEWAY_REQUESTS.labels("forbidden", organisation.id).inc()
+    return _error(403, f"this API key belongs to {organisation.id}; it may not send as that source")
 
 
 def create_gateway(
@@ -151,7 +162,11 @@ def create_gateway(
         if body is None:
             GATEWAY_REQUESTS.labels("rejected", organisation.id).inc()
             return _error(413, f"the body is larger than {MAX_VALUE_BYTES} bytes (1 MiB)")
-        topic, kafka_key = _route(body)
+        topic, kafka_key, source = _route(body)
+        owner = registry.by_source(source) if source is not None else None
+        if owner is not None and owner.id != organisation.id:
+            # Before validation: errors judged by another organisation's rights would reveal them.
+            return _forbidden(organisation)
         verdict = validate_message(
             topic=topic, partition=0, offset=0, key=kafka_key, value=body, registry=registry
         )
@@ -166,8 +181,7 @@ def create_gateway(
                 status_code=422,
             )
         if verdict.organisation.id != organisation.id:
-            GATEWAY_REQUESTS.labels("forbidden", organisation.id).inc()
-            return _error(403, f"this API key belongs to {organisation.id}; it may not send as that source")
+            return _forbidden(organisation)
         return await _produce(state["producer"], topic, verdict, body, organisation)
 
     return app

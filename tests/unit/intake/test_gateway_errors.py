@@ -56,3 +56,18 @@ async def test_readiness_fails_while_the_producer_has_no_metadata() -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
             assert (await client.get("/readyz")).status_code == 503
             assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_another_organisations_source_is_403_even_when_the_event_is_invalid() -> None:
+    # Woonstad's key, the test region office's source, and an event that office may not send either:
+    # the answer is 403 about the source, never 422 errors that reveal the other organisation's rights.
+    event = samples.event(
+        "neighbourhood.set", samples.neighbourhood("utrecht-west", "BU1"), source="urn:org:region:test"
+    )
+    app = create_gateway(IntakeSettings(), producer=BrokerDown())  # type: ignore[arg-type]
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            response = await client.post("/v1/events", json=event, headers={"X-Api-Key": "demo-key-woonstad"})
+    assert response.status_code == 403, response.text
+    assert "regio-test" not in response.text
