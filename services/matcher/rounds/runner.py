@@ -190,6 +190,18 @@ class RoundRunner:
             self.on_published()
         return report
 
+    async def back_off(self, region: str) -> None:
+        """After an unexpected failure: leave the region alone for a while instead of retrying hot."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(region_state)
+                .where(region_state.c.region == region)
+                .values(
+                    not_before=func.now()
+                    + func.make_interval(0, 0, 0, 0, 0, 0, self.options.failure_backoff_s)
+                )
+            )
+
     async def _prepare(self, session: AsyncSession, region: str, force: bool) -> Any:
         # No row lock: change_seq is read before the pool, so anything newer simply stays unhandled.
         state = (

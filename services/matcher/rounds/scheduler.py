@@ -116,6 +116,10 @@ class Scheduler:
             raise
         except Exception:
             log.exception("round failed", extra={"region": region})
+            try:
+                await self.runner.back_off(region)
+            except Exception:
+                log.exception("could not record the back-off", extra={"region": region})
         finally:
             self.tasks.pop(region, None)
 
