@@ -73,7 +73,8 @@ class MatcherService:
         self.started = False
 
     async def _has_lag(self) -> bool:
-        return await self.consumer.lag() > 0
+        # position() is already past a fetched batch, so a batch stuck in the database counts separately.
+        return self.consumer.in_flight or await self.consumer.lag() > 0
 
     def _owned(self) -> set[int]:
         # Until the group has assigned partitions we own nothing (a region never runs on two instances).

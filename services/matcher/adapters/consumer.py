@@ -88,6 +88,7 @@ class MatcherConsumer:
         self.last_progress = time.monotonic()
         self.processed = 0
         self.batch = batch
+        self.in_flight = False  # a batch is being applied (stuck here = no progress, whatever the lag says)
         self._locked: set[str] = set()
         self._touched: dict[str, int] = {}
         self.probe: Any = None
@@ -144,7 +145,9 @@ class MatcherConsumer:
             if self.probe is not None and not batches:
                 self.probe.touch()  # an idle poll is progress too: nothing was waiting
             for tp, records in batches.items():
+                self.in_flight = True
                 await self._handle_batch(records)
+                self.in_flight = False
                 self.processed += len(records)
                 self.last_progress = time.monotonic()
                 if self.probe is not None:
