@@ -32,6 +32,13 @@ SENDER_FIELDS = {
     "case.updated": "referrer",
 }
 ENVELOPE = ("specversion", "id", "source", "type", "subject", "time", "data")
+# A registered organisation that may send the type but only for a few named regions (demo registry).
+REGION_BOUND_SENDER = {
+    "vacancy": "urn:org:corp:woonstad",
+    "case": "urn:org:care:leger-des-heils",
+    "care": "urn:org:provider:parnassia",
+}
+REGION_BOUND_REFERENCE_SENDER = "urn:org:region:test"
 
 
 def _base_events(region: str) -> list[dict[str, Any]]:
@@ -74,6 +81,10 @@ def malformed(draw: st.DrawFn, region: str) -> Variant:
                 "wrong_topic",
                 "sender_mismatch",
                 "negative_number",
+                "unknown_type",
+                "type_not_allowed_for_sender",
+                "region_not_allowed_for_sender",
+                "data_not_an_object",
             ]
         )
     )
@@ -114,6 +125,20 @@ def malformed(draw: st.DrawFn, region: str) -> Variant:
     elif kind == "wrong_topic":
         topic = VACANCIES if topic != VACANCIES else CASES
         path = "/type"
+    elif kind == "unknown_type":
+        event["type"] = f"nl.wijkmatch.{draw(st.from_regex(r'[a-z]{1,10}', fullmatch=True))}.made_up"
+        path = "/type"
+    elif kind == "type_not_allowed_for_sender":
+        # A care provider may send only care.capacity.set; a corporation only vacancies (and offers).
+        care = short == "care.capacity.set"
+        event["source"] = "urn:org:corp:woonstad" if care else "urn:org:provider:parnassia"
+        path = "/type"
+    elif kind == "region_not_allowed_for_sender":
+        event["source"] = REGION_BOUND_SENDER.get(short.split(".")[0], REGION_BOUND_REFERENCE_SENDER)
+        path = "/data/region"  # the test's own region is in no organisation's list but the demo feed's
+    elif kind == "data_not_an_object":
+        event["data"] = draw(st.sampled_from([None, [], "data", 7]))
+        path = "/data"
     elif kind == "sender_mismatch" and short in SENDER_FIELDS:
         data[SENDER_FIELDS[short]] = "somebody-else"
         path = f"/data/{SENDER_FIELDS[short]}"
