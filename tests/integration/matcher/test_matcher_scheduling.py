@@ -98,3 +98,18 @@ async def test_http_round_request_runs_a_round_and_lists_its_proposals(
         assert ready.status_code == 200 and ready.json()["database"] == "ok"
         metrics = (await client.get("/metrics")).text
         assert f'wijkmatch_matcher_rounds_total{{region="{region}",status="OPTIMAL"}}' in metrics
+
+
+async def test_liveness_fails_when_the_consumer_stops_making_progress_with_work_pending(matcher: Any) -> None:
+    ok, _ = await matcher.liveness()
+    assert ok
+    probe = matcher.consumer_probe
+    saved = probe._last
+    try:
+        probe._last = time.monotonic() - 3600  # no progress for an hour ...
+        matcher.consumer.in_flight = True  # ... while a batch is stuck in the database
+        ok, details = await matcher.liveness()
+        assert not ok and details["consumer"]["ok"] is False
+    finally:
+        probe._last = saved
+        matcher.consumer.in_flight = False
