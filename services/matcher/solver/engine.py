@@ -266,6 +266,24 @@ def _lp_guided(
 
     t2 = time.perf_counter()
     final = incumbent
+    if stage1 is not None and remaining() * 0.8 >= MIP_SECONDS_PER_PAIR * sub.n_pairs:
+        position = np.full(comp.n_pairs, -1, dtype=np.int64)
+        position[kept] = np.arange(len(kept))
+        if (position[incumbent] >= 0).all():
+            found, _ = solve_stage2_mip(
+                sub,
+                p_floor=p_inc,
+                time_limit_s=max(60.0, 10 * budget) if deterministic else remaining() * 0.8,
+                node_limit=MIP_NODES if deterministic else None,
+            )
+            if found is not None:
+                candidate = np.sort(kept[found])
+                if (
+                    feas.is_feasible(candidate)
+                    and feas.model_p(candidate) >= p_inc
+                    and int(comp.fit[candidate].sum()) > int(comp.fit[final].sum())
+                ):
+                    final = candidate
     polished = polish_within_cells(comp, final)
     if feas.is_feasible(polished) and feas.model_p(polished) == p_inc:
         final = polished
