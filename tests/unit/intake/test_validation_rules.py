@@ -460,18 +460,16 @@ def test_more_than_ten_thousand_items_and_members_are_rejected_as_a_whole() -> N
         "9000-deep-lists",
     ],
 )
-def test_a_hostile_value_costs_milliseconds_not_seconds(build) -> None:
-    import time
-
+def test_a_hostile_value_within_the_limits_gives_a_bounded_rejection(build) -> None:
+    # Its cost is bounded by MAX_MEMBERS / MAX_DEPTH (see the test above); timing it belongs in bench/, not
+    # in a test on a shared CI machine.
     event = valid_event("case.registered")
     build(event)
     raw = encode(event)
     assert len(raw) <= MAX_VALUE_BYTES
-    started = time.perf_counter()
     result = check(value=raw)
-    elapsed = time.perf_counter() - started
     assert isinstance(result, Rejected) and 1 <= len(result.errors) <= 50
-    assert elapsed < 1.0, f"{elapsed:.2f} s"  # was 7.5 s for 340,000 wrong items before the member limit
+    assert all(e["path"].startswith("/data") or e["path"] == "" for e in result.errors), result.errors[:3]
 
 
 def test_deep_paths_with_long_names_stay_valid_rejections() -> None:
