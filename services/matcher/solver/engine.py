@@ -18,10 +18,11 @@ STAGE1_SHARE = 0.6
 STAGE2_HIGHS_SHARE = 0.5
 STAGE1_HIGHS_SHARE = 0.5
 EXACT_MODEL_MAX_PAIRS = 15_000
-LP_SHARE = 0.85
+LP_SHARE = 0.9
 MIP_PAIRS_PER_CASE = 4
 RC_CUTOFF_SHARE = 0.6
 MIP_MAX_PAIRS = 30_000
+AFTER_LP_SECONDS_PER_PAIR = 6e-6
 MIP_SECONDS_PER_PAIR = 1e-4
 PROOF_MAX_PAIRS = 60_000
 PROOF_MIN_SECONDS = 2.0
@@ -217,7 +218,9 @@ def _lp_guided(
         # Too big for the LP in time: solve it over the most valuable cases and every unit's best
         # candidates, then price the side rows out over all pairs (lagrangian_bound) for the bound.
         columns = _top_cases(comp, LP_CASES_PER_UNIT) | _best_per_unit(comp, comp.pweight, LP_PAIRS_PER_UNIT)
-    lp_seconds = budget * LP_SHARE if deterministic else remaining() * LP_SHARE
+    # What follows the LP (rounding, bounds, flows) takes time in proportion to the pairs.
+    after_lp = AFTER_LP_SECONDS_PER_PAIR * comp.n_pairs
+    lp_seconds = budget * LP_SHARE if deterministic else max(0.2, remaining() - after_lp) * LP_SHARE
     lp = solve_stage1_lp(comp, lp_seconds, columns, deterministic=deterministic)
     bound = relaxation_bound
     if lp is not None and columns is not None:
