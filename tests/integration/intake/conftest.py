@@ -81,9 +81,14 @@ async def wait_until(
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, key: str | None = None, settle_s: float = 1.0, timeout_s: float = 30.0
+    bootstrap: str, topic: str, *, key: str | None = None, settle_s: float = 1.0, timeout_s: float = 60.0
 ) -> list[Any]:
-    """Every record of a topic from the beginning (optionally only one Kafka key), read until quiet."""
+    """Every record of a topic from the beginning (optionally only one Kafka key): read up to the end
+    offsets taken at the start, then until nothing new came for `settle_s`.
+
+    Reaching the end offsets first makes a slow first fetch on a loaded machine harmless (a pure quiet
+    timer returned too few records when joining and fetching took longer than `settle_s`).
+    """
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
     )
@@ -92,15 +97,34 @@ async def read_topic(
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
+        while not consumer.assignment():
+            if loop.time() > deadline:
+                raise AssertionError(f"no partitions of {topic} assigned within {timeout_s}s")
+            await consumer.getmany(timeout_ms=100)
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        reached_end_at: float | None = None
         quiet_since = loop.time()
-        while loop.time() < deadline and loop.time() - quiet_since < settle_s:
+        while True:
             batch = await consumer.getmany(timeout_ms=200)
             for part in batch.values():
                 records.extend(r for r in part if key is None or r.key == key.encode())
                 quiet_since = loop.time()
+            now = loop.time()
+            if reached_end_at is None and all(
+                await asyncio.gather(*(_at_least(consumer, tp, end) for tp, end in ends.items()))
+            ):
+                reached_end_at = now
+            if reached_end_at is not None and now - max(quiet_since, reached_end_at) >= settle_s:
+                break
+            if now > deadline:
+                raise AssertionError(f"could not read {topic} to its end within {timeout_s}s")
     finally:
         await consumer.stop()
     return records
+
+
+async def _at_least(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
+    return end == 0 or await consumer.position(tp) >= end
 
 
 async def read_events(bootstrap: str, topic: str, region: str, **kwargs: Any) -> list[dict[str, Any]]:
