@@ -354,8 +354,12 @@ def _care_capacity(
     u: dict[str, np.ndarray],
     c: dict[str, np.ndarray],
     tiny: bool,
+    n_sub: int = 1,
 ) -> list[dict]:
-    """Care teams per municipality and a few neighbourhood teams; slots scale with the units there."""
+    """Care teams per municipality and a few neighbourhood teams; slots scale with the units there.
+
+    The central city of each sub-region (the first `n_sub` municipalities) offers every care type.
+    """
     rows: list[dict] = []
     units_per_mun = np.bincount(nbh_mun[u["nbh"]], minlength=len(mun_codes))
     units_per_nbh = np.bincount(u["nbh"], minlength=len(nbh_codes))
@@ -366,7 +370,7 @@ def _care_capacity(
     offered = {"ggz": 0.5, "addiction": 0.3, "wijkteam": 1.0, "elderly_care": 0.9}
     for ti, t in enumerate(CARE_TYPES):
         for m, code in enumerate(mun_codes):
-            if rng.random() >= offered[t] and m > 0:
+            if rng.random() >= offered[t] and m >= n_sub:
                 continue
             expected = demand_rate[ti] * units_per_mun[m]
             slots = int(rng.poisson(max(0.5, 0.75 * expected))) if not tiny else int(rng.choice(TINY_SLOTS))
@@ -512,7 +516,7 @@ def generate_problem(cases: int, units: int, seed: int, profile: str = "region")
     if not side:
         return problem
 
-    problem["care_capacity"] = _care_capacity(rng, mun_codes, nbh_codes, nbh["mun"], u, c, tiny)
+    problem["care_capacity"] = _care_capacity(rng, mun_codes, nbh_codes, nbh["mun"], u, c, tiny, n_sub)
     # Mix rules: vulnerable groups at most ~4-6 % of a neighbourhood (spreading, "evenwichtige
     # spreiding"); urgent groups at most half of a complex (the mixed-living concept of flex projects).
     vulnerable = ["homeless", "institution_leaver"]
