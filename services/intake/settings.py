@@ -6,7 +6,7 @@ import base64
 import binascii
 import logging
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from services.platform.settings import ServiceSettings, service_config
 
@@ -17,10 +17,11 @@ INSECURE_LOCAL_MASTER_KEY = base64.b64encode(b"wijkmatch-INSECURE-local-key-32b"
 
 
 class IntakeSettings(ServiceSettings):
-    model_config = service_config("intake")
+    # Validation errors never repeat a value from the environment (the master key, a URL with a password).
+    model_config = service_config("intake", hide_input_in_errors=True)
 
     # Master key that wraps every per-case data key in the personal-data vault: base64 of 32 bytes.
-    master_key: str = INSECURE_LOCAL_MASTER_KEY
+    master_key: SecretStr = SecretStr(INSECURE_LOCAL_MASTER_KEY)
     # Organisation registry YAML; None = the demo registry shipped with intake.
     organisations: str | None = Field(
         default=None,
@@ -46,9 +47,9 @@ class IntakeSettings(ServiceSettings):
 
     @field_validator("master_key")
     @classmethod
-    def _master_key_is_32_bytes(cls, value: str) -> str:
+    def _master_key_is_32_bytes(cls, value: SecretStr) -> SecretStr:
         try:
-            raw = base64.b64decode(value, validate=True)
+            raw = base64.b64decode(value.get_secret_value(), validate=True)
         except (binascii.Error, ValueError) as exc:
             raise ValueError("WIJKMATCH_INTAKE_MASTER_KEY must be base64") from exc
         if len(raw) != 32:
@@ -57,11 +58,11 @@ class IntakeSettings(ServiceSettings):
 
     @property
     def master_key_bytes(self) -> bytes:
-        return base64.b64decode(self.master_key)
+        return base64.b64decode(self.master_key.get_secret_value())
 
     @property
     def uses_insecure_master_key(self) -> bool:
-        return self.master_key == INSECURE_LOCAL_MASTER_KEY
+        return self.master_key.get_secret_value() == INSECURE_LOCAL_MASTER_KEY
 
     def warn_if_insecure(self) -> None:
         if self.uses_insecure_master_key:

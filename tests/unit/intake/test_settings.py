@@ -48,3 +48,16 @@ def test_shared_and_prefixed_environment_names(monkeypatch: pytest.MonkeyPatch) 
     assert (settings.database_url, settings.kafka_bootstrap_servers) == ("postgresql+asyncpg://u@h/db", "k:1")
     assert settings.batch_max_records == 77
     assert settings.organisations == "/tmp/orgs.yaml"
+
+
+def test_the_master_key_is_never_shown_in_a_validation_error_or_the_settings_repr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    almost = base64.b64encode(bytes(range(31))).decode()  # one byte short: refused, and must not be printed
+    monkeypatch.setenv("WIJKMATCH_INTAKE_MASTER_KEY", almost)
+    with pytest.raises(ValidationError) as refused:
+        IntakeSettings()
+    assert almost not in str(refused.value)
+    good = base64.b64encode(bytes(range(1, 33))).decode()
+    monkeypatch.setenv("WIJKMATCH_INTAKE_MASTER_KEY", good)
+    assert good not in repr(IntakeSettings())
