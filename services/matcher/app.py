@@ -34,6 +34,8 @@ class MatcherAsgi(AsgiFastStream):
         from services.matcher.service import MatcherService
 
         self.service = MatcherService(self.settings)
+        broker = self.broker
+        self.service.broker_ping = lambda: broker.ping(timeout=2.0)
         self.api = create_api(self.service)
         await self.service.start()
 

@@ -71,6 +71,7 @@ class MatcherService:
         self.consumer.probe = self.consumer_probe
         self.scheduler.probe = self.scheduler_probe
         self.started = False
+        self.broker_ping: Any = None  # set by the ASGI app: FastStream's broker.ping
 
     async def _has_lag(self) -> bool:
         # position() is already past a fetched batch, so a batch stuck in the database counts separately.
@@ -118,6 +119,11 @@ class MatcherService:
             details["database"] = "ok"
         except Exception as exc:
             details["database"] = type(exc).__name__
-        ok = self.started and details["database"] == "ok"
+        if self.broker_ping is not None:
+            try:
+                details["kafka"] = "ok" if await self.broker_ping() else "unreachable"
+            except Exception as exc:
+                details["kafka"] = type(exc).__name__
+        ok = self.started and details["database"] == "ok" and details.get("kafka", "ok") == "ok"
         details["owned_pool_partitions"] = sorted(self._owned())
         return ok, details
