@@ -3,6 +3,7 @@ batch, the commit only after the transaction (AckPolicy.MANUAL)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -22,6 +23,7 @@ from services.platform.topics import INTAKE_TOPIC_TYPES
 
 INTAKE_TOPICS: tuple[str, ...] = tuple(INTAKE_TOPIC_TYPES)
 log = logging.getLogger("wijkmatch.intake")
+REDELIVERY_PAUSE_S = 1.0
 
 
 async def _parse_without_headers(records: tuple[ConsumerRecord, ...], original: Any) -> Any:
@@ -57,6 +59,17 @@ def register_consumer(broker: KafkaBroker, runtime: IntakeRuntime) -> Any:
         records = [RawRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp) for r in raw]
         try:
             outcome = await runtime.processor.process(records)
+        except Exception as exc:
+            runtime.batch_abandoned()
+            # MANUAL ack does not rewind by itself: without the seek the next batch's commit would pass
+            # over this one. Read it again after a pause (the processor already retried what it could).
+            log.error(
+                "batch could not be committed; it will be read again",
+                extra={"event": "batch_redeliver", "error": type(exc).__name__, "size": len(records)},
+            )
+            await asyncio.sleep(REDELIVERY_PAUSE_S)
+            await message.nack()
+            return
         except BaseException:
             runtime.batch_abandoned()  # cancelled (shutdown): rolled back, redelivered later
             raise
