@@ -105,3 +105,44 @@ async def test_erasing_a_case_with_a_future_time_withdraws_it_with_a_time_the_ma
     assert [e["type"] for e in pool] == ["nl.wijkmatch.pool.case.upserted", "nl.wijkmatch.pool.case.removed"]
     times = _times(pool)
     assert times[1] >= times[0], times  # else the matcher ignores the erasure and keeps matching the case
+
+
+async def _outcomes(db: AsyncEngine, region: str) -> list[tuple[str, str]]:
+    found = await rows(
+        db, "SELECT event_type, outcome FROM intake.event_log WHERE region = :r ORDER BY seq", r=region
+    )
+    return [(f.event_type, f.outcome) for f in found]
+
+
+async def test_a_publication_older_than_the_withdrawal_is_recorded_late_and_changes_nothing(
+    db: AsyncEngine, region: str
+) -> None:
+    t = samples.at
+    withdrawn = samples.event("vacancy.withdrawn", {"region": region, "id": "U1"}, time=t(10))
+    published_before = samples.event("vacancy.published", samples.unit(region, "U1"), time=t(5))
+    await _apply(db, [withdrawn])
+    await _apply(db, [published_before])
+    assert await _outcomes(db, region) == [("vacancy.withdrawn", "applied"), ("vacancy.published", "late")]
+    assert [e["type"] for e in await _pool(db, region, "U1")] == ["nl.wijkmatch.pool.unit.removed"]
+    [version] = await rows(db, "SELECT removed FROM intake.entity_version WHERE region = :r", r=region)
+    assert version.removed
+
+
+async def test_case_events_of_every_type_share_one_version_and_a_late_one_keeps_no_personal_data(
+    db: AsyncEngine, region: str
+) -> None:
+    t = samples.at
+    person = samples.personal(1)
+    events = [
+        samples.event("case.registered", samples.case(region, "C1"), time=t(1)),
+        samples.event("case.withdrawn", {"region": region, "id": "C1"}, time=t(9)),
+        samples.event("case.updated", samples.case(region, "C1", personal=person), time=t(5)),  # late
+        samples.event("case.registered", samples.case(region, "C1", priority=7), time=t(12)),  # re-registered
+    ]
+    await _apply(db, events)
+    assert [o for _, o in await _outcomes(db, region)] == ["applied", "applied", "late", "applied"]
+    pool = await _pool(db, region, "C1")
+    assert [e["type"].rsplit(".", 1)[1] for e in pool] == ["upserted", "removed", "upserted"]
+    assert pool[-1]["data"]["snapshot"]["priority"] == 7
+    vault = await rows(db, "SELECT case_id FROM intake.personal_vault WHERE region = :r", r=region)
+    assert vault == []  # the late update's personal data was not stored
