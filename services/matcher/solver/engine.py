@@ -17,6 +17,7 @@ from services.matcher.solver.repair import Feasibility
 STAGE1_SHARE = 0.6
 STAGE2_HIGHS_SHARE = 0.5
 STAGE1_HIGHS_SHARE = 0.5
+CANONICAL_SHARE = 0.3
 EXACT_MODEL_MAX_PAIRS = 15_000
 LP_SHARE = 0.9
 MIP_PAIRS_PER_CASE = 4
@@ -160,6 +161,27 @@ def _exact(
         if int(comp.fit[found].sum()) >= int(comp.fit[chosen].sum()):
             chosen = found
         stage2_optimal = proven
+    if stage2_optimal:
+        # HiGHS proved F; CP-SAT picks the one F-optimal solution with the largest tie-break sum, so a
+        # proven result does not depend on which engine happened to finish (see docs/solver.md).
+        f_best = int(comp.fit[chosen].sum())
+        canonical, proven = solve_stage2_mip(
+            comp,
+            p_floor=p1,
+            f_floor=f_best,
+            time_limit_s=max(60.0, 10 * budget) if deterministic else remaining() * CANONICAL_SHARE,
+            node_limit=MIP_NODES if deterministic else None,
+        )
+        if (
+            canonical is not None
+            and proven
+            and feas.is_feasible(canonical)
+            and feas.model_p(canonical) >= p1
+            and int(comp.fit[canonical].sum()) == f_best
+        ):
+            chosen = canonical
+        else:
+            notes.append("fit proven optimal by HiGHS; the tie-break among equal-fit solutions was not")
     if not stage2_optimal:
         b2 = budget * (1 - STAGE1_SHARE) if deterministic else remaining()
         s2 = model.solve_stage2(params, b2, p1, chosen)

@@ -41,16 +41,33 @@ def solve_mip(
 
 
 def solve_stage2_mip(
-    comp: Compiled, *, p_floor: int, time_limit_s: float, node_limit: int | None = None
+    comp: Compiled,
+    *,
+    p_floor: int,
+    time_limit_s: float,
+    node_limit: int | None = None,
+    f_floor: int | None = None,
 ) -> tuple[np.ndarray | None, bool]:
-    """Max F subject to P ≥ p_floor; returns (pair indices or None, proven optimal)."""
+    """Max F subject to P ≥ p_floor; returns (pair indices or None, proven optimal).
+
+    With `f_floor`, F ≥ f_floor is added and the tie-break sum is maximised instead (canonical pick
+    among equally good solutions).
+    """
     if comp.n_pairs == 0:
         return None, False
     a, b, w, ub = stage1_matrix(comp)
-    objective = np.concatenate([comp.fit.astype(float), np.zeros(len(w) - comp.n_pairs)])
-    # P is an integer, so P ≥ p_floor − 0.5 is P ≥ p_floor with room for HiGHS's tolerances.
-    a = sp.vstack([a, sp.csr_matrix(-w)]).tocsr()
-    b = np.concatenate([b, [0.5 - float(p_floor)]])
+    extra = len(w) - comp.n_pairs
+    fit = np.concatenate([comp.fit.astype(float), np.zeros(extra)])
+    # P and F are integers, so P ≥ p_floor − 0.5 is P ≥ p_floor with room for HiGHS's tolerances.
+    rows = [a, sp.csr_matrix(-w)]
+    rhs = [b, [0.5 - float(p_floor)]]
+    objective = fit
+    if f_floor is not None:
+        rows.append(sp.csr_matrix(-fit))
+        rhs.append([0.5 - float(f_floor)])
+        objective = np.concatenate([comp.tiebreak.astype(float), np.zeros(extra)])
+    a = sp.vstack(rows).tocsr()
+    b = np.concatenate(rhs)
     options: dict[str, float | int | bool] = {"time_limit": max(0.05, time_limit_s), "mip_rel_gap": 0.0}
     if node_limit is not None:
         options["node_limit"] = node_limit
