@@ -56,3 +56,13 @@ def test_deterministic_mode_repeats_exactly_on_the_large_path(monkeypatch: pytes
     assert first["stats"]["engine"] == "lp_guided"
     assert check_result(p, first) == []
     assert pair_set(first) == pair_set(second)
+
+
+def test_highs_and_cp_sat_routes_agree_on_the_pairs_when_both_prove(monkeypatch: pytest.MonkeyPatch) -> None:
+    p = region_problem(60, 25, 7)
+    via_highs = solve_problem(p, workers=2, time_limit_s=20)
+    monkeypatch.setattr(engine_module, "solve_stage2_mip", lambda *args, **kwargs: (None, False))
+    via_cp_sat = solve_problem(p, workers=2, time_limit_s=20)
+    assert via_highs["status"] == via_cp_sat["status"] == "OPTIMAL"
+    assert "notes" not in via_highs["stats"]  # HiGHS proved the canonical pick
+    assert pair_set(via_highs) == pair_set(via_cp_sat)
