@@ -32,6 +32,7 @@ class MatcherSettings(ServiceSettings):
     round_concurrency: int = Field(default=4, ge=1)
     consumer_batch: int = Field(default=100, ge=1)
     solver_workers: int = Field(default=1, ge=1)
+    solver_nice: int = Field(default=5, ge=0, le=19)  # lower CPU priority of the solver processes
     deterministic: bool = True
     refusal_policy: Literal["forbid_pair", "park_case"] = "forbid_pair"
     park_days: float = Field(default=14.0, ge=0)

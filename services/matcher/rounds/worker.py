@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -52,9 +53,16 @@ def solve(problem: dict[str, Any], parameters: dict[str, Any], delay_s: float = 
     return solve_problem(problem, **parameters)
 
 
-def _warm_up() -> int:
+def _init_worker(nice: int) -> None:
     # Ignore Ctrl-C in workers: the parent decides whether a round finishes or is abandoned.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Consuming, heartbeats and health checks come first; the solver takes what CPU is left.
+    if nice > 0:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+
+
+def _warm_up() -> int:
     import services.matcher.solver  # noqa: F401
 
     return os.getpid()
@@ -63,15 +71,19 @@ def _warm_up() -> int:
 class SolverPool:
     """A small spawn-based process pool; `abandon()` kills running solves and starts afresh."""
 
-    def __init__(self, processes: int, delay_s: float = 0.0) -> None:
+    def __init__(self, processes: int, delay_s: float = 0.0, nice: int = 0) -> None:
         self._processes = processes
         self._delay_s = delay_s
+        self._nice = nice
         self._executor: ProcessPoolExecutor | None = None
 
     def _ensure(self) -> ProcessPoolExecutor:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
-                max_workers=self._processes, mp_context=multiprocessing.get_context("spawn")
+                max_workers=self._processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self._nice,),
             )
         return self._executor
 
