@@ -23,7 +23,7 @@ from services.intake.core.vault_crypto import VaultError, decrypt_personal
 from services.intake.settings import IntakeSettings
 from services.platform.db import create_engine
 from services.platform.localbroker import free_port
-from services.platform.topics import CASES, POOL
+from services.platform.topics import CASES, INTAKE_REJECTED, POOL
 from tests.integration.intake.conftest import (
     IntakeProcess,
     count,
@@ -171,7 +171,14 @@ async def test_personal_data_never_leaves_the_vault(
     ]
     rejected = samples.event("case.registered", samples.case(region, "C9", personal=people["C0"]), time=t(5))
     rejected["data"]["household_size"] = 0  # invalid: rejected, and the rejection must not copy personal data
-    await produce(kafka_bootstrap, [*kafka_events, rejected])
+    # A malformed personal block: personal data as a field name and in values that break the rules.
+    malformed = samples.event("case.registered", samples.case(region, "C8"), time=t(5))
+    malformed["data"]["personal"] = {
+        people["C0"]["name"]: people["C0"]["email"],
+        "citizen_number": people["C1"]["name"],
+        "email": people["C2"]["phone"],
+    }
+    await produce(kafka_bootstrap, [*kafka_events, rejected, malformed])
     via_http = samples.event("case.registered", samples.case(region, "C2", personal=people["C2"]), time=t(6))
 
     engine = create_engine(settings.database_url)
@@ -191,6 +198,9 @@ async def test_personal_data_never_leaves_the_vault(
         assert erase.returncode == 0, (tmp_path / "erase.log").read_text()[-2000:]
         await wait_until(
             lambda: _pool_removed(kafka_bootstrap, region, "C0"), what="pool.case.removed for C0"
+        )
+        await wait_until(
+            lambda: _rejections(kafka_bootstrap, region, 2), what="both rejections on the rejected topic"
         )
         vault = {
             r.case_id: r
@@ -303,6 +313,10 @@ async def test_erase_shreds_the_key_withdraws_the_case_and_ignores_later_events_
 
 async def _logged(engine: Any, region: str, n: int) -> bool:
     return await count(engine, "SELECT count(*) FROM intake.event_log WHERE region = :r", r=region) >= n
+
+
+async def _rejections(bootstrap: str, region: str, n: int) -> bool:
+    return len(await read_events(bootstrap, INTAKE_REJECTED, region, settle_s=0.3)) >= n
 
 
 async def _pool_removed(bootstrap: str, region: str, case_id: str) -> bool:
