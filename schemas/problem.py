@@ -348,10 +348,6 @@ def validate_problem(data: Any) -> tuple[Problem | None, list[dict[str, str]]]:
     return (None, errors) if errors else (problem, [])
 
 
-def group_count_total(counts: dict[str, int], groups: list[str]) -> int:
-    return sum(counts.get(g, 0) for g in groups)
-
-
 __all__ = [
     "GROUPS",
     "CareCapacity",

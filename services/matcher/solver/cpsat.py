@@ -8,7 +8,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from schemas.problem import SHARE_SCALE
-from services.matcher.solver.compile import MAX_PAIR_FIT, MIN_PAIR_FIT, Compiled
+from services.matcher.solver.compile import Compiled
 
 TIEBREAK_RANGE = 1 << 20
 
@@ -125,10 +125,6 @@ class CpSatModel:
         return StageResult(
             chosen, objective, max(objective, bound) if optimal else bound, optimal, seconds, dtime
         )
-
-
-def fit_bounds_per_pair() -> tuple[int, int]:
-    return MIN_PAIR_FIT, MAX_PAIR_FIT
 
 
 def _groups(keys: np.ndarray) -> list[np.ndarray]:

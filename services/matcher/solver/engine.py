@@ -1,4 +1,4 @@
-"""Engine selection and the two-stage run: min-cost flow when exact, else CP-SAT warm-started by flow."""
+"""Engine choice and the two stages: min-cost flow, exact HiGHS + CP-SAT, or LP-guided for large problems."""
 
 from __future__ import annotations
 
