@@ -33,7 +33,7 @@ class SolveParams:
 def _params(solver: cp_model.CpSolver, params: SolveParams, budget: float) -> None:
     p = solver.parameters
     p.num_workers = params.workers
-    p.random_seed = params.seed
+    p.random_seed = params.seed % (2**31 - 1)  # CP-SAT takes a 32-bit seed
     p.log_search_progress = False
     if params.deterministic:
         # Wall-clock limits make runs depend on machine load; a deterministic work limit does not.

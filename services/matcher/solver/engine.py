@@ -68,14 +68,22 @@ def optimise(
         )
     t0 = time.perf_counter()
     if comp.is_pure_assignment:
-        chosen = max_weight_matching(comp, lexicographic_weights(comp, comp.pweight))
-        p = const + int(comp.pweight[chosen].sum())
-        secs = time.perf_counter() - t0
-        return EngineResult(chosen, True, p, "min_cost_flow", secs, 0.0, True, True)
+        try:
+            chosen = max_weight_matching(comp, lexicographic_weights(comp, comp.pweight))
+        except (RuntimeError, OverflowError):
+            chosen = None  # costs beyond the flow solver's range (extreme quota bonus): use the MIP route
+        if chosen is not None:
+            p = const + int(comp.pweight[chosen].sum())
+            secs = time.perf_counter() - t0
+            return EngineResult(chosen, True, p, "min_cost_flow", secs, 0.0, True, True)
 
     relaxed = relaxed_weights(comp)
-    relaxed_match = max_weight_matching(comp, lexicographic_weights(comp, relaxed))
-    relaxation_bound = const + int(relaxed[relaxed_match].sum())
+    try:
+        relaxed_match = max_weight_matching(comp, lexicographic_weights(comp, relaxed))
+        relaxation_bound = const + int(relaxed[relaxed_match].sum())
+    except (RuntimeError, OverflowError):
+        relaxed_match = np.zeros(0, dtype=np.int64)
+        relaxation_bound = const + int(np.sort(relaxed)[::-1][: comp.max_pairs].clip(min=0).sum())
     feas = Feasibility(comp)
     start = feas.greedy(feas.repair(relaxed_match))
     if not feas.is_feasible(start):  # never expected; the empty solution always is
