@@ -135,11 +135,15 @@ async def test_triple_delivery_leaves_the_state_of_one_delivery(
     intake_settings: IntakeSettings, db: AsyncEngine, kafka_bootstrap: str, region: str
 ) -> None:
     events = samples.every_type(region, "x")
-    await produce(kafka_bootstrap, events + events + events)
-    marks = await end_offsets(kafka_bootstrap)
+    states = []
     async with running_intake(intake_settings):
-        await wait_consumed(kafka_bootstrap, intake_settings.group_id, marks)
+        # One delivery, then two more in one production (duplicates of earlier batches and within one).
+        for delivery in (events, events + events):
+            await produce(kafka_bootstrap, delivery)
+            await wait_consumed(kafka_bootstrap, intake_settings.group_id, await end_offsets(kafka_bootstrap))
+            states.append(await _state(db, region))
         pool = await _pool_events(kafka_bootstrap, region, expected=10)
+    assert states[0] == states[1]
     assert await _logged(db, region) == 10
     assert len(pool) == 10
     assert len({e["id"] for e in pool}) == 10
@@ -147,6 +151,24 @@ async def test_triple_delivery_leaves_the_state_of_one_delivery(
         db, "SELECT kind, key, removed FROM intake.entity_version WHERE region = :r", r=region
     )
     assert len(versions) == 7  # neighbourhood, complex, policy, quota, care provider, unit, case
+
+
+async def _state(db: AsyncEngine, region: str) -> tuple[list, list, list, int]:
+    """Everything intake keeps about a region (timestamps of bookkeeping left out)."""
+    versions = await rows(
+        db,
+        "SELECT kind, key, event_id, event_time, kafka_offset, removed, snapshot::text FROM "
+        "intake.entity_version WHERE region = :r ORDER BY kind, key",
+        r=region,
+    )
+    log = await rows(
+        db, "SELECT seq, event_id, outcome FROM intake.event_log WHERE region = :r ORDER BY seq", r=region
+    )
+    care = await rows(
+        db, "SELECT area, care_type, provider, slots FROM intake.care_capacity WHERE region = :r", r=region
+    )
+    outbox = await count(db, "SELECT count(*) FROM intake.outbox WHERE key = :r", r=region)
+    return [tuple(v) for v in versions], [tuple(x) for x in log], [tuple(c) for c in care], outbox
 
 
 async def test_older_version_arriving_late_is_recorded_not_applied_and_care_capacity_is_summed(
