@@ -52,14 +52,18 @@ def solve_problem(
     limit = float(parsed.policy.time_limit_s) if time_limit_s is None else float(time_limit_s)
     if not limit > 0:
         return _invalid(problem, [{"path": "", "message": "time limit must be greater than 0"}], started)
-    return solve_parsed(
-        parsed,
-        time_limit_s=limit,
-        workers=workers or min(DEFAULT_WORKERS, os.cpu_count() or 1),
-        seed=parsed.policy.seed if seed is None else seed,
-        deterministic=deterministic,
-        started=started,
-    )
+    try:
+        return solve_parsed(
+            parsed,
+            time_limit_s=limit,
+            workers=workers or min(DEFAULT_WORKERS, os.cpu_count() or 1),
+            seed=parsed.policy.seed if seed is None else seed,
+            deterministic=deterministic,
+            started=started,
+        )
+    except OverflowError:
+        message = "numbers too large for the solver's 64-bit integer arithmetic"
+        return _invalid(problem, [{"path": "", "message": message}], started)
 
 
 def solve_parsed(
