@@ -195,7 +195,11 @@ async def test_stop_with_drain_publishes_what_is_left_and_pending_gauge_follows(
     topic = make_topic("drain")
     relay = OutboxRelay(engine, schema, kafka_bootstrap, poll_interval_s=60.0, listen=False)
     await relay.start()
-    await asyncio.sleep(0.3)  # first pass done; the relay now sleeps for its 60 s poll
+    # Wait for the first pass (its housekeeping counts pending rows); the relay then sleeps for its 60 s
+    # poll. A fixed sleep raced the first pass on a loaded machine: that pass published the rows below.
+    async with asyncio.timeout(30):
+        while not relay._last_count:
+            await asyncio.sleep(0.02)
     async with transaction(session_maker(engine)) as session:
         await enqueue_many(session, schema, [(topic, "r1", _event(n)) for n in range(30)])
     assert await relay.pending() == 30
