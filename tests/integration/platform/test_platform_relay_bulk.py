@@ -70,8 +70,14 @@ async def test_relay_is_woken_by_notify_not_by_its_poll(
     engine: AsyncEngine, schema: str, kafka_bootstrap: str, make_topic: Callable[..., str], unique_group: str
 ) -> None:
     topic = make_topic("latency")
+    # earliest: the topic is this test's own, and with "latest" a position reset that happens after the
+    # first events were published (a slow start on a loaded machine) would skip them.
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka_bootstrap, group_id=unique_group, fetch_max_wait_ms=5
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        group_id=unique_group,
+        fetch_max_wait_ms=5,
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     # A 120 s poll: only NOTIFY can deliver 200 events within the 60 s below.
