@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from services.matcher.solver.compile import Compiled, restrict
 from services.matcher.solver.cpsat import CpSatModel, SolveParams
 from services.matcher.solver.flow import lexicographic_weights, max_weight_matching, polish_within_cells
-from services.matcher.solver.lp import integer_bound, lagrangian_bound, solve_stage1_lp
+from services.matcher.solver.lp import LpResult, integer_bound, lagrangian_bound, solve_stage1_lp
 from services.matcher.solver.mip import solve_mip, solve_stage2_mip
 from services.matcher.solver.repair import Feasibility
 
@@ -28,8 +29,11 @@ MIP_SECONDS_PER_PAIR = 1e-4
 PROOF_MAX_PAIRS = 60_000
 PROOF_MIN_SECONDS = 2.0
 FULL_LP_MAX_PAIRS = 400_000
-LP_CASES_PER_UNIT = 1.5
+LP_CASES_PER_UNIT = 2.0
+LP_PAIRS_PER_CASE = 12
 LP_PAIRS_PER_UNIT = 10
+CG_MAX_ROUNDS = 4
+CG_PAIRS_PER_ROUND = 40_000
 MIP_NODES = 2000
 
 
@@ -229,7 +233,7 @@ def _lp_guided(
 ) -> EngineResult:
     """Large problems: LP bound, LP rounding, MIP around the LP optimum, fit polishing.
 
-    1. GLOP solves the LP relaxation (over all pairs, or over the most valuable ones for very large
+    1. GLOP solves the LP relaxation (over all pairs, or by column generation for very large
        problems); its duals give a valid bound on P (lp.py) and reduced costs.
     2. Rounding the LP (x > 0.5), repairing broken rows and filling greedily gives a first solution.
     3. HiGHS solves stage 1 restricted to each case's best pairs by reduced cost plus the LP's support.
@@ -243,18 +247,14 @@ def _lp_guided(
     def remaining() -> float:
         return max(0.01, deadline - time.perf_counter() - _reserve(comp))
 
-    columns = None
-    if comp.n_pairs > FULL_LP_MAX_PAIRS:
-        # Too big for the LP in time: solve it over the most valuable cases and every unit's best
-        # candidates, then price the side rows out over all pairs (lagrangian_bound) for the bound.
-        columns = _top_cases(comp, LP_CASES_PER_UNIT) | _best_per_unit(comp, comp.pweight, LP_PAIRS_PER_UNIT)
     # What follows the LP (rounding, bounds, flows) takes time in proportion to the pairs.
     after_lp = AFTER_LP_SECONDS_PER_PAIR * comp.n_pairs
-    lp_seconds = budget * LP_SHARE if deterministic else max(0.2, remaining() - after_lp) * LP_SHARE
-    lp = solve_stage1_lp(comp, lp_seconds, columns, deterministic=deterministic)
     bound = relaxation_bound
-    if lp is not None and columns is not None:
-        bound = min(bound, const + integer_bound(lagrangian_bound(comp, lp.duals)))
+    if comp.n_pairs <= FULL_LP_MAX_PAIRS:
+        lp_seconds = budget * LP_SHARE if deterministic else max(0.2, remaining() - after_lp) * LP_SHARE
+        lp = solve_stage1_lp(comp, lp_seconds, None, deterministic=deterministic)
+    else:
+        lp, bound = _lp_by_columns(comp, bound, deterministic, budget, lambda: remaining() - after_lp, notes)
     incumbent = start
     p_inc = feas.model_p(start)
     score = comp.pweight.astype(float)
@@ -331,6 +331,43 @@ def _lp_guided(
         stage2_optimal=False,
         notes=notes,
     )
+
+
+def _lp_by_columns(
+    comp: Compiled,
+    bound: int,
+    deterministic: bool,
+    budget: float,
+    seconds_left: Callable[[], float],
+    notes: list[str],
+) -> tuple[LpResult | None, int]:
+    """LP by column generation for problems too big for one LP, with a Lagrangian bound each round.
+
+    Start from the most valuable cases (2 per unit) with their 12 best-fitting pairs and each unit's
+    10 most valuable pairs; each round adds the pairs with the largest positive reduced cost. Every
+    round's duals give a valid bound over all pairs (lp.bound and lagrangian_bound), so stopping early
+    only weakens the bound.
+    """
+    const = constant_p(comp)
+    fit_order = comp.fit.astype(float) + comp.tiebreak / float(1 << 21)
+    columns = _top_cases(comp, LP_CASES_PER_UNIT) & _best_per_case(comp, fit_order, LP_PAIRS_PER_CASE)
+    columns |= _best_per_unit(comp, comp.pweight, LP_PAIRS_PER_UNIT)
+    best: LpResult | None = None
+    for round_ in range(CG_MAX_ROUNDS):
+        left = budget * LP_SHARE / CG_MAX_ROUNDS if deterministic else seconds_left() * LP_SHARE
+        if not deterministic and left < 0.5 and best is not None:
+            break
+        lp = solve_stage1_lp(comp, max(0.2, left), columns, deterministic=deterministic)
+        if lp is None:
+            break
+        best = lp
+        bound = min(bound, const + integer_bound(min(lp.bound, lagrangian_bound(comp, lp.duals))))
+        improving = np.nonzero((lp.reduced_cost > 1e-6) & ~columns)[0]
+        notes.append(f"LP round {round_ + 1}: {int(columns.sum())} pairs, bound {bound}")
+        if len(improving) == 0:
+            break
+        columns[improving[np.argsort(-lp.reduced_cost[improving], kind="stable")[:CG_PAIRS_PER_ROUND]]] = True
+    return best, bound
 
 
 def _top_cases(comp: Compiled, per_unit: float) -> np.ndarray:
