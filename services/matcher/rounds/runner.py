@@ -162,6 +162,7 @@ class RoundRunner:
         if prepared is None:
             return None
         round_id, problem, params, captured, trigger, started_at = prepared
+        recorded_problem = problem
         self.current[region] = round_id
         try:
             try:
@@ -181,7 +182,17 @@ class RoundRunner:
                 return RoundReport(round_id, region, "failed", trigger, 0, 0)
             async with session.begin():
                 report = await self._complete(
-                    session, region, round_id, problem, params, result, captured, trigger, started_at, started
+                    session,
+                    region,
+                    round_id,
+                    problem,
+                    params,
+                    result,
+                    captured,
+                    trigger,
+                    started_at,
+                    started,
+                    problem_changed=problem is not recorded_problem,
                 )
         finally:
             self.current.pop(region, None)
@@ -297,6 +308,8 @@ class RoundRunner:
         trigger: str,
         started_at: datetime,
         started: float,
+        *,
+        problem_changed: bool = False,
     ) -> RoundReport:
         state = (
             (
@@ -309,7 +322,9 @@ class RoundRunner:
         )
         round_row = (
             await session.execute(
-                select(rounds.c.seq_at_build, rounds.c.status).where(rounds.c.id == round_id)
+                select(rounds.c.seq_at_build, rounds.c.status, rounds.c.problem_sha256).where(
+                    rounds.c.id == round_id
+                )
             )
         ).one()
         if round_row.status != "running":
@@ -322,15 +337,18 @@ class RoundRunner:
         summary["proposals"] = made
         summary["stale"] = stale
         duration = time.monotonic() - started
-        text_ = canonical_json(problem)
+        values: dict[str, Any] = {}
+        if problem_changed:  # pins were held out: record the problem actually solved
+            text_ = canonical_json(problem)
+            values = {"problem": text_, "problem_sha256": sha256_text(text_)}
+        sha = values.get("problem_sha256") or round_row.problem_sha256
         await session.execute(
             update(rounds)
             .where(rounds.c.id == round_id)
             .values(
+                **values,
                 status="completed" if status != "INVALID_INPUT" else "invalid",
                 finished_at=func.now(),
-                problem=text_,
-                problem_sha256=sha256_text(text_),
                 result=result,
                 summary=summary,
                 duration_s=duration,
@@ -345,7 +363,7 @@ class RoundRunner:
                 round_id=round_id,
                 result=result,
                 summary=summary,
-                problem_sha256=sha256_text(text_),
+                problem_sha256=sha,
             ),
         )
         seq = round_row.seq_at_build

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import multiprocessing
 import os
 import signal
@@ -30,6 +31,7 @@ class SolveParameters:
         }
 
 
+@functools.cache
 def versions() -> dict[str, str]:
     """OR-Tools and wijkmatch versions as installed (recorded with every round)."""
     found = {}
