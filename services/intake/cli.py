@@ -1,4 +1,4 @@
-"""`wijkmatch intake [run] | gateway | relay | erase CASE_ID --region R`."""
+"""`wijkmatch intake [run] | gateway | relay | erase CASE_ID [--region R]`."""
 
 from __future__ import annotations
 
@@ -24,7 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("relay", help="only publish the outbox (pool events, rejections) until stopped")
     erase = sub.add_parser("erase", help="crypto-shred a case's personal data and withdraw it downstream")
     erase.add_argument("case_id")
-    erase.add_argument("--region", required=True)
+    erase.add_argument(
+        "--region",
+        default=None,
+        help="the case's region (needed only when the id is known in several regions)",
+    )
     return parser
 
 
@@ -90,8 +94,8 @@ async def _relay(settings: IntakeSettings) -> int:
     return 0
 
 
-async def _erase(settings: IntakeSettings, region: str, case_id: str) -> int:
-    from services.intake.service.erase import erase_case
+async def _erase(settings: IntakeSettings, region: str | None, case_id: str) -> int:
+    from services.intake.service.erase import erase_case, regions_of_case
     from services.platform.db import create_engine, session_maker
     from services.platform.observability import configure_logging
     from services.platform.outbox import OutboxRelay
@@ -99,6 +103,17 @@ async def _erase(settings: IntakeSettings, region: str, case_id: str) -> int:
     configure_logging("wijkmatch-intake-erase", settings.log_level)
     engine = create_engine(settings.database_url)
     try:
+        if region is None:
+            regions = await regions_of_case(session_maker(engine), case_id)
+            if len(regions) != 1:
+                known = f"known in regions {', '.join(regions)}" if regions else "not known to intake"
+                print(
+                    f"case {case_id} is {known}; give --region R (an unknown case is then tombstoned so "
+                    "its events still on the topics are ignored)",
+                    file=sys.stderr,
+                )
+                return 2
+            region = regions[0]
         result = await erase_case(session_maker(engine), region, case_id)
         # Publish the withdrawal now rather than waiting for the service's relay.
         relay = OutboxRelay(engine, "intake", settings.kafka_bootstrap_servers, listen=False)

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.pool import pool_event_id, pool_removed
@@ -28,6 +29,18 @@ class EraseResult:
     erase_id: str
     case_was_known: bool
     key_destroyed: bool
+
+
+async def regions_of_case(sessions: async_sessionmaker[AsyncSession], case_id: str) -> list[str]:
+    """The regions in which intake knows a case with this id (case ids are unique per region)."""
+    async with sessions() as session:
+        result = await session.execute(
+            text(
+                "SELECT region FROM intake.entity_version WHERE kind = 'case' AND key = :key ORDER BY region"
+            ),
+            {"key": case_id},
+        )
+        return [row.region for row in result]
 
 
 async def erase_case(

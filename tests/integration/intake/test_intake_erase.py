@@ -44,3 +44,42 @@ async def test_erasing_an_unknown_case_leaves_a_tombstone_and_is_idempotent(
         r=region,
     )
     assert [o.payload["type"] for o in outbox] == ["nl.wijkmatch.pool.case.removed"] * 2
+
+
+def test_erase_without_region_finds_the_cases_one_region_and_refuses_when_ambiguous_or_unknown(
+    migrated_database_url: str,
+    kafka_bootstrap: str,
+    unique_suffix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from services.intake.cli import main
+    from services.platform.db import create_engine
+    from tests.conftest import _in_thread
+
+    monkeypatch.setenv("DATABASE_URL", migrated_database_url)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    case_id = f"C-cli-{unique_suffix}"
+
+    async def register_in(*regions: str) -> None:
+        engine = create_engine(migrated_database_url)
+        try:
+            for region in regions:
+                await erase_case(session_maker(engine), region, case_id)  # leaves a case version row
+        finally:
+            await engine.dispose()
+
+    def run(*argv: str) -> int:
+        return _in_thread(main, ["erase", *argv])  # main runs its own event loop
+
+    assert run(case_id) == 2
+    assert "not known to intake" in capsys.readouterr().err
+
+    _in_thread(asyncio.run, register_in(f"r1-{unique_suffix}"))
+    assert run(case_id) == 0
+    assert f"erased case {case_id} in r1-{unique_suffix}" in capsys.readouterr().out
+
+    _in_thread(asyncio.run, register_in(f"r2-{unique_suffix}"))
+    assert run(case_id) == 2
+    err = capsys.readouterr().err
+    assert f"r1-{unique_suffix}" in err and f"r2-{unique_suffix}" in err
