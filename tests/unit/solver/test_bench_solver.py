@@ -76,3 +76,10 @@ def test_the_lp_bound_counts_although_the_lp_has_no_solution():
     cmp = compare({"solver": _row(99, 150), "lp": lp})
     assert cmp["best_bound"] == 101
     assert cmp["gap_vs_best_bound"]["solver"] == pytest.approx(2 / 101)
+
+
+def test_an_optimal_claim_below_highs_proven_optimum_is_flagged():
+    highs = {**_row(105, 105), "stats": {"solution_found": True, "stage1_proven": True}}
+    cmp = compare({"solver": _row(100, 100, "OPTIMAL"), "highs": highs})
+    assert cmp["solver_matches_highs_optimum"] is False
+    assert any("HiGHS proved the optimum 105" in w for w in cmp["warnings"])
