@@ -36,7 +36,15 @@ INTAKE_TOPIC_TYPES: dict[str, frozenset[str]] = {
     REFERENCE: frozenset({"neighbourhood.set", "complex.set", "policy.set", "quota.set"}),
 }
 
-POOL_ENTITIES: tuple[str, ...] = ("case", "unit", "care_capacity", "neighbourhood", "complex", "policy", "quota")
+POOL_ENTITIES: tuple[str, ...] = (
+    "case",
+    "unit",
+    "care_capacity",
+    "neighbourhood",
+    "complex",
+    "policy",
+    "quota",
+)
 
 
 def pool_type(entity: str, action: str) -> str:
