@@ -385,10 +385,10 @@ def _git_commit() -> str | None:
         return None
 
 
-def verify(instances: int, workers: int, time_limit_s: float = 20.0) -> int:
+def verify(instances: int, workers: int, time_limit_s: float = 20.0, shapes: list[Size] | None = None) -> int:
     """Mid-size cross-check: the solver against HiGHS in both stages, and the checker, on many seeds.
 
-    Sizes cycle through 60x25 ... 300x120 (region and tiny-like densities). A mismatch is only
+    Sizes cycle through 60x25 ... 300x120 unless `shapes` (--sizes) are given. A mismatch is only
     a bug when the solver claims OPTIMAL (or when its P exceeds HiGHS' proven optimum).
     """
     from services.matcher.solver import solve_problem
@@ -396,22 +396,25 @@ def verify(instances: int, workers: int, time_limit_s: float = 20.0) -> int:
     from services.matcher.solver.generate import generate_problem
     from tests.support.checker import check_result
 
-    shapes = [
+    default = [
         ("region", 60, 25),
         ("region", 120, 50),
         ("region", 200, 80),
         ("region", 300, 120),
         ("pure", 200, 80),
     ]
+    cycle = (
+        [(z.profile, z.cases, z.units, z.time_limit_s) for z in shapes]
+        if shapes
+        else [(*d, time_limit_s) for d in default]
+    )
     failures = 0
     for i in range(instances):
-        profile, n_cases, n_units = shapes[i % len(shapes)]
+        profile, n_cases, n_units, limit = cycle[i % len(cycle)]
         seed = 1000 + i
         problem = generate_problem(n_cases, n_units, seed, profile)
         start = time.perf_counter()
-        result = solve_problem(
-            json.loads(json.dumps(problem)), time_limit_s=time_limit_s, workers=workers, seed=0
-        )
+        result = solve_problem(json.loads(json.dumps(problem)), time_limit_s=limit, workers=workers, seed=0)
         solve_s = time.perf_counter() - start
         problems = check_result(problem, result)
         ref = highs_mip(problem, time_limit_s=120, workers=workers)
@@ -481,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         method, problem_path, out_path = args.child
         return child_main(method, Path(problem_path), Path(out_path), args.time_limit, args.workers, 0)
     if args.verify:
-        return verify(args.verify, args.workers)
+        return verify(args.verify, args.workers, shapes=args.sizes)
     if args.report:
         saved = json.loads(args.report.read_text())
         for inst in saved["instances"]:
