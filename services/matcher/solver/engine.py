@@ -284,6 +284,7 @@ def _lp_guided(
     ):
         stage1, _ = solve_mip(
             sub,
+            presolve=True,
             # Deterministic mode: HiGHS's node count is the work limit; the wall-clock limit is only a fuse.
             time_limit_s=max(60.0, 10 * budget) if deterministic else remaining() * 0.6,
             node_limit=MIP_NODES if deterministic else None,
@@ -305,6 +306,7 @@ def _lp_guided(
         if (position[incumbent] >= 0).all():
             found, _ = solve_stage2_mip(
                 sub,
+                presolve=True,
                 p_floor=p_inc,
                 time_limit_s=max(60.0, 10 * budget) if deterministic else remaining() * 0.8,
                 node_limit=MIP_NODES if deterministic else None,

@@ -61,7 +61,16 @@ class Feasibility:
     def repair(self, chosen: np.ndarray) -> np.ndarray:
         """Drop the least valuable pairs until every care and mix row holds."""
         w = self.comp.pweight
-        keep = sorted(chosen.tolist(), key=lambda k: (-int(w[k]), k))
+        keep = []
+        seen_cases: set[int] = set()
+        seen_units: set[int] = set()
+        # A rounded LP can hold two pairs of one case or unit (x just above 0.5 twice): keep the better.
+        for k in sorted(chosen.tolist(), key=lambda k: (-int(w[k]), k)):
+            c, u = int(self.comp.pc[k]), int(self.comp.pu[k])
+            if c not in seen_cases and u not in seen_units:
+                keep.append(k)
+                seen_cases.add(c)
+                seen_units.add(u)
         care, lhs = self._state(keep)
         alive = set(keep)
 
