@@ -242,11 +242,8 @@ class RoundRunner:
             .scalars()
             .all()
         )
-        trigger = (
-            "redo" if abandoned else ("requested" if state["requested_at"] is not None else "pool_change")
-        )
-        if force and not needed:
-            trigger = "requested"
+        requested = force or state["requested_at"] is not None
+        trigger = "redo" if abandoned else ("requested" if requested else "pool_change")
         pool, captured = await load_pool(session, region)
         round_id = new_round_id(region)
         problem = build_problem(pool, round_id)
