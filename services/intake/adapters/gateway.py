@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
@@ -205,6 +206,11 @@ async def _produce(
         metadata = await producer.send_and_wait(
             topic, value=body, key=event.region.encode(), headers=CLOUDEVENTS_HEADERS
         )
+    except MessageSizeTooLargeError:
+        # Within our 1 MiB but over what the producer or broker takes (key, headers and framing count
+        # too): retrying cannot help, so not a 503.
+        GATEWAY_REQUESTS.labels("rejected", organisation.id).inc()
+        return _error(413, "the event is too large for the broker once framed; send a smaller event")
     except Exception as exc:
         GATEWAY_REQUESTS.labels("unavailable", organisation.id).inc()
         log.warning(

@@ -71,3 +71,17 @@ async def test_another_organisations_source_is_403_even_when_the_event_is_invali
             response = await client.post("/v1/events", json=event, headers={"X-Api-Key": "demo-key-woonstad"})
     assert response.status_code == 403, response.text
     assert "regio-test" not in response.text
+
+
+class BrokerRefusesSize(BrokerDown):
+    async def send_and_wait(self, *args: Any, **kwargs: Any) -> Any:
+        from aiokafka.errors import MessageSizeTooLargeError
+
+        raise MessageSizeTooLargeError()
+
+
+async def test_an_event_too_large_for_the_broker_is_413_not_a_503_to_retry() -> None:
+    app = create_gateway(IntakeSettings(), producer=BrokerRefusesSize())  # type: ignore[arg-type]
+    response = await _post(app, json=samples.event("case.registered", samples.case("r1", "C1")))
+    assert response.status_code == 413
+    assert "retry-after" not in response.headers
