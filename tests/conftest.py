@@ -26,6 +26,9 @@ from services.platform.localbroker import run_blocking, state_dir
 from services.platform.topics import ALL_TOPICS
 
 TEST_PARTITIONS = int(os.environ.get("WIJKMATCH_TEST_PARTITIONS", "4"))
+# Test data is throwaway: intake may use its built-in master key even when the test database is not on
+# loopback (a testcontainers PostgreSQL behind a remote Docker host). Inherited by service subprocesses.
+os.environ.setdefault("WIJKMATCH_INTAKE_ALLOW_INSECURE_MASTER_KEY", "true")
 
 _T = TypeVar("_T")
 _docker_state: dict[str, tuple[bool, str]] = {}

@@ -61,3 +61,31 @@ def test_the_master_key_is_never_shown_in_a_validation_error_or_the_settings_rep
     good = base64.b64encode(bytes(range(1, 33))).decode()
     monkeypatch.setenv("WIJKMATCH_INTAKE_MASTER_KEY", good)
     assert good not in repr(IntakeSettings())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/wijkmatch",
+        "postgresql+asyncpg://postgres@localhost/wijkmatch",
+        "postgresql+asyncpg://postgres@/wijkmatch?host=/work/.wijkmatch/pg",
+    ],
+)
+def test_the_insecure_key_only_warns_with_a_local_database(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.delenv("WIJKMATCH_INTAKE_MASTER_KEY", raising=False)
+    IntakeSettings(database_url=url).warn_if_insecure()
+
+
+def test_the_insecure_key_is_refused_with_a_remote_database_unless_explicitly_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("WIJKMATCH_INTAKE_MASTER_KEY", raising=False)
+    monkeypatch.delenv(
+        "WIJKMATCH_INTAKE_ALLOW_INSECURE_MASTER_KEY", raising=False
+    )  # tests/conftest.py sets it
+    remote = "postgresql+asyncpg://wijkmatch:pw@postgres.prod.svc:5432/wijkmatch"
+    with pytest.raises(RuntimeError, match="WIJKMATCH_INTAKE_MASTER_KEY"):
+        IntakeSettings(database_url=remote).warn_if_insecure()
+    IntakeSettings(database_url=remote, allow_insecure_master_key=True).warn_if_insecure()
+    key = base64.b64encode(bytes(range(32))).decode()
+    IntakeSettings(database_url=remote, master_key=key).warn_if_insecure()
