@@ -129,7 +129,7 @@ async def test_approve_pins_reject_forbids_and_declined_offer_returns_both_to_th
     assert await _status(matcher, cases, region, refuse["case"]) == "open"
 
     since = await _request_round(matcher, region)
-    row = await wait_until(lambda: _round_after(matcher, region, since), timeout=60, what="next round")
+    row = await wait_until(lambda: _first_round_after(matcher, region, since), timeout=60, what="next round")
     problem = json.loads(row["problem"])
     assert {"case": keep["case"], "unit": keep["unit"]} in problem["pinned"]
     assert {"case": refuse["case"], "unit": refuse["unit"]} in problem["forbidden"]
@@ -143,6 +143,18 @@ async def test_approve_pins_reject_forbids_and_declined_offer_returns_both_to_th
     assert pairs[(keep["case"], keep["unit"])] is True
     assert (refuse["case"], refuse["unit"]) not in pairs
     assert (decline["case"], decline["unit"]) not in pairs
+
+
+async def _in_inbox(service: Any, ids: list[str]) -> bool:
+    from sqlalchemy import text
+
+    async with service.sessions() as session:
+        n = (
+            await session.execute(
+                text("SELECT count(*) FROM matcher.inbox WHERE event_id = ANY(:ids)"), {"ids": ids}
+            )
+        ).scalar_one()
+    return n == len(ids)
 
 
 async def _statuses_are(service: Any, region: str, wanted: dict[str, str]) -> bool:
@@ -177,10 +189,15 @@ async def test_withdrawal_with_pending_proposal_cancels_it_and_a_late_approval_o
             DATA_MODELS[envelope.type].model_validate(envelope.data)
 
         # A staff approval arriving after the cancellation changes nothing: no pin, nothing to offer.
-        await produce_decisions(kafka_bootstrap, region, [approved(region, by_case)])
-        await wait_until(lambda: matcher.consumer.processed > 0, timeout=5)
+        late = approved(region, by_case)
+        await produce_decisions(kafka_bootstrap, region, [late])
+        await wait_until(
+            lambda: _in_inbox(matcher, [late["id"]]), timeout=30, what="the late approval consumed"
+        )
         since = await _request_round(matcher, region)
-        row = await wait_until(lambda: _round_after(matcher, region, since), timeout=60, what="next round")
+        row = await wait_until(
+            lambda: _first_round_after(matcher, region, since), timeout=60, what="next round"
+        )
         found = await _proposals(matcher, region)
         assert found[by_case["proposal_id"]]["status"] == "cancelled"
         assert found[by_unit["proposal_id"]]["status"] == "cancelled"
@@ -269,10 +286,81 @@ async def test_an_offer_answer_that_overtakes_its_approval_still_counts(
 
     await wait_until(consumed, timeout=30, what="the late events consumed")
     since = await _request_round(matcher, region)
-    row = await wait_until(lambda: _round_after(matcher, region, since), timeout=60, what="next round")
+    row = await wait_until(lambda: _first_round_after(matcher, region, since), timeout=60, what="next round")
     assert (await _proposals(matcher, region))[target["proposal_id"]]["status"] == "accepted"
     assert await _status(matcher, cases, region, target["case"]) == "housed"
     assert await _status(matcher, units, region, target["unit"]) == "let"
     problem = json.loads(row["problem"])
     assert target["case"] not in {c["id"] for c in problem["cases"]}
     assert target["unit"] not in {u["id"] for u in problem["units"]}
+
+
+async def test_an_updated_case_loses_its_pending_proposal_and_an_expired_offer_forbids_the_pair(
+    matcher: Any, kafka_bootstrap: str, region: str
+) -> None:
+    from schemas.pool import pool_upserted
+    from tests.support.matcher_support import now_iso
+
+    source = generate_problem(30, 20, seed=3)
+    async with TopicWatcher(kafka_bootstrap, regions={region}) as watcher:
+        first = await _first_round(matcher, kafka_bootstrap, region)
+        changed, expiring = first[0], first[1]
+        snapshot = dict(next(c for c in source["cases"] if c["id"] == changed["case"]))
+        snapshot["priority"] = max(1, snapshot["priority"] - 1)
+        await produce_pool(
+            kafka_bootstrap,
+            region,
+            [pool_upserted("case", region, changed["case"], snapshot, now_iso(), str(uuid.uuid4()))],
+        )
+        cancelled = await wait_until(
+            lambda: watcher.of_type("match.cancelled", region), timeout=30, what="match.cancelled"
+        )
+        assert [(e["data"]["proposal_id"], e["data"]["reason"]) for e in cancelled] == [
+            (changed["proposal_id"], "case_updated")
+        ]
+        assert await _status(matcher, cases, region, changed["case"]) == "open"
+        assert await _status(matcher, units, region, changed["unit"]) == "vacant"
+        after_update = await _request_round(matcher, region)
+        row = await wait_until(
+            lambda: _first_round_after(matcher, region, after_update), timeout=60, what="round after update"
+        )
+        updated = next(c for c in json.loads(row["problem"])["cases"] if c["id"] == changed["case"])
+        assert updated["priority"] == snapshot["priority"]
+
+    offer_id = f"offer-{uuid.uuid4().hex[:8]}"
+    await produce_decisions(kafka_bootstrap, region, [approved(region, expiring)])
+    await wait_until(
+        lambda: _statuses_are(matcher, region, {expiring["proposal_id"]: "approved"}),
+        timeout=30,
+        what="approval",
+    )
+    await produce_offers(kafka_bootstrap, region, [offer("offer.expired", region, expiring, offer_id)])
+    await wait_until(
+        lambda: _statuses_are(matcher, region, {expiring["proposal_id"]: "expired"}),
+        timeout=30,
+        what="expiry",
+    )
+    since = await _request_round(matcher, region)
+    row = await wait_until(lambda: _first_round_after(matcher, region, since), timeout=60, what="next round")
+    problem = json.loads(row["problem"])
+    assert {"case": expiring["case"], "unit": expiring["unit"]} in problem["forbidden"]
+    assert expiring["case"] in {c["id"] for c in problem["cases"]}
+
+
+async def _first_round_after(service: Any, region: str, since: Any) -> dict[str, Any] | None:
+    async with service.sessions() as session:
+        row = (
+            (
+                await session.execute(
+                    select(rounds)
+                    .where(
+                        rounds.c.region == region, rounds.c.started_at > since, rounds.c.status == "completed"
+                    )
+                    .order_by(rounds.c.started_at)
+                    .limit(1)
+                )
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
