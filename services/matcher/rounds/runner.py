@@ -107,6 +107,12 @@ async def region_lock(engine: AsyncEngine, region: str) -> AsyncIterator[AsyncCo
                 await conn.invalidate()
 
 
+def _build_and_hash(pool: PoolView, round_id: str) -> tuple[dict[str, Any], str, str]:
+    problem = build_problem(pool, round_id)
+    text = canonical_json(problem)
+    return problem, text, sha256_text(text)
+
+
 def drop_pins(problem: dict[str, Any], indices: set[int]) -> dict[str, Any]:
     """The problem without the given pins and without their cases and units (held out instead)."""
     gone_cases = {problem["pinned"][i]["case"] for i in indices}
@@ -246,8 +252,8 @@ class RoundRunner:
         trigger = "redo" if abandoned else ("requested" if requested else "pool_change")
         pool, captured = await load_pool(session, region)
         round_id = new_round_id(region)
-        problem = build_problem(pool, round_id)
-        text_ = canonical_json(problem)
+        # Pure CPU work in a thread: with a large region the event loop (consumer, heartbeats) keeps going.
+        problem, text_, sha = await asyncio.to_thread(_build_and_hash, pool, round_id)
         policy = problem.get("policy") or {}
         params = SolveParameters(
             time_limit_s=float(policy.get("time_limit_s", 10.0)),
@@ -267,7 +273,7 @@ class RoundRunner:
                 started_at=started_at,
                 seq_at_build=state["change_seq"],
                 problem=text_,
-                problem_sha256=sha256_text(text_),
+                problem_sha256=sha,
                 ortools_version=found["ortools"],
                 wijkmatch_version=found["wijkmatch"],
                 parameters=params.as_dict(),
