@@ -29,11 +29,11 @@ MIP_SECONDS_PER_PAIR = 1e-4
 PROOF_MAX_PAIRS = 60_000
 PROOF_MIN_SECONDS = 2.0
 FULL_LP_MAX_PAIRS = 400_000
-LP_CASES_PER_UNIT = 2.0
-LP_PAIRS_PER_CASE = 12
+LP_CASES_PER_UNIT = 1.5
+LP_PAIRS_PER_CASE = 8
 LP_PAIRS_PER_UNIT = 10
 CG_MAX_ROUNDS = 4
-CG_PAIRS_PER_ROUND = 40_000
+CG_PAIRS_PER_ROUND = 30_000
 MIP_NODES = 2000
 
 
@@ -345,7 +345,7 @@ def _lp_by_columns(
 ) -> tuple[LpResult | None, int]:
     """LP by column generation for problems too big for one LP, with a Lagrangian bound each round.
 
-    Start from the most valuable cases (2 per unit) with their 12 best-fitting pairs and each unit's
+    Start from the most valuable cases (1.5 per unit) with their 8 best-fitting pairs and each unit's
     10 most valuable pairs; each round adds the pairs with the largest positive reduced cost. Every
     round's duals give a valid bound over all pairs (lp.bound and lagrangian_bound), so stopping early
     only weakens the bound.
@@ -362,7 +362,8 @@ def _lp_by_columns(
         lp = solve_stage1_lp(comp, max(0.2, left), columns, deterministic=deterministic)
         if lp is None:
             break
-        best = lp
+        if lp.optimal or best is None:  # a round cut short has a poor primal; round the last finished one
+            best = lp
         bound = min(bound, const + integer_bound(min(lp.bound, lagrangian_bound(comp, lp.duals))))
         improving = np.nonzero((lp.reduced_cost > 1e-6) & ~columns)[0]
         notes.append(f"LP round {round_ + 1}: {int(columns.sum())} pairs, bound {bound}")
