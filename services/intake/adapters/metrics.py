@@ -11,7 +11,12 @@ ACCEPTED = Counter(
     "Valid events processed for the first time, by result (applied, late, ignored_erased)",
     ["type", "source", "result"],
 )
-REJECTED = Counter("wijkmatch_intake_rejected_total", "Messages rejected to intake-rejected", ["topic"])
+REJECTED = Counter(
+    "wijkmatch_intake_rejected_total",
+    "Messages rejected to intake-rejected, by topic, type and source (unknown unless a type of EVENTS.md "
+    "and a registered source)",
+    ["topic", "type", "source"],
+)
 DUPLICATES = Counter(
     "wijkmatch_intake_duplicates_total", "Redelivered messages that changed nothing", ["type", "source"]
 )
@@ -45,10 +50,10 @@ def count(outcome: BatchOutcome) -> None:
             ACCEPTED.labels(event_type, source, result).inc(n)
         elif result == "duplicate":
             DUPLICATES.labels(event_type, source).inc(n)
-        elif result == "rejected":
-            REJECTED.labels(event_type).inc(n)  # rejections are labelled by their topic
         elif result == "duplicate_rejected":
             DUPLICATES.labels("rejected", "unknown").inc(n)
+    for (topic, event_type, source), n in outcome.rejected_by_topic.items():
+        REJECTED.labels(topic, event_type, source).inc(n)
     POOL_EVENTS.inc(outcome.pool_events)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from schemas.events import short_type
+from schemas.events import DATA_MODELS, short_type
 from services.intake.core.changes import IncomingEvent
 from services.intake.core.registry import Registry
 from services.intake.core.validation import Accepted, Rejected, build_rejection_event, validate_message
@@ -24,7 +24,7 @@ def to_verdict(record: RawRecord, registry: Registry) -> IncomingEvent | Rejecte
     )
     if isinstance(result, Accepted):
         return incoming_event(result)
-    return rejected_message(result, record)
+    return rejected_message(result, record, registry)
 
 
 def incoming_event(accepted: Accepted) -> IncomingEvent:
@@ -42,7 +42,13 @@ def incoming_event(accepted: Accepted) -> IncomingEvent:
     )
 
 
-def rejected_message(rejected: Rejected, record: RawRecord) -> RejectedMessage:
+def rejected_message(
+    rejected: Rejected, record: RawRecord, registry: Registry | None = None
+) -> RejectedMessage:
+    # Metric labels stay bounded: a type of EVENTS.md and a registered source, else "unknown".
+    claimed_type = rejected.claimed_type
+    claimed_source = rejected.claimed_source
+    known_source = registry is not None and claimed_source is not None and registry.by_source(claimed_source)
     return RejectedMessage(
         topic=record.topic,
         partition=record.partition,
@@ -50,8 +56,8 @@ def rejected_message(rejected: Rejected, record: RawRecord) -> RejectedMessage:
         value_sha256=rejected.data["value_sha256"],
         key=rejected.region or "unknown",
         event=build_rejection_event(rejected),
-        type_label=record.topic,  # the type of an invalid message is not trustworthy; count by topic
-        source_label="unknown",
+        type_label=short_type(claimed_type) if claimed_type in DATA_MODELS else "unknown",
+        source_label=claimed_source if known_source and claimed_source else "unknown",
     )
 
 

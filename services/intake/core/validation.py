@@ -93,9 +93,15 @@ class Accepted:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """An invalid message; `data` is EVENTS.md's intake.rejected payload (JSON-ready)."""
+    """An invalid message; `data` is EVENTS.md's intake.rejected payload (JSON-ready).
+
+    `claimed_type` / `claimed_source`: the message's `type` and `source` strings when it had them,
+    unchecked (for metrics, mapped to known values by the caller); never part of the rejection.
+    """
 
     data: dict[str, Any]
+    claimed_type: str | None = None
+    claimed_source: str | None = None
 
     @property
     def errors(self) -> list[dict[str, str]]:
@@ -558,7 +564,7 @@ class _Rejector:
             if len(unique) >= MAX_ERRORS:
                 break
         return Rejected(
-            {
+            data={
                 "region": self._region(),
                 "topic": self.topic,
                 "partition": self.partition,
@@ -567,8 +573,14 @@ class _Rejector:
                 "event_id": self._event_id(),
                 "value_sha256": hashlib.sha256(self.value or b"").hexdigest(),
                 "errors": unique,
-            }
+            },
+            claimed_type=self._claimed("type"),
+            claimed_source=self._claimed("source"),
         )
+
+    def _claimed(self, attribute: str) -> str | None:
+        value = self.document.get(attribute) if self.document is not None else None
+        return value if isinstance(value, str) else None
 
     def _key_text(self) -> str | None:
         if self.key is None:

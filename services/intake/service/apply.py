@@ -34,8 +34,8 @@ class RejectedMessage:
     value_sha256: str
     key: str  # Kafka key for the rejection message
     event: dict[str, Any]  # the full intake.rejected CloudEvent
-    type_label: str  # metrics label (the topic: an invalid message's own type is not trustworthy)
-    source_label: str  # metrics label
+    type_label: str  # metrics label: a type of EVENTS.md (short) or "unknown"
+    source_label: str  # metrics label: a registered source or "unknown"
 
 
 Verdict = IncomingEvent | RejectedMessage
@@ -46,6 +46,7 @@ class BatchOutcome:
     """What a committed batch did; metrics are counted from this after the commit."""
 
     counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (outcome, type, source)
+    rejected_by_topic: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (topic, type, source)
     pool_events: int = 0
 
     def add(self, outcome: str, event_type: str, source: str) -> None:
@@ -53,6 +54,7 @@ class BatchOutcome:
 
     def merge(self, other: BatchOutcome) -> None:
         self.counts.update(other.counts)
+        self.rejected_by_topic.update(other.rejected_by_topic)
         self.pool_events += other.pool_events
 
     def total(self, outcome: str) -> int:
@@ -79,6 +81,7 @@ async def apply_batch(
             if first_time:
                 rejections.append((INTAKE_REJECTED, verdict.key, verdict.event))
                 outcome.add("rejected", verdict.type_label, verdict.source_label)
+                outcome.rejected_by_topic[(verdict.topic, verdict.type_label, verdict.source_label)] += 1
             else:
                 outcome.add("duplicate_rejected", verdict.type_label, verdict.source_label)
         elif first_time:

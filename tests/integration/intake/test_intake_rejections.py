@@ -270,7 +270,7 @@ async def test_hostile_values_are_rejected_whole_and_the_partition_moves_on(
 ) -> None:
     from services.intake.adapters.metrics import REJECTED
 
-    rejected_before = REJECTED.labels(CASES)._value.get()
+    rejected_before = REJECTED.labels(CASES, "unknown", "unknown")._value.get()
     variants: list[Variant] = [(CASES, region.encode(), make(region), "") for _, make in HOSTILE]
     valid_after = samples.event("case.registered", samples.case(region, "C-after"))
     positions = await _produce(kafka_bootstrap, [*variants, (*samples.message(valid_after), "")])
@@ -279,7 +279,7 @@ async def test_hostile_values_are_rejected_whole_and_the_partition_moves_on(
         await wait_until(
             lambda: _have_all(kafka_bootstrap, positions[:-1]), timeout_s=60, what="all hostile rejections"
         )
-    assert REJECTED.labels(CASES)._value.get() - rejected_before >= len(HOSTILE)
+    assert REJECTED.labels(CASES, "unknown", "unknown")._value.get() - rejected_before >= len(HOSTILE)
     rejections = await _rejection_events(kafka_bootstrap)
     for (name, _), position in zip(HOSTILE, positions[:-1], strict=True):
         [found] = rejections[position]
