@@ -119,12 +119,13 @@ def _erase(
 
 async def _post(base_url: str, event: dict[str, Any]) -> httpx.Response:
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-        for _ in range(100):  # the gateway process may still be starting
+        deadline = asyncio.get_running_loop().time() + 90  # the gateway process may still be starting
+        while asyncio.get_running_loop().time() < deadline:
             try:
                 return await client.post("/v1/events", json=event, headers={"X-Api-Key": DEMO_KEY})
             except httpx.TransportError:
                 await asyncio.sleep(0.2)
-    raise AssertionError("gateway did not answer")
+    raise AssertionError("gateway did not answer within 90 s")
 
 
 async def _all_topics(bootstrap: str) -> list[str]:
