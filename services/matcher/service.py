@@ -65,6 +65,7 @@ class MatcherService:
             interval_s=s.scheduler_interval_s,
             concurrency=s.round_concurrency,
             owned_partitions=self._owned,
+            retention_s=s.round_retention_days * 86400,
         )
         self.consumer_probe = ProgressProbe("consumer", LIVENESS_STALL_S, has_pending_work=self._has_lag)
         self.scheduler_probe = ProgressProbe("scheduler", LIVENESS_STALL_S)

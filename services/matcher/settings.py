@@ -36,6 +36,9 @@ class MatcherSettings(ServiceSettings):
     deterministic: bool = True
     refusal_policy: Literal["forbid_pair", "park_case"] = "forbid_pair"
     park_days: float = Field(default=14.0, ge=0)
+    round_retention_days: float = Field(
+        default=90.0, gt=0
+    )  # older round records (problem, result) are purged
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     consumer_group: str = CONSUMER_GROUP
     instance_id: str = Field(default_factory=_default_instance)

@@ -29,6 +29,10 @@ DUE_SQL = text(
     ORDER BY coalesce(requested_at, first_unhandled_at)
     """
 )
+PURGE_ROUNDS_SQL = text(
+    "DELETE FROM matcher.rounds WHERE status <> 'running' "
+    "AND started_at < now() - make_interval(secs => :secs)"
+)
 POOL_SIZES_SQL = text(
     """
     SELECT region, 'case' AS entity, status, count(*) FROM matcher.cases GROUP BY region, status
@@ -50,7 +54,10 @@ class Scheduler:
         concurrency: int,
         owned_partitions: Callable[[], set[int] | None],
         on_round: Callable[[RoundReport], None] | None = None,
+        retention_s: float | None = None,
     ) -> None:
+        self.retention_s = retention_s
+        self._last_purge = 0.0
         self.engine = engine
         self.runner = runner
         self.debounce_s = debounce_s
@@ -77,6 +84,9 @@ class Scheduler:
                 if loop.time() - self._last_sizes > 10:
                     self._last_sizes = loop.time()
                     await self.refresh_pool_sizes()
+                if self.retention_s is not None and loop.time() - self._last_purge > 600:
+                    self._last_purge = loop.time()
+                    await self.purge_rounds()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -122,6 +132,12 @@ class Scheduler:
                 log.exception("could not record the back-off", extra={"region": region})
         finally:
             self.tasks.pop(region, None)
+
+    async def purge_rounds(self) -> int:
+        """Round records older than the retention period go (replay needs a kept record)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(PURGE_ROUNDS_SQL, {"secs": float(self.retention_s or 0)})
+        return int(result.rowcount or 0)
 
     async def refresh_pool_sizes(self) -> None:
         async with self.engine.connect() as conn:

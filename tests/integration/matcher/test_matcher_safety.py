@@ -176,3 +176,38 @@ async def test_park_case_policy_keeps_a_refused_case_out_of_later_rounds(
 async def _parked_state(read: Any) -> Any:
     state = await read()
     return state if state is not None and state.parked_until is not None else None
+
+
+async def test_round_records_older_than_the_retention_are_purged(
+    matcher: Any, kafka_bootstrap: str, region: str
+) -> None:
+    from sqlalchemy import update
+
+    await produce_pool(kafka_bootstrap, region, pool_events_for(generate_problem(10, 6, seed=4), region))
+    engine = create_engine(matcher.settings.database_url)
+    try:
+        await wait_until(lambda: _status_in(engine, region, "completed"), timeout=60, what="a round")
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(rounds)
+                .where(rounds.c.region == region)
+                .values(started_at=func.now() - func.make_interval(0, 0, 0, 100))
+            )
+            await conn.execute(
+                rounds.insert().values(
+                    id=f"{region}-fresh",
+                    region=region,
+                    status="completed",
+                    trigger="requested",
+                    instance="test",
+                    seq_at_build=0,
+                    problem="{}",
+                    problem_sha256="0" * 64,
+                    parameters={},
+                )
+            )
+        matcher.scheduler.retention_s = 30 * 86400
+        assert await matcher.scheduler.purge_rounds() >= 1
+        assert [r.id for r in await _rounds(engine, region)] == [f"{region}-fresh"]
+    finally:
+        await engine.dispose()
