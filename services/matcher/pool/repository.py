@@ -126,6 +126,23 @@ async def upsert_case(
     session: AsyncSession, region: str, key: str, snapshot: dict[str, Any], event_time: datetime, offset: int
 ) -> bool:
     """Insert or replace a case snapshot if this event is newer; False for a late older event."""
+    inserted = (
+        await session.execute(
+            insert(cases)
+            .values(
+                region=region,
+                id=key,
+                status="open",
+                snapshot=snapshot,
+                event_time=event_time,
+                event_offset=offset,
+            )
+            .on_conflict_do_nothing()
+            .returning(cases.c.id)
+        )
+    ).first()
+    if inserted is not None:  # a new case: one round trip
+        return True
     current = (
         (
             await session.execute(
@@ -135,18 +152,7 @@ async def upsert_case(
         .mappings()
         .first()
     )
-    if current is None:
-        await session.execute(
-            insert(cases).values(
-                region=region,
-                id=key,
-                status="open",
-                snapshot=snapshot,
-                event_time=event_time,
-                event_offset=offset,
-            )
-        )
-        return True
+    assert current is not None
     if (current["event_time"], current["event_offset"]) >= (event_time, offset):
         return False
     status = current["status"]
@@ -205,6 +211,24 @@ async def remove_case(
 async def upsert_unit(
     session: AsyncSession, region: str, key: str, snapshot: dict[str, Any], event_time: datetime, offset: int
 ) -> bool:
+    inserted = (
+        await session.execute(
+            insert(units)
+            .values(
+                region=region,
+                id=key,
+                status="vacant",
+                snapshot=snapshot,
+                event_time=event_time,
+                event_offset=offset,
+                vacant_since=event_time,
+            )
+            .on_conflict_do_nothing()
+            .returning(units.c.id)
+        )
+    ).first()
+    if inserted is not None:  # a new vacancy: one round trip
+        return True
     current = (
         (
             await session.execute(
@@ -214,19 +238,7 @@ async def upsert_unit(
         .mappings()
         .first()
     )
-    if current is None:
-        await session.execute(
-            insert(units).values(
-                region=region,
-                id=key,
-                status="vacant",
-                snapshot=snapshot,
-                event_time=event_time,
-                event_offset=offset,
-                vacant_since=event_time,
-            )
-        )
-        return True
+    assert current is not None
     if (current["event_time"], current["event_offset"]) >= (event_time, offset):
         return False
     status = current["status"]
