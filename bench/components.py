@@ -48,6 +48,41 @@ def bench_validation(events: int) -> dict[str, Any]:
     return {"validated_events_per_s_one_core": round(best), "event_types": len(messages)}
 
 
+HOSTILE_VALUES = {
+    "9000-wrong-items": lambda e: e["data"].__setitem__("care_needs", [1] * 9_000),
+    "9000-unknown-fields": lambda e: e["data"].update({f"unknown-field-{i:05d}": 1 for i in range(9_000)}),
+    "9000-objects": lambda e: e["data"].__setitem__("care_needs", [{}] * 9_000),
+    "1M-brackets-in-a-string": lambda e: e["data"].__setitem__("reason", "[" * 1_000_000),
+    "9000-deep-lists": lambda e: e["data"].__setitem__("care_needs", [[[[[[[[[[[[1]]]]]]]]]]]] * 9_000),
+}
+
+
+def bench_hostile_values() -> dict[str, float]:
+    """Worst-case cost of one hostile value within the 1 MiB / 32-deep / 10,000-value limits (ms)."""
+    from services.intake.core.registry import load_registry
+    from services.intake.core.validation import Rejected, validate_message
+    from tests.unit.schemas.event_examples import REGION, encode, topic_of, valid_event
+
+    registry = load_registry()
+    costs: dict[str, float] = {}
+    for name, build in HOSTILE_VALUES.items():
+        event = valid_event("case.registered")
+        build(event)
+        raw = encode(event)
+        started = time.perf_counter()
+        result = validate_message(
+            topic=topic_of("case.registered"),
+            partition=0,
+            offset=0,
+            key=REGION.encode(),
+            value=raw,
+            registry=registry,
+        )
+        costs[name] = round((time.perf_counter() - started) * 1000, 1)
+        assert isinstance(result, Rejected)
+    return costs
+
+
 async def bench_relay(database_url: str, bootstrap: str, events: int) -> dict[str, Any]:
     from services.platform import migrations
     from services.platform.cloudevents import make_event
@@ -110,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["validation"] = bench_validation(args.validation_events)
     print(f"validate_message: {result['validation']['validated_events_per_s_one_core']:,} valid events/s")
+    result["hostile_value_ms"] = bench_hostile_values()
+    print(f"hostile values (ms to reject one): {result['hostile_value_ms']}")
 
     from services.platform.localbroker import LocalBroker
 
