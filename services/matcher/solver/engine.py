@@ -25,6 +25,8 @@ MIP_PAIRS_PER_CASE = 4
 RC_CUTOFF_SHARE = 0.6
 MIP_MAX_PAIRS = 30_000
 AFTER_LP_SECONDS_PER_PAIR = 6e-6
+PRE_LP_SECONDS_PER_PAIR = 5e-6  # flow relaxation, row bookkeeping and greedy start on a quiet machine
+LP_SECONDS_PER_PAIR = 1.2e-5  # GLOP on the full LP on a quiet machine (5k x 2k: ~2.6 s)
 MIP_SECONDS_PER_PAIR = 1e-4
 PROOF_MAX_PAIRS = 60_000
 PROOF_MIN_SECONDS = 2.0
@@ -250,7 +252,11 @@ def _lp_guided(
     # What follows the LP (rounding, bounds, flows) takes time in proportion to the pairs.
     after_lp = AFTER_LP_SECONDS_PER_PAIR * comp.n_pairs
     bound = relaxation_bound
-    if comp.n_pairs <= FULL_LP_MAX_PAIRS:
+    # A cut-short simplex leaves nothing useful (no bound, poor rounding), while column generation
+    # degrades gracefully. The work so far tells how fast this machine is right now.
+    slowdown = max(1.0, (time.perf_counter() - started) / (PRE_LP_SECONDS_PER_PAIR * comp.n_pairs))
+    full_lp_fits = LP_SECONDS_PER_PAIR * comp.n_pairs * slowdown <= (remaining() - after_lp) * LP_SHARE
+    if comp.n_pairs <= FULL_LP_MAX_PAIRS and (deterministic or full_lp_fits):
         lp_seconds = budget * LP_SHARE if deterministic else max(0.2, remaining() - after_lp) * LP_SHARE
         lp = solve_stage1_lp(comp, lp_seconds, None, deterministic=deterministic)
     else:
@@ -280,13 +286,13 @@ def _lp_guided(
     stage1 = None
     # HiGHS does not stop on time inside presolve and its root LP, so only a MIP it can finish is run.
     if sub.n_pairs <= MIP_MAX_PAIRS and (
-        deterministic or remaining() * 0.6 >= MIP_SECONDS_PER_PAIR * sub.n_pairs
+        deterministic or remaining() * 0.85 >= MIP_SECONDS_PER_PAIR * sub.n_pairs
     ):
         stage1, _ = solve_mip(
             sub,
             presolve=True,
             # Deterministic mode: HiGHS's node count is the work limit; the wall-clock limit is only a fuse.
-            time_limit_s=max(60.0, 10 * budget) if deterministic else remaining() * 0.6,
+            time_limit_s=max(60.0, 10 * budget) if deterministic else remaining() * 0.85,
             node_limit=MIP_NODES if deterministic else None,
         )
     else:
