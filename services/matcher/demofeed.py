@@ -164,14 +164,18 @@ async def publish_http(gateway: str, events: Iterable[tuple[Sender, dict[str, An
 
     async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
         for sender, event in events:
-            response = await client.post(
-                "/v1/events",
-                content=json.dumps(event).encode(),
-                headers={
-                    "content-type": "application/cloudevents+json",
-                    "authorization": f"Bearer demo-key-{sender.org_id}",
-                },
-            )
+            while True:
+                response = await client.post(
+                    "/v1/events",
+                    content=json.dumps(event).encode(),
+                    headers={
+                        "content-type": "application/cloudevents+json",
+                        "authorization": f"Bearer demo-key-{sender.org_id}",
+                    },
+                )
+                if response.status_code not in (429, 503):  # rate limit per organisation, broker busy: wait
+                    break
+                await asyncio.sleep(min(5.0, float(response.headers.get("retry-after", "1") or 1)))
             if response.status_code != 202:
                 raise SystemExit(
                     f"gateway refused {event['type']} ({response.status_code}): {response.text[:500]}"
