@@ -219,7 +219,7 @@ def _exact(
 
 def _reserve(comp: Compiled) -> float:
     """Wall time kept back for evaluation, explanations and writing the result."""
-    return 0.1 + 2e-6 * len(comp.table.pair_case) + 5e-5 * (len(comp.cases) + len(comp.units))
+    return 0.4 + 2e-6 * len(comp.table.pair_case) + 5e-5 * (len(comp.cases) + len(comp.units))
 
 
 def _lp_guided(
