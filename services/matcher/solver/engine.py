@@ -292,7 +292,7 @@ def _lp_guided(
             sub,
             presolve=True,
             # Deterministic mode: HiGHS's node count is the work limit; the wall-clock limit is only a fuse.
-            time_limit_s=max(60.0, 10 * budget) if deterministic else remaining() * 0.85,
+            time_limit_s=max(60.0, 10 * budget) if deterministic else remaining() * 0.75,
             node_limit=MIP_NODES if deterministic else None,
         )
     else:
