@@ -24,6 +24,7 @@ class StoredVersion:
     offset: int
     removed: bool
     erased: bool
+    owner: str | None = None  # organisation id owning a unit / case (None: not recorded)
 
 
 @dataclass
@@ -34,7 +35,7 @@ class VaultEntry:
 
 # Batched statements: arrays in, unnest() on the server. One round trip per statement, whatever the size.
 _LOAD_VERSIONS = text(
-    "SELECT v.region, v.kind, v.key, v.event_time, v.kafka_offset, v.removed, v.erased "
+    "SELECT v.region, v.kind, v.key, v.event_time, v.kafka_offset, v.removed, v.erased, v.owner "
     "FROM intake.entity_version v JOIN unnest(CAST(:regions AS text[]), CAST(:kinds AS text[]), "
     "CAST(:keys AS text[])) AS w(region, kind, key) USING (region, kind, key)"
 )
@@ -52,19 +53,22 @@ _VERSION_COLUMNS = (
     ("removed", "boolean"),
     ("erased", "boolean"),
     ("snapshot", "text"),
+    ("owner", "text"),
 )
 _SAVE_VERSIONS = text(
     "INSERT INTO intake.entity_version (region, kind, key, source, event_id, event_type, event_time, topic, "
-    "partition, kafka_offset, removed, erased, snapshot) "
+    "partition, kafka_offset, removed, erased, snapshot, owner) "
     "SELECT region, kind, key, source, event_id, event_type, event_time, topic, partition, kafka_offset, "
-    "removed, erased, CAST(snapshot AS jsonb) FROM unnest("
+    "removed, erased, CAST(snapshot AS jsonb), owner FROM unnest("
     + ", ".join(f"CAST(:{name} AS {sql_type}[])" for name, sql_type in _VERSION_COLUMNS)
     + ") AS v("
     + ", ".join(name for name, _ in _VERSION_COLUMNS)
     + ") ON CONFLICT (region, kind, key) DO UPDATE SET source = excluded.source, "
     "event_id = excluded.event_id, event_type = excluded.event_type, event_time = excluded.event_time, "
     "topic = excluded.topic, partition = excluded.partition, kafka_offset = excluded.kafka_offset, "
-    "removed = excluded.removed, erased = excluded.erased, snapshot = excluded.snapshot, updated_at = now()"
+    "removed = excluded.removed, erased = excluded.erased, snapshot = excluded.snapshot, "
+    # The first recorded owner stays (an erasure or a withdrawal never clears it).
+    "owner = COALESCE(intake.entity_version.owner, excluded.owner), updated_at = now()"
 )
 _LOAD_CARE = text(
     "SELECT c.region, c.area, c.care_type, c.provider, c.slots FROM intake.care_capacity c "
@@ -156,12 +160,16 @@ class IntakeRepository:
             },
         )
         return {
-            (r.region, r.kind, r.key): StoredVersion(r.event_time, r.kafka_offset, r.removed, r.erased)
+            (r.region, r.kind, r.key): StoredVersion(
+                r.event_time, r.kafka_offset, r.removed, r.erased, r.owner
+            )
             for r in rows
         }
 
     async def save_versions(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Upsert the final version of each entity touched by the batch (one row per entity)."""
+        """Upsert the final version of each entity touched by the batch (one row per entity). `owner` is
+        optional per row (None keeps the stored owner)."""
+        rows = [r if "owner" in r else {**r, "owner": None} for r in rows]
         if rows:
             await self.session.execute(
                 _SAVE_VERSIONS, _columns(rows, _VERSION_COLUMNS, json_columns={"snapshot"})

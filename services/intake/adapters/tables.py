@@ -41,6 +41,8 @@ entity_version = Table(
     Column("erased", Boolean, nullable=False, server_default="false"),
     Column("snapshot", JSONB, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Units and cases: the organisation id that first created it; only it may change or withdraw it.
+    Column("owner", Text, nullable=True),
     PrimaryKeyConstraint("region", "kind", "key", name="entity_version_pkey"),
 )
 

@@ -23,11 +23,11 @@ def to_verdict(record: RawRecord, registry: Registry) -> IncomingEvent | Rejecte
         registry=registry,
     )
     if isinstance(result, Accepted):
-        return incoming_event(result)
+        return incoming_event(result, value_sha256=hashlib.sha256(record.value or b"").hexdigest())
     return rejected_message(result, record, registry)
 
 
-def incoming_event(accepted: Accepted) -> IncomingEvent:
+def incoming_event(accepted: Accepted, *, value_sha256: str = "") -> IncomingEvent:
     time: datetime = accepted.event.time
     return IncomingEvent(
         source=accepted.source,
@@ -39,6 +39,8 @@ def incoming_event(accepted: Accepted) -> IncomingEvent:
         topic=accepted.topic,
         partition=accepted.partition,
         offset=accepted.offset,
+        organisation=accepted.organisation.id,
+        value_sha256=value_sha256,
     )
 
 

@@ -26,6 +26,9 @@ class IncomingEvent:
     topic: str
     partition: int
     offset: int
+    # The sending organisation's registry id (owner of the units / cases it creates); None = unknown.
+    organisation: str | None = None
+    value_sha256: str = ""  # of the raw message value (for a rejection decided after validation)
 
     @property
     def version(self) -> Version:

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.pool import pool_event_id, pool_removed, pool_upserted
 from services.intake.adapters.repository import CareGroup, EntityRef, IntakeRepository, StoredVersion
 from services.intake.core.changes import Change, IncomingEvent, care_group, plan_change
+from services.intake.core.ownership import ownership_error, refused
+from services.intake.core.validation import Rejected, build_rejection_event
 from services.intake.core.vault_crypto import seal_personal
 from services.intake.core.versioning import Version, supersedes
 from services.platform import inbox, outbox
@@ -130,20 +132,28 @@ async def _apply_events(
     vault_rows: dict[tuple[str, str], dict[str, Any]] = {}
     log_rows: list[dict[str, Any]] = []
     pool_events: list[tuple[str, str, dict[str, Any]]] = []
+    refusals: list[tuple[str, str, dict[str, Any]]] = []
 
     for event, change in planned:
         ref = (event.region, change.kind, change.key)
         current = versions.get(ref)
         if current is not None and current.erased:
             result = "ignored_erased"
+        elif current is not None and refused(change.kind, current.owner, event.organisation):
+            # Another organisation's unit or case: rejected, nothing changes (no state, no log row).
+            refusals.append((INTAKE_REJECTED, event.region, _ownership_rejection(event, change)))
+            outcome.add("rejected", event.type, event.source)
+            outcome.rejected_by_topic[(event.topic, event.type, event.source)] += 1
+            continue
         elif not supersedes(event.version, _version(current)):
             result = "late"
         else:
             result = "applied"
-            versions[ref] = StoredVersion(event.time, event.offset, change.removes, False)
+            owner = current.owner if current is not None and current.owner is not None else event.organisation
+            versions[ref] = StoredVersion(event.time, event.offset, change.removes, False, owner)
             snapshot = change.pool.snapshot
             pool_time = event.time
-            version_rows[ref] = _version_row(event, change, snapshot)
+            version_rows[ref] = {**_version_row(event, change, snapshot), "owner": owner}
             if change.kind == "care_capacity_provider":
                 snapshot = _set_provider_slots(event, slots, slot_rows)
                 pool_time = _newest_care_time(event, care_times)
@@ -157,8 +167,27 @@ async def _apply_events(
     await repo.save_care_slots(list(slot_rows.values()))
     await repo.save_vault(list(vault_rows.values()))
     await repo.append_log(log_rows)
+    await outbox.enqueue_many(session, SCHEMA, refusals)
     await outbox.enqueue_many(session, SCHEMA, pool_events)
     outcome.pool_events += len(pool_events)
+
+
+def _ownership_rejection(event: IncomingEvent, change: Change) -> dict[str, Any]:
+    """The intake.rejected event for a valid event about another organisation's unit or case. Its id is
+    derived from the message's position and digest, like every rejection's."""
+    rejected = Rejected(
+        {
+            "region": event.region,
+            "topic": event.topic,
+            "partition": event.partition,
+            "offset": event.offset,
+            "key": event.region,  # an accepted message's key equals its region
+            "event_id": event.event_id,
+            "value_sha256": event.value_sha256,
+            "errors": [ownership_error(change.kind, change.key, event.region)],
+        }
+    )
+    return build_rejection_event(rejected)
 
 
 def _set_provider_slots(

@@ -76,6 +76,7 @@ async def erase_case(
                     "removed": True,
                     "erased": True,
                     "snapshot": None,
+                    "owner": None,  # the case keeps its owner (COALESCE in the upsert)
                 }
             ]
         )
