@@ -91,7 +91,14 @@ class EligibilityTable:
         for j, u in enumerate(units):
             units_by_nbh.setdefault(u.neighbourhood, []).append(j)
         care_types = sorted({t for c in cases for t in c.care_needs})
-        care_ok = {t: np.array([care_available(t, u, slots) for u in units], dtype=bool) for t in care_types}
+        care_missing = np.array(
+            [[not care_available(t, u, slots) for u in units] for t in care_types], dtype=np.int32
+        ).reshape(len(care_types), n_u)
+        c_needs = np.zeros((n_c, len(care_types)), dtype=np.int32)
+        type_index = {t: k for k, t in enumerate(care_types)}
+        for i, c in enumerate(cases):
+            for t in c.care_needs:
+                c_needs[i, type_index[t]] = 1
 
         c_group = np.array([group_index[c.group] for c in cases], dtype=np.int64)
         c_size = np.array([c.household_size for c in cases], dtype=np.int64)
@@ -126,15 +133,15 @@ class EligibilityTable:
                 ~c_mun_ok[sl][:, u_mun],
             ]
             excluded = np.zeros((hi - lo, n_u), dtype=bool)
-            care = np.zeros((hi - lo, n_u), dtype=bool)
             banned = np.zeros((hi - lo, n_u), dtype=bool)
             for i in range(lo, hi):
                 c = cases[i]
                 for code in c.excluded_neighbourhoods:
                     excluded[i - lo, units_by_nbh.get(code, [])] = True
-                for t in c.care_needs:
-                    care[i - lo] |= ~care_ok[t]
-                banned[i - lo, forbidden_by_case.get(i, [])] = True
+                if i in forbidden_by_case:
+                    banned[i - lo, forbidden_by_case[i]] = True
+            # Rule 7 for all needs at once: a case fails at a unit lacking any care type it needs.
+            care = (c_needs[sl] @ care_missing) > 0 if care_types else np.zeros((hi - lo, n_u), dtype=bool)
             fails += [excluded, care, banned]
             ok = np.ones((hi - lo, n_u), dtype=bool)
             for r, f in enumerate(fails):
