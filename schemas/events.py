@@ -410,6 +410,7 @@ class RoundCompleted(Regional):
     unplaced_by_group: GroupCounts = Field(default_factory=dict)
     unplaced_by_reason: dict[UnplacedReason, Count] = Field(default_factory=dict)
     solve_seconds: Annotated[float, Field(ge=0)]
+    duration_seconds: Annotated[float | None, Field(ge=0)] = None
     problem_sha256: Sha256
 
 

@@ -92,6 +92,7 @@ def round_completed(
     result: dict[str, Any],
     summary: dict[str, Any],
     problem_sha256: str,
+    duration_seconds: float | None = None,
 ) -> dict[str, Any]:
     stats = result.get("stats") or {}
     return cloud_event(
@@ -106,6 +107,7 @@ def round_completed(
             "unplaced_by_group": summary["unplaced_by_group"],
             "unplaced_by_reason": summary["unplaced_by_reason"],
             "solve_seconds": float(stats.get("solve_seconds") or 0.0),
+            "duration_seconds": None if duration_seconds is None else round(duration_seconds, 3),
             "problem_sha256": problem_sha256,
         },
         event_id=f"completed-{round_id}",

@@ -367,6 +367,7 @@ class RoundRunner:
                 result=result,
                 summary=summary,
                 problem_sha256=sha,
+                duration_seconds=duration,
             ),
         )
         seq = round_row.seq_at_build

@@ -55,6 +55,7 @@ async def test_pool_events_become_proposals_that_keep_every_rule_and_equal_the_o
         result = recorded["result"]
         assert recorded["problem_sha256"] == sha256_text(recorded["problem"])
         assert completed[0]["data"]["problem_sha256"] == recorded["problem_sha256"]
+        assert completed[0]["data"]["duration_seconds"] >= completed[0]["data"]["solve_seconds"] > 0
 
         # The round saw exactly what was sent (all open, all vacant, same reference data).
         assert sorted(c["id"] for c in problem["cases"]) == sorted(c["id"] for c in source["cases"])
