@@ -50,7 +50,11 @@ def test_every_topic_of_the_event_contract_has_a_kafka_topic(rendered):
 
 def test_services_have_probes_limits_and_run_unprivileged(rendered):
     deployments = [doc for doc in rendered if doc["kind"] == "Deployment"]
-    assert {d["metadata"]["name"] for d in deployments} >= {"wijkmatch-intake", "wijkmatch-intake-gateway", "wijkmatch-matcher"}
+    assert {d["metadata"]["name"] for d in deployments} >= {
+        "wijkmatch-intake",
+        "wijkmatch-intake-gateway",
+        "wijkmatch-matcher",
+    }
     for deployment in deployments:
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
