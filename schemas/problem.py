@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -48,7 +49,12 @@ def _exact_number(value: Any) -> Decimal:
     return Decimal(value)
 
 
-ExactNumber = Annotated[Decimal, BeforeValidator(_exact_number)]
+# A JSON number read exactly; the exported JSON Schema says "number" (a string is rejected by the validator).
+ExactNumber = Annotated[
+    Decimal,
+    BeforeValidator(_exact_number),
+    WithJsonSchema({"type": "number"}),
+]
 
 
 class _Strict(BaseModel):
