@@ -20,8 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.intake import _admin
-
 RESULTS = Path(__file__).resolve().parent / "results" / "components.json"
 
 
@@ -148,31 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     result["hostile_value_ms"] = bench_hostile_values()
     print(f"hostile values (ms to reject one): {result['hostile_value_ms']}")
 
-    from services.platform.localbroker import LocalBroker
+    from bench.infra import bench_stack
 
-    broker = None
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not bootstrap:
-        broker = LocalBroker(port=0).start()
-        bootstrap = broker.bootstrap
-    embedded = None
-    server_url = os.environ.get("DATABASE_URL")
-    if not server_url:
-        from services.platform.localdb import EmbeddedPostgres
-
-        embedded = EmbeddedPostgres(database="postgres")
-        embedded.start()
-        server_url = embedded.url("postgres")
-    name = f"wijkmatch_bench_{secrets.token_hex(4)}"
-    database_url = _admin(server_url, f'CREATE DATABASE "{name}"', name)
-    try:
+    with bench_stack("wijkmatch_bench") as (bootstrap, database_url):
         result["outbox"] = asyncio.run(bench_relay(database_url, bootstrap, args.relay_events))
-    finally:
-        _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', name)
-        if embedded is not None:
-            embedded.stop()
-        if broker is not None:
-            broker.stop()
     print(
         f"outbox relay: {result['outbox']['relay_events_per_s']:,} events/s published and marked; "
         f"enqueue {result['outbox']['enqueue_events_per_s']:,} events/s"

@@ -180,31 +180,6 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
     }
 
 
-def _admin(server_url: str, sql: str, database: str) -> str:
-    """Run one administrative statement on the server; returns the URL of `database` on it."""
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(server_url)
-
-    async def execute() -> None:
-        host = url.query.get("host") or url.host
-        connection = await asyncpg.connect(
-            host=host if isinstance(host, str) else host[0],
-            port=url.port,
-            user=url.username,
-            password=url.password,
-            database=url.database,
-        )
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(execute())
-    return url.set(database=database).render_as_string(hide_password=False)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.intake", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -219,31 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    from services.platform.localbroker import LocalBroker
+    from bench.infra import bench_stack
 
-    broker = None
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not bootstrap:
-        broker = LocalBroker(port=0, partitions=args.partitions).start()
-        bootstrap = broker.bootstrap
-    embedded = None
-    server_url = os.environ.get("DATABASE_URL")
-    if not server_url:
-        from services.platform.localdb import EmbeddedPostgres
-
-        embedded = EmbeddedPostgres(database="postgres")
-        embedded.start()
-        server_url = embedded.url("postgres")
-    name = f"wijkmatch_bench_{secrets.token_hex(4)}"
-    database_url = _admin(server_url, f'CREATE DATABASE "{name}"', name)
-    try:
+    with bench_stack("wijkmatch_bench", args.partitions) as (bootstrap, database_url):
         result = asyncio.run(run(args, bootstrap, database_url))
-    finally:
-        _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', name)
-        if embedded is not None:
-            embedded.stop()
-        if broker is not None:
-            broker.stop()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.output}")

@@ -42,30 +42,6 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 4)
 
 
-def _admin(server_url: str, sql: str, database: str) -> str:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(server_url)
-
-    async def execute() -> None:
-        host = url.query.get("host") or url.host
-        conn = await asyncpg.connect(
-            host=host if isinstance(host, str) else host[0],
-            port=url.port,
-            user=url.username,
-            password=url.password,
-            database=url.database,
-        )
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(execute())
-    return url.set(database=database).render_as_string(hide_password=False)
-
-
 def _free_port() -> int:
     from services.platform.localbroker import free_port
 
@@ -468,31 +444,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
-    from services.platform.localbroker import LocalBroker
+    from bench.infra import bench_stack
 
-    broker = None
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not bootstrap:
-        broker = LocalBroker(port=0, partitions=args.partitions).start()
-        bootstrap = broker.bootstrap
-    embedded = None
-    server_url = os.environ.get("DATABASE_URL")
-    if not server_url:
-        from services.platform.localdb import EmbeddedPostgres
-
-        embedded = EmbeddedPostgres(database="postgres")
-        embedded.start()
-        server_url = embedded.url("postgres")
-    name = f"wijkmatch_bench_matcher_{secrets.token_hex(4)}"
-    database_url = _admin(server_url, f'CREATE DATABASE "{name}"', name)
-    try:
+    with bench_stack("wijkmatch_bench_matcher", args.partitions) as (bootstrap, database_url):
         result = asyncio.run(run(args, bootstrap, database_url))
-    finally:
-        _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', name)
-        if embedded is not None:
-            embedded.stop()
-        if broker is not None:
-            broker.stop()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(
