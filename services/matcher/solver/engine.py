@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from services.matcher.solver.clock import Clock
 from services.matcher.solver.compile import Compiled, restrict
 from services.matcher.solver.cpsat import CpSatModel, SolveParams
 from services.matcher.solver.flow import lexicographic_weights, max_weight_matching, polish_within_cells
@@ -17,17 +18,25 @@ from services.matcher.solver.repair import Feasibility
 
 STAGE1_SHARE = 0.6
 STAGE2_HIGHS_SHARE = 0.5
-STAGE1_HIGHS_SHARE = 0.5
-CANONICAL_SHARE = 0.3
+STAGE1_HIGHS_SHARE = 0.75  # of stage 1's share: CP-SAT rarely improves on HiGHS at 29k pairs
+CANONICAL_SHARE = 0.9  # nothing but the output follows the canonical pick
 EXACT_MODEL_MAX_PAIRS = 15_000
 LP_SHARE = 0.9
 MIP_PAIRS_PER_CASE = 4
 RC_CUTOFF_SHARE = 0.6
 MIP_MAX_PAIRS = 30_000
 AFTER_LP_SECONDS_PER_PAIR = 6e-6
-PRE_LP_SECONDS_PER_PAIR = 5e-6  # flow relaxation, row bookkeeping and greedy start on a quiet machine
+PRE_LP_SECONDS_PER_PAIR = 3.5e-6  # flow relaxation, row bookkeeping and greedy start on a quiet machine
 LP_SECONDS_PER_PAIR = 1.2e-5  # GLOP on the full LP on a quiet machine (5k x 2k: ~2.6 s)
 MIP_SECONDS_PER_PAIR = 1e-4
+# HiGHS checks its time limit only after presolve and the root LP: on a full model without presolve
+# that is ~1.2-1.5 s at 29k pairs on a quiet machine (measured: limit 1.45 s, returned after 1.54 s).
+HIGHS_ROOT_SECONDS_PER_PAIR = 5e-5
+# The canonical pick's two dense extra rows (P and F held) make its root slower (29k pairs: 2.5 s seen).
+CANONICAL_ROOT_SECONDS_PER_PAIR = 1e-4
+# Building a CP-SAT hint and reading its solution back are Python loops over the pairs (outside its limit).
+CPSAT_OVERHEAD_SECONDS_PER_PAIR = 1e-5
+HIGHS_LATE_STOP_SECONDS = 0.15  # what HiGHS takes beyond its limit after the root (quiet machine)
 PROOF_MAX_PAIRS = 60_000
 PROOF_MIN_SECONDS = 2.0
 FULL_LP_MAX_PAIRS = 400_000
@@ -52,6 +61,19 @@ class EngineResult:
     notes: list[str] = field(default_factory=list)
 
 
+def _highs_limit(clock: Clock, share: float, n_pairs: int, seconds_per_pair: float) -> float | None:
+    """Time limit to give HiGHS (wall-clock mode), or None when it could not honour it in the time left.
+
+    HiGHS does not look at the clock inside presolve and its root LP, so it may only start when that part,
+    scaled by this run's measured slowdown, fits in its share; its late stop is kept out of the share.
+    """
+    left = clock.left()
+    limit = left * share - HIGHS_LATE_STOP_SECONDS * clock.slowdown
+    if limit <= 0 or seconds_per_pair * n_pairs * clock.slowdown > limit:
+        return None
+    return limit
+
+
 def constant_p(comp: Compiled) -> int:
     return comp.const_priority + comp.bonus * comp.const_quota_persons
 
@@ -65,8 +87,9 @@ def relaxed_weights(comp: Compiled) -> np.ndarray:
 
 
 def optimise(
-    comp: Compiled, *, deadline: float, budget: float, workers: int, seed: int, deterministic: bool
+    comp: Compiled, *, clock: Clock, budget: float, workers: int, seed: int, deterministic: bool
 ) -> EngineResult:
+    """Both stages within `clock`; stage seconds in the result cover every engine call of the stage."""
     const = constant_p(comp)
     if comp.n_pairs == 0:
         return EngineResult(
@@ -94,22 +117,31 @@ def optimise(
     start = feas.greedy(feas.repair(relaxed_match))
     if not feas.is_feasible(start):  # never expected; the empty solution always is
         start = np.zeros(0, dtype=np.int64)
+    warm = time.perf_counter() - t0
+    clock.add("warm_start_seconds", warm)
+    # The warm start's work tells how fast this machine is right now (other load, CPU share).
+    clock.slowdown = max(clock.slowdown, warm / max(0.05, PRE_LP_SECONDS_PER_PAIR * comp.n_pairs))
+    clock.reserve = reserve_seconds(comp, clock.slowdown)
     params = SolveParams(workers=workers, seed=seed, deterministic=deterministic)
     if comp.n_pairs <= EXACT_MODEL_MAX_PAIRS:
-        return _exact(comp, feas, start, relaxation_bound, params, deadline=deadline, budget=budget)
-    large = _lp_guided(
-        comp, feas, start, relaxation_bound, params, deadline=deadline, budget=budget, started=t0
-    )
-    left = deadline - time.perf_counter() - _reserve(comp)
-    if deterministic or comp.n_pairs > PROOF_MAX_PAIRS or left < PROOF_MIN_SECONDS:
+        exact = _exact(comp, feas, start, relaxation_bound, params, clock=clock, budget=budget)
+        exact.stage1_seconds += warm
+        return exact
+    large = _lp_guided(comp, feas, start, relaxation_bound, params, clock=clock, budget=budget, started=t0)
+    if deterministic or comp.n_pairs > PROOF_MAX_PAIRS or clock.left() < PROOF_MIN_SECONDS:
         return large
     # Time left on a mid-sized problem: try to prove (or improve) the LP path's answer exactly.
-    exact = _exact(comp, feas, large.chosen, large.bound, params, deadline=deadline, budget=budget)
+    exact = _exact(comp, feas, large.chosen, large.bound, params, clock=clock, budget=budget)
+    # Every stage's time counts: the large path's stages and the proof attempt's.
+    exact.stage1_seconds += large.stage1_seconds
+    exact.stage2_seconds += large.stage2_seconds
     if exact.optimal or feas.model_p(exact.chosen) > feas.model_p(large.chosen):
         exact.notes = large.notes + exact.notes
         exact.engine = "lp_guided+cp_sat"
         return exact
     large.bound = min(large.bound, exact.bound)
+    large.stage1_seconds, large.stage2_seconds = exact.stage1_seconds, exact.stage2_seconds
+    large.notes += [n for n in exact.notes if n not in large.notes]
     return large
 
 
@@ -120,29 +152,42 @@ def _exact(
     bound: int,
     params: SolveParams,
     *,
-    deadline: float,
+    clock: Clock,
     budget: float,
 ) -> EngineResult:
     """CP-SAT on one bool per usable pair: stage 1 (max P), then stage 2 (max F, P held), both proven
-    optimal when time allows. `start` is a feasible warm start, `bound` a known upper bound on P."""
+    optimal when time allows. `start` is a feasible warm start, `bound` a known upper bound on P.
+
+    HiGHS goes first in each stage, but only when its presolve and root LP fit in its share of the time
+    left (it does not stop on time inside them); CP-SAT stops on time and gets the rest.
+    """
     const = constant_p(comp)
     deterministic = params.deterministic
     notes: list[str] = []
-    model = CpSatModel(comp)
+    fuse = max(60.0, 10 * budget)  # deterministic mode: HiGHS's node count is the limit, this only a fuse
+    node_limit = MIP_NODES if deterministic else None
 
     def remaining() -> float:
-        return max(0.01, deadline - time.perf_counter() - _reserve(comp))
+        return max(0.01, clock.left() - CPSAT_OVERHEAD_SECONDS_PER_PAIR * comp.n_pairs * clock.slowdown)
+
+    def highs_limit(share: float, seconds_per_pair: float = HIGHS_ROOT_SECONDS_PER_PAIR) -> float | None:
+        if deterministic:
+            return fuse
+        return _highs_limit(clock, share, comp.n_pairs, seconds_per_pair)
 
     t1 = time.perf_counter()
-    b1 = budget * STAGE1_SHARE if deterministic else remaining() * STAGE1_SHARE
+    model = CpSatModel(comp)
     chosen = start
     p1 = feas.model_p(start)
     # Stage 1, first by HiGHS; a HiGHS proof (integral objective, zero gap) ends the stage.
-    found, proven = solve_mip(
-        comp,
-        time_limit_s=max(60.0, 10 * budget) if deterministic else b1 * STAGE1_HIGHS_SHARE,
-        node_limit=MIP_NODES if deterministic else None,
-    )
+    found, proven = None, False
+    limit = highs_limit(STAGE1_SHARE * STAGE1_HIGHS_SHARE)
+    if limit is not None:
+        t = time.perf_counter()
+        found, proven = solve_mip(comp, time_limit_s=limit, node_limit=node_limit)
+        clock.add("highs_seconds", time.perf_counter() - t)
+    else:
+        notes.append("stage 1: HiGHS skipped (its root LP would not fit in the time left)")
     stage1_optimal = False
     if found is not None and feas.is_feasible(found) and feas.model_p(found) >= p1:
         chosen, p1 = found, feas.model_p(found)
@@ -150,7 +195,9 @@ def _exact(
             bound, stage1_optimal = const + p1, True
     if not stage1_optimal:
         b1 = budget * STAGE1_SHARE if deterministic else remaining() * STAGE1_SHARE
+        t = time.perf_counter()
         s1 = model.solve_stage1(params, b1, chosen)
+        clock.add("cp_sat_seconds", time.perf_counter() - t)
         if s1.chosen is not None and s1.objective is not None:
             if s1.objective >= p1:
                 chosen, p1 = s1.chosen, s1.objective
@@ -164,28 +211,30 @@ def _exact(
     # Stage 2, first by HiGHS (its LP bound closes fit gaps fast), then by CP-SAT if HiGHS has not proven it.
     t2 = time.perf_counter()
     stage2_optimal = False
-    b2 = budget * (1 - STAGE1_SHARE) if deterministic else remaining()
-    found, proven = solve_stage2_mip(
-        comp,
-        p_floor=p1,
-        time_limit_s=max(60.0, 10 * budget) if deterministic else b2 * STAGE2_HIGHS_SHARE,
-        node_limit=MIP_NODES if deterministic else None,
-    )
+    found, proven = None, False
+    limit = highs_limit(STAGE2_HIGHS_SHARE)
+    if limit is not None:
+        t = time.perf_counter()
+        found, proven = solve_stage2_mip(comp, p_floor=p1, time_limit_s=limit, node_limit=node_limit)
+        clock.add("highs_seconds", time.perf_counter() - t)
+    else:
+        notes.append("stage 2: HiGHS skipped (its root LP would not fit in the time left)")
     if found is not None and feas.is_feasible(found) and feas.model_p(found) >= p1:
         if int(comp.fit[found].sum()) >= int(comp.fit[chosen].sum()):
             chosen = found
         stage2_optimal = proven
     if stage2_optimal:
-        # HiGHS proved F; CP-SAT picks the one F-optimal solution with the largest tie-break sum, so a
+        # HiGHS proved F; HiGHS then picks the one F-optimal solution with the largest tie-break sum, so a
         # proven result does not depend on which engine happened to finish (see docs/solver.md).
         f_best = int(comp.fit[chosen].sum())
-        canonical, proven = solve_stage2_mip(
-            comp,
-            p_floor=p1,
-            f_floor=f_best,
-            time_limit_s=max(60.0, 10 * budget) if deterministic else remaining() * CANONICAL_SHARE,
-            node_limit=MIP_NODES if deterministic else None,
-        )
+        canonical, proven = None, False
+        limit = highs_limit(CANONICAL_SHARE, CANONICAL_ROOT_SECONDS_PER_PAIR)
+        if limit is not None:
+            t = time.perf_counter()
+            canonical, proven = solve_stage2_mip(
+                comp, p_floor=p1, f_floor=f_best, time_limit_s=limit, node_limit=node_limit
+            )
+            clock.add("highs_seconds", time.perf_counter() - t)
         if (
             canonical is not None
             and proven
@@ -198,7 +247,9 @@ def _exact(
             notes.append("fit proven optimal by HiGHS; the tie-break among equal-fit solutions was not")
     if not stage2_optimal:
         b2 = budget * (1 - STAGE1_SHARE) if deterministic else remaining()
+        t = time.perf_counter()
         s2 = model.solve_stage2(params, b2, p1, chosen)
+        clock.add("cp_sat_seconds", time.perf_counter() - t)
         if s2.chosen is not None:
             chosen = s2.chosen
             stage2_optimal = s2.optimal
@@ -217,9 +268,12 @@ def _exact(
     )
 
 
-def _reserve(comp: Compiled) -> float:
-    """Wall time kept back for evaluation, explanations and writing the result."""
-    return 0.4 + 2e-6 * len(comp.table.pair_case) + 5e-5 * (len(comp.cases) + len(comp.units))
+def reserve_seconds(comp: Compiled, slowdown: float = 1.0) -> float:
+    """Wall time kept back for evaluation, explanations and writing the result, scaled by the slowdown."""
+    # Measured on a quiet machine: 5k x 2k (319k eligible pairs) evaluates and explains in 0.15 s, and
+    # writing the JSON plus the interpreter's exit take another ~0.3 s.
+    quiet = 0.3 + 5e-7 * len(comp.table.pair_case) + 5e-5 * (len(comp.cases) + len(comp.units))
+    return quiet * max(1.0, slowdown)
 
 
 def _lp_guided(
@@ -229,7 +283,7 @@ def _lp_guided(
     relaxation_bound: int,
     params: SolveParams,
     *,
-    deadline: float,
+    clock: Clock,
     budget: float,
     started: float,
 ) -> EngineResult:
@@ -247,20 +301,22 @@ def _lp_guided(
     deterministic = params.deterministic
 
     def remaining() -> float:
-        return max(0.01, deadline - time.perf_counter() - _reserve(comp))
+        return max(0.01, clock.left())
 
     # What follows the LP (rounding, bounds, flows) takes time in proportion to the pairs.
     after_lp = AFTER_LP_SECONDS_PER_PAIR * comp.n_pairs
     bound = relaxation_bound
     # A cut-short simplex leaves nothing useful (no bound, poor rounding), while column generation
     # degrades gracefully. The work so far tells how fast this machine is right now.
-    slowdown = max(1.0, (time.perf_counter() - started) / (PRE_LP_SECONDS_PER_PAIR * comp.n_pairs))
+    slowdown = clock.slowdown
+    t_lp = time.perf_counter()
     full_lp_fits = LP_SECONDS_PER_PAIR * comp.n_pairs * slowdown <= (remaining() - after_lp) * LP_SHARE
     if comp.n_pairs <= FULL_LP_MAX_PAIRS and (deterministic or full_lp_fits):
         lp_seconds = budget * LP_SHARE if deterministic else max(0.2, remaining() - after_lp) * LP_SHARE
         lp = solve_stage1_lp(comp, lp_seconds, None, deterministic=deterministic)
     else:
         lp, bound = _lp_by_columns(comp, bound, deterministic, budget, lambda: remaining() - after_lp, notes)
+    clock.add("lp_seconds", time.perf_counter() - t_lp)
     incumbent = start
     p_inc = feas.model_p(start)
     score = comp.pweight.astype(float)
@@ -285,16 +341,14 @@ def _lp_guided(
     notes.append(f"LP rounding P={const + p_inc}, restricted MIP over {sub.n_pairs} pairs")
     stage1 = None
     # HiGHS does not stop on time inside presolve and its root LP, so only a MIP it can finish is run.
-    if sub.n_pairs <= MIP_MAX_PAIRS and (
-        deterministic or remaining() * 0.85 >= MIP_SECONDS_PER_PAIR * sub.n_pairs
-    ):
-        stage1, _ = solve_mip(
-            sub,
-            presolve=True,
-            # Deterministic mode: HiGHS's node count is the work limit; the wall-clock limit is only a fuse.
-            time_limit_s=max(60.0, 10 * budget) if deterministic else remaining() * 0.75,
-            node_limit=MIP_NODES if deterministic else None,
-        )
+    # Deterministic mode: HiGHS's node count is the work limit; the wall-clock limit is only a fuse.
+    fuse = max(60.0, 10 * budget)
+    limit = fuse if deterministic else _highs_limit(clock, 0.75, sub.n_pairs, MIP_SECONDS_PER_PAIR)
+    if sub.n_pairs <= MIP_MAX_PAIRS and limit is not None:
+        t = time.perf_counter()
+        nodes = MIP_NODES if deterministic else None
+        stage1, _ = solve_mip(sub, presolve=True, time_limit_s=limit, node_limit=nodes)
+        clock.add("highs_seconds", time.perf_counter() - t)
     else:
         notes.append("restricted MIP skipped: too large for the time left")
     if stage1 is not None:
@@ -306,17 +360,20 @@ def _lp_guided(
 
     t2 = time.perf_counter()
     final = incumbent
-    if stage1 is not None and remaining() * 0.8 >= MIP_SECONDS_PER_PAIR * sub.n_pairs:
+    limit = fuse if deterministic else _highs_limit(clock, 0.8, sub.n_pairs, MIP_SECONDS_PER_PAIR)
+    if stage1 is not None and limit is not None:
         position = np.full(comp.n_pairs, -1, dtype=np.int64)
         position[kept] = np.arange(len(kept))
         if (position[incumbent] >= 0).all():
+            t = time.perf_counter()
             found, _ = solve_stage2_mip(
                 sub,
                 presolve=True,
                 p_floor=p_inc,
-                time_limit_s=max(60.0, 10 * budget) if deterministic else remaining() * 0.8,
+                time_limit_s=limit,
                 node_limit=MIP_NODES if deterministic else None,
             )
+            clock.add("highs_seconds", time.perf_counter() - t)
             if found is not None:
                 candidate = np.sort(kept[found])
                 if (

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 
 from schemas.problem import Problem, validate_problem
+from services.matcher.solver.clock import Clock
 from services.matcher.solver.compile import Compiled, compile_problem
-from services.matcher.solver.engine import EngineResult, optimise
+from services.matcher.solver.engine import EngineResult, optimise, reserve_seconds
 from services.matcher.solver.evaluate import evaluate
 from services.matcher.solver.explain import explain_assignment, explain_unplaced, fit_dict, taken_by
 
@@ -69,26 +70,28 @@ def solve_problem(
 def solve_parsed(
     problem: Problem, *, time_limit_s: float, workers: int, seed: int, deterministic: bool, started: float
 ) -> dict[str, Any]:
-    deadline = started + time_limit_s
+    clock = Clock(started=started, deadline=started + time_limit_s)
     t_compile = time.perf_counter()
+    clock.add("before_compile_seconds", t_compile - started)  # start-up, reading and validating the file
     comp = compile_problem(problem)
-    compile_seconds = time.perf_counter() - t_compile
+    clock.add("compile_seconds", time.perf_counter() - t_compile)
+    clock.reserve = reserve_seconds(comp)
     run = optimise(
-        comp, deadline=deadline, budget=time_limit_s, workers=workers, seed=seed, deterministic=deterministic
+        comp, clock=clock, budget=time_limit_s, workers=workers, seed=seed, deterministic=deterministic
     )
-    return build_result(problem, comp, run, started, compile_seconds, workers, seed, deterministic)
+    return build_result(problem, comp, run, clock, workers, seed, deterministic)
 
 
 def build_result(
     problem: Problem,
     comp: Compiled,
     run: EngineResult,
-    started: float,
-    compile_seconds: float,
+    clock: Clock,
     workers: int,
     seed: int,
     deterministic: bool,
 ) -> dict[str, Any]:
+    t_output = time.perf_counter()
     chosen = run.chosen
     new_pairs = [(comp.cases[int(comp.pc[k])], comp.units[int(comp.pu[k])]) for k in chosen]
     ev = evaluate(problem, new_pairs)
@@ -122,17 +125,21 @@ def build_result(
     ]
     placed = {int(comp.pc[k]) for k in chosen}
     unassigned = explain_unplaced(comp, ev, taken_by(comp.pc[chosen], comp.pu[chosen]), slots, placed)
+    timings = dict(clock.timings)
+    timings["output_seconds"] = time.perf_counter() - t_output  # evaluation and explanations
     stats: dict[str, Any] = {
-        "solve_seconds": round(time.perf_counter() - started, 4),
+        "solve_seconds": round(time.perf_counter() - clock.started, 4),
         "eligible_pairs": len(comp.table.pair_case),
         "usable_pairs": comp.n_pairs,
         "care_rows": len(comp.care_rows),
         "mix_rows": len(comp.mix_rows),
         "quota_rows": len(comp.quota_rows),
-        "compile_seconds": round(compile_seconds, 4),
         "engine": run.engine,
         "stage1_seconds": round(run.stage1_seconds, 4),
         "stage2_seconds": round(run.stage2_seconds, 4),
+        **{name: round(seconds, 4) for name, seconds in sorted(timings.items())},
+        "slowdown": round(clock.slowdown, 2),
+        "reserve_seconds": round(clock.reserve, 4),
         "stage1_optimal": run.stage1_optimal,
         "stage2_optimal": run.stage2_optimal,
         "workers": workers,
