@@ -79,45 +79,65 @@ async def test_demo_feed_through_intake_yields_optimal_rule_abiding_proposals(
         assert f"round {region}-" in feed.stdout
         assert f"/v1/regions/{region}/proposals" in feed.stdout
 
+        source = generate_problem(cases_n, units_n, seed=seed)
+        expected_care = sorted(source["care_capacity"], key=lambda e: (e["area"], e["care_type"]))
         engine = create_engine(migrated_database_url)
         try:
 
-            async def completed() -> list:
+            async def snapshot() -> tuple[list, list]:
+                # One consistent view of the rounds and proposals (a round may commit meanwhile).
                 async with engine.connect() as conn:
-                    return list(
-                        (
+                    conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+                    async with conn.begin():
+                        rounds = (
+                            (
+                                await conn.execute(
+                                    text(
+                                        "SELECT * FROM matcher.rounds WHERE region = :r "
+                                        "AND status = 'completed' "
+                                        "ORDER BY started_at"
+                                    ),
+                                    {"r": region},
+                                )
+                            )
+                            .mappings()
+                            .all()
+                        )
+                        running = (
                             await conn.execute(
                                 text(
-                                    "SELECT * FROM matcher.rounds WHERE region = :r AND status = 'completed' "
-                                    "ORDER BY started_at"
+                                    "SELECT count(*) FROM matcher.rounds "
+                                    "WHERE region = :r AND status = 'running'"
                                 ),
                                 {"r": region},
                             )
-                        )
-                        .mappings()
-                        .all()
-                    )
+                        ).scalar_one()
+                        stored = (
+                            await conn.execute(
+                                text("SELECT case_id, unit_id FROM matcher.proposals WHERE region = :r"),
+                                {"r": region},
+                            )
+                        ).all()
+                return (list(rounds), list(stored)) if running == 0 else ([], [])
 
-            rounds = await wait_until(completed, timeout=30, what="the recorded round")
-            async with engine.connect() as conn:
-                stored = (
-                    await conn.execute(
-                        text("SELECT case_id, unit_id FROM matcher.proposals WHERE region = :r"),
-                        {"r": region},
-                    )
-                ).all()
+            async def settled() -> tuple[list, list] | None:
+                # The external topics are consumed independently (no cross-topic order), so an early round
+                # may run before the care capacity arrived; wait for a round that saw all of it.
+                rounds, stored = await snapshot()
+                if rounds and json.loads(rounds[-1]["problem"])["care_capacity"] == expected_care:
+                    return rounds, stored
+                return None
+
+            rounds, stored = await wait_until(settled, timeout=120, what="a round that saw the whole feed")
         finally:
             await engine.dispose()
 
-        source = generate_problem(cases_n, units_n, seed=seed)
         last = rounds[-1]
         problem = json.loads(last["problem"])
         # Everything that went in through intake reached the matcher's pool (open or already proposed).
         seen_cases = {c["id"] for r in rounds for c in json.loads(r["problem"])["cases"]}
         assert seen_cases == {c["id"] for c in source["cases"]}
-        assert problem["care_capacity"] == sorted(
-            source["care_capacity"], key=lambda e: (e["area"], e["care_type"])
-        )
+        assert problem["care_capacity"] == expected_care
         for row in rounds:
             assert check_result(json.loads(row["problem"]), row["result"]) == []
         fresh = solve_problem(problem, time_limit_s=30, workers=1)
