@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import Counter
 
 import pytest
@@ -121,12 +120,12 @@ def test_tiny_profile_exercises_every_rule_family():
     assert seen["eligible"] >= 45
 
 
-def test_large_region_generates_in_seconds():
-    start = time.perf_counter()
+def test_large_region_has_the_requested_size_and_unique_ids():
+    # Its speed (about 1 s) is measured by bench.solver, not asserted here.
     problem = generate_problem(20_000, 8_000, seed=2)
-    elapsed = time.perf_counter() - start
-    assert len(problem["cases"]) == 20_000
-    assert elapsed < 15, f"generation took {elapsed:.1f}s"
+    assert len(problem["cases"]) == 20_000 and len(problem["units"]) == 8_000
+    assert len({c["id"] for c in problem["cases"]}) == 20_000
+    assert len({u["id"] for u in problem["units"]}) == 8_000
 
 
 def test_unknown_profile_is_refused():
