@@ -180,32 +180,7 @@ async def upsert_case(
 async def remove_case(
     session: AsyncSession, region: str, key: str, event_time: datetime, offset: int
 ) -> bool:
-    current = (
-        (
-            await session.execute(
-                select(cases).where(cases.c.region == region, cases.c.id == key).with_for_update()
-            )
-        )
-        .mappings()
-        .first()
-    )
-    if current is None:
-        return False
-    if (current["event_time"], current["event_offset"]) >= (event_time, offset):
-        return False
-    await cancel_active(session, region, reason="case_withdrawn", case_id=key)
-    await session.execute(
-        update(cases)
-        .where(cases.c.region == region, cases.c.id == key)
-        .values(
-            status="housed" if current["status"] == "housed" else "withdrawn",
-            event_time=event_time,
-            event_offset=offset,
-            version=cases.c.version + 1,
-            updated_at=func.now(),
-        )
-    )
-    return True
+    return await _remove(session, cases, region, key, event_time, offset, kept="housed", entity="case")
 
 
 async def upsert_unit(
@@ -269,10 +244,25 @@ async def upsert_unit(
 async def remove_unit(
     session: AsyncSession, region: str, key: str, event_time: datetime, offset: int
 ) -> bool:
+    return await _remove(session, units, region, key, event_time, offset, kept="let", entity="unit")
+
+
+async def _remove(
+    session: AsyncSession,
+    table: Any,
+    region: str,
+    key: str,
+    event_time: datetime,
+    offset: int,
+    *,
+    kept: str,
+    entity: str,
+) -> bool:
+    """Withdraw a case or unit (a housed case / let unit keeps its status) and cancel its proposals."""
     current = (
         (
             await session.execute(
-                select(units).where(units.c.region == region, units.c.id == key).with_for_update()
+                select(table).where(table.c.region == region, table.c.id == key).with_for_update()
             )
         )
         .mappings()
@@ -282,15 +272,15 @@ async def remove_unit(
         return False
     if (current["event_time"], current["event_offset"]) >= (event_time, offset):
         return False
-    await cancel_active(session, region, reason="unit_withdrawn", unit_id=key)
+    await cancel_active(session, region, reason=f"{entity}_withdrawn", **{f"{entity}_id": key})
     await session.execute(
-        update(units)
-        .where(units.c.region == region, units.c.id == key)
+        update(table)
+        .where(table.c.region == region, table.c.id == key)
         .values(
-            status="let" if current["status"] == "let" else "withdrawn",
+            status=kept if current["status"] == kept else "withdrawn",
             event_time=event_time,
             event_offset=offset,
-            version=units.c.version + 1,
+            version=table.c.version + 1,
             updated_at=func.now(),
         )
     )
