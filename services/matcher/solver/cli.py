@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from services.matcher.solver.clock import process_started
-from services.matcher.solver.solve import solve_problem
+from services.matcher.solver.solve import invalid_result, solve_problem
 
 EXIT_OK, EXIT_INVALID = 0, 2
 
@@ -68,16 +67,7 @@ def solve_main(argv: list[str]) -> int:
     started = process_started()
     data, errors = read_problem(args.problem)
     if errors:
-        result: dict[str, Any] = {
-            "region": None,
-            "round_id": None,
-            "status": "INVALID_INPUT",
-            "objective": None,
-            "assignments": [],
-            "unassigned": [],
-            "errors": errors,
-            "stats": {"solve_seconds": round(time.perf_counter() - started, 4), "eligible_pairs": 0},
-        }
+        result = invalid_result(None, errors, started)
     else:
         result = solve_problem(
             data,

@@ -18,7 +18,8 @@ from services.matcher.solver.explain import explain_assignment, explain_unplaced
 DEFAULT_WORKERS = 2
 
 
-def _invalid(problem: Any, errors: list[dict[str, str]], started: float) -> dict[str, Any]:
+def invalid_result(problem: Any, errors: list[dict[str, str]], started: float) -> dict[str, Any]:
+    """The INVALID_INPUT result: nothing solved, `errors` say why (region/round id when readable)."""
     region = problem.get("region") if isinstance(problem, dict) else None
     round_id = problem.get("round_id") if isinstance(problem, dict) else None
     return {
@@ -49,10 +50,11 @@ def solve_problem(
     started = time.perf_counter() if started_at is None else started_at
     parsed, errors = validate_problem(problem)
     if parsed is None:
-        return _invalid(problem, errors, started)
+        return invalid_result(problem, errors, started)
     limit = float(parsed.policy.time_limit_s) if time_limit_s is None else float(time_limit_s)
     if not limit > 0:
-        return _invalid(problem, [{"path": "", "message": "time limit must be greater than 0"}], started)
+        errors = [{"path": "", "message": "time limit must be greater than 0"}]
+        return invalid_result(problem, errors, started)
     try:
         return solve_parsed(
             parsed,
@@ -64,7 +66,7 @@ def solve_problem(
         )
     except OverflowError:
         message = "numbers too large for the solver's 64-bit integer arithmetic"
-        return _invalid(problem, [{"path": "", "message": message}], started)
+        return invalid_result(problem, [{"path": "", "message": message}], started)
 
 
 def solve_parsed(
