@@ -71,3 +71,20 @@ def test_broken_json_and_missing_file_exit_2(tmp_path: Path) -> None:
     assert solve_main([str(write(tmp_path, "{not json")), "-o", str(out)]) == 2
     assert json.loads(out.read_text())["errors"][0]["path"] == ""
     assert solve_main([str(tmp_path / "missing.json"), "-o", str(out)]) == 2
+
+
+def test_a_pure_assignment_loads_neither_cp_sat_nor_scipy(tmp_path: Path) -> None:
+    """The pure path is one min-cost flow; CP-SAT (with pandas) and scipy would add ~0.35 s of imports."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, problem([case("C1"), case("C2")], [unit("U1")]))
+    script = (
+        "import sys; from services.matcher.solver.cli import solve_main; "
+        f"code = solve_main([{str(path)!r}, '-o', {str(tmp_path / 'r.json')!r}]); "
+        "heavy = sorted(m for m in ('ortools.sat.python.cp_model', 'scipy', 'pandas') if m in sys.modules); "
+        "print(code, heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "0 []"
+    assert json.loads((tmp_path / "r.json").read_text())["stats"]["engine"] == "min_cost_flow"

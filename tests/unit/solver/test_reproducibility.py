@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.matcher.solver import engine as engine_module
+from services.matcher.solver import mip as mip_module
 from services.matcher.solver import solve_problem
 from tests.support.builders import case, problem, unit
 from tests.support.checker import check_result
@@ -61,7 +62,7 @@ def test_deterministic_mode_repeats_exactly_on_the_large_path(monkeypatch: pytes
 def test_highs_and_cp_sat_routes_agree_on_the_pairs_when_both_prove(monkeypatch: pytest.MonkeyPatch) -> None:
     p = region_problem(60, 25, 7)
     via_highs = solve_problem(p, workers=2, time_limit_s=20)
-    monkeypatch.setattr(engine_module, "solve_stage2_mip", lambda *args, **kwargs: (None, False))
+    monkeypatch.setattr(mip_module, "solve_stage2_mip", lambda *args, **kwargs: (None, False))
     via_cp_sat = solve_problem(p, workers=2, time_limit_s=20)
     assert via_highs["status"] == via_cp_sat["status"] == "OPTIMAL"
     assert "notes" not in via_highs["stats"]  # HiGHS proved the canonical pick
