@@ -9,6 +9,7 @@ from ortools.sat.python import cp_model
 
 from schemas.problem import SHARE_SCALE
 from services.matcher.solver.compile import Compiled
+from services.matcher.solver.params import SolveParams
 
 TIEBREAK_RANGE = 1 << 20
 
@@ -21,13 +22,6 @@ class StageResult:
     optimal: bool
     seconds: float
     deterministic_time: float
-
-
-@dataclass
-class SolveParams:
-    workers: int
-    seed: int
-    deterministic: bool
 
 
 def _params(solver: cp_model.CpSolver, params: SolveParams, budget: float) -> None:

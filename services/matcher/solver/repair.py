@@ -8,22 +8,37 @@ from schemas.problem import SHARE_SCALE
 from services.matcher.solver.compile import Compiled
 
 
-def _memberships(n_pairs: int, rows: list[np.ndarray]) -> list[list[int]]:
-    per_pair: list[list[int]] = [[] for _ in range(n_pairs)]
-    for r, pairs in enumerate(rows):
-        for k in pairs.tolist():
-            per_pair[k].append(r)
-    return per_pair
+class _Memberships:
+    """The rows each pair belongs to; most pairs belong to none, so only the others are stored."""
+
+    def __init__(self, rows: list[np.ndarray]) -> None:
+        self._rows: dict[int, list[int]] = {}
+        if not rows or not any(len(r) for r in rows):
+            return
+        pairs = np.concatenate(rows)
+        ids = np.repeat(np.arange(len(rows)), [len(r) for r in rows])
+        order = np.argsort(pairs, kind="stable")  # stable: each pair's rows stay in ascending order
+        pairs, ids = pairs[order], ids[order]
+        cuts = np.flatnonzero(np.diff(pairs)) + 1
+        starts = np.r_[0, cuts]
+        ends = np.r_[cuts, len(pairs)]
+        ids_list = ids.tolist()
+        self._rows = {
+            k: ids_list[a:b]
+            for k, a, b in zip(pairs[starts].tolist(), starts.tolist(), ends.tolist(), strict=True)
+        }
+
+    def __getitem__(self, pair: int) -> list[int] | tuple[()]:
+        return self._rows.get(pair, ())
 
 
 class Feasibility:
     def __init__(self, comp: Compiled) -> None:
         self.comp = comp
-        n = comp.n_pairs
         self.care_cap = [row.cap for row in comp.care_rows]
-        self.care_of = _memberships(n, [row.pairs for row in comp.care_rows])
-        self.mix_g_of = _memberships(n, [row.pairs_g for row in comp.mix_rows])
-        self.mix_o_of = _memberships(n, [row.pairs_other for row in comp.mix_rows])
+        self.care_of = _Memberships([row.pairs for row in comp.care_rows])
+        self.mix_g_of = _Memberships([row.pairs_g for row in comp.mix_rows])
+        self.mix_o_of = _Memberships([row.pairs_other for row in comp.mix_rows])
         self.mix_coef_g = [SHARE_SCALE - row.share for row in comp.mix_rows]
         self.mix_coef_o = [row.share for row in comp.mix_rows]
         self.mix_room = [row.room for row in comp.mix_rows]

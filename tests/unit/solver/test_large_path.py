@@ -37,7 +37,7 @@ def test_lagrangian_bound_from_a_partial_lp_holds(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(engine_module, "EXACT_MODEL_MAX_PAIRS", 10)
     monkeypatch.setattr(engine_module, "FULL_LP_MAX_PAIRS", 10)
     monkeypatch.setattr(engine_module, "PROOF_MAX_PAIRS", 10)
-    monkeypatch.setattr(engine_module, "LP_CASES_PER_UNIT", 0.5)
+    monkeypatch.setattr(engine_module, "LP_PAIRS_PER_CASE", 1)
     monkeypatch.setattr(engine_module, "LP_PAIRS_PER_UNIT", 2)
     large = solve_problem(p, workers=2, time_limit_s=5)
     assert check_result(p, large) == []
