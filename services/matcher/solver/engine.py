@@ -51,6 +51,7 @@ LP_PAIRS_PER_CASE = 8
 LP_PAIRS_PER_UNIT = 10
 CG_MAX_ROUNDS = 8
 CG_ADD_PER_CASE_AND_UNIT = 8
+CG_CLOSE_ENOUGH = 1e-5
 MIP_NODES = 2000
 
 
@@ -482,6 +483,8 @@ def _lp_by_columns(
             break
         bound = min(bound, const + integer_bound(min(lp.bound, lagrangian_bound(comp, lp.duals))))
         notes.append(f"LP round {round_ + 1}: {int(columns.sum())} pairs, bound {bound}")
+        if lp.optimal and bound - (const + lp.objective) <= CG_CLOSE_ENOUGH * max(1, bound):
+            break  # the LP over these columns is within 0.001 % of the bound: more rounds cannot gain
         price = np.where(improving, lp.reduced_cost, -np.inf)
         add = _best_per_unit(comp, price, CG_ADD_PER_CASE_AND_UNIT)
         add |= _best_per_case(comp, price, CG_ADD_PER_CASE_AND_UNIT)
