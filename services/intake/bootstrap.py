@@ -106,6 +106,7 @@ def build_runtime(settings: IntakeSettings | None = None) -> IntakeRuntime:
         settings.kafka_bootstrap_servers,
         batch_size=settings.relay_batch_size,
         poll_interval_s=settings.relay_poll_interval_s,
+        inbox_retention_s=settings.inbox_retention_days * 86400,
     )
     runtime = IntakeRuntime(settings, engine, sessions, registry, processor, relay)
     runtime.progress = ProgressProbe(

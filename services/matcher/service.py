@@ -36,7 +36,13 @@ class MatcherService:
         self.engine = create_engine(s.database_url, pool_size=5 + s.round_concurrency, max_overflow=5)
         self.sessions = session_maker(self.engine)
         self.solver = SolverPool(s.solver_processes, s.solve_delay_s, s.solver_nice)
-        self.relay = OutboxRelay(self.engine, SCHEMA, s.kafka_bootstrap_servers, poll_interval_s=0.5)
+        self.relay = OutboxRelay(
+            self.engine,
+            SCHEMA,
+            s.kafka_bootstrap_servers,
+            poll_interval_s=0.5,
+            inbox_retention_s=s.inbox_retention_days * 86400,
+        )
         self.runner = RoundRunner(
             self.engine,
             self.solver,

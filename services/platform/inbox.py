@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy import TextClause, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.platform.db import quote_schema
 
@@ -89,3 +89,25 @@ async def record_many(
         },
     )
     return {(row[0], row[1]) for row in result.all()}
+
+
+@cache
+def _purge(schema: str) -> TextClause:
+    s = quote_schema(schema)
+    # In slices, so a large first purge never holds a long lock on the table the consumers write to.
+    return text(
+        f"DELETE FROM {s}.inbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM {s}.inbox "
+        "WHERE received_at < now() - make_interval(secs => :secs) LIMIT :limit))"
+    )
+
+
+async def purge_older_than(conn: AsyncConnection, schema: str, seconds: float, *, limit: int = 10_000) -> int:
+    """Delete inbox rows received more than `seconds` ago, at most `limit` of them; returns how many.
+
+    Dedupe needs a row only while its event can still be delivered again: keep `seconds` above the
+    input topics' retention (30 days in deploy/kafka/topics.yaml; the default is 45 days). A producer
+    re-sending an event older than that is then treated as new; intake's versioning by event time
+    still ignores it if a newer version of the entity was applied.
+    """
+    result = await conn.execute(_purge(schema), {"secs": float(seconds), "limit": limit})
+    return int(result.rowcount or 0)

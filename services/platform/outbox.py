@@ -27,6 +27,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.platform.db import quote_schema
+from services.platform.inbox import purge_older_than
 from services.platform.kafka import CLOUDEVENTS_HEADERS, make_producer
 
 log = logging.getLogger(__name__)
@@ -145,9 +146,11 @@ class OutboxRelay:
         poll_interval_s: float = 1.0,
         listen: bool = True,
         retention_s: float | None = 24 * 3600,
+        inbox_retention_s: float | None = None,
         retry_backoff_s: float = 1.0,
     ) -> None:
         self.engine = _engine_of(engine_or_sessions)
+        self.raw_schema = schema
         self.schema = quote_schema(schema)
         if producer is None and bootstrap_servers is None:
             raise ValueError("give bootstrap_servers or a producer")
@@ -158,6 +161,7 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.listen = listen
         self.retention_s = retention_s
+        self.inbox_retention_s = inbox_retention_s  # the same schema's inbox (None: kept for ever)
         self.retry_backoff_s = retry_backoff_s
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -311,10 +315,16 @@ class OutboxRelay:
 
     async def _housekeeping(self) -> None:
         now = time.monotonic()
-        if self.retention_s is not None and (not self._last_purge or now - self._last_purge >= 60):
+        purge_due = not self._last_purge or now - self._last_purge >= 60
+        if purge_due and (self.retention_s is not None or self.inbox_retention_s is not None):
             self._last_purge = now
             async with self.engine.begin() as conn:
-                await conn.execute(self._purge, {"secs": float(self.retention_s)})
+                if self.retention_s is not None:
+                    await conn.execute(self._purge, {"secs": float(self.retention_s)})
+                if self.inbox_retention_s is not None:
+                    purged = await purge_older_than(conn, self.raw_schema, self.inbox_retention_s)
+                    if purged:
+                        log.info("inbox purged", extra={"schema": self.raw_schema, "rows": purged})
         if now - self._last_count >= 1.0:
             self._last_count = now
             await self.pending()

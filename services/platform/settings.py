@@ -62,6 +62,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # Inbox rows (dedupe of consumed events) are kept this long; keep it above the input topics'
+    # retention (30 days in deploy/kafka/topics.yaml) so a redelivered message always finds its row.
+    inbox_retention_days: float = Field(default=45.0, gt=0)
 
     _prefixed_fields: ClassVar[dict[str, tuple[str, ...]]] = _PREFIXED_WITH_FALLBACK
 
