@@ -389,7 +389,8 @@ def verify(instances: int, workers: int, time_limit_s: float = 20.0, shapes: lis
     """Mid-size cross-check: the solver against HiGHS in both stages, and the checker, on many seeds.
 
     Sizes cycle through 60x25 ... 300x120 unless `shapes` (--sizes) are given. A mismatch is only
-    a bug when the solver claims OPTIMAL (or when its P exceeds HiGHS' proven optimum).
+    a bug when the solver claims OPTIMAL, when its P exceeds HiGHS' proven optimum, or when its
+    reported bound lies below that optimum.
     """
     from services.matcher.solver import solve_problem
     from services.matcher.solver.baselines import highs_mip
@@ -428,6 +429,8 @@ def verify(instances: int, workers: int, time_limit_s: float = 20.0, shapes: lis
             p_star = ref["objective"]["priority"]
             if obj.get("priority", 0) > p_star:
                 problems.append(f"solver P {obj.get('priority')} exceeds HiGHS' proven optimum {p_star}")
+            if obj.get("priority_bound", p_star) < p_star:
+                problems.append(f"solver bound {obj.get('priority_bound')} is below the optimum {p_star}")
             if result["status"] == "OPTIMAL" and obj.get("priority") != p_star:
                 problems.append(
                     f"solver claims OPTIMAL with P {obj.get('priority')} but the optimum is {p_star}"

@@ -100,6 +100,8 @@ class Compiled:
     bonus: int = 0
     const_priority: int = 0  # pins' priorities
     const_quota_persons: int = 0  # persons rewarded for pins alone
+    # Derived data built once per object (lp.stage1_matrix); not an init field, so `restrict` starts empty.
+    cache: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def n_pairs(self) -> int:

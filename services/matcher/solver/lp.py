@@ -82,11 +82,25 @@ def integer_hull_cuts(
     ]
 
 
-def stage1_matrix(comp: Compiled) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
+Matrix = tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]
+
+
+def stage1_matrix(comp: Compiled) -> Matrix:
     """(A, b, objective, upper bounds) of `max w·x + bonus·z, A [x z] ≤ b, 0 ≤ [x z] ≤ ub`.
 
-    Rows: cases, units, care entries, mix rows, quota rows, then the mix rows' hull cuts.
+    Rows: cases, units, care entries, mix rows, quota rows, then the mix rows' hull cuts. Built once per
+    Compiled (1 s at 1.2M pairs; every LP round and bound uses it) and returned read-only.
     """
+    cached = comp.cache.get("stage1_matrix")
+    if cached is None:
+        cached = _build_stage1_matrix(comp)
+        for array in (cached[0].data, cached[0].indices, cached[0].indptr, *cached[1:]):
+            array.flags.writeable = False
+        comp.cache["stage1_matrix"] = cached
+    return cached  # type: ignore[return-value]
+
+
+def _build_stage1_matrix(comp: Compiled) -> Matrix:
     n, nq = comp.n_pairs, len(comp.quota_rows)
     n_c, n_u = len(comp.cases), len(comp.units)
     rows = [comp.pc, n_c + comp.pu]
