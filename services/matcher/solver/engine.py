@@ -293,7 +293,7 @@ def _lp_guided(
     feas: Feasibility,
     start: np.ndarray,
     relaxation_bound: int,
-    start_match: np.ndarray,
+    relaxed_match: np.ndarray,
     params: SolveParams,
     *,
     clock: Clock,
@@ -332,7 +332,7 @@ def _lp_guided(
         lp = solve_stage1_lp(comp, lp_seconds, None, deterministic=deterministic)
     else:
         lp, bound = _lp_by_columns(
-            comp, bound, start_match, deterministic, budget, lambda: remaining() - after_lp, notes
+            comp, bound, relaxed_match, deterministic, budget, lambda: remaining() - after_lp, notes
         )
     clock.add("lp_seconds", time.perf_counter() - t_lp)
     incumbent = start

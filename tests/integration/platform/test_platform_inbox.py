@@ -121,3 +121,20 @@ async def test_the_relay_purges_its_schemas_inbox(
     async with transaction(session_maker(engine)) as session:
         assert not await seen(session, schema, "s", "stale")
         assert await seen(session, schema, "s", "fresh")
+
+
+async def test_the_relay_purges_in_several_short_slices(
+    engine: AsyncEngine, schema: str, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.platform import outbox
+
+    monkeypatch.setattr(outbox, "INBOX_PURGE_SLICE", 3)
+    monkeypatch.setattr(outbox, "INBOX_PURGE_SLICES", 2)
+    entries = [InboxEntry("s", f"e{n}", "t", 0, n) for n in range(10)]
+    async with transaction(session_maker(engine)) as session:
+        await record_many(session, schema, entries)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"UPDATE {schema}.inbox SET received_at = now() - interval '60 days'"))
+    relay = OutboxRelay(engine, schema, kafka_bootstrap, listen=False, inbox_retention_s=30 * 86400)
+    await relay._purge_inbox(30 * 86400)  # one housekeeping pass: two slices of three
+    assert await _count(engine, schema) == 4
