@@ -65,7 +65,12 @@ def _init_worker(nice: int) -> None:
 
 
 def _warm_up() -> int:
-    import services.matcher.solver  # noqa: F401
+    # The solver imports its engines where first used (a cold `wijkmatch solve` of a pure problem needs
+    # none of them); a long-lived worker loads them all now, so no round pays for the imports.
+    import services.matcher.solver
+    import services.matcher.solver.cpsat
+    import services.matcher.solver.lp
+    import services.matcher.solver.mip  # noqa: F401
 
     return os.getpid()
 
