@@ -120,13 +120,18 @@ async def test_demo_feed_through_intake_yields_optimal_rule_abiding_proposals(
                         ).all()
                 return (list(rounds), list(stored)) if running == 0 else ([], [])
 
+            all_cases = {c["id"] for c in source["cases"]}
+
             async def settled() -> tuple[list, list] | None:
                 # The external topics are consumed independently (no cross-topic order), so an early round
-                # may run before the care capacity arrived; wait for a round that saw all of it.
+                # may run before the care capacity or some cases arrived (seen on a loaded CI machine: a
+                # round with all care capacity and no case yet); wait until the rounds saw all of both.
                 rounds, stored = await snapshot()
-                if rounds and json.loads(rounds[-1]["problem"])["care_capacity"] == expected_care:
-                    return rounds, stored
-                return None
+                if not rounds or json.loads(rounds[-1]["problem"])["care_capacity"] != expected_care:
+                    return None
+                if {c["id"] for r in rounds for c in json.loads(r["problem"])["cases"]} != all_cases:
+                    return None
+                return rounds, stored
 
             rounds, stored = await wait_until(settled, timeout=120, what="a round that saw the whole feed")
         finally:
@@ -134,10 +139,9 @@ async def test_demo_feed_through_intake_yields_optimal_rule_abiding_proposals(
 
         last = rounds[-1]
         problem = json.loads(last["problem"])
-        # Everything that went in through intake reached the matcher's pool (open or already proposed).
-        seen_cases = {c["id"] for r in rounds for c in json.loads(r["problem"])["cases"]}
-        assert seen_cases == {c["id"] for c in source["cases"]}
-        assert problem["care_capacity"] == expected_care
+        # Everything that went in through intake reached the matcher's pool (open or already proposed)
+        # and the last round saw all care capacity: that is what the wait above checks (it fails loudly
+        # after 120 s otherwise).
         for row in rounds:
             assert check_result(json.loads(row["problem"]), row["result"]) == []
         fresh = solve_problem(problem, time_limit_s=30, workers=1)
