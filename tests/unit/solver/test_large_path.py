@@ -51,3 +51,23 @@ def test_mid_sized_problems_get_a_proof_attempt_after_the_large_path(monkeypatch
     assert result["stats"]["engine"] == "lp_guided+cp_sat"
     assert result["status"] == "OPTIMAL"
     assert check_result(p, result) == []
+
+
+def test_the_wider_restricted_mip_lets_units_change_hands(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With one pair per case in the first restricted MIP the gap stays open; the wider neighbourhood
+    # (each unit's best pairs by reduced cost) reaches the exact optimum, its absence does not.
+    p = region_problem(150, 60, 6)
+    exact = solve_problem(p, workers=2, time_limit_s=20)
+    assert exact["status"] == "OPTIMAL"
+    monkeypatch.setattr(engine_module, "EXACT_MODEL_MAX_PAIRS", 10)
+    monkeypatch.setattr(engine_module, "PROOF_MAX_PAIRS", 10)
+    monkeypatch.setattr(engine_module, "MIP_PAIRS_PER_CASE", 1)
+    wide = solve_problem(p, workers=2, time_limit_s=10)
+    assert any(n.startswith("wider restricted MIP") for n in wide["stats"]["notes"])
+    assert check_result(p, wide) == []
+    assert wide["objective"]["priority"] == exact["objective"]["priority"]
+    monkeypatch.setattr(engine_module, "WIDE_PAIRS_PER_CASE", 0)
+    monkeypatch.setattr(engine_module, "WIDE_PAIRS_PER_UNIT", 0)
+    narrow = solve_problem(p, workers=2, time_limit_s=10)
+    assert check_result(p, narrow) == []
+    assert narrow["objective"]["priority"] < exact["objective"]["priority"]
