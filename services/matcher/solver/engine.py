@@ -494,19 +494,19 @@ def _lp_by_columns(
 
 def _best_per_unit(comp: Compiled, score: np.ndarray, k: int) -> np.ndarray:
     """Each unit's k pairs with the highest score."""
-    order = np.lexsort((-score, comp.pu))
-    units_sorted = comp.pu[order]
-    rank = np.arange(len(order)) - np.searchsorted(units_sorted, units_sorted, side="left")
-    keep = np.zeros(comp.n_pairs, dtype=bool)
-    keep[order[rank < k]] = True
-    return keep
+    return _best_per(comp.pu, score, k)
 
 
 def _best_per_case(comp: Compiled, score: np.ndarray, k: int) -> np.ndarray:
     """Each case's k pairs with the highest score."""
-    order = np.lexsort((-score, comp.pc))
-    cases_sorted = comp.pc[order]
-    rank = np.arange(len(order)) - np.searchsorted(cases_sorted, cases_sorted, side="left")
-    keep = np.zeros(comp.n_pairs, dtype=bool)
+    return _best_per(comp.pc, score, k)
+
+
+def _best_per(owner: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the k highest-scoring pairs of each owner (case or unit index per pair)."""
+    order = np.lexsort((-score, owner))
+    owners_sorted = owner[order]
+    rank = np.arange(len(order)) - np.searchsorted(owners_sorted, owners_sorted, side="left")
+    keep = np.zeros(len(owner), dtype=bool)
     keep[order[rank < k]] = True
     return keep

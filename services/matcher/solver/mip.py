@@ -29,24 +29,7 @@ def solve_mip(
     if comp.n_pairs == 0:
         return None, False
     a, b, objective, ub = stage1_matrix(comp)
-    lower = np.full(len(b), -np.inf)
-    options: dict[str, float | int | bool] = {
-        "time_limit": max(0.05, time_limit_s),
-        "mip_rel_gap": 0.0,
-        "presolve": presolve,
-    }
-    if node_limit is not None:
-        options["node_limit"] = node_limit
-    res = milp(
-        -objective,
-        constraints=LinearConstraint(a, lower, b),
-        integrality=np.ones(len(objective)),
-        bounds=Bounds(np.zeros(len(objective)), ub),
-        options=options,
-    )
-    if res.x is None:
-        return None, False
-    return np.nonzero(res.x[: comp.n_pairs] > 0.5)[0].astype(np.int64), bool(res.status == 0)
+    return _run(comp, objective, a, b, ub, time_limit_s, node_limit, presolve)
 
 
 def solve_stage2_mip(
@@ -76,8 +59,22 @@ def solve_stage2_mip(
         rows.append(sp.csr_matrix(-fit))
         rhs.append([0.5 - float(f_floor)])
         objective = np.concatenate([comp.tiebreak.astype(float), np.zeros(extra)])
-    a = sp.vstack(rows).tocsr()
-    b = np.concatenate(rhs)
+    return _run(
+        comp, objective, sp.vstack(rows).tocsr(), np.concatenate(rhs), ub, time_limit_s, node_limit, presolve
+    )
+
+
+def _run(
+    comp: Compiled,
+    objective: np.ndarray,
+    a: sp.csr_matrix,
+    b: np.ndarray,
+    ub: np.ndarray,
+    time_limit_s: float,
+    node_limit: int | None,
+    presolve: bool,
+) -> tuple[np.ndarray | None, bool]:
+    """Maximise `objective` over integer x, A x ≤ b, 0 ≤ x ≤ ub; (chosen pairs or None, proven optimal)."""
     options: dict[str, float | int | bool] = {
         "time_limit": max(0.05, time_limit_s),
         "mip_rel_gap": 0.0,
