@@ -47,7 +47,8 @@ async def _status(service: Any, table: Any, region: str, key: str) -> str:
         ).scalar_one()
 
 
-async def _round_after(service: Any, region: str, since: Any) -> dict[str, Any] | None:
+async def _next_round(service: Any, region: str, since: Any) -> dict[str, Any] | None:
+    """The first completed round started after `since`."""
     async with service.sessions() as session:
         row = (
             (
@@ -56,7 +57,7 @@ async def _round_after(service: Any, region: str, since: Any) -> dict[str, Any] 
                     .where(
                         rounds.c.region == region, rounds.c.started_at > since, rounds.c.status == "completed"
                     )
-                    .order_by(rounds.c.started_at.desc())
+                    .order_by(rounds.c.started_at)
                     .limit(1)
                 )
             )
@@ -133,7 +134,7 @@ async def test_approve_pins_reject_forbids_and_declined_offer_returns_both_to_th
     assert await _status(matcher, cases, region, refuse["case"]) == "open"
 
     since = await _request_round(matcher, region)
-    row = await wait_until(lambda: _first_round_after(matcher, region, since), timeout=60, what="next round")
+    row = await wait_until(lambda: _next_round(matcher, region, since), timeout=60, what="next round")
     problem = json.loads(row["problem"])
     assert {"case": keep["case"], "unit": keep["unit"]} in problem["pinned"]
     assert {"case": refuse["case"], "unit": refuse["unit"]} in problem["forbidden"]
@@ -199,9 +200,7 @@ async def test_withdrawal_with_pending_proposal_cancels_it_and_a_late_approval_o
             lambda: _in_inbox(matcher, [late["id"]]), timeout=30, what="the late approval consumed"
         )
         since = await _request_round(matcher, region)
-        row = await wait_until(
-            lambda: _first_round_after(matcher, region, since), timeout=60, what="next round"
-        )
+        row = await wait_until(lambda: _next_round(matcher, region, since), timeout=60, what="next round")
         found = await _proposals(matcher, region)
         assert found[by_case["proposal_id"]]["status"] == "cancelled"
         assert found[by_unit["proposal_id"]]["status"] == "cancelled"
@@ -290,7 +289,7 @@ async def test_an_offer_answer_that_overtakes_its_approval_still_counts(
 
     await wait_until(consumed, timeout=30, what="the late events consumed")
     since = await _request_round(matcher, region)
-    row = await wait_until(lambda: _first_round_after(matcher, region, since), timeout=60, what="next round")
+    row = await wait_until(lambda: _next_round(matcher, region, since), timeout=60, what="next round")
     assert (await _proposals(matcher, region))[target["proposal_id"]]["status"] == "accepted"
     assert await _status(matcher, cases, region, target["case"]) == "housed"
     assert await _status(matcher, units, region, target["unit"]) == "let"
@@ -326,7 +325,9 @@ async def test_an_updated_case_loses_its_pending_proposal_and_an_expired_offer_f
         assert await _status(matcher, units, region, changed["unit"]) == "vacant"
         after_update = await _request_round(matcher, region)
         row = await wait_until(
-            lambda: _first_round_after(matcher, region, after_update), timeout=60, what="round after update"
+            lambda: _next_round(matcher, region, after_update),
+            timeout=60,
+            what="round after update",
         )
         updated = next(c for c in json.loads(row["problem"])["cases"] if c["id"] == changed["case"])
         assert updated["priority"] == snapshot["priority"]
@@ -345,26 +346,7 @@ async def test_an_updated_case_loses_its_pending_proposal_and_an_expired_offer_f
         what="expiry",
     )
     since = await _request_round(matcher, region)
-    row = await wait_until(lambda: _first_round_after(matcher, region, since), timeout=60, what="next round")
+    row = await wait_until(lambda: _next_round(matcher, region, since), timeout=60, what="next round")
     problem = json.loads(row["problem"])
     assert {"case": expiring["case"], "unit": expiring["unit"]} in problem["forbidden"]
     assert expiring["case"] in {c["id"] for c in problem["cases"]}
-
-
-async def _first_round_after(service: Any, region: str, since: Any) -> dict[str, Any] | None:
-    async with service.sessions() as session:
-        row = (
-            (
-                await session.execute(
-                    select(rounds)
-                    .where(
-                        rounds.c.region == region, rounds.c.started_at > since, rounds.c.status == "completed"
-                    )
-                    .order_by(rounds.c.started_at)
-                    .limit(1)
-                )
-            )
-            .mappings()
-            .first()
-        )
-    return dict(row) if row else None
