@@ -122,6 +122,12 @@ async def release_unit(session: AsyncSession, region: str, unit_id: str) -> None
     )
 
 
+async def _locked(session: AsyncSession, table: Any, region: str, key: str) -> Any:
+    """The entity's row (a mapping), locked for the rest of the transaction; None if absent."""
+    query = select(table).where(table.c.region == region, table.c.id == key).with_for_update()
+    return (await session.execute(query)).mappings().first()
+
+
 async def upsert_case(
     session: AsyncSession, region: str, key: str, snapshot: dict[str, Any], event_time: datetime, offset: int
 ) -> bool:
@@ -143,15 +149,7 @@ async def upsert_case(
     ).first()
     if inserted is not None:  # a new case: one round trip
         return True
-    current = (
-        (
-            await session.execute(
-                select(cases).where(cases.c.region == region, cases.c.id == key).with_for_update()
-            )
-        )
-        .mappings()
-        .first()
-    )
+    current = await _locked(session, cases, region, key)
     assert current is not None
     if (current["event_time"], current["event_offset"]) >= (event_time, offset):
         return False
@@ -204,15 +202,7 @@ async def upsert_unit(
     ).first()
     if inserted is not None:  # a new vacancy: one round trip
         return True
-    current = (
-        (
-            await session.execute(
-                select(units).where(units.c.region == region, units.c.id == key).with_for_update()
-            )
-        )
-        .mappings()
-        .first()
-    )
+    current = await _locked(session, units, region, key)
     assert current is not None
     if (current["event_time"], current["event_offset"]) >= (event_time, offset):
         return False
@@ -259,15 +249,7 @@ async def _remove(
     entity: str,
 ) -> bool:
     """Withdraw a case or unit (a housed case / let unit keeps its status) and cancel its proposals."""
-    current = (
-        (
-            await session.execute(
-                select(table).where(table.c.region == region, table.c.id == key).with_for_update()
-            )
-        )
-        .mappings()
-        .first()
-    )
+    current = await _locked(session, table, region, key)
     if current is None:
         return False
     if (current["event_time"], current["event_offset"]) >= (event_time, offset):
