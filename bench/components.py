@@ -82,8 +82,8 @@ def bench_hostile_values() -> dict[str, float]:
 
 
 async def bench_relay(database_url: str, bootstrap: str, events: int) -> dict[str, Any]:
+    from schemas.envelope import make_event
     from services.platform import migrations
-    from services.platform.cloudevents import make_event
     from services.platform.db import create_engine, session_maker, transaction
     from services.platform.kafka import ensure_topics
     from services.platform.outbox import OutboxRelay, enqueue_many

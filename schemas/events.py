@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from services.platform import topics
+from schemas import topics
 
 TYPE_PREFIX = topics.TYPE_PREFIX
 
@@ -494,7 +494,7 @@ DATA_MODELS: dict[str, type[StrictModel]] = {
     }.items()
 }
 
-# Every external topic -> the full types it carries (the intake topics come from services.platform.topics).
+# Every external topic -> the full types it carries (the intake topics come from schemas.topics).
 TOPIC_TYPES: dict[str, frozenset[str]] = {
     **{
         topic: frozenset(TYPE_PREFIX + t for t in types) for topic, types in topics.INTAKE_TOPIC_TYPES.items()

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, create_model
 from pydantic_core import PydanticCustomError
 
-from schemas import events
+from schemas import events, topics
 from schemas.events import (
     CareCapacity,
     Case,
@@ -30,7 +30,6 @@ from schemas.events import (
     StrictModel,
     Unit,
 )
-from services.platform import topics
 
 POOL_SOURCE = "urn:wijkmatch:intake"
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.events import dataschema_for
+from schemas.topics import TYPE_PREFIX
 from services.matcher.settings import SOURCE
-from services.platform.topics import TYPE_PREFIX
 
 FIT_PARTS = ("preference", "size", "accessibility")
 MAX_EXPLANATION_LINE = 2000

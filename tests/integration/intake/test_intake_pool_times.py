@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.intake import samples
+from devstack import samples
 from services.intake.adapters.verdicts import to_verdict
 from services.intake.core.registry import load_registry
 from services.intake.service.apply import apply_batch

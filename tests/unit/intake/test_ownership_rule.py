@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from services.intake import samples
+from devstack import samples
 from services.intake.adapters.verdicts import to_verdict
 from services.intake.core.changes import IncomingEvent
 from services.intake.core.ownership import ownership_error, refused

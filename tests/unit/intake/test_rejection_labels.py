@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from services.intake import samples
+from devstack import samples
 from services.intake.adapters.verdicts import to_verdict
 from services.intake.core.registry import load_registry
 from services.intake.service.apply import RejectedMessage

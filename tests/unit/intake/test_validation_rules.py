@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from schemas import topics
 from schemas.events import CloudEvent, IntakeRejected, dataschema_for
 from services.intake.core.registry import load_registry
 from services.intake.core.validation import (
@@ -18,7 +19,6 @@ from services.intake.core.validation import (
     build_rejection_event,
     validate_message,
 )
-from services.platform import topics
 from tests.unit.schemas.event_examples import EXAMPLES, PERSONAL_VALUES, REGION, encode, topic_of, valid_event
 
 REGISTRY = load_registry()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.platform.cloudevents import deterministic_id, make_event
+from schemas.envelope import deterministic_id, make_event
 
 
 def test_event_has_the_cloudevents_envelope_and_prefixed_type() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from services.platform.topics import TYPE_PREFIX
+from schemas.topics import TYPE_PREFIX
 
 # Fixed namespace: the same inputs give the same event id in every process, version and replay.
 WIJKMATCH_NAMESPACE = uuid.UUID("6f1c5d2e-8b7a-5e0c-9a43-77a1d0c3b2e1")

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.events import TOPIC_OF_TYPE, dataschema_for, full_type, subject_for
-from services.platform.topics import PROPOSALS, TYPE_PREFIX
+from schemas.topics import PROPOSALS, TYPE_PREFIX
 
 CATCH_ALL_HINT = "demo-feed"
 CARE_HINTS = {"ggz": ("ggz", "parnassia"), "addiction": ("addiction", "brijder"), "wijkteam": ("wijkteam",)}
@@ -282,9 +282,9 @@ async def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from devstack.generate import generate_problem
     from services.intake.core.registry import load_registry
     from services.matcher.rounds.report import format_round
-    from services.matcher.solver.generate import generate_problem
     from services.platform.settings import ServiceSettings
 
     console = Console()
