@@ -106,7 +106,7 @@ class Traffic:
     def __init__(self, region: str, seed: int, seed_cases: int, seed_units: int, extra: int) -> None:
         from devstack.demofeed import SenderBook, region_events
         from devstack.generate import generate_problem
-        from services.intake.core.registry import load_registry
+        from services.platform.admission.registry import load_registry
 
         self.region = region
         self.rng = random.Random(seed)

@@ -13,14 +13,14 @@ import argparse
 import asyncio
 import json
 import os
-import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.events import TOPIC_OF_TYPE, dataschema_for, full_type, subject_for
+from schemas.envelope import make_event
+from schemas.events import TOPIC_OF_TYPE, full_type, subject_for
 from schemas.topics import PROPOSALS, TYPE_PREFIX
 
 CATCH_ALL_HINT = "demo-feed"
@@ -68,17 +68,9 @@ class SenderBook:
 
 def external_event(type_short: str, data: dict[str, Any], sender: Sender) -> dict[str, Any]:
     type_name = full_type(type_short)
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": sender.source,
-        "type": type_name,
-        "subject": subject_for(type_name, data),
-        "time": _now(),
-        "datacontenttype": "application/json",
-        "dataschema": dataschema_for(type_name),
-        "data": data,
-    }
+    return make_event(
+        type=type_name, source=sender.source, subject=subject_for(type_name, data) or "unknown", data=data
+    )
 
 
 def region_events(
@@ -283,8 +275,8 @@ async def _run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from devstack.generate import generate_problem
-    from services.intake.core.registry import load_registry
     from services.matcher.rounds.report import format_round
+    from services.platform.admission.registry import load_registry
     from services.platform.settings import ServiceSettings
 
     console = Console()

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.topics import OFFER_RESPONSES
-from services.intake.core.registry import Registry
-from services.intake.core.validation import Accepted, Rejected, build_rejection_event, validate_message
+from services.platform.admission import Accepted, Rejected, build_rejection_event, validate_message
+from services.platform.admission.registry import Registry
 
 REJECTION_SOURCE = "urn:wijkmatch:matcher"
 

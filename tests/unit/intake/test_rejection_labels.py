@@ -6,9 +6,9 @@ import json
 
 from devstack import samples
 from services.intake.adapters.verdicts import to_verdict
-from services.intake.core.registry import load_registry
 from services.intake.service.apply import RejectedMessage
 from services.intake.service.processor import RawRecord
+from services.platform.admission.registry import load_registry
 
 REGISTRY = load_registry()
 
