@@ -19,8 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from schemas import events, pool
-from services.platform import topics
+from schemas import events, pool, topics
 
 SCHEMAS_DIR = Path(__file__).resolve().parent
 JSON_DIR_NAME = "json"

@@ -31,7 +31,7 @@ _PREFIXED_WITH_FALLBACK: dict[str, tuple[str, ...]] = {
 def default_database_url() -> str:
     """The embedded PostgreSQL's URL (`wijkmatch db start`), the local default; a TCP URL if unknown."""
     try:
-        from services.platform.localdb import embedded_url
+        from services.platform.localstate import embedded_url
 
         return embedded_url()
     except Exception:

@@ -485,8 +485,8 @@ class RoundRunner:
                 .where(units.c.region == region, units.c.id.in_([r["unit_id"] for r in rows]))
                 .values(status="proposed", updated_at=func.now())
             )
+            from schemas.topics import PROPOSALS
             from services.platform.outbox import enqueue_many
-            from services.platform.topics import PROPOSALS
 
             await enqueue_many(session, "matcher", [(PROPOSALS, region, e) for _, _, e in outbox])
         if stale:

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack import samples
 from schemas.events import DATA_MODELS, full_type
-from services.intake import samples
+from schemas.topics import CASES, INTAKE_REJECTED, VACANCIES
 from services.intake.settings import IntakeSettings
-from services.platform.topics import CASES, INTAKE_REJECTED, VACANCIES
 from tests.integration.intake.conftest import count, read_topic, running_intake, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

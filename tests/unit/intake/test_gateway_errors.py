@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from services.intake import samples
+from devstack import samples
 from services.intake.adapters.gateway import create_gateway
 from services.intake.settings import IntakeSettings
 
