@@ -11,12 +11,12 @@ from typing import Any
 
 from faststream.asgi import AsgiFastStream
 
+from schemas.topics import OFFER_RESPONSES, OFFERS
 from services.notifier.adapters.consumer import TOPICS, register_consumer
 from services.notifier.bootstrap import NotifierRuntime, build_runtime
 from services.notifier.settings import NotifierSettings
 from services.platform.kafka import ensure_topics
 from services.platform.observability import configure_logging, health_routes, make_kafka_broker, ready_checks
-from services.platform.topics import OFFER_RESPONSES, OFFERS
 
 SERVICE = "wijkmatch-notifier"
 
@@ -43,7 +43,9 @@ def create_app(
     if configure_logs:
         configure_logging(SERVICE, settings.log_level)
     runtime = runtime or build_runtime(settings)
-    broker = make_kafka_broker(settings.kafka_bootstrap_servers, SERVICE, client_id=SERVICE, graceful_timeout=30.0)
+    broker = make_kafka_broker(
+        settings.kafka_bootstrap_servers, SERVICE, client_id=SERVICE, graceful_timeout=30.0
+    )
     register_consumer(
         broker,
         runtime.sessions,
@@ -54,7 +56,9 @@ def create_app(
 
     async def start() -> None:
         await ensure_topics(
-            settings.kafka_bootstrap_servers, [*TOPICS, OFFERS, OFFER_RESPONSES], partitions=settings.topic_partitions
+            settings.kafka_bootstrap_servers,
+            [*TOPICS, OFFERS, OFFER_RESPONSES],
+            partitions=settings.topic_partitions,
         )
         await runtime.start(migrate=settings.migrate_on_start)
 

@@ -129,7 +129,14 @@ def build_runtime(settings: NotifierSettings | None = None) -> NotifierRuntime:
         probe=worker_probe,
     )
     runtime = NotifierRuntime(
-        settings, engine, sessions, registry, path, applier, relay, worker,
+        settings,
+        engine,
+        sessions,
+        registry,
+        path,
+        applier,
+        relay,
+        worker,
         ExpiryLoop(sessions, settings.source, poll_s=settings.expiry_poll_s, probe=expiry_probe),
         [worker_probe, expiry_probe],
     )

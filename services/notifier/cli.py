@@ -12,7 +12,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wijkmatch notifier", description="the wijkmatch notifier service")
     parser.add_argument("command", nargs="?", default="run", choices=["run"])
     parser.add_argument("--host", default=None, help="HTTP host (default WIJKMATCH_NOTIFIER_HTTP_HOST)")
-    parser.add_argument("--port", type=int, default=None, help="HTTP port (default WIJKMATCH_NOTIFIER_HTTP_PORT)")
+    parser.add_argument(
+        "--port", type=int, default=None, help="HTTP port (default WIJKMATCH_NOTIFIER_HTTP_PORT)"
+    )
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     settings = NotifierSettings()
 

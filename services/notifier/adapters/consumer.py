@@ -23,13 +23,13 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.events import DATA_MODELS, CloudEvent, MatchApproved, MatchCancelled, short_type
+from schemas.topics import DECISIONS, OFFER_RESPONSES, PROPOSALS, VACANCIES
 from services.notifier.adapters import metrics
 from services.notifier.adapters import repository as repo
 from services.notifier.adapters.tables import SCHEMA
 from services.notifier.core.offers import ANSWER_STATUS, ResponsePeriods
 from services.platform.inbox import record_once
 from services.platform.observability import ProgressProbe
-from services.platform.topics import DECISIONS, OFFER_RESPONSES, PROPOSALS, VACANCIES
 
 log = logging.getLogger("wijkmatch.notifier")
 TOPICS: tuple[str, ...] = (DECISIONS, PROPOSALS, OFFER_RESPONSES, VACANCIES)
@@ -85,13 +85,19 @@ class EventApplier:
             outcome = await repo.cancel_proposal(session, data, envelope.model_dump(mode="json"))
         elif kind in ANSWER_STATUS:
             outcome = await repo.close_answered(
-                session, data.offer_id, data.proposal_id, ANSWER_STATUS[kind]  # type: ignore[attr-defined]
+                session,
+                data.offer_id,
+                data.proposal_id,
+                ANSWER_STATUS[kind],  # type: ignore[attr-defined]
             )
         else:
             await repo.record_unit_owner(session, data.region, data.id, data.corporation)  # type: ignore[attr-defined]
             return "applied"
         if not outcome.applied:
-            log.info("event changed nothing", extra={"type": kind, "event_id": envelope.id, "detail": outcome.detail})
+            log.info(
+                "event changed nothing",
+                extra={"type": kind, "event_id": envelope.id, "detail": outcome.detail},
+            )
         return "applied" if outcome.applied else "no_change"
 
     def _sender_may(self, envelope: CloudEvent, kind: str, data: Any) -> bool:
@@ -140,16 +146,22 @@ def register_consumer(
         except Exception as exc:
             log.error(
                 "event could not be applied; it will be read again",
-                extra={"topic": raw.topic, "partition": raw.partition, "offset": raw.offset,
-                       "error": type(exc).__name__},
+                extra={
+                    "topic": raw.topic,
+                    "partition": raw.partition,
+                    "offset": raw.offset,
+                    "error": type(exc).__name__,
+                },
             )
             await asyncio.sleep(REDELIVERY_PAUSE_S)
             await message.nack()
             return
         metrics.EVENTS.labels(raw.topic, outcome).inc()
         if outcome == "invalid":
-            log.warning("unreadable event skipped", extra={"topic": raw.topic, "partition": raw.partition,
-                                                           "offset": raw.offset})
+            log.warning(
+                "unreadable event skipped",
+                extra={"topic": raw.topic, "partition": raw.partition, "offset": raw.offset},
+            )
         await message.ack()
         if outcome == "applied" and on_applied is not None:
             on_applied()

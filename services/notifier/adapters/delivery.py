@@ -34,9 +34,11 @@ USER_AGENT = "wijkmatch-notifier/1 (Standard Webhooks)"
 MAX_ERROR_CHARS = 200
 
 _CLAIM = text(
-    f"SELECT d.id, d.endpoint_id FROM {SCHEMA}.deliveries d JOIN {SCHEMA}.endpoints e ON e.id = d.endpoint_id "
+    f"SELECT d.id, d.endpoint_id FROM {SCHEMA}.deliveries d "
+    f"JOIN {SCHEMA}.endpoints e ON e.id = d.endpoint_id "
     "WHERE d.status = 'pending' AND e.enabled AND d.next_attempt_at <= now() "
-    "AND (d.lease_until IS NULL OR d.lease_until < now()) AND NOT (d.endpoint_id = ANY(CAST(:busy AS text[]))) "
+    "AND (d.lease_until IS NULL OR d.lease_until < now()) "
+    "AND NOT (d.endpoint_id = ANY(CAST(:busy AS text[]))) "
     "ORDER BY d.next_attempt_at, d.id LIMIT :scan FOR UPDATE OF d SKIP LOCKED"
 )
 _LEASE = text(
@@ -249,8 +251,9 @@ class DeliveryWorker:
         async with self.engine.begin() as conn:
             await conn.execute(
                 text(
-                    f"INSERT INTO {SCHEMA}.delivery_attempts (delivery_id, attempt, started_at, duration_ms, "
-                    "status_code, error, verdict) VALUES (:id, :attempt, :started, :ms, :code, :error, :verdict)"
+                    f"INSERT INTO {SCHEMA}.delivery_attempts (delivery_id, attempt, started_at, "
+                    "duration_ms, status_code, error, verdict) "
+                    "VALUES (:id, :attempt, :started, :ms, :code, :error, :verdict)"
                 ),
                 {
                     "id": item.id,
@@ -266,8 +269,8 @@ class DeliveryWorker:
                 await conn.execute(
                     text(
                         f"UPDATE {SCHEMA}.deliveries SET status = 'delivered', delivered_at = now(), "
-                        "attempts = :attempts, lease_until = NULL, last_status_code = :code, last_error = NULL "
-                        "WHERE id = :id"
+                        "attempts = :attempts, lease_until = NULL, last_status_code = :code, "
+                        "last_error = NULL WHERE id = :id"
                     ),
                     params,
                 )
@@ -275,7 +278,8 @@ class DeliveryWorker:
                 await conn.execute(
                     text(
                         f"UPDATE {SCHEMA}.deliveries SET attempts = :attempts, lease_until = NULL, "
-                        "next_attempt_at = :next, last_status_code = :code, last_error = :error WHERE id = :id"
+                        "next_attempt_at = :next, last_status_code = :code, last_error = :error "
+                        "WHERE id = :id"
                     ),
                     params,
                 )

@@ -92,7 +92,9 @@ def registry_webhooks(document: dict[str, Any], environ: dict[str, str] | None =
             if hook.secret_env:
                 secret = env.get(hook.secret_env)
                 if not secret:
-                    raise EndpointError(f"webhook {hook.id!r}: environment variable {hook.secret_env} is unset")
+                    raise EndpointError(
+                        f"webhook {hook.id!r}: environment variable {hook.secret_env} is unset"
+                    )
             if not secret:
                 raise EndpointError(f"webhook {hook.id!r} needs `secret_env` (or `secret`, demo only)")
             try:
@@ -135,7 +137,7 @@ async def sync_registry(
     allow_http: bool,
     allow_private: bool,
 ) -> dict[str, str]:
-    """Upsert the registry's endpoints; returns {endpoint id: problem} for the ones refused (left disabled)."""
+    """Upsert the registry's endpoints; returns {endpoint id: problem} of the refused (disabled) ones."""
     problems: dict[str, str] = {}
     now = datetime.now(UTC)
     async with engine.begin() as conn:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, text, update
@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from schemas.events import CODE_PATTERN
+from schemas.topics import OFFER_RESPONSES
 from services.notifier.adapters import metrics
 from services.notifier.adapters.delivery import replay_dead_letter
 from services.notifier.adapters.endpoints import (
@@ -43,10 +44,14 @@ from services.notifier.core.signing import SecretError, new_secret, secret_key
 from services.notifier.core.urls import EndpointUrlError
 from services.platform.inbox import record_once
 from services.platform.outbox import enqueue
-from services.platform.topics import OFFER_RESPONSES
 
 log = logging.getLogger("wijkmatch.notifier.http")
 PUBLISH_WAIT_S = 5.0
+_ATTEMPT_LOG = text(
+    "SELECT delivery_id, attempt, started_at, duration_ms, status_code, error, verdict "
+    f"FROM {SCHEMA}.delivery_attempts WHERE delivery_id = ANY(CAST(:ids AS bigint[])) "
+    "ORDER BY delivery_id, attempt"
+)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -128,8 +133,11 @@ def create_api(
             await session.execute(
                 update(offers)
                 .where(offers.c.offer_id == data.offer_id)
-                .values(status=ANSWER_STATUS[envelope["type"].removeprefix("nl.wijkmatch.")],
-                        closed_at=func.now(), close_reason="answered")
+                .values(
+                    status=ANSWER_STATUS[envelope["type"].removeprefix("nl.wijkmatch.")],
+                    closed_at=func.now(),
+                    close_reason="answered",
+                )
             )
             # The notifier reads this topic too: its own copy is then a duplicate.
             await record_once(session, SCHEMA, envelope["source"], envelope["id"], OFFER_RESPONSES, -1, -1)
@@ -203,7 +211,9 @@ def create_api(
         except SecretError as exc:
             return _error(422, str(exc))
         overlap = (
-            timedelta(hours=rotation.overlap_hours) if rotation.overlap_hours is not None else rotation_overlap
+            timedelta(hours=rotation.overlap_hours)
+            if rotation.overlap_hours is not None
+            else rotation_overlap
         )
         until = clock() + overlap
         async with engine.begin() as conn:
@@ -233,12 +243,23 @@ def create_api(
     async def delivery_log(
         endpoint: str | None = None, status: str | None = None, limit: int = Query(50, ge=1, le=500)
     ) -> Any:
-        query = select(
-            deliveries.c.id, deliveries.c.endpoint_id, deliveries.c.webhook_id, deliveries.c.event_type,
-            deliveries.c.status, deliveries.c.attempts, deliveries.c.next_attempt_at,
-            deliveries.c.last_status_code, deliveries.c.last_error, deliveries.c.created_at,
-            deliveries.c.delivered_at,
-        ).order_by(deliveries.c.id.desc()).limit(limit)
+        query = (
+            select(
+                deliveries.c.id,
+                deliveries.c.endpoint_id,
+                deliveries.c.webhook_id,
+                deliveries.c.event_type,
+                deliveries.c.status,
+                deliveries.c.attempts,
+                deliveries.c.next_attempt_at,
+                deliveries.c.last_status_code,
+                deliveries.c.last_error,
+                deliveries.c.created_at,
+                deliveries.c.delivered_at,
+            )
+            .order_by(deliveries.c.id.desc())
+            .limit(limit)
+        )
         if endpoint:
             query = query.where(deliveries.c.endpoint_id == endpoint)
         if status:
@@ -248,15 +269,15 @@ def create_api(
             attempts = {}
             if rows:
                 log_rows = (
-                    await conn.execute(
-                        text(
-                            f"SELECT delivery_id, attempt, started_at, duration_ms, status_code, error, verdict "
-                            f"FROM {SCHEMA}.delivery_attempts WHERE delivery_id = ANY(CAST(:ids AS bigint[])) "
-                            "ORDER BY delivery_id, attempt"
-                        ),
-                        {"ids": [r["id"] for r in rows]},
+                    (
+                        await conn.execute(
+                            _ATTEMPT_LOG,
+                            {"ids": [r["id"] for r in rows]},
+                        )
                     )
-                ).mappings().all()
+                    .mappings()
+                    .all()
+                )
                 for a in log_rows:
                     attempts.setdefault(a["delivery_id"], []).append(_jsonable(dict(a)))
         return {
@@ -264,7 +285,9 @@ def create_api(
         }
 
     @admin.get("/dead-letters")
-    async def list_dead_letters(include_replayed: bool = False, limit: int = Query(100, ge=1, le=1000)) -> Any:
+    async def list_dead_letters(
+        include_replayed: bool = False, limit: int = Query(100, ge=1, le=1000)
+    ) -> Any:
         query = select(dead_letters).order_by(dead_letters.c.dead_at.desc()).limit(limit)
         if not include_replayed:
             query = query.where(dead_letters.c.replayed_at.is_(None))

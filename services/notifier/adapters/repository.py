@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import MatchApproved, MatchCancelled, OfferExpired, make_event
+from schemas.topics import OFFERS
 from services.notifier.adapters import metrics
 from services.notifier.adapters.tables import (
     SCHEMA,
@@ -30,7 +31,6 @@ from services.notifier.core.offers import (
     make_offer,
 )
 from services.platform.outbox import dumps, enqueue
-from services.platform.topics import OFFERS
 
 log = logging.getLogger("wijkmatch.notifier")
 
@@ -127,14 +127,14 @@ async def make_offer_for(
     return Outcome(True, offer.offer_id)
 
 
-async def cancel_proposal(session: AsyncSession, cancellation: MatchCancelled, event: dict[str, Any]) -> Outcome:
+async def cancel_proposal(
+    session: AsyncSession, cancellation: MatchCancelled, event: dict[str, Any]
+) -> Outcome:
     """match.cancelled: the proposal is never offered; an open offer for it closes (it will not expire) and
     its corporation is told through its webhooks."""
     await session.execute(
         insert(proposal_cancellations)
-        .values(
-            proposal_id=cancellation.proposal_id, region=cancellation.region, reason=cancellation.reason
-        )
+        .values(proposal_id=cancellation.proposal_id, region=cancellation.region, reason=cancellation.reason)
         .on_conflict_do_nothing()
     )
     closed = (

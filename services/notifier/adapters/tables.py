@@ -90,7 +90,9 @@ delivery_attempts = sa.Table(
     "delivery_attempts",
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(always=False), primary_key=True),
-    sa.Column("delivery_id", sa.BigInteger, sa.ForeignKey(deliveries.c.id, ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "delivery_id", sa.BigInteger, sa.ForeignKey(deliveries.c.id, ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("started_at", TS, nullable=False),
     sa.Column("duration_ms", sa.Integer, nullable=False),
@@ -103,7 +105,9 @@ delivery_attempts = sa.Table(
 dead_letters = sa.Table(
     "dead_letters",
     metadata,
-    sa.Column("delivery_id", sa.BigInteger, sa.ForeignKey(deliveries.c.id, ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "delivery_id", sa.BigInteger, sa.ForeignKey(deliveries.c.id, ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("endpoint_id", sa.Text, nullable=False),
     sa.Column("webhook_id", sa.Text, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from schemas.envelope import deterministic_id
 from schemas.events import MatchApproved, OfferMade
-from services.platform.cloudevents import deterministic_id
 
 OPEN = "open"
 ACCEPTED = "accepted"
@@ -80,8 +80,12 @@ def check_answer(
     """
     if offer is None or offer.get("corporation") != organisation:
         return AnswerCheck(False, 404, "no such offer for your organisation")
-    for field, column in (("region", "region"), ("proposal_id", "proposal_id"), ("case", "case_id"),
-                          ("unit", "unit_id")):
+    for field, column in (
+        ("region", "region"),
+        ("proposal_id", "proposal_id"),
+        ("case", "case_id"),
+        ("unit", "unit_id"),
+    ):
         if data.get(field) != offer.get(column):
             return AnswerCheck(False, 422, f"data.{field} does not match the offer")
     if offer.get("status") != OPEN:

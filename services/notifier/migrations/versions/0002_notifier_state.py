@@ -35,7 +35,11 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
     op.create_index(
-        "offers_open_due", "offers", ["respond_by"], schema=SCHEMA, postgresql_where=sa.text("status = 'open'")
+        "offers_open_due",
+        "offers",
+        ["respond_by"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("status = 'open'"),
     )
     op.create_table(
         "proposal_cancellations",
@@ -74,7 +78,10 @@ def upgrade() -> None:
         "deliveries",
         sa.Column("id", sa.BigInteger, sa.Identity(always=False), primary_key=True),
         sa.Column(
-            "endpoint_id", sa.Text, sa.ForeignKey(f"{SCHEMA}.endpoints.id", ondelete="CASCADE"), nullable=False
+            "endpoint_id",
+            sa.Text,
+            sa.ForeignKey(f"{SCHEMA}.endpoints.id", ondelete="CASCADE"),
+            nullable=False,
         ),
         sa.Column("webhook_id", sa.Text, nullable=False),
         sa.Column("event_type", sa.Text, nullable=False),
