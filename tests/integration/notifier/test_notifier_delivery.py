@@ -8,6 +8,7 @@ import random
 import socket
 import time
 from collections.abc import AsyncIterator
+
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
