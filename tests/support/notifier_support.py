@@ -18,7 +18,7 @@ OTHER_KEY = "key-other-corp"
 ADMIN_KEY = "admin-test-key"
 
 
-def registry_document(region: str, webhooks: list[dict[str, Any]]) -> dict[str, Any]:
+def registry_document(region: str | list[str], webhooks: list[dict[str, Any]]) -> dict[str, Any]:
     def digest(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
 
@@ -29,7 +29,7 @@ def registry_document(region: str, webhooks: list[dict[str, Any]]) -> dict[str, 
                 "id": "test-corp",
                 "sources": ["urn:org:corp:test-corp"],
                 "types": answers,
-                "regions": [region],
+                "regions": [region] if isinstance(region, str) else region,
                 "api_keys": [digest(CORP_KEY)],
                 "webhooks": webhooks,
             },
@@ -37,14 +37,14 @@ def registry_document(region: str, webhooks: list[dict[str, Any]]) -> dict[str, 
                 "id": "other-corp",
                 "sources": ["urn:org:corp:other-corp"],
                 "types": answers,
-                "regions": [region],
+                "regions": [region] if isinstance(region, str) else region,
                 "api_keys": [digest(OTHER_KEY)],
             },
         ]
     }
 
 
-def write_registry(tmp_path: Path, region: str, webhooks: list[dict[str, Any]]) -> Path:
+def write_registry(tmp_path: Path, region: str | list[str], webhooks: list[dict[str, Any]]) -> Path:
     path = tmp_path / "organisations.yaml"
     path.write_text(yaml.safe_dump(registry_document(region, webhooks)))
     return path
