@@ -91,7 +91,13 @@ class EventApplier:
                 ANSWER_STATUS[kind],  # type: ignore[attr-defined]
             )
         else:
-            await repo.record_unit_owner(session, data.region, data.id, data.corporation)  # type: ignore[attr-defined]
+            await repo.record_unit_owner(
+                session,
+                data.region,  # type: ignore[attr-defined]
+                data.id,  # type: ignore[attr-defined]
+                data.corporation,  # type: ignore[attr-defined]
+                self.source,
+            )
             return "applied"
         if not outcome.applied:
             log.info(

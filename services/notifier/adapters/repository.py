@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.events import MatchApproved, MatchCancelled, OfferExpired, make_event
+from schemas.events import MatchApproved, MatchCancelled, OfferExpired, OfferMade, make_event
 from schemas.topics import OFFERS
 from services.notifier.adapters import metrics
 from services.notifier.adapters.tables import (
@@ -70,13 +70,53 @@ async def corporation_of(session: AsyncSession, region: str, unit_id: str) -> st
     ).scalar_one_or_none()
 
 
-async def record_unit_owner(session: AsyncSession, region: str, unit_id: str, corporation: str) -> None:
+async def record_unit_owner(
+    session: AsyncSession, region: str, unit_id: str, corporation: str, source: str
+) -> int:
+    """Remember who owns a unit. Vacancies and approvals travel on different topics, so an offer may have
+    been made before its unit's owner was known: such open offers get their corporation now, and its
+    endpoints the offer.made they missed (the same event, rebuilt from the row). Returns how many."""
     stmt = insert(unit_owners).values(region=region, unit_id=unit_id, corporation=corporation)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[unit_owners.c.region, unit_owners.c.unit_id],
             set_={"corporation": stmt.excluded.corporation, "updated_at": func.now()},
         )
+    )
+    orphans = (
+        (
+            await session.execute(
+                update(offers)
+                .where(
+                    offers.c.region == region,
+                    offers.c.unit_id == unit_id,
+                    offers.c.status == OPEN,
+                    offers.c.corporation.is_(None),
+                )
+                .values(corporation=corporation)
+                .returning(*offers.c)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    for row in orphans:
+        await schedule_deliveries(session, corporation, "offer.made", offer_made_event(row, source))
+    return len(orphans)
+
+
+def offer_made_event(row: Any, source: str) -> dict[str, Any]:
+    """The offer.made CloudEvent of an offer row (identical to the one its creation put in the outbox)."""
+    data = OfferMade(
+        region=row["region"],
+        offer_id=row["offer_id"],
+        proposal_id=row["proposal_id"],
+        case=row["case_id"],
+        unit=row["unit_id"],
+        respond_by=row["respond_by"],
+    )
+    return make_event(
+        "offer.made", data, source=source, id=event_id_for(row["offer_id"], "offer.made"), time=row["made_at"]
     )
 
 
@@ -115,9 +155,16 @@ async def make_offer_for(
     ).first()
     if inserted is None:
         return Outcome(False, "offer_exists")
-    event = make_event(
-        "offer.made", offer, source=source, id=event_id_for(offer.offer_id, "offer.made"), time=now
-    )
+    row = {
+        "region": offer.region,
+        "offer_id": offer.offer_id,
+        "proposal_id": offer.proposal_id,
+        "case_id": offer.case,
+        "unit_id": offer.unit,
+        "respond_by": offer.respond_by,
+        "made_at": now,
+    }
+    event = offer_made_event(row, source)
     await enqueue(session, SCHEMA, topic=OFFERS, key=offer.region, event=event)
     if corporation is None:
         metrics.OFFERS_WITHOUT_RECIPIENT.inc()

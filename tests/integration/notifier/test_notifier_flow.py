@@ -9,7 +9,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 
 from devstack.webhook_receiver import WebhookReceiver
-from schemas.events import make_event
 from schemas.topics import DECISIONS, OFFER_RESPONSES, OFFERS, PROPOSALS, VACANCIES
 from services.notifier.adapters.consumer import register_consumer
 from services.notifier.adapters.expiry import ExpiryLoop
@@ -29,10 +27,19 @@ from services.notifier.core.offers import offer_id_for
 from services.notifier.core.signing import new_secret
 from services.notifier.settings import NotifierSettings
 from tests.support.matcher_support import TopicWatcher, produce, wait_until
-from tests.support.notifier_support import ADMIN_KEY, CORP_KEY, OTHER_KEY, write_registry
+from tests.support.notifier_support import (
+    ADMIN_KEY,
+    CORP_KEY,
+    CORP_SOURCE,
+    OTHER_KEY,
+    answer,
+    approval,
+    cancellation,
+    vacancy,
+    write_registry,
+)
 
 pytestmark = pytest.mark.integration
-CORP_SOURCE = "urn:org:corp:test-corp"
 
 
 @dataclass
@@ -111,51 +118,6 @@ async def notifier(
 
 def fast(region: str) -> str:
     return f"{region}-fast"
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def vacancy(region: str, unit: str, corporation: str = "test-corp") -> dict[str, Any]:
-    data = {
-        "region": region,
-        "id": unit,
-        "kind": "regular",
-        "municipality": "leiden",
-        "neighbourhood": "n1",
-        "max_persons": 2,
-        "rent": 700,
-        "corporation": corporation,
-    }
-    return make_event(
-        "vacancy.published", data, source=f"urn:org:corp:{corporation}", id=str(uuid.uuid4()), time=now()
-    )
-
-
-def approval(region: str, proposal: str, case: str, unit: str) -> dict[str, Any]:
-    data = {"region": region, "proposal_id": proposal, "case": case, "unit": unit, "decided_at": now()}
-    return make_event("match.approved", data, source="urn:wijkmatch:review", id=str(uuid.uuid4()), time=now())
-
-
-def cancellation(region: str, proposal: str, case: str, unit: str) -> dict[str, Any]:
-    data = {"region": region, "proposal_id": proposal, "case": case, "unit": unit, "reason": "unit_withdrawn"}
-    return make_event(
-        "match.cancelled", data, source="urn:wijkmatch:matcher", id=str(uuid.uuid4()), time=now()
-    )
-
-
-def answer(kind: str, region: str, offer_id: str, proposal: str, case: str, unit: str, source: str) -> dict:
-    data: dict[str, Any] = {
-        "region": region,
-        "offer_id": offer_id,
-        "proposal_id": proposal,
-        "case": case,
-        "unit": unit,
-    }
-    if kind == "offer.declined":
-        data["reason_code"] = "too_small"
-    return make_event(kind, data, source=source, id=str(uuid.uuid4()), time=now())
 
 
 async def test_an_approval_becomes_one_offer_and_one_signed_webhook_and_the_corporation_answers_over_http(
@@ -319,6 +281,27 @@ async def test_a_cancelled_match_closes_its_offer_and_a_cancellation_before_the_
     assert await notifier.offers(early) == []
     kinds = [json.loads(r.body)["type"] for r in notifier.receiver.received]
     assert kinds == ["nl.wijkmatch.offer.made", "nl.wijkmatch.match.cancelled"]
+
+
+async def test_an_offer_made_before_its_units_owner_is_known_reaches_the_corporation_once_it_is(
+    notifier: Notifier,
+) -> None:
+    region = notifier.region
+    proposal, unit = f"p-{uuid.uuid4().hex[:8]}", f"u-{uuid.uuid4().hex[:6]}"
+    async with TopicWatcher(notifier.bootstrap, OFFERS, {region}) as offers:
+        await produce(notifier.bootstrap, DECISIONS, region, [approval(region, proposal, "c-9", unit)])
+        made = await wait_until(lambda: offers.of_type("offer.made", region), timeout=30, what="offer.made")
+        assert (await notifier.offers(proposal))[0]["corporation"] is None
+        assert notifier.receiver.received == []
+        # test-corp claiming a unit of other-corp teaches nothing (if it did, the offer would be bound to
+        # other-corp, which has no endpoint, and the webhook below would never come)
+        forged = vacancy(region, unit, corporation="other-corp")
+        forged["source"] = "urn:org:corp:test-corp"
+        await produce(notifier.bootstrap, VACANCIES, region, [forged, vacancy(region, unit)])
+        await wait_until(lambda: notifier.receiver.received, timeout=30, what="webhook")
+    hook = notifier.receiver.received[0]
+    assert Webhook(notifier.secret).verify(hook.body, hook.headers) == made[0]
+    assert (await notifier.offers(proposal))[0]["corporation"] == "test-corp"
 
 
 async def _owner_known(notifier: Notifier, region: str, unit: str) -> bool:
