@@ -19,7 +19,7 @@ from rich.markup import escape
 from devstack.localbroker import DEFAULT_PARTITIONS, DEFAULT_PORT
 from devstack.supervisor import LocalStack, StackError, run_stack
 
-REQUIRED_SERVICES = ("intake", "matcher", "notifier")
+REQUIRED_SERVICES = ("intake", "matcher")
 DEFAULT_REGION = "holland-rijnland"
 FEED_MODULE = "devstack.demofeed"
 
