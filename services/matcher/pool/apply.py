@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.pool import parse_pool_event
 from schemas.topics import TYPE_PREFIX
-from services.matcher.adapters import metrics
+from services.matcher import metrics
 from services.matcher.pool import repository as repo
 
 

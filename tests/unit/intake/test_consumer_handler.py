@@ -8,7 +8,7 @@ from typing import Any
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from schemas.topics import CASES, VACANCIES
-from services.intake.adapters.consumer import register_consumer
+from services.intake.entrypoints.consumer import register_consumer
 from services.intake.service.apply import BatchOutcome
 from services.intake.settings import IntakeSettings
 

@@ -17,7 +17,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from schemas.topics import INTAKE_TOPIC_TYPES
-from services.intake.adapters import metrics
+from services.intake import metrics
 from services.intake.bootstrap import IntakeRuntime
 from services.intake.service.processor import RawRecord
 
