@@ -470,7 +470,7 @@ class IntakeRejected(StrictModel):
 
 # Full CloudEvents type -> model of its `data`.
 DATA_MODELS: dict[str, type[StrictModel]] = {
-    TYPE_PREFIX + short: model
+    TYPE_PREFIX + short: model  # type: ignore[misc]  # the literal below mixes model classes
     for short, model in {
         "vacancy.published": VacancyPublished,
         "vacancy.withdrawn": VacancyWithdrawn,

@@ -87,7 +87,7 @@ def _known_pool_type(value: str) -> str:
 class PoolCloudEvent(CloudEvent):
     """Envelope of a pool event (same rules as CloudEvent, pool types only)."""
 
-    type: Annotated[str, AfterValidator(_known_pool_type)]  # type: ignore[assignment]
+    type: Annotated[str, AfterValidator(_known_pool_type)]
 
 
 # ------------------------------------------------------------------------------------------- keys
