@@ -9,7 +9,7 @@ be absent or null (null means "the default").
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -25,14 +25,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from services.platform import topics
+from schemas import envelope, topics
+from schemas.envelope import (  # noqa: F401 (re-exported: the envelope's names as the event layer's)
+    DATASCHEMA_BASE,
+    dataschema_for,
+    full_type,
+    now_rfc3339,
+)
 
 TYPE_PREFIX = topics.TYPE_PREFIX
-
-# `dataschema` convention: every event's dataschema is exactly DATASCHEMA_BASE + "<full type>.json",
-# e.g. https://wijkmatch.example/schemas/json/nl.wijkmatch.vacancy.published.json — the file that
-# `wijkmatch schemas export` writes to schemas/json/ (and that file's JSON Schema `$id`).
-DATASCHEMA_BASE = "https://wijkmatch.example/schemas/json/"
 
 GROUPS: tuple[str, ...] = (
     "homeless",
@@ -469,7 +470,7 @@ class IntakeRejected(StrictModel):
 
 # Full CloudEvents type -> model of its `data`.
 DATA_MODELS: dict[str, type[StrictModel]] = {
-    TYPE_PREFIX + short: model
+    TYPE_PREFIX + short: model  # type: ignore[misc]  # the literal below mixes model classes
     for short, model in {
         "vacancy.published": VacancyPublished,
         "vacancy.withdrawn": VacancyWithdrawn,
@@ -494,7 +495,7 @@ DATA_MODELS: dict[str, type[StrictModel]] = {
     }.items()
 }
 
-# Every external topic -> the full types it carries (the intake topics come from services.platform.topics).
+# Every external topic -> the full types it carries (the intake topics come from schemas.topics).
 TOPIC_TYPES: dict[str, frozenset[str]] = {
     **{
         topic: frozenset(TYPE_PREFIX + t for t in types) for topic, types in topics.INTAKE_TOPIC_TYPES.items()
@@ -524,16 +525,6 @@ EXTERNAL_INPUT_TYPES: dict[str, frozenset[str]] = {
 def short_type(full_type: str) -> str:
     """`nl.wijkmatch.vacancy.published` -> `vacancy.published`."""
     return full_type[len(TYPE_PREFIX) :] if full_type.startswith(TYPE_PREFIX) else full_type
-
-
-def full_type(type_name: str) -> str:
-    """`vacancy.published` -> `nl.wijkmatch.vacancy.published` (full names pass through)."""
-    return type_name if type_name.startswith(TYPE_PREFIX) else TYPE_PREFIX + type_name
-
-
-def dataschema_for(type_name: str) -> str:
-    """The one accepted `dataschema` value of a type (see DATASCHEMA_BASE)."""
-    return f"{DATASCHEMA_BASE}{full_type(type_name)}.json"
 
 
 # Which data field holds the organisation id that must equal the sender's.
@@ -650,11 +641,6 @@ class CloudEvent(BaseModel):
         return value
 
 
-def now_rfc3339() -> str:
-    """The current UTC time as an RFC 3339 string with offset (for event producers)."""
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
 def make_event(
     type_name: str,
     data: BaseModel | dict[str, Any],
@@ -665,23 +651,17 @@ def make_event(
     subject: str | None = None,
     with_dataschema: bool = True,
 ) -> dict[str, Any]:
-    """A CloudEvent dict (JSON-ready) for producers; `data` is validated against the type's model."""
+    """A CloudEvent dict (JSON-ready) whose `data` is first validated against the type's model
+    (the envelope itself comes from `schemas.envelope.make_event`, the one builder)."""
     full = full_type(type_name)
     model = DATA_MODELS[full]
     payload = data if isinstance(data, model) else model.model_validate(data)
-    payload_json = payload.model_dump(mode="json", exclude_none=False)
-    if isinstance(time, datetime):
-        time = time.isoformat().replace("+00:00", "Z")
-    event: dict[str, Any] = {
-        "specversion": "1.0",
-        "id": id,
-        "source": source,
-        "type": full,
-        "subject": subject if subject is not None else (subject_for(full, payload) or "unknown"),
-        "time": time,
-        "datacontenttype": "application/json",
-    }
-    if with_dataschema:
-        event["dataschema"] = dataschema_for(full)
-    event["data"] = payload_json
-    return event
+    return envelope.make_event(
+        type=full,
+        source=source,
+        id=id,
+        time=time,
+        subject=subject if subject is not None else (subject_for(full, payload) or "unknown"),
+        data=payload.model_dump(mode="json", exclude_none=False),
+        dataschema=with_dataschema,
+    )

@@ -7,6 +7,7 @@ or a list of `{path, message}` errors with JSON Pointer paths. Messages never ec
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
@@ -309,10 +310,11 @@ def _semantic_errors(p: Problem) -> list[dict[str, str]]:
             err(["cases", i, "care_needs", j], "duplicate care need")
         for j in _duplicates(list(case.preferred_neighbourhoods)):
             err(["cases", i, "preferred_neighbourhoods", j], "duplicate preferred neighbourhood")
-    for name, items, total_field in (
+    counted: tuple[tuple[str, Sequence[Neighbourhood | Complex], str], ...] = (
         ("neighbourhoods", p.neighbourhoods, "households"),
         ("complexes", p.complexes, "occupied"),
-    ):
+    )
+    for name, items, total_field in counted:
         for i, item in enumerate(items):
             if sum(item.group_counts.values()) > getattr(item, total_field):
                 err([name, i, "group_counts"], f"group counts add up to more than {total_field}")
@@ -332,10 +334,10 @@ def _semantic_errors(p: Problem) -> list[dict[str, str]]:
         for i in _duplicates([getattr(pin, field) for pin in p.pinned]):
             err(["pinned", i, field], f"two pins share a {field}")
     for i, pin in enumerate(p.pinned):
-        case, unit = case_by_id.get(pin.case), unit_by_id.get(pin.unit)
-        if case is None or unit is None:
+        pinned_case, pinned_unit = case_by_id.get(pin.case), unit_by_id.get(pin.unit)
+        if pinned_case is None or pinned_unit is None:
             continue
-        rules = failed_rules(case, unit, slots, (pin.case, pin.unit) in forbidden)
+        rules = failed_rules(pinned_case, pinned_unit, slots, (pin.case, pin.unit) in forbidden)
         if rules:
             listed = ", ".join(str(r) for r in rules)
             err(["pinned", i], f"pinned pair is not eligible (fails hard rule {listed})")
