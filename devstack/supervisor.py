@@ -65,7 +65,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         "intake-gateway",
         ("intake", "gateway"),
-        "services.intake.adapters.gateway:create_gateway",
+        "services.intake.entrypoints.gateway:create_gateway",
         8081,
         "WIJKMATCH_INTAKE_GATEWAY_PORT",
     ),

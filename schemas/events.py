@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -25,7 +24,22 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from schemas import envelope, topics
+from schemas import entities, envelope, topics
+from schemas.entities import (  # noqa: F401 (re-exported: the vocabulary is the event layer's too)
+    CODE_PATTERN,
+    GROUPS,
+    ID_PATTERN,
+    MAX_COUNT,
+    MAX_PRIORITY,
+    MAX_TIME_LIMIT_S,
+    Group,
+    StrictModel,
+    UnitKind,
+    UnplacedReason,
+    _four_decimals,
+    _no_duplicates,
+    event_variant,
+)
 from schemas.envelope import (  # noqa: F401 (re-exported: the envelope's names as the event layer's)
     DATASCHEMA_BASE,
     dataschema_for,
@@ -35,32 +49,13 @@ from schemas.envelope import (  # noqa: F401 (re-exported: the envelope's names 
 
 TYPE_PREFIX = topics.TYPE_PREFIX
 
-GROUPS: tuple[str, ...] = (
-    "homeless",
-    "institution_leaver",
-    "statushouder",
-    "labour_migrant",
-    "elderly",
-    "regular",
-)
-
 REGION_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
-# Ids and free identifiers: non-empty, no control characters (U+0000 cannot even be stored in PostgreSQL).
-ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
-# Codes that are part of a composite key ("AREA/CARE_TYPE", "MUNICIPALITY/GROUP", subjects): no "/" either.
-CODE_PATTERN = r"^[^\x00-\x1f\x7f/]+$"
 SNAKE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 EXTENSION_NAME_PATTERN = r"^[a-z0-9]{1,20}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
 PHONE_PATTERN = r"^\+?[0-9 ()-]{3,32}$"
 CITIZEN_NUMBER_PATTERN = r"^[0-9]{9}$"
-
-# Upper bound for every count/amount: keeps sums far inside int64 (the solver's arithmetic) and
-# PostgreSQL integer columns. DOMAIN.md gives no bound except for `priority`.
-MAX_COUNT = 1_000_000_000
-MAX_PRIORITY = 1_000_000
-MAX_TIME_LIMIT_S = 86_400.0
 
 # Messages for pattern failures, keyed by pattern (the validation layer uses them too).
 PATTERN_MESSAGES: dict[str, str] = {
@@ -87,8 +82,6 @@ OrgId = Code
 Text = Annotated[str, Field(min_length=1, max_length=2000, pattern=ID_PATTERN)]
 ReasonCode = Annotated[str, Field(min_length=1, max_length=64, pattern=SNAKE_PATTERN)]
 Sha256 = Annotated[str, Field(min_length=64, max_length=64, pattern=SHA256_PATTERN)]
-Group = Literal["homeless", "institution_leaver", "statushouder", "labour_migrant", "elderly", "regular"]
-UnitKind = Literal["flex", "clustered", "regular"]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 PositiveCount = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 Priority = Annotated[int, Field(ge=1, le=MAX_PRIORITY)]
@@ -147,73 +140,10 @@ Time = Annotated[datetime, BeforeValidator(_parse_rfc3339)]
 IsoDate = Annotated[date, BeforeValidator(_parse_date)]
 
 
-def _no_duplicates(values: list[Any]) -> list[Any]:
-    if len(set(values)) != len(values):
-        raise PydanticCustomError("duplicates", "must not contain duplicates")
-    return values
-
-
-def _four_decimals(value: float) -> float:
-    try:
-        exponent = Decimal(repr(value)).as_tuple().exponent
-    except InvalidOperation:  # pragma: no cover - finite floats always convert
-        raise PydanticCustomError("decimals", "must be a finite number") from None
-    if isinstance(exponent, int) and exponent < -4:
-        raise PydanticCustomError("decimals", "must have at most 4 decimals")
-    return value
-
-
 UniqueCodes = Annotated[list[Code], AfterValidator(_no_duplicates)]
 UniqueGroups = Annotated[list[Group], Field(min_length=1), AfterValidator(_no_duplicates)]
 MaxShare = Annotated[float, Field(gt=0, le=1), AfterValidator(_four_decimals)]
 GroupCounts = dict[Group, Count]
-
-
-# ----------------------------------------------------------------------------------------- base model
-
-
-def _null_allowed_in_schema(schema: dict[str, Any], cls: type[BaseModel]) -> None:
-    """JSON Schema: a field whose null means "the default" also accepts null."""
-    properties = schema.get("properties", {})
-    for name in getattr(cls, "_null_means_default", ()):
-        prop = properties.get(name)
-        if prop is None or "anyOf" in prop:
-            continue
-        meta = {k: prop.pop(k) for k in ("default", "title", "description") if k in prop}
-        properties[name] = {"anyOf": [prop, {"type": "null"}], **meta}
-
-
-class StrictModel(BaseModel):
-    """Exact JSON types, unknown keys forbidden; null for a field with a default means the default."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        allow_inf_nan=False,
-        frozen=True,
-        hide_input_in_errors=True,
-        json_schema_extra=_null_allowed_in_schema,
-    )
-
-    _null_means_default: ClassVar[frozenset[str]] = frozenset()
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        cls._null_means_default = frozenset(
-            name
-            for name, field in cls.model_fields.items()
-            if not field.is_required() and (field.default is not None or field.default_factory is not None)
-        )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_is_default(cls, data: Any) -> Any:
-        if isinstance(data, dict) and cls._null_means_default:
-            nulls = [k for k in cls._null_means_default if k in data and data[k] is None]
-            if nulls:
-                data = {k: v for k, v in data.items() if k not in nulls}
-        return data
 
 
 # ------------------------------------------------------------------------------- DOMAIN.md entities
@@ -229,89 +159,19 @@ class Personal(StrictModel):
     birth_date: IsoDate | None = None
 
 
-class Case(StrictModel):
-    id: Id
-    group: Group
-    household_size: PositiveCount
-    priority: Priority
-    wheelchair: bool = False
-    step_free: bool = False
-    care_needs: UniqueCodes = Field(default_factory=list)
-    max_rent: Count | None = None
-    municipalities: list[Code] = Field(default_factory=list)
-    preferred_neighbourhoods: UniqueCodes = Field(default_factory=list)
-    excluded_neighbourhoods: list[Code] = Field(default_factory=list)
-
-
-class Unit(StrictModel):
-    id: Id
-    kind: UnitKind
-    municipality: Code
-    neighbourhood: Code
-    complex: Id | None = None
-    max_persons: PositiveCount
-    rent: Count
-    wheelchair: bool = False
-    step_free: bool = False
-    allowed_groups: list[Group] = Field(default_factory=list)
-
-
-def _check_group_counts_sum(value: dict[str, int], info: ValidationInfo, total_field: str) -> dict[str, int]:
-    total = info.data.get(total_field)
-    if isinstance(total, int) and sum(value.values()) > total:
-        raise PydanticCustomError(
-            "group_counts_sum", "the sum of group_counts must not exceed {field}", {"field": total_field}
-        )
-    return value
-
-
-class Neighbourhood(StrictModel):
-    code: Code
-    municipality: Code
-    households: Count
-    group_counts: GroupCounts = Field(default_factory=dict)
-
-    @field_validator("group_counts")
-    @classmethod
-    def _counts_within_households(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
-        return _check_group_counts_sum(value, info, "households")
-
-
-class Complex(StrictModel):
-    id: Id
-    neighbourhood: Code
-    occupied: Count
-    group_counts: GroupCounts = Field(default_factory=dict)
-
-    @field_validator("group_counts")
-    @classmethod
-    def _counts_within_occupied(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
-        return _check_group_counts_sum(value, info, "occupied")
-
-
-class CareCapacity(StrictModel):
-    area: Code
-    care_type: Code
-    slots: Count
-
-
-class Quota(StrictModel):
-    municipality: Code
-    group: Group
-    remaining_persons: Count
-
-
-class MixRule(StrictModel):
-    scope: Literal["neighbourhood", "complex"]
-    groups: UniqueGroups
-    max_share: MaxShare
-
-
-class Policy(StrictModel):
-    mix_rules: list[MixRule] = Field(default_factory=list)
-    quota_bonus: Count = 0
-    time_limit_s: Annotated[float, Field(gt=0, le=MAX_TIME_LIMIT_S)] = 10.0
-    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+# The entities of DOMAIN.md (schemas/entities.py) with the event layer's limits (Tighter) applied. Statically
+# they are the entity classes they derive from.
+if TYPE_CHECKING:
+    from schemas.entities import CareCapacity, Case, Complex, MixRule, Neighbourhood, Policy, Quota, Unit
+else:
+    Case = event_variant(entities.Case)
+    Unit = event_variant(entities.Unit)
+    Neighbourhood = event_variant(entities.Neighbourhood)
+    Complex = event_variant(entities.Complex)
+    CareCapacity = event_variant(entities.CareCapacity)
+    Quota = event_variant(entities.Quota)
+    MixRule = event_variant(entities.MixRule)
+    Policy = event_variant(entities.Policy)
 
 
 # ------------------------------------------------------------------------------------- event payloads
@@ -400,9 +260,6 @@ class Objective(StrictModel):
     gap: Annotated[float, Field(ge=0)]
 
 
-UnplacedReason = Literal["no_eligible_unit", "care_capacity", "mix_rule", "quota", "outranked"]
-
-
 class RoundCompleted(Regional):
     round_id: Id
     status: Literal["OPTIMAL", "FEASIBLE", "INVALID_INPUT"]
@@ -470,7 +327,7 @@ class IntakeRejected(StrictModel):
 
 # Full CloudEvents type -> model of its `data`.
 DATA_MODELS: dict[str, type[StrictModel]] = {
-    TYPE_PREFIX + short: model
+    TYPE_PREFIX + short: model  # type: ignore[misc]  # the literal below mixes model classes
     for short, model in {
         "vacancy.published": VacancyPublished,
         "vacancy.withdrawn": VacancyWithdrawn,

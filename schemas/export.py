@@ -220,9 +220,9 @@ def generate() -> dict[str, str]:
             )
         )
     files[f"{JSON_DIR_NAME}/{ENVELOPE_FILE}"] = _dump_json(_envelope_schema())
-    for stem, model in sorted(_problem_models().items()):
+    for stem, file_model in sorted(_problem_models().items()):
         files[f"{JSON_DIR_NAME}/{stem}.json"] = _dump_json(
-            _model_schema(model, events.DATASCHEMA_BASE + f"{stem}.json", stem, f"DOMAIN.md {stem} file")
+            _model_schema(file_model, events.DATASCHEMA_BASE + f"{stem}.json", stem, f"DOMAIN.md {stem} file")
         )
     files[ASYNCAPI_NAME] = yaml.dump(
         _asyncapi(), Dumper=_PlainDumper, sort_keys=True, allow_unicode=True, width=100

@@ -25,8 +25,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from services.matcher import events
-from services.matcher.adapters import metrics
+from services.matcher import events, metrics
 from services.matcher.pool import repository as repo
 from services.matcher.pool.problem import (
     HousedRow,

@@ -41,10 +41,11 @@ class _Marker:
         self.message = message
 
 
-class _DuplicateKeys(dict):
+class _DuplicateKeys(dict[str, Any]):
     """A JSON object that repeated a key (first value kept); `duplicates` lists the repeated keys."""
 
     __slots__ = ("duplicates",)
+    duplicates: list[str]
 
 
 _NON_FINITE = _Marker("NaN and Infinity are not JSON numbers; send a finite number")

@@ -3,6 +3,7 @@ the input), with JSON Pointers into the CloudEvent."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,7 +13,7 @@ from services.platform.admission.guards import pointer
 from services.platform.admission.outcome import MAX_ERRORS, FieldError
 
 
-def error_message(err: dict[str, Any], envelope: bool) -> str:
+def error_message(err: Mapping[str, Any], envelope: bool) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
     if kind == "missing":

@@ -68,8 +68,9 @@ def _validate_event(
         errors.extend(validation_errors(exc, (), envelope=True))
 
     topic = reject.topic
-    type_name = document.get("type")
-    known_type = isinstance(type_name, str) and type_name in DATA_MODELS
+    claimed_type = document.get("type")
+    type_name: str = claimed_type if isinstance(claimed_type, str) else ""
+    known_type = type_name in DATA_MODELS
     on_topic = known_type and type_name in EXTERNAL_INPUT_TYPES.get(topic, frozenset())
     if known_type and not on_topic:
         home = TOPIC_OF_TYPE.get(type_name)
@@ -88,8 +89,9 @@ def _validate_event(
         except ValidationError as exc:
             errors.extend(validation_errors(exc, ("data",), envelope=False))
 
-    region = raw_data.get("region") if isinstance(raw_data, dict) else None
-    region_ok = isinstance(region, str) and _REGION.fullmatch(region) is not None
+    claimed_region = raw_data.get("region") if isinstance(raw_data, dict) else None
+    region: str = claimed_region if isinstance(claimed_region, str) else ""
+    region_ok = _REGION.fullmatch(region) is not None
 
     source = document.get("source")
     organisation: Organisation | None = None

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from devstack import samples
 from schemas.topics import CASES, VACANCIES
-from services.intake.adapters.gateway import create_gateway
+from services.intake.entrypoints.gateway import create_gateway
 from services.intake.settings import IntakeSettings
 from services.platform.admission import validate_message
 from services.platform.admission.registry import load_registry

@@ -268,7 +268,7 @@ async def test_every_malformed_variant_yields_exactly_one_rejection_with_the_rig
 async def test_hostile_values_are_rejected_whole_and_the_partition_moves_on(
     intake_settings: IntakeSettings, db: AsyncEngine, kafka_bootstrap: str, region: str
 ) -> None:
-    from services.intake.adapters.metrics import REJECTED
+    from services.intake.metrics import REJECTED
 
     rejected_before = REJECTED.labels(CASES, "unknown", "unknown")._value.get()
     variants: list[Variant] = [(CASES, region.encode(), make(region), "") for _, make in HOSTILE]

@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from devstack import samples
-from services.intake.adapters.gateway import create_gateway
+from services.intake.entrypoints.gateway import create_gateway
 from services.intake.settings import IntakeSettings
 
 DEMO_KEY = "demo-key-wijkmatch-demo"

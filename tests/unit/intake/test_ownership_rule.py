@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 
 from devstack import samples
-from services.intake.adapters.verdicts import to_verdict
 from services.intake.core.changes import IncomingEvent
 from services.intake.core.ownership import ownership_error, refused
 from services.intake.service.processor import RawRecord
+from services.intake.service.verdicts import to_verdict
 from services.platform.admission.registry import load_registry
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from devstack import samples
-from services.intake.adapters.verdicts import to_verdict
 from services.intake.service.apply import RejectedMessage
 from services.intake.service.processor import RawRecord
+from services.intake.service.verdicts import to_verdict
 from services.platform.admission.registry import load_registry
 
 REGISTRY = load_registry()
