@@ -19,6 +19,7 @@ from services.notifier.adapters.endpoints import load_registry_webhooks, sync_re
 from services.notifier.adapters.expiry import ExpiryLoop
 from services.notifier.core.retry import RetryPolicy
 from services.notifier.settings import NotifierSettings
+from services.platform.admission.rate_limit import RateLimiter
 from services.platform.db import create_engine, session_maker
 from services.platform.observability import ProgressProbe
 from services.platform.outbox import OutboxRelay
@@ -93,6 +94,7 @@ class NotifierRuntime:
             rotation_overlap=timedelta(hours=s.webhook_rotation_overlap_hours),
             wake_relay=self.relay.wake,
             wake_worker=self.worker.wake,
+            rate_limiter=RateLimiter(s.answer_rate_limit_per_s, s.answer_rate_limit_burst),
         )
 
 
@@ -124,6 +126,7 @@ def build_runtime(settings: NotifierSettings | None = None) -> NotifierRuntime:
             total=settings.webhook_total_concurrency,
             poll_s=settings.webhook_poll_s,
             lease_s=max(settings.webhook_lease_s, settings.webhook_timeout_s + 1),
+            retention_s=settings.delivery_retention_days * 86400,
         ),
         rng=random.SystemRandom(),
         probe=worker_probe,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field, SecretStr
 
+from services.notifier.core.offers import ResponsePeriods
 from services.platform.settings import ServiceSettings, service_config
 
 # INSECURE, published in docs/notifier.md: local demo and tests only. Set WIJKMATCH_NOTIFIER_ADMIN_API_KEY.
@@ -46,8 +47,11 @@ class NotifierSettings(ServiceSettings):
     # Admin API (endpoints, dead letters, replay): one shared key until the review service's OIDC roles.
     admin_api_key: SecretStr = SecretStr(INSECURE_LOCAL_ADMIN_KEY)
     relay_poll_interval_s: float = 0.2
+    # HTTP answers per organisation (token bucket, as intake's gateway)
+    answer_rate_limit_per_s: float = Field(default=10.0, gt=0)
+    answer_rate_limit_burst: int = Field(default=20, ge=1)
+    # Delivered webhooks (and their attempt log) are deleted after this long; dead ones are kept.
+    delivery_retention_days: float = Field(default=30.0, gt=0)
 
-    def response_periods(self):  # type: ignore[no-untyped-def]
-        from services.notifier.core.offers import ResponsePeriods
-
+    def response_periods(self) -> ResponsePeriods:
         return ResponsePeriods(self.response_period_hours, dict(self.response_period_by_region))

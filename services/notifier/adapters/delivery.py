@@ -48,6 +48,11 @@ _LEASE = text(
     "e.previous_secret_until"
 )
 
+_PURGE = text(
+    f"DELETE FROM {SCHEMA}.deliveries WHERE ctid = ANY(ARRAY(SELECT ctid FROM {SCHEMA}.deliveries "
+    "WHERE status = 'delivered' AND delivered_at < now() - make_interval(secs => :secs) LIMIT 10000))"
+)
+
 
 @dataclass(frozen=True)
 class Claimed:
@@ -70,6 +75,7 @@ class DeliveryConfig:
     total: int = 64
     poll_s: float = 1.0
     lease_s: float = 60.0
+    retention_s: float = 30 * 86400.0
 
 
 class DeliveryWorker:
@@ -126,9 +132,22 @@ class DeliveryWorker:
     def running(self) -> bool:
         return self._loop_task is not None and not self._loop_task.done()
 
+    async def purge_delivered(self) -> int:
+        """Delete delivered webhooks older than the retention (their attempt log goes with them)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(_PURGE, {"secs": self.config.retention_s})
+        return int(result.rowcount or 0)
+
     async def _run(self) -> None:
+        last_purge = 0.0
         while not self._stopping.is_set():
             self._wake.clear()
+            if time.monotonic() - last_purge >= 300:
+                last_purge = time.monotonic()
+                try:
+                    await self.purge_delivered()
+                except Exception:
+                    log.exception("purging delivered webhooks failed")
             try:
                 claimed = await self.claim()
             except asyncio.CancelledError:

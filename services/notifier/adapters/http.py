@@ -17,6 +17,8 @@ import asyncio
 import hmac
 import json
 import logging
+import math
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -42,6 +44,8 @@ from services.notifier.adapters.tables import SCHEMA, dead_letters, deliveries, 
 from services.notifier.core.offers import ANSWER_STATUS, check_answer
 from services.notifier.core.signing import SecretError, new_secret, secret_key
 from services.notifier.core.urls import EndpointUrlError
+from services.platform.admission.outcome import MAX_VALUE_BYTES
+from services.platform.admission.rate_limit import RateLimiter
 from services.platform.inbox import record_once
 from services.platform.outbox import enqueue
 
@@ -96,6 +100,8 @@ def create_api(
     wake_relay: Callable[[], None],
     wake_worker: Callable[[], None],
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    rate_limiter: RateLimiter | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
     """`validate_answer(body)` -> (envelope dict, typed data, organisation) or a dict of errors (422)."""
     api = FastAPI(title="wijkmatch notifier", version="1")
@@ -115,7 +121,14 @@ def create_api(
     @api.post("/v1/offer-responses", status_code=202, summary="Answer an offer (offer.accepted / declined)")
     async def answer(request: Request) -> Any:
         org = organisation_of(request)
-        body = await request.body()
+        wait_s = rate_limiter.take(org.id, monotonic()) if rate_limiter is not None else 0.0
+        if wait_s > 0:
+            metrics.ANSWERS.labels("rate_limited").inc()
+            return _error(429, "rate limit exceeded", {"Retry-After": str(max(1, math.ceil(wait_s)))})
+        body = await _read_body(request)
+        if body is None:
+            metrics.ANSWERS.labels("invalid").inc()
+            return _error(413, f"the body is larger than {MAX_VALUE_BYTES} bytes (1 MiB)")
         verdict = validate_answer(body)
         if isinstance(verdict, dict):
             metrics.ANSWERS.labels("invalid").inc()
@@ -304,6 +317,18 @@ def create_api(
 
     api.include_router(admin)
     return api
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The body, or None once it passes MAX_VALUE_BYTES (read in chunks: never buffered beyond that)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_VALUE_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _set_enabled(

@@ -167,3 +167,34 @@ async def test_dead_letters_are_listed_and_replayed_once_with_the_delivery_log(
             )
         ).one()
     assert (status, attempts) == ("pending", 0)
+
+
+async def test_answers_are_rate_limited_per_organisation_and_bodies_over_1_mib_refused(
+    tmp_path: Path, region: str, engine: AsyncEngine
+) -> None:
+    from services.platform.admission.rate_limit import RateLimiter
+
+    registry, _ = load_organisations(str(write_registry(tmp_path, region, [])))
+    api = create_api(
+        engine=engine,
+        sessions=session_maker(engine),
+        registry=registry,
+        validate_answer=answer_validator(registry),
+        admin_key=ADMIN_KEY,
+        allow_http=False,
+        allow_private=False,
+        rotation_overlap=timedelta(hours=24),
+        wake_relay=lambda: None,
+        wake_worker=lambda: None,
+        rate_limiter=RateLimiter(1.0, 2),
+        monotonic=lambda: 100.0,  # the clock stands still: no token comes back
+    )
+    headers = {"X-Api-Key": CORP_KEY}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://n") as http:
+        too_big = await http.post("/v1/offer-responses", content=b"x" * (1024 * 1024 + 1), headers=headers)
+        assert too_big.status_code == 413
+        invalid = await http.post("/v1/offer-responses", content=b"{}", headers=headers)
+        assert invalid.status_code == 422
+        limited = await http.post("/v1/offer-responses", content=b"{}", headers=headers)
+        assert limited.status_code == 429
+        assert limited.headers["retry-after"] == "1"

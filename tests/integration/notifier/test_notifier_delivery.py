@@ -243,3 +243,42 @@ async def _status(engine: AsyncEngine, delivery_id: int, status: str) -> dict | 
 
 async def _attempts(engine: AsyncEngine, delivery_id: int, at_least: int) -> bool:
     return (await delivery_state(engine, delivery_id))["attempts"] >= at_least
+
+
+async def test_delivered_webhooks_past_the_retention_are_purged_and_pending_or_dead_ones_kept(
+    engine: AsyncEngine,
+) -> None:
+    endpoint_id, _ = await add_endpoint(engine, "http://127.0.0.1:9/never")
+    old, _ = await add_delivery(engine, endpoint_id)
+    recent, _ = await add_delivery(engine, endpoint_id)
+    dead, _ = await add_delivery(engine, endpoint_id)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE notifier.endpoints SET enabled = false WHERE id = :e"), {"e": endpoint_id}
+        )
+        await conn.execute(
+            text(
+                "UPDATE notifier.deliveries SET status = 'delivered', "
+                "delivered_at = now() - interval '2 days' "
+                "WHERE id = :id"
+            ),
+            {"id": old},
+        )
+        await conn.execute(
+            text("UPDATE notifier.deliveries SET status = 'delivered', delivered_at = now() WHERE id = :id"),
+            {"id": recent},
+        )
+        await conn.execute(
+            text("UPDATE notifier.deliveries SET status = 'dead' WHERE id = :id"), {"id": dead}
+        )
+    worker = DeliveryWorker(engine, fast_config(retention_s=86400.0))
+    assert await worker.purge_delivered() >= 1
+    async with engine.connect() as conn:
+        left = set(
+            (
+                await conn.execute(
+                    text("SELECT id FROM notifier.deliveries WHERE endpoint_id = :e"), {"e": endpoint_id}
+                )
+            ).scalars()
+        )
+    assert left == {recent, dead}
