@@ -198,3 +198,40 @@ async def test_answers_are_rate_limited_per_organisation_and_bodies_over_1_mib_r
         limited = await http.post("/v1/offer-responses", content=b"{}", headers=headers)
         assert limited.status_code == 429
         assert limited.headers["retry-after"] == "1"
+
+
+async def test_registry_sync_registers_rotates_on_a_new_secret_refuses_bad_urls_and_disables_removed(
+    engine: AsyncEngine,
+) -> None:
+    from services.notifier.adapters.endpoints import EndpointSpec, sync_registry
+    from services.notifier.core.signing import new_secret
+
+    first, second = new_secret(), new_secret()
+    good = f"reg-{uuid.uuid4().hex[:6]}"
+    bad = f"reg-{uuid.uuid4().hex[:6]}"
+    specs = [
+        EndpointSpec(good, "test-corp", "http://127.0.0.1:9/x", ("offer.made",), first),
+        EndpointSpec(bad, "test-corp", "https://10.0.0.1/x", ("offer.made",), first),
+    ]
+    options = {"overlap": timedelta(hours=3), "allow_http": True, "allow_private": False}
+    problems = await sync_registry(engine, specs, **options)
+    assert set(problems) == {good, bad}  # 127.0.0.1 and 10.0.0.1 are private: both refused
+    problems = await sync_registry(
+        engine, specs, overlap=timedelta(hours=3), allow_http=True, allow_private=True
+    )
+    assert problems == {}
+    rotated = [EndpointSpec(good, "test-corp", "http://127.0.0.1:9/x", ("offer.made",), second)]
+    await sync_registry(engine, rotated, overlap=timedelta(hours=3), allow_http=True, allow_private=True)
+    async with engine.connect() as conn:
+        rows = {
+            r.id: r
+            for r in (
+                await conn.execute(
+                    text("SELECT * FROM notifier.endpoints WHERE id = ANY(:ids)"), {"ids": [good, bad]}
+                )
+            ).all()
+        }
+    assert (rows[good].secret, rows[good].previous_secret, rows[good].enabled) == (second, first, True)
+    assert (rows[bad].enabled, rows[bad].disabled_reason) == (False, "removed from the registry")
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM notifier.endpoints WHERE id = ANY(:ids)"), {"ids": [good, bad]})
