@@ -249,20 +249,31 @@ class IntakeRepository:
 
     async def shred_vault(self, region: str, case_id: str) -> bool:
         """Destroy the case's wrapped data key; the ciphertext stays, unreadable forever. Leaves an erased
-        row even for a case without personal data so none is stored later. True if a key was destroyed."""
-        result = await self.session.execute(
+        row even for a case without personal data so none is stored later. True if a key was destroyed.
+
+        Two statements, not one: a `FOR UPDATE` CTE read only from RETURNING runs lazily, after the upsert
+        changed the row, and locking a row the same statement already updated yields no row; the erasure
+        log then said "no key" for every case (issue 12)."""
+        params = {"region": region, "case_id": case_id}
+        had_key = (
+            await self.session.execute(
+                text(
+                    "SELECT wrapped_key IS NOT NULL FROM intake.personal_vault "
+                    "WHERE region = :region AND case_id = :case_id FOR UPDATE"
+                ),
+                params,
+            )
+        ).scalar_one_or_none()
+        await self.session.execute(
             text(
-                "WITH old AS (SELECT wrapped_key FROM intake.personal_vault "
-                "WHERE region = :region AND case_id = :case_id FOR UPDATE) "
                 "INSERT INTO intake.personal_vault (region, case_id, wrapped_key, ciphertext, erased_at) "
                 "VALUES (:region, :case_id, NULL, NULL, now()) "
                 "ON CONFLICT (region, case_id) DO UPDATE SET wrapped_key = NULL, "
-                "erased_at = COALESCE(intake.personal_vault.erased_at, now()), updated_at = now() "
-                "RETURNING (SELECT wrapped_key IS NOT NULL FROM old)"
+                "erased_at = COALESCE(intake.personal_vault.erased_at, now()), updated_at = now()"
             ),
-            {"region": region, "case_id": case_id},
+            params,
         )
-        return bool(result.scalar_one())
+        return bool(had_key)
 
     async def read_vault(self, region: str, case_id: str) -> tuple[bytes | None, bytes | None] | None:
         t = personal_vault.c

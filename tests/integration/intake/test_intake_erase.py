@@ -83,3 +83,43 @@ def test_erase_without_region_finds_the_cases_one_region_and_refuses_when_ambigu
     assert run(case_id) == 2
     err = capsys.readouterr().err
     assert f"r1-{unique_suffix}" in err and f"r2-{unique_suffix}" in err
+
+
+async def _apply(db: AsyncEngine, events: list[dict], *, first_offset: int = 0) -> None:
+    """Validate and apply events as the consumer does (one batch, one transaction)."""
+    from devstack import samples
+    from services.intake.service.apply import apply_batch
+    from services.intake.service.processor import RawRecord
+    from services.intake.service.verdicts import to_verdict
+    from services.intake.settings import IntakeSettings
+    from services.platform.admission.registry import load_registry
+    from services.platform.db import transaction
+
+    registry = load_registry()
+    verdicts = []
+    for n, event in enumerate(events):
+        topic, key, value = samples.message(event)
+        verdicts.append(to_verdict(RawRecord(topic, 0, first_offset + n, key, value, 0), registry))
+    async with transaction(session_maker(db)) as session:
+        await apply_batch(session, verdicts, master_key=IntakeSettings().master_key_bytes)
+
+
+async def test_erasing_a_case_with_personal_data_reports_its_key_destroyed(
+    db: AsyncEngine, region: str
+) -> None:
+    from devstack import samples
+
+    case = samples.case(region, "C-personal", personal=samples.personal(1))
+    await _apply(db, [samples.event("case.registered", case)])
+    [stored] = await rows(
+        db, "SELECT wrapped_key IS NOT NULL AS has_key FROM intake.personal_vault WHERE region = :r", r=region
+    )
+    assert stored.has_key
+    result = await erase_case(session_maker(db), region, "C-personal")
+    assert (result.case_was_known, result.key_destroyed) == (True, True)
+    [after] = await rows(
+        db, "SELECT wrapped_key, erased_at FROM intake.personal_vault WHERE region = :r", r=region
+    )
+    assert after.wrapped_key is None and after.erased_at is not None
+    again = await erase_case(session_maker(db), region, "C-personal")
+    assert again.key_destroyed is False  # nothing left to destroy
