@@ -29,6 +29,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="the case's region (needed only when the id is known in several regions)",
     )
+    erase.add_argument(
+        "--tombstone-unknown",
+        action="store_true",
+        help="erase even if intake has not seen the case in --region yet (tombstones it, so its events "
+        "still on the topics are ignored); without it an unknown case or region exits 2 and changes nothing",
+    )
     return parser
 
 
@@ -43,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "relay":
         return asyncio.run(_relay(settings))
     if command == "erase":
-        return asyncio.run(_erase(settings, args.region, args.case_id))
+        return asyncio.run(_erase(settings, args.region, args.case_id, args.tombstone_unknown))
     return 2
 
 
@@ -94,8 +100,10 @@ async def _relay(settings: IntakeSettings) -> int:
     return 0
 
 
-async def _erase(settings: IntakeSettings, region: str | None, case_id: str) -> int:
-    from services.intake.service.erase import erase_case, regions_of_case
+async def _erase(
+    settings: IntakeSettings, region: str | None, case_id: str, tombstone_unknown: bool = False
+) -> int:
+    from services.intake.service.erase import UnknownCase, erase_case, regions_of_case
     from services.platform.db import create_engine, session_maker
     from services.platform.observability import configure_logging
     from services.platform.outbox import OutboxRelay
@@ -108,13 +116,23 @@ async def _erase(settings: IntakeSettings, region: str | None, case_id: str) -> 
             if len(regions) != 1:
                 known = f"known in regions {', '.join(regions)}" if regions else "not known to intake"
                 print(
-                    f"case {case_id} is {known}; give --region R (an unknown case is then tombstoned so "
-                    "its events still on the topics are ignored)",
+                    f"case {case_id} is {known}; give --region R (add --tombstone-unknown to tombstone a "
+                    "case intake has not seen yet, so its events still on the topics are ignored)",
                     file=sys.stderr,
                 )
                 return 2
             region = regions[0]
-        result = await erase_case(session_maker(engine), region, case_id)
+        try:
+            result = await erase_case(
+                session_maker(engine), region, case_id, must_exist=not tombstone_unknown
+            )
+        except UnknownCase as unknown:
+            print(
+                f"NOT erased: {unknown}. Check the case id and --region; nothing was changed. "
+                "(--tombstone-unknown erases a case intake has not seen yet.)",
+                file=sys.stderr,
+            )
+            return 2
         # Publish the withdrawal now rather than waiting for the service's relay.
         relay = OutboxRelay(engine, "intake", settings.kafka_bootstrap_servers, listen=False)
         try:

@@ -22,6 +22,16 @@ ERASE_SOURCE = "urn:wijkmatch:intake:erase"
 log = logging.getLogger("wijkmatch.intake.audit")
 
 
+class UnknownCase(Exception):
+    """`erase_case(..., must_exist=True)` for a case intake has not seen in that region (no change)."""
+
+    def __init__(self, region: str, case_id: str, known_in: list[str], region_known: bool) -> None:
+        self.region, self.case_id, self.known_in, self.region_known = region, case_id, known_in, region_known
+        where = f"known in region(s) {', '.join(known_in)}" if known_in else "not known in any region"
+        region_note = "" if region_known else f"; intake has no data at all for region {region!r}"
+        super().__init__(f"case {case_id!r} is not known in region {region!r} ({where}{region_note})")
+
+
 @dataclass(frozen=True)
 class EraseResult:
     region: str
@@ -34,21 +44,36 @@ class EraseResult:
 async def regions_of_case(sessions: async_sessionmaker[AsyncSession], case_id: str) -> list[str]:
     """The regions in which intake knows a case with this id (case ids are unique per region)."""
     async with sessions() as session:
-        result = await session.execute(
-            text(
-                "SELECT region FROM intake.entity_version WHERE kind = 'case' AND key = :key ORDER BY region"
-            ),
-            {"key": case_id},
-        )
-        return [row.region for row in result]
+        return await _regions_of_case(session, case_id)
+
+
+async def _regions_of_case(session: AsyncSession, case_id: str) -> list[str]:
+    result = await session.execute(
+        text("SELECT region FROM intake.entity_version WHERE kind = 'case' AND key = :key ORDER BY region"),
+        {"key": case_id},
+    )
+    return [row.region for row in result]
+
+
+async def _region_known(session: AsyncSession, region: str) -> bool:
+    result = await session.execute(
+        text("SELECT EXISTS (SELECT 1 FROM intake.entity_version WHERE region = :region)"), {"region": region}
+    )
+    return bool(result.scalar_one())
 
 
 async def erase_case(
-    sessions: async_sessionmaker[AsyncSession], region: str, case_id: str, *, now: datetime | None = None
+    sessions: async_sessionmaker[AsyncSession],
+    region: str,
+    case_id: str,
+    *,
+    now: datetime | None = None,
+    must_exist: bool = False,
 ) -> EraseResult:
     """In one transaction: destroy the case's data key, tombstone the case so later events about it are
-    ignored, and enqueue `pool.case.removed`. Idempotent; an unknown case is tombstoned too (its events
-    may still be waiting on the topic)."""
+    ignored, and enqueue `pool.case.removed`. Idempotent. An unknown case is tombstoned too (its events
+    may still be waiting on the topic), unless `must_exist`: then `UnknownCase` is raised and nothing
+    changes (a mistyped region or id must not look like a successful erasure)."""
     at = now or datetime.now(UTC)
     erase_id = str(uuid.uuid4())
     async with transaction(sessions) as session:
@@ -56,6 +81,13 @@ async def erase_case(
         await repo.lock_for_erasure()  # waits for batches in flight; they then see the tombstone
         stored = await repo.load_versions([(region, "case", case_id)])
         known = bool(stored)
+        if must_exist and not known:
+            raise UnknownCase(
+                region,
+                case_id,
+                [r for r in await _regions_of_case(session, case_id) if r != region],
+                await _region_known(session, region),
+            )
         # The matcher drops a pool event older than the case version it holds; a sender's clock may run
         # ahead of ours, so the withdrawal is never dated before the case's newest event.
         at = max([at, *(v.time for v in stored.values())])

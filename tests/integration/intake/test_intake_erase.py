@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -123,3 +124,69 @@ async def test_erasing_a_case_with_personal_data_reports_its_key_destroyed(
     assert after.wrapped_key is None and after.erased_at is not None
     again = await erase_case(session_maker(db), region, "C-personal")
     assert again.key_destroyed is False  # nothing left to destroy
+
+
+def test_erase_with_a_mistyped_region_or_id_exits_2_and_changes_nothing(
+    migrated_database_url: str,
+    kafka_bootstrap: str,
+    region: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from devstack import samples
+    from services.intake.cli import main
+    from services.platform.db import create_engine
+    from tests.conftest import _in_thread
+
+    monkeypatch.setenv("DATABASE_URL", migrated_database_url)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    typo = f"{region}x"
+    case = samples.case(region, "C-real", personal=samples.personal(2))
+
+    async def vault_and_versions() -> tuple[list[Any], list[Any]]:
+        engine = create_engine(migrated_database_url)
+        try:
+            vault = await rows(
+                engine,
+                "SELECT region, wrapped_key IS NOT NULL AS has_key FROM intake.personal_vault "
+                "WHERE region IN (:r, :t)",
+                r=region,
+                t=typo,
+            )
+            versions = await rows(
+                engine,
+                "SELECT region, key, erased FROM intake.entity_version "
+                "WHERE region IN (:r, :t) ORDER BY 1, 2",
+                r=region,
+                t=typo,
+            )
+            return vault, versions
+        finally:
+            await engine.dispose()
+
+    async def register() -> None:
+        engine = create_engine(migrated_database_url)
+        try:
+            await _apply(engine, [samples.event("case.registered", case)])
+        finally:
+            await engine.dispose()
+
+    def run(*argv: str) -> int:
+        return _in_thread(main, ["erase", *argv])
+
+    _in_thread(asyncio.run, register())
+    before = _in_thread(asyncio.run, vault_and_versions())
+
+    assert run("C-real", "--region", typo) == 2
+    err = capsys.readouterr().err
+    assert "NOT erased" in err and f"known in region(s) {region}" in err and "no data at all" in err
+    assert run("C-reall", "--region", region) == 2  # a mistyped id in the right region
+    assert "not known in any region" in capsys.readouterr().err
+    assert _in_thread(asyncio.run, vault_and_versions()) == before  # no phantom tombstone, key intact
+
+    assert run("C-real", "--region", region) == 0
+    assert "personal-data key destroyed" in capsys.readouterr().out
+    assert run("C-later", "--region", region, "--tombstone-unknown") == 0  # deliberate tombstone
+    vault, versions = _in_thread(asyncio.run, vault_and_versions())
+    assert sorted((v.region, v.has_key) for v in vault) == [(region, False), (region, False)]
+    assert [(v.key, v.erased) for v in versions] == [("C-later", True), ("C-real", True)]
