@@ -65,7 +65,10 @@ def _route(value: bytes) -> tuple[str, bytes | None, str | None]:
         return VACANCIES, None, None
     if not isinstance(document, dict):
         return VACANCIES, None, None
-    topic = TOPIC_OF_TYPE.get(document.get("type"), VACANCIES)  # type: ignore[arg-type]
+    claimed_type = document.get("type")
+    # Only a string can name a topic (a list or object is not even hashable): anything else goes to the
+    # core, which reports it on /type like the consumer does.
+    topic = TOPIC_OF_TYPE.get(claimed_type, VACANCIES) if isinstance(claimed_type, str) else VACANCIES
     if topic not in INTAKE_TYPES:
         topic = VACANCIES  # a wijkmatch-internal or unknown type: the core explains why it is refused
     data = document.get("data")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -85,3 +86,24 @@ async def test_an_event_too_large_for_the_broker_is_413_not_a_503_to_retry() -> 
     response = await _post(app, json=samples.event("case.registered", samples.case("r1", "C1")))
     assert response.status_code == 413
     assert "retry-after" not in response.headers
+
+
+async def test_a_type_that_is_not_a_string_is_422_on_the_type_field_not_500() -> None:
+    from services.platform.admission import validate_message
+    from services.platform.admission.registry import load_registry
+
+    app = create_gateway(IntakeSettings(), producer=BrokerDown())  # type: ignore[arg-type]
+    for bad_type in (["nl.wijkmatch.case.registered"], {"a": 1}, 7, None, True):
+        event = samples.event("case.registered", samples.case("r1", "C1"))
+        event["type"] = bad_type
+        response = await _post(app, json=event)
+        assert response.status_code == 422, (bad_type, response.text)
+        paths = {e["path"] for e in response.json()["errors"]}
+        assert "/type" in paths, (bad_type, paths)
+        # The same field errors as the Kafka path gives for the same bytes.
+        _, key, value = samples.message({**event, "type": "nl.wijkmatch.case.registered"})
+        raw = value.replace(b'"nl.wijkmatch.case.registered"', json.dumps(bad_type).encode(), 1)
+        core = validate_message(
+            topic="wijkmatch.cases.v1", partition=0, offset=0, key=key, value=raw, registry=load_registry()
+        )
+        assert response.json()["errors"] == core.errors
