@@ -52,6 +52,7 @@ class ServiceSpec:
     port_env: str  # environment variable the service reads its HTTP port from
     ready_path: str = "/readyz"
     exec_argv: tuple[str, ...] | None = None  # full command instead of `wijkmatch <argv>` (tests)
+    metrics_port_env: str | None = None  # a separate internal metrics port (the gateway's), if any
 
     def command(self) -> list[str]:
         if self.exec_argv:
@@ -68,6 +69,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "services.intake.entrypoints.gateway:create_gateway",
         8081,
         "WIJKMATCH_INTAKE_GATEWAY_PORT",
+        metrics_port_env="WIJKMATCH_INTAKE_GATEWAY_METRICS_PORT",
     ),
     ServiceSpec("matcher", ("matcher",), "services.matcher.cli:main", 8020, "WIJKMATCH_MATCHER_HTTP_PORT"),
     ServiceSpec("review", ("review",), "services.review.cli:main", 8030, "WIJKMATCH_REVIEW_HTTP_PORT"),
@@ -395,6 +397,8 @@ class LocalStack:
     def _spawn(self, service: ServiceProcess) -> None:
         env = self.child_env()
         env[service.spec.port_env] = str(service.port)
+        if self.free_ports and service.spec.metrics_port_env:
+            env[service.spec.metrics_port_env] = str(free_port())
         log = open(service.log_path, "ab")  # noqa: SIM115 - handed to the reader thread, which closes it
         process = subprocess.Popen(
             service.spec.command(),

@@ -73,15 +73,25 @@ def _gateway(settings: IntakeSettings, host: str | None, port: int | None) -> in
     import uvicorn
 
     from services.intake.entrypoints.gateway import create_gateway
-    from services.platform.observability import configure_logging
+    from services.platform.observability import configure_logging, serve_metrics
 
     configure_logging("wijkmatch-intake-gateway", settings.log_level)
-    uvicorn.run(
-        create_gateway(settings),
-        host=host or settings.gateway_host,
-        port=port or settings.gateway_port,
-        log_config=None,
+    # Metrics on the internal port only; the public port has /v1/events, /healthz, /readyz and the docs.
+    metrics_server = serve_metrics(settings.gateway_metrics_host, settings.gateway_metrics_port)
+    log.info(
+        "gateway metrics served",
+        extra={"host": settings.gateway_metrics_host, "port": settings.gateway_metrics_port},
     )
+    try:
+        uvicorn.run(
+            create_gateway(settings),
+            host=host or settings.gateway_host,
+            port=port or settings.gateway_port,
+            log_config=None,
+        )
+    finally:
+        metrics_server.shutdown()
+        metrics_server.server_close()
     return 0
 
 

@@ -41,6 +41,10 @@ class IntakeSettings(ServiceSettings):
     # HTTP gateway (`wijkmatch intake gateway`)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8081
+    # The gateway's Prometheus metrics, on an internal port apart from the public one (they name every
+    # organisation): bind to the pod IP in a cluster, never expose it through the ingress.
+    gateway_metrics_host: str = "127.0.0.1"
+    gateway_metrics_port: int = 9081
     rate_limit_per_s: float = 50.0
     rate_limit_burst: int = 100
     http_port: int = 8080

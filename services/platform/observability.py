@@ -309,8 +309,12 @@ def health_router(
     registry: CollectorRegistry = REGISTRY,
     ready_timeout_s: float = 2.0,
     extra_checks: Mapping[str, ReadyCheck] | None = None,
+    metrics: bool = True,
 ) -> APIRouter:
-    """/healthz, /readyz, /metrics for a FastAPI app (`app.include_router(health_router(...))`)."""
+    """/healthz, /readyz, /metrics for a FastAPI app (`app.include_router(health_router(...))`).
+
+    `metrics=False` leaves /metrics out: a public-facing app serves its metrics on an internal port
+    instead (`serve_metrics`)."""
     from fastapi import APIRouter, Response
 
     checks = ready_checks(broker=broker, engine=engine, timeout_s=ready_timeout_s, **dict(extra_checks or {}))
@@ -326,12 +330,23 @@ def health_router(
         ok, detail = await readiness(checks)
         return Response(_body(ok, detail), 200 if ok else 503, media_type="application/json")
 
-    @router.get("/metrics")
-    async def metrics() -> Response:
-        payload, content_type = metrics_payload(registry)
-        return Response(payload, media_type=content_type)
+    if metrics:
+
+        @router.get("/metrics")
+        async def metrics_endpoint() -> Response:
+            payload, content_type = metrics_payload(registry)
+            return Response(payload, media_type=content_type)
 
     return router
+
+
+def serve_metrics(host: str, port: int, registry: CollectorRegistry = REGISTRY) -> Any:
+    """Prometheus metrics on their own (internal) port, in a daemon thread; returns the server
+    (`.shutdown()` and `.server_close()` stop it). For processes whose main port is public."""
+    from prometheus_client import start_http_server
+
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    return server
 
 
 # -- shutdown --------------------------------------------------------------------------------------------

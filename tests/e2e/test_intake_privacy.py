@@ -77,6 +77,7 @@ def gateway(settings: IntakeSettings, tmp_path: Path) -> Iterator[tuple[str, Pat
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "WIJKMATCH_INTAKE_LOG_LEVEL": "DEBUG",
+        "WIJKMATCH_INTAKE_GATEWAY_METRICS_PORT": str(free_port()),
     }
     with open(log_path, "ab") as log:
         process = subprocess.Popen(

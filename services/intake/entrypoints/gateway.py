@@ -122,7 +122,9 @@ def create_gateway(
         p = state.get("producer")
         return p is not None and bool(await p.partitions_for(VACANCIES))
 
-    app.include_router(health_router(extra_checks={"kafka_producer": producer_ready}))
+    # No /metrics here: this port is public, and the request counters name every organisation. The
+    # gateway process serves them on its internal metrics port (WIJKMATCH_INTAKE_GATEWAY_METRICS_PORT).
+    app.include_router(health_router(extra_checks={"kafka_producer": producer_ready}, metrics=False))
 
     @app.post(
         "/v1/events",
@@ -133,6 +135,7 @@ def create_gateway(
             401: {"description": "Missing or unknown API key"},
             403: {"description": "The event's source belongs to another organisation"},
             413: {"description": "Body larger than 1 MiB"},
+            415: {"description": "Content-Type is not application/json or application/cloudevents+json"},
             422: {"description": "Invalid event: `errors` lists {path (JSON Pointer), message}"},
             429: {"description": "Rate limit of your organisation exceeded; see Retry-After"},
             503: {"description": "The broker did not acknowledge the event; retry"},
@@ -162,6 +165,13 @@ def create_gateway(
                 f"rate limit of {settings.rate_limit_per_s:g} events/s exceeded",
                 {"Retry-After": str(max(1, math.ceil(wait_s)))},
             )
+        if not _declares_json(request):
+            GATEWAY_REQUESTS.labels("rejected", organisation.id).inc()
+            return _error(
+                415,
+                "send the event with Content-Type: application/json or application/cloudevents+json "
+                "(structured-mode CloudEvent)",
+            )
         body = await _read_body(request)
         if body is None:
             GATEWAY_REQUESTS.labels("rejected", organisation.id).inc()
@@ -189,6 +199,14 @@ def create_gateway(
         return await _produce(state["producer"], topic, verdict, body, organisation)
 
     return app
+
+
+JSON_MEDIA_TYPES = frozenset({"application/json", "application/cloudevents+json"})
+
+
+def _declares_json(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media_type in JSON_MEDIA_TYPES
 
 
 async def _read_body(request: Request) -> bytes | None:

@@ -119,4 +119,64 @@ async def test_openapi_documents_the_events_endpoint(gateway: httpx.AsyncClient)
     assert (await gateway.get("/docs")).status_code == 200
     assert (await gateway.get("/healthz")).status_code == 200
     assert (await gateway.get("/readyz")).status_code == 200
-    assert b"wijkmatch_intake_gateway_requests_total" in (await gateway.get("/metrics")).content
+    assert (await gateway.get("/metrics")).status_code == 404  # metrics: internal port only (below)
+
+
+async def test_the_gateway_process_serves_metrics_only_on_its_internal_port(
+    kafka_bootstrap: str, region: str, tmp_path
+) -> None:
+    """`wijkmatch intake gateway` as a real process: /metrics (which names organisations) is not on the
+    public port but on WIJKMATCH_INTAKE_GATEWAY_METRICS_PORT."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    from devstack.localbroker import free_port
+
+    public, internal = free_port(), free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "WIJKMATCH_INTAKE_GATEWAY_PORT": str(public),
+        "WIJKMATCH_INTAKE_GATEWAY_METRICS_PORT": str(internal),
+    }
+    log_path = tmp_path / "gateway.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "intake", "gateway"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{public}", timeout=10) as client:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            while True:
+                try:
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert loop.time() < deadline, log_path.read_text()[-2000:]
+                await asyncio.sleep(0.2)
+            event = samples.event("case.registered", samples.case(region, "C-metrics"))
+            response = await client.post("/v1/events", json=event, headers={"X-Api-Key": DEMO_KEY})
+            assert response.status_code == 202, response.text
+            public_metrics = await client.get("/metrics")
+        assert public_metrics.status_code == 404
+        assert "wijkmatch_intake_gateway_requests_total" not in public_metrics.text
+        async with httpx.AsyncClient(timeout=10) as client:
+            metrics = (await client.get(f"http://127.0.0.1:{internal}/metrics")).text
+        assert (
+            'wijkmatch_intake_gateway_requests_total{organisation="wijkmatch-demo",outcome="accepted"}'
+            in (metrics)
+        )
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)

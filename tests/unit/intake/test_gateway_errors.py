@@ -30,11 +30,13 @@ class BrokerDown:
         raise ConnectionError("broker unreachable")
 
 
-async def _post(app: FastAPI, **kwargs: Any) -> httpx.Response:
+async def _post(app: FastAPI, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            return await client.post("/v1/events", headers={"X-Api-Key": DEMO_KEY}, **kwargs)
+            return await client.post(
+                "/v1/events", headers={"X-Api-Key": DEMO_KEY, **(headers or {})}, **kwargs
+            )
 
 
 async def test_an_event_the_broker_did_not_acknowledge_is_503_with_retry_after() -> None:
@@ -46,7 +48,9 @@ async def test_an_event_the_broker_did_not_acknowledge_is_503_with_retry_after()
 
 async def test_a_body_over_one_mebibyte_is_413_before_any_parsing() -> None:
     app = create_gateway(IntakeSettings(), producer=BrokerDown())  # type: ignore[arg-type]
-    response = await _post(app, content=b"{" + b" " * (1024 * 1024) + b"}")
+    response = await _post(
+        app, content=b"{" + b" " * (1024 * 1024) + b"}", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
 
 
@@ -107,3 +111,32 @@ async def test_a_type_that_is_not_a_string_is_422_on_the_type_field_not_500() ->
             topic="wijkmatch.cases.v1", partition=0, offset=0, key=key, value=raw, registry=load_registry()
         )
         assert response.json()["errors"] == core.errors
+
+
+async def test_a_body_that_is_not_declared_json_is_415() -> None:
+    app = create_gateway(IntakeSettings(), producer=BrokerDown())  # type: ignore[arg-type]
+    body = json.dumps(samples.event("case.registered", samples.case("r1", "C1"))).encode()
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/xml", None):
+        headers = {} if content_type is None else {"content-type": content_type}
+        response = await _post(app, content=body, headers=headers)
+        assert response.status_code == 415, (content_type, response.text)
+        assert "application/json" in response.json()["detail"]
+    # Declared JSON gets past the check (to the broker, which is down here: 503).
+    for content_type in (
+        "application/json",
+        "application/cloudevents+json; charset=utf-8",
+        "Application/JSON",
+    ):
+        response = await _post(app, content=body, headers={"content-type": content_type})
+        assert response.status_code == 503, (content_type, response.text)
+
+
+async def test_the_public_gateway_port_serves_no_metrics() -> None:
+    app = create_gateway(IntakeSettings(), producer=BrokerDown())  # type: ignore[arg-type]
+    await _post(app, json=samples.event("case.registered", samples.case("r1", "C1")))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            response = await client.get("/metrics")
+    assert response.status_code == 404
+    assert "wijkmatch_intake_gateway_requests_total" not in response.text
