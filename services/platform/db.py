@@ -61,8 +61,46 @@ def quote_schema(schema: str) -> str:
     return schema
 
 
+# SQLSTATEs a retry can fix: the database was away, busy or restarting, or the transaction lost a race.
+# Class 08 connection exception (08000, 08003 connection does not exist, 08006 connection failure, ...),
+# class 53 insufficient resources (53300 too many connections, 53100 disk full, 53200 out of memory),
+# 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now ("the database system is
+# starting up / shutting down / in recovery mode"), 40001 serialization_failure, 40P01 deadlock_detected.
+TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "53"})
+TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "40001", "40P01"})
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what it wraps (SQLAlchemy's `.orig`, `raise ... from`), each once. Not
+    `__context__`: an unrelated error that happened to be handled nearby says nothing about this one."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or any(current is s for s in seen) or len(seen) > 20:
+            continue
+        seen.append(current)
+        todo.extend([getattr(current, "orig", None), current.__cause__])
+    return seen
+
+
+def transient_sqlstate(sqlstate: str | None) -> bool:
+    return bool(sqlstate) and (sqlstate in TRANSIENT_SQLSTATES or sqlstate[:2] in TRANSIENT_SQLSTATE_CLASSES)
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Database or network trouble that a retry may fix (as opposed to a message that breaks the code)."""
-    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError | ConnectionError):
+    """Database or network trouble that a retry may fix (as opposed to a message that breaks the code).
+
+    The one classifier of every service. Transient: SQLAlchemy's OperationalError / InterfaceError and
+    invalidated connections, socket and timeout errors, and any error in the chain whose SQLSTATE is in
+    TRANSIENT_SQLSTATES / TRANSIENT_SQLSTATE_CLASSES — so a server shutting down, restarting or
+    terminating our session (57P01-57P03, 08xxx) is waited out, never taken for a bad message."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    for cause in _causes(exc):
+        if isinstance(cause, OperationalError | InterfaceError | OSError | TimeoutError | ConnectionError):
+            return True
+        sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(sqlstate, str) and transient_sqlstate(sqlstate):
+            return True
+    return False
