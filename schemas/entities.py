@@ -53,6 +53,12 @@ MAX_ID_CHARS = 200
 # Upper bound for every count/amount in events: keeps sums far inside int64 (the solver's arithmetic)
 # and PostgreSQL integer columns. DOMAIN.md gives no bound except for `priority`.
 MAX_COUNT = 1_000_000_000
+# One care provider's slots for one (area, care_type) in `care.capacity.set`. The problem's entry is the
+# sum over providers and must stay within MAX_COUNT: with this bound it takes more than 10,000 providers
+# in one area for one care type to reach it (the registry has dozens), and a sum that still exceeds it is
+# capped at MAX_COUNT (schemas.pool.capped_care_slots) — so no provider can make another's valid event
+# unprocessable. 100,000 places of one kind of care in one area is far beyond any Dutch municipality.
+MAX_PROVIDER_SLOTS = 100_000
 MAX_PRIORITY = 1_000_000
 MAX_TIME_LIMIT_S = 86_400.0
 MAX_SEED = 2**31 - 1

@@ -31,6 +31,7 @@ from schemas.entities import (  # noqa: F401 (re-exported: the vocabulary is the
     ID_PATTERN,
     MAX_COUNT,
     MAX_PRIORITY,
+    MAX_PROVIDER_SLOTS,
     MAX_TIME_LIMIT_S,
     Group,
     StrictModel,
@@ -207,6 +208,9 @@ class CaseWithdrawn(Regional):
 
 
 class CareCapacitySet(CareCapacity, Regional):
+    # One provider's slots: bounded so that the sum over providers (the problem's entry) stays a valid
+    # count (schemas/entities.py MAX_PROVIDER_SLOTS).
+    slots: Annotated[int, Field(ge=0, le=MAX_PROVIDER_SLOTS)]
     provider: OrgId
 
 

@@ -14,6 +14,7 @@ owns the unit (intake's ownership record), so the matcher accepts offer answers 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -96,6 +97,17 @@ class PoolCloudEvent(CloudEvent):
     """Envelope of a pool event (same rules as CloudEvent, pool types only)."""
 
     type: Annotated[str, AfterValidator(_known_pool_type)]
+
+
+# ----------------------------------------------------------------------------------- care capacity
+
+
+def capped_care_slots(provider_slots: Iterable[int]) -> int:
+    """The problem's slots of one (area, care_type): the sum over its providers, capped at MAX_COUNT (the
+    limit of every count). Each provider's value is bounded (MAX_PROVIDER_SLOTS) so the cap binds only
+    with more than 10,000 providers, or with values stored before that bound — either way a sum never
+    makes a valid event unprocessable; the solver then sees "practically unlimited" care."""
+    return min(sum(provider_slots), events.MAX_COUNT)
 
 
 # ------------------------------------------------------------------------------------------- keys

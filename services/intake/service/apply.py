@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.pool import OWNED_ENTITIES, pool_event_id, pool_removed, pool_upserted
+from schemas.pool import OWNED_ENTITIES, capped_care_slots, pool_event_id, pool_removed, pool_upserted
 from schemas.topics import INTAKE_REJECTED, POOL
 from services.intake.adapters.repository import CareGroup, EntityRef, IntakeRepository, StoredVersion
 from services.intake.core.changes import Change, IncomingEvent, care_group, plan_change
@@ -195,7 +195,8 @@ def _set_provider_slots(
     slots: dict[CareGroup, dict[str, int]],
     slot_rows: dict[tuple[str, str, str, str], dict[str, Any]],
 ) -> dict[str, Any]:
-    """Record one provider's slots; the pool snapshot is the sum over the group's providers right now."""
+    """Record one provider's slots; the pool snapshot is the sum over the group's providers right now,
+    capped at the count limit (schemas.pool.capped_care_slots)."""
     region, area, care_type = group = care_group(event)
     data: Any = event.data
     provider, provider_slots = str(data.provider), int(data.slots)
@@ -208,7 +209,7 @@ def _set_provider_slots(
         "provider": provider,
         "slots": provider_slots,
     }
-    return {"area": area, "care_type": care_type, "slots": sum(providers.values())}
+    return {"area": area, "care_type": care_type, "slots": capped_care_slots(providers.values())}
 
 
 def _newest_care_time(event: IncomingEvent, care_times: dict[CareGroup, datetime]) -> datetime:

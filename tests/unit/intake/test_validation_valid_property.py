@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import pool, problem
-from schemas.events import GROUPS, TYPE_PREFIX, subject_for
+from schemas.events import GROUPS, MAX_PROVIDER_SLOTS, TYPE_PREFIX, subject_for
 from services.platform.admission import Accepted, validate_message
 from services.platform.admission.registry import load_registry
 from tests.unit.schemas.event_examples import topic_of
@@ -128,7 +128,8 @@ def valid_intake_event(draw) -> tuple[str, bytes, bytes]:
     elif short == "vacancy.published":
         data = {**draw(unit_data()), "corporation": org.id}
     elif short == "care.capacity.set":
-        data = {"area": draw(codes), "care_type": draw(codes), "slots": draw(counts), "provider": org.id}
+        slots = draw(st.integers(0, MAX_PROVIDER_SLOTS))  # one provider's bound
+        data = {"area": draw(codes), "care_type": draw(codes), "slots": slots, "provider": org.id}
     elif short == "neighbourhood.set":
         data = {"code": draw(codes), "municipality": draw(codes), **draw(counted("households"))}
     elif short == "complex.set":
