@@ -9,7 +9,7 @@ be absent or null (null means "the default").
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -93,11 +93,45 @@ _RFC3339 = re.compile(
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
+# What a `time` may be (every Time field: the envelope's `time`, decided_at, respond_by). RFC 3339's
+# syntax allows offsets up to ±23:59, but real UTC offsets lie within -12:00..+14:00 (ISO 8601 practice;
+# PostgreSQL refuses displacements beyond ±15:59), so ±14:00 is the limit. The instant must lie in
+# [1970-01-01T00:00:00Z, 2200-01-01T00:00:00Z): sensible for housing events and storable everywhere
+# (Python datetimes stop at year 9999 — "9999-12-31T23:59:59-14:00" is year 10000 in UTC — and a
+# PostgreSQL timestamptz far out would still be refused). Checked at validation, so such a time is a
+# field error on /time, never a database error in the middle of a batch.
+MAX_UTC_OFFSET = timedelta(hours=14)
+MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)  # exclusive
+_WALL_MIN = MIN_TIME.replace(tzinfo=None) - timedelta(days=1)
+_WALL_MAX = MAX_TIME.replace(tzinfo=None) + timedelta(days=1)
+
+
+def _storable(parsed: datetime) -> datetime:
+    offset = parsed.utcoffset()
+    if offset is None:
+        raise PydanticCustomError("rfc3339", "must be a time with a UTC offset")
+    if abs(offset) > MAX_UTC_OFFSET:
+        raise PydanticCustomError(
+            "rfc3339_offset", "has a UTC offset beyond ±14:00 (real time zones lie within -12:00 and +14:00)"
+        )
+    # The wall time first (within a day of the window): converting year 9999 with a negative offset, or
+    # year 1 with a positive one, to UTC would overflow.
+    wall = parsed.replace(tzinfo=None)
+    near = _WALL_MIN <= wall <= _WALL_MAX
+    if not near or not MIN_TIME <= parsed < MAX_TIME:
+        raise PydanticCustomError(
+            "rfc3339_range",
+            "must lie between 1970-01-01T00:00:00Z and 2200-01-01T00:00:00Z (exclusive)",
+        )
+    return parsed
+
+
 def _parse_rfc3339(value: Any) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise PydanticCustomError("rfc3339", "must be a time with a UTC offset")
-        return value
+        return _storable(value)
     if not isinstance(value, str):
         raise PydanticCustomError(
             "rfc3339", "must be an RFC 3339 time string, e.g. 2026-05-01T09:30:00+02:00"
@@ -120,10 +154,7 @@ def _parse_rfc3339(value: Any) -> datetime:
         raise PydanticCustomError(
             "rfc3339", "is not a valid calendar time (check day, month and hour)"
         ) from None
-    offset = parsed.utcoffset()
-    if offset is None or abs(offset.total_seconds()) >= 24 * 3600:
-        raise PydanticCustomError("rfc3339", "has an invalid UTC offset")
-    return parsed
+    return _storable(parsed)
 
 
 def _parse_date(value: Any) -> date:

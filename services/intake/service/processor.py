@@ -50,24 +50,25 @@ class BatchProcessor:
         self.retry_backoff_s = retry_backoff_s
         self.max_backoff_s = max_backoff_s
         self.healthy = True  # False while the database keeps failing (readiness)
+        self.transactions = 0  # transactions attempted by the last `process` (tests, benchmarks)
 
     async def process(self, records: Sequence[RawRecord]) -> BatchOutcome:
         """Durably apply every record (or its rejection) in one transaction. Returns only when the batch
         is committed; retries transient failures with backoff until then. If the batch breaks the code,
-        falls back to one transaction per message and dead-letters the ones that fail alone."""
+        isolates the message(s) that break it by bisection and dead-letters them: the batch is split in
+        halves, each applied in order in its own transaction, and only a half that fails is split again.
+        k bad messages in n cost O(k log n) transactions, not n (replaying a 1,000-message batch one
+        message per transaction made one bad message cost seconds for everybody)."""
         verdicts = [self._verdict(r) for r in records]
+        self.transactions = 0
+        return await self._apply_or_split(list(records), verdicts)
+
+    async def _apply_or_split(self, records: list[RawRecord], verdicts: list[Verdict]) -> BatchOutcome:
         try:
             return await self._apply_with_retry(verdicts)
         except _Broken as broken:
-            log.error(
-                "batch failed; applying its messages one by one",
-                extra={"event": "batch_isolate", "error": broken.error, "size": len(verdicts)},
-            )
-        total = BatchOutcome()
-        for record, verdict in zip(records, verdicts, strict=True):
-            try:
-                outcome = await self._apply_with_retry([verdict])
-            except _Broken as broken:
+            if len(verdicts) == 1:
+                [record], [verdict] = records, verdicts
                 log.error(
                     "message cannot be processed; dead-lettered",
                     extra={
@@ -78,13 +79,21 @@ class BatchProcessor:
                         "error": broken.error,
                     },
                 )
-                outcome = await self._apply_with_retry([self.dead_letter(record, broken.error, verdict)])
-            total.merge(outcome)
+                return await self._apply_with_retry([self.dead_letter(record, broken.error, verdict)])
+            log.error(
+                "batch failed; isolating the message that breaks it",
+                extra={"event": "batch_isolate", "error": broken.error, "size": len(verdicts)},
+            )
+        middle = len(verdicts) // 2
+        # In order: the first half commits (or is isolated) before the second half starts.
+        total = await self._apply_or_split(records[:middle], verdicts[:middle])
+        total.merge(await self._apply_or_split(records[middle:], verdicts[middle:]))
         return total
 
     async def _apply_with_retry(self, verdicts: Sequence[Verdict]) -> BatchOutcome:
         backoff = self.retry_backoff_s
         while True:
+            self.transactions += 1
             try:
                 async with transaction(self.sessions) as session:
                     outcome = await apply_batch(session, verdicts, master_key=self.master_key)

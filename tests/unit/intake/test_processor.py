@@ -109,3 +109,23 @@ async def test_a_crashing_validator_becomes_a_dead_letter_not_a_stuck_partition(
     [batch] = recorder.committed
     assert isinstance(batch[0], RejectedMessage) and batch[0].event == {"error": "RecursionError"}
     assert batch[1] == "v2"
+
+
+async def test_bad_messages_in_a_large_batch_are_isolated_by_bisection_not_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bad = {"v17", "v500", "v501", "v998"}
+    recorder = Recorder(
+        lambda v, call: ValueError("bug") if any(x in bad for x in v if isinstance(x, str)) else None
+    )
+    processor = _processor(monkeypatch, recorder)
+    outcome = await processor.process([_record(i) for i in range(1000)])
+
+    applied = [v for batch in recorder.committed for v in batch if isinstance(v, str)]
+    assert applied == [f"v{i}" for i in range(1000) if f"v{i}" not in bad]  # each once, in order
+    dead = [v.offset for batch in recorder.committed for v in batch if isinstance(v, RejectedMessage)]
+    assert dead == [17, 500, 501, 998]
+    assert (outcome.total("applied"), outcome.total("rejected")) == (996, 4)
+    # Bisection: at most two transactions per level per bad message (10 levels for 1,000), not 1,000.
+    assert recorder.calls <= 1 + 2 * len(bad) * 10 + len(bad), recorder.calls
+    assert processor.transactions == recorder.calls

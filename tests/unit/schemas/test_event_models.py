@@ -313,3 +313,39 @@ def test_non_ascii_digits_trailing_newlines_and_leap_seconds_are_not_times(text)
 def test_non_ascii_digits_are_not_dates() -> None:
     data = dict(EXAMPLES["vacancy.published"][2], available_from="２０２６-06-01")
     assert _errors(events.VacancyPublished, data) == [(("available_from",), "iso_date")]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("9999-12-31T23:59:59-23:59", "beyond ±14:00"),  # issue 12: PostgreSQL refused it mid-batch
+        ("2026-05-01T09:30:00+14:01", "beyond ±14:00"),
+        ("2026-05-01T09:30:00-15:00", "beyond ±14:00"),
+        ("9999-12-31T23:59:59-14:00", "between 1970-01-01T00:00:00Z and 2200-01-01T00:00:00Z"),
+        ("0001-01-01T00:00:00+14:00", "between 1970-01-01T00:00:00Z and 2200-01-01T00:00:00Z"),
+        ("1969-12-31T23:59:59Z", "between 1970-01-01T00:00:00Z and 2200-01-01T00:00:00Z"),
+        ("1970-01-01T13:59:59+14:00", "between 1970-01-01T00:00:00Z and 2200-01-01T00:00:00Z"),
+        ("2200-01-01T00:00:00Z", "between 1970-01-01T00:00:00Z and 2200-01-01T00:00:00Z"),
+        ("2199-12-31T23:00:00-12:00", "between 1970-01-01T00:00:00Z and 2200-01-01T00:00:00Z"),
+    ],
+)
+def test_times_that_are_not_storable_or_not_sensible_are_refused_with_the_reason(text, message) -> None:
+    with pytest.raises(ValidationError) as info:
+        CloudEvent.model_validate(valid_event("case.withdrawn", time=text))
+    [error] = info.value.errors()
+    assert error["loc"] == ("time",) and message in error["msg"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-05-01T09:30:00+14:00",
+        "2026-05-01T09:30:00-14:00",
+        "1970-01-01T00:00:00Z",
+        "1970-01-01T14:00:00+14:00",
+        "2199-12-31T23:59:59.999999Z",
+        "2199-12-31T09:59:59-14:00",
+    ],
+)
+def test_times_at_the_edges_of_the_window_are_accepted(text) -> None:
+    CloudEvent.model_validate(valid_event("case.withdrawn", time=text))
