@@ -2,7 +2,7 @@
 and Case, Unit, Neighbourhood, Complex, CareCapacity, Quota, MixRule, Policy and Pair.
 
 The classes here are the problem file's (DOMAIN.md to the letter). Events carry the same entities with
-stricter limits (ids at most 200 characters without control characters, no `/` in codes, counts at most
+stricter limits (ids at most 200 characters of the safe id alphabet, no `/` in codes, counts at most
 10⁹, duplicates and group-count sums refused at the field): each field names its event limit beside its
 type as `Tighter(...)`, and `event_variant(Case)` derives the event layer's class from the same
 declaration (a subclass whose fields carry the added limits). Nothing is written twice.
@@ -45,10 +45,16 @@ UNPLACED_REASONS: tuple[str, ...] = get_args(UnplacedReason)
 
 SHARE_SCALE = 10000
 
-# Ids and free identifiers: non-empty, no control characters (U+0000 cannot even be stored in PostgreSQL).
-ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+# Ids and codes of entities and organisations in events: the SAFE ID ALPHABET (docs/events.md) — ASCII
+# letters and digits, then also "-", "_", ".", ":", "@", "+" (and "/" in ids), starting with a letter or
+# digit. No fullwidth forms, zero-width characters, bidi controls or other scripts, so two ids that look
+# alike are equal: "C１", "C\u200b1" or "С1" (Cyrillic) can no longer be stored as entities next to "C1".
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+/-]*$"
 # Codes that are part of a composite key ("AREA/CARE_TYPE", "MUNICIPALITY/GROUP", subjects): no "/" either.
-CODE_PATTERN = r"^[^\x00-\x1f\x7f/]+$"
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+-]*$"
+# Free text (reasons, names, CloudEvents ids and subjects): non-empty, no control characters (U+0000
+# cannot even be stored in PostgreSQL).
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 MAX_ID_CHARS = 200
 # Upper bound for every count/amount in events: keeps sums far inside int64 (the solver's arithmetic)
 # and PostgreSQL integer columns. DOMAIN.md gives no bound except for `priority`.

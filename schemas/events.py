@@ -33,6 +33,7 @@ from schemas.entities import (  # noqa: F401 (re-exported: the vocabulary is the
     MAX_PRIORITY,
     MAX_PROVIDER_SLOTS,
     MAX_TIME_LIMIT_S,
+    TEXT_PATTERN,
     Group,
     StrictModel,
     UnitKind,
@@ -64,8 +65,15 @@ PATTERN_MESSAGES: dict[str, str] = {
         "must be a region code: 1-64 characters, lower-case letters a-z, digits and '-', "
         "starting with a letter or digit"
     ),
-    ID_PATTERN: "must not contain control characters",
-    CODE_PATTERN: "must not contain '/' or control characters",
+    ID_PATTERN: (
+        "must use the safe id alphabet: ASCII letters, digits and - _ . : @ + /, starting with a letter or "
+        "digit (docs/events.md)"
+    ),
+    CODE_PATTERN: (
+        "must use the safe code alphabet: ASCII letters, digits and - _ . : @ +, starting with a letter or "
+        "digit (no '/'; docs/events.md)"
+    ),
+    TEXT_PATTERN: "must not contain control characters",
     SNAKE_PATTERN: "must be a lower-case code of letters, digits and '_' (at most 64 characters)",
     SHA256_PATTERN: "must be a SHA-256 hex digest (64 lower-case hex characters)",
     EXTENSION_NAME_PATTERN: "must be 1-20 lower-case letters or digits",
@@ -80,7 +88,7 @@ Region = Annotated[str, Field(min_length=1, max_length=64, pattern=REGION_PATTER
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=ID_PATTERN)]
 Code = Annotated[str, Field(min_length=1, max_length=200, pattern=CODE_PATTERN)]
 OrgId = Code
-Text = Annotated[str, Field(min_length=1, max_length=2000, pattern=ID_PATTERN)]
+Text = Annotated[str, Field(min_length=1, max_length=2000, pattern=TEXT_PATTERN)]
 ReasonCode = Annotated[str, Field(min_length=1, max_length=64, pattern=SNAKE_PATTERN)]
 Sha256 = Annotated[str, Field(min_length=64, max_length=64, pattern=SHA256_PATTERN)]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
@@ -184,7 +192,7 @@ GroupCounts = dict[Group, Count]
 class Personal(StrictModel):
     """Personal data of a case: split off and stored encrypted by intake, never forwarded."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200, pattern=ID_PATTERN)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=TEXT_PATTERN)] | None = None
     email: Annotated[str, Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)] | None = None
     phone: Annotated[str, Field(min_length=3, max_length=32, pattern=PHONE_PATTERN)] | None = None
     citizen_number: Annotated[str, Field(pattern=CITIZEN_NUMBER_PATTERN)] | None = None
@@ -494,10 +502,10 @@ class CloudEvent(BaseModel):
     )
 
     specversion: Literal["1.0"]
-    id: Annotated[str, Field(min_length=1, max_length=256, pattern=ID_PATTERN)]
+    id: Annotated[str, Field(min_length=1, max_length=256, pattern=TEXT_PATTERN)]
     source: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\s\x00-\x1f\x7f]+$")]
     type: Annotated[str, AfterValidator(_known_type)]
-    subject: Annotated[str, Field(min_length=1, max_length=1024, pattern=ID_PATTERN)]
+    subject: Annotated[str, Field(min_length=1, max_length=1024, pattern=TEXT_PATTERN)]
     time: Time
     datacontenttype: Literal["application/json"] = "application/json"
     dataschema: Annotated[str, Field(min_length=1, max_length=512)] | None = None

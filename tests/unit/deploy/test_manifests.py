@@ -73,3 +73,19 @@ def test_no_secret_values_are_committed(rendered):
         for container in deployment["spec"]["template"]["spec"]["containers"]:
             names = {env["name"] for env in container.get("env", [])}
             assert not names & {"DATABASE_URL", "WIJKMATCH_INTAKE_MASTER_KEY"}
+
+
+def test_the_raw_cases_topic_keeps_personal_data_at_most_eight_days(rendered):
+    """wijkmatch.cases.v1 carries `data.personal`, which an erasure cannot reach on the topic: 7 days of
+    retention, segments rolled daily (Kafka deletes whole segments), and below the inbox's retention."""
+    from services.platform.settings import ServiceSettings
+
+    [cases] = [
+        d for d in rendered if d["kind"] == "KafkaTopic" and d["spec"]["topicName"] == "wijkmatch.cases.v1"
+    ]
+    config = cases["spec"]["config"]
+    retention_ms, segment_ms = int(config["retention.ms"]), int(config["segment.ms"])
+    day_ms = 86_400_000
+    assert retention_ms <= 7 * day_ms and segment_ms <= day_ms
+    assert retention_ms + segment_ms <= 8 * day_ms
+    assert ServiceSettings().inbox_retention_days * day_ms > retention_ms  # dedupe outlives the topic

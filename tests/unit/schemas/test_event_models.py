@@ -349,3 +349,41 @@ def test_times_that_are_not_storable_or_not_sensible_are_refused_with_the_reason
 )
 def test_times_at_the_edges_of_the_window_are_accepted(text) -> None:
     CloudEvent.model_validate(valid_event("case.withdrawn", time=text))
+
+
+LOOKALIKES = {
+    "fullwidth": "Ｃ1",
+    "zero-width space": "C\u200b1",
+    "zero-width joiner": "C\u200d1",
+    "bidi override": "C\u202e1",
+    "bidi isolate": "\u2066C1",
+    "cyrillic": "С1",
+    "greek": "Ϲ1",
+    "combining mark": "C\u03011",
+    "no-break space": "C\u00a01",
+    "space": "C 1",
+    "leading dash": "-C1",
+}
+
+
+@pytest.mark.parametrize("value", LOOKALIKES.values(), ids=LOOKALIKES.keys())
+def test_ids_and_codes_outside_the_safe_alphabet_are_refused(value: str) -> None:
+    data = dict(EXAMPLES["case.registered"][2], id=value)
+    with pytest.raises(ValidationError) as info:
+        events.CaseRegistered.model_validate(data)
+    assert [e["loc"] for e in info.value.errors()] == [("id",)]
+    unit = dict(EXAMPLES["vacancy.published"][2], neighbourhood=value)
+    with pytest.raises(ValidationError) as info:
+        events.VacancyPublished.model_validate(unit)
+    assert [e["loc"] for e in info.value.errors()] == [("neighbourhood",)]
+
+
+@pytest.mark.parametrize("value", ["C1", "c-1_a.b", "GM0546", "urn:x", "a@b+c", "9"])
+def test_ids_and_codes_of_the_safe_alphabet_are_accepted(value: str) -> None:
+    events.CaseRegistered.model_validate(dict(EXAMPLES["case.registered"][2], id=value))
+    events.VacancyPublished.model_validate(dict(EXAMPLES["vacancy.published"][2], neighbourhood=value))
+
+
+def test_free_text_keeps_every_printable_character() -> None:
+    withdrawn = dict(EXAMPLES["case.withdrawn"][2], reason="Verhuisd naar Zoë’s flat — ｆｕｌｌ → ok")
+    events.CaseWithdrawn.model_validate(withdrawn)
