@@ -26,13 +26,14 @@ class StageResult:
 
 def _params(solver: cp_model.CpSolver, params: SolveParams, budget: float) -> None:
     p = solver.parameters
-    p.num_workers = params.workers
-    p.random_seed = params.seed % (2**31 - 1)  # CP-SAT takes a 32-bit seed
+    workers = params.workers or 1  # resolved by solve_problem
+    p.num_workers = workers
+    p.random_seed = (params.seed or 0) % (2**31 - 1)  # CP-SAT takes a 32-bit seed
     p.log_search_progress = False
     if params.deterministic:
         # Wall-clock limits make runs depend on machine load; a deterministic work limit does not.
         p.max_deterministic_time = max(0.01, budget)
-        p.interleave_search = params.workers > 1
+        p.interleave_search = workers > 1
     else:
         p.max_time_in_seconds = max(0.01, budget)
 

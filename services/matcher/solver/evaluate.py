@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from schemas.problem import SHARE_SCALE, Case, Problem, Unit
 from services.matcher.solver.compile import fit_parts
-from services.matcher.solver.eligibility import failed_rules
+from services.matcher.solver.eligibility import pair_failures
 
 
 @dataclass
@@ -79,8 +79,8 @@ def evaluate(problem: Problem, new_pairs: list[tuple[Case, Unit]]) -> Evaluation
             violations.append("a case or unit is used twice")
         seen_cases.add(c.id)
         seen_units.add(u.id)
-    for c, u in new_pairs:
-        if failed_rules(c, u, slots, (c.id, u.id) in forbidden):
+    for broken in pair_failures(new_pairs, slots, forbidden).any(axis=1):
+        if broken:
             violations.append("a new pair is not eligible")
 
     care_used = dict.fromkeys(slots, 0)
