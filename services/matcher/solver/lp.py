@@ -22,7 +22,8 @@ import scipy.sparse as sp
 from ortools.linear_solver.python import model_builder_helper as mbh
 
 from schemas.problem import SHARE_SCALE
-from services.matcher.solver.compile import Compiled, MixRow
+from services.matcher.solver.compile import Compiled
+from services.matcher.solver.mix import MixRow
 
 
 @dataclass

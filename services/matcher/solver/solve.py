@@ -13,7 +13,8 @@ from services.matcher.solver.compile import Compiled, compile_problem
 from services.matcher.solver.eligibility import pin_errors
 from services.matcher.solver.engine import EngineResult, optimise, reserve_seconds
 from services.matcher.solver.evaluate import evaluate
-from services.matcher.solver.explain import explain_assignment, explain_unplaced, fit_dict, taken_by
+from services.matcher.solver.explain import explain_assignment, explain_unplaced, taken_by
+from services.matcher.solver.fit import fit_dict, pair_fits
 from services.matcher.solver.params import SolveParams
 
 
@@ -113,16 +114,17 @@ def build_result(
     unit_by_id = {u.id: u for u in problem.units}
     pairs = [(case_by_id[pin.case], unit_by_id[pin.unit]) for pin in problem.pinned] + new_pairs
     pairs.sort(key=lambda cu: (cu[0].id, cu[1].id))
+    fits = pair_fits(pairs).tolist()
     assignments = [
         {
             "case": c.id,
             "unit": u.id,
             "pinned": c.id in pinned_ids,
             "priority": c.priority,
-            "fit": fit_dict(c, u),
-            "explanation": explain_assignment(c, u, c.id in pinned_ids, comp, ev, slots),
+            "fit": fit_dict(fit),
+            "explanation": explain_assignment(c, u, c.id in pinned_ids, comp, ev, slots, fit),
         }
-        for c, u in pairs
+        for (c, u), fit in zip(pairs, fits, strict=True)
     ]
     placed = {int(comp.pc[k]) for k in chosen}
     unassigned = explain_unplaced(comp, ev, taken_by(comp.pc[chosen], comp.pu[chosen]), slots, placed)

@@ -1,0 +1,23 @@
+"""Small numpy helpers the families and engines share."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def distinct(values: np.ndarray, size: int) -> int:
+    """How many different values in 0..size-1 occur."""
+    return int(np.count_nonzero(np.bincount(values, minlength=size)))
+
+
+def positions_by_key(keys: np.ndarray) -> dict[int, np.ndarray]:
+    """Positions (ascending) of each key value, keys in ascending order."""
+    if len(keys) == 0:
+        return {}
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    cuts = np.nonzero(np.diff(sorted_keys))[0] + 1
+    return {int(sorted_keys[c]): part for c, part in zip(np.r_[0, cuts], np.split(order, cuts), strict=True)}
+
+
+EMPTY = np.zeros(0, dtype=np.int64)
