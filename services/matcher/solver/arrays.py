@@ -20,4 +20,9 @@ def positions_by_key(keys: np.ndarray) -> dict[int, np.ndarray]:
     return {int(sorted_keys[c]): part for c, part in zip(np.r_[0, cuts], np.split(order, cuts), strict=True)}
 
 
+def most_chosen(pairs: np.ndarray, pc: np.ndarray, pu: np.ndarray, n_cases: int, n_units: int) -> int:
+    """At most how many of these pairs (indices into pc/pu) one solution can hold: each case and unit once."""
+    return min(distinct(pc[pairs], n_cases), distinct(pu[pairs], n_units))
+
+
 EMPTY = np.zeros(0, dtype=np.int64)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from schemas.problem import CareCapacity, Case, Unit
-from services.matcher.solver.arrays import EMPTY, distinct, positions_by_key
+from services.matcher.solver.arrays import EMPTY, most_chosen, positions_by_key
+
+if TYPE_CHECKING:
+    from services.matcher.solver.compile import Compiled
 
 Key = tuple[str, str]  # (area, care type)
 AreaGroups = tuple[dict[int, np.ndarray], dict[int, np.ndarray]]
@@ -95,27 +99,17 @@ def block_exhausted(
     return blocked
 
 
-def rows(
-    cover: Cover,
-    entries: Sequence[CareCapacity],
-    pinned: Mapping[Key, int],
-    pc: np.ndarray,
-    pu: np.ndarray,
-    n_cases: int,
-    n_units: int,
-) -> list[CareRow]:
+def rows(comp: Compiled, pinned: Mapping[Key, int]) -> list[CareRow]:
     """One row per entry that can bind: more distinct covering pairs possible than slots left."""
     out = []
+    cover, pc, pu = comp.cover, comp.pc, comp.pu
     groups = cover.areas(pu)
-    for e in entries:
+    for e in comp.problem.care_capacity:
         used = pinned[(e.area, e.care_type)]
         if e.slots - used <= 0:
             continue
         covering = cover.covering(e.area, e.care_type, pc, groups)
-        if len(covering) == 0:
-            continue
-        most = min(distinct(pc[covering], n_cases), distinct(pu[covering], n_units))
-        if most > e.slots - used:
+        if len(covering) and most_chosen(covering, pc, pu, len(comp.cases), len(comp.units)) > e.slots - used:
             out.append(CareRow(e.area, e.care_type, e.slots, used, covering))
     return out
 

@@ -41,15 +41,14 @@ class Compiled:
     pweight: np.ndarray  # contribution to P per pair: priority plus quota bonus folded in where it never caps
     fit: np.ndarray
     tiebreak: np.ndarray
+    cover: care.Cover = field(repr=False, compare=False)  # which pairs cover a care entry
+    places: mix.UnitPlaces = field(repr=False, compare=False)  # each unit's neighbourhood and complex
     care_rows: list[CareRow] = field(default_factory=list)
     mix_rows: list[MixRow] = field(default_factory=list)
     quota_rows: list[QuotaRow] = field(default_factory=list)
     bonus: int = 0
     const_priority: int = 0  # pins' priorities
     const_quota_persons: int = 0  # persons rewarded for pins alone
-    # Built by compile_problem and used again by the explanations: care coverage, units' places.
-    cover: care.Cover | None = field(default=None, repr=False, compare=False)
-    places: mix.UnitPlaces | None = field(default=None, repr=False, compare=False)
     # Derived data built once per object (lp.stage1_matrix); not an init field, so `restrict` starts empty.
     cache: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -130,10 +129,9 @@ def compile_problem(problem: Problem) -> Compiled:
     )
     if len(pc) == 0:
         return comp
-    n_c, n_u = len(cases), len(units)
-    comp.care_rows = care.rows(cover, problem.care_capacity, pinned_care, pc, pu, n_c, n_u)
-    comp.mix_rows = mix.rows(mix_places, where, c_group, pc, pu, n_c, n_u)
-    comp.quota_rows = quota.rows(problem, cases, units, pins, pc, pu, comp.pweight)
+    comp.care_rows = care.rows(comp, pinned_care)
+    comp.mix_rows = mix.rows(comp, mix_places, c_group)
+    comp.quota_rows = quota.rows(comp)
     return comp
 
 

@@ -23,6 +23,9 @@ RULE_NAMES: dict[int, str] = {
 }
 N_RULES = len(RULE_NAMES)
 
+Slots = Mapping[tuple[str, str], int]  # (area, care type) -> slots
+Banned = set[tuple[str, str]]  # (case id, unit id) pairs excluded by staff
+
 _CHUNK_PAIRS = 4_000_000
 _GROUP_BIT = {g: 1 << i for i, g in enumerate(GROUPS)}
 _ALL_GROUPS = sum(_GROUP_BIT.values())
@@ -40,13 +43,7 @@ def _cells(
 class _RuleData:
     """What the rules compare, as arrays: one entry per case, one per unit, and case × code tables."""
 
-    def __init__(
-        self,
-        cases: Sequence[Case],
-        units: Sequence[Unit],
-        slots: Mapping[tuple[str, str], int],
-        forbidden: set[tuple[str, str]],
-    ) -> None:
+    def __init__(self, cases: Sequence[Case], units: Sequence[Unit], slots: Slots, forbidden: Banned) -> None:
         n_c, n_u = len(cases), len(units)
         # 1: the unit's allowed groups (none listed: all) as bits, the case's group as one bit
         self.c_group = np.array([_GROUP_BIT[c.group] for c in cases], dtype=np.uint8)
@@ -176,13 +173,7 @@ class EligibilityTable:
     `fail_counts[c, r-1]` counts the units that break rule r for case c.
     """
 
-    def __init__(
-        self,
-        cases: Sequence[Case],
-        units: Sequence[Unit],
-        slots: Mapping[tuple[str, str], int],
-        forbidden: set[tuple[str, str]],
-    ) -> None:
+    def __init__(self, cases: Sequence[Case], units: Sequence[Unit], slots: Slots, forbidden: Banned) -> None:
         n_c, n_u = len(cases), len(units)
         self.fail_counts = np.zeros((n_c, N_RULES), dtype=np.int64)
         if n_c == 0 or n_u == 0:
@@ -205,9 +196,7 @@ class EligibilityTable:
         self.pair_unit = np.concatenate(out_u).astype(np.int64)
 
 
-def pair_failures(
-    pairs: Sequence[tuple[Case, Unit]], slots: Mapping[tuple[str, str], int], forbidden: set[tuple[str, str]]
-) -> np.ndarray:
+def pair_failures(pairs: Sequence[tuple[Case, Unit]], slots: Slots, forbidden: Banned) -> np.ndarray:
     """(len(pairs), 8) bools: [k, r-1] is True when pair k breaks rule r."""
     if not pairs:
         return np.zeros((0, N_RULES), dtype=bool)
@@ -230,7 +219,7 @@ def pair_failures(
     return np.stack(_failures(d, at), axis=1)
 
 
-def failed_rules(case: Case, unit: Unit, slots: Mapping[tuple[str, str], int], forbidden: bool) -> list[int]:
+def failed_rules(case: Case, unit: Unit, slots: Slots, forbidden: bool) -> list[int]:
     """Numbers of the hard rules the pair breaks (empty = eligible)."""
     row = pair_failures([(case, unit)], slots, {(case.id, unit.id)} if forbidden else set())[0]
     return [int(r) + 1 for r in np.flatnonzero(row)]

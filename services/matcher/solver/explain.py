@@ -83,8 +83,7 @@ def explain_unplaced(
         family[by_quota] = _QUOTA
     free = todo & ~taken
 
-    cover = comp.cover or care.Cover(comp.cases, comp.units, comp.problem.care_capacity)
-    full_care = care.unplaced_blocked(cover, care.full_after_round(ev.care_used, slots), free, pc, pu)
+    full_care = care.unplaced_blocked(comp.cover, care.full_after_round(ev.care_used, slots), free, pc, pu)
     family[full_care] = _CARE
     free &= ~full_care
     over_mix = mix.unplaced_blocked(
