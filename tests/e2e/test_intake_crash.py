@@ -11,10 +11,10 @@ import httpx
 import pytest
 from aiokafka import TopicPartition
 
-from services.intake import samples
+from devstack import samples
+from schemas.topics import POOL
 from services.intake.settings import IntakeSettings
 from services.platform.db import create_engine
-from services.platform.topics import POOL
 from tests.integration.intake.conftest import (
     IntakeProcess,
     committed_offsets,
@@ -58,7 +58,7 @@ async def test_sigkill_between_db_commit_and_offset_commit_loses_and_duplicates_
             settings,
             tmp_path / "intake-1.log",
             WIJKMATCH_INTAKE_BATCH_MAX_RECORDS="40",
-            WIJKMATCH_INTAKE_CRASH_AFTER_DB_COMMIT="3",
+            WIJKMATCH_CHAOS="intake.kill_after_commit=3",
         ).start()
         try:
             assert crashing.wait(90) == -signal.SIGKILL, crashing.log_text()[-3000:]

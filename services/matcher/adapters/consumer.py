@@ -18,31 +18,24 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.events import DATA_MODELS, CloudEvent, short_type
 from schemas.pool import parse_pool_event
-from services.matcher.adapters import metrics
+from schemas.topics import DECISIONS, INTAKE_REJECTED, OFFER_RESPONSES, OFFERS, POOL
+from services.matcher import metrics
 from services.matcher.decisions.apply import RefusalPolicy, apply_decision
 from services.matcher.pool.apply import apply_parsed_pool_event
 from services.matcher.pool.repository import lock_region, touch_region
 from services.matcher.settings import SCHEMA
+from services.platform.db import is_transient
 from services.platform.inbox import record_once
 from services.platform.outbox import enqueue
-from services.platform.topics import DECISIONS, INTAKE_REJECTED, OFFER_RESPONSES, OFFERS, POOL
 
 log = logging.getLogger(__name__)
 
 TOPICS = (POOL, DECISIONS, OFFERS, OFFER_RESPONSES)
 REJECTION_INBOX_SOURCE = "urn:wijkmatch:matcher:rejections"
-
-
-def _transient(exc: BaseException) -> bool:
-    """Connection trouble (retry until the database is back) as opposed to a bug in one message."""
-    if isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError | TimeoutError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 class _Assignment(ConsumerRebalanceListener):
@@ -174,7 +167,7 @@ class MatcherConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not _transient(exc):
+                if not is_transient(exc):
                     log.warning("batch failed; applying its messages one by one", exc_info=True)
                     for record in records:
                         await self._handle_with_retry(record)
@@ -200,7 +193,7 @@ class MatcherConsumer:
                 raise
             except Exception as exc:
                 where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
-                if _transient(exc):
+                if is_transient(exc):
                     log.warning("database unavailable; retrying", extra=where, exc_info=True)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -20,9 +22,18 @@ def positions_by_key(keys: np.ndarray) -> dict[int, np.ndarray]:
     return {int(sorted_keys[c]): part for c, part in zip(np.r_[0, cuts], np.split(order, cuts), strict=True)}
 
 
-def most_chosen(pairs: np.ndarray, pc: np.ndarray, pu: np.ndarray, n_cases: int, n_units: int) -> int:
-    """At most how many of these pairs (indices into pc/pu) one solution can hold: each case and unit once."""
-    return min(distinct(pc[pairs], n_cases), distinct(pu[pairs], n_units))
+@dataclass(frozen=True)
+class PairSet:
+    """Pairs k = (case pc[k], unit pu[k]) among n_cases cases and n_units units."""
+
+    pc: np.ndarray
+    pu: np.ndarray
+    n_cases: int
+    n_units: int
+
+    def most_chosen(self, pairs: np.ndarray) -> int:
+        """At most how many of these pairs (indices) one solution can hold: each case and unit once."""
+        return min(distinct(self.pc[pairs], self.n_cases), distinct(self.pu[pairs], self.n_units))
 
 
 EMPTY = np.zeros(0, dtype=np.int64)

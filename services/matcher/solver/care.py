@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from schemas.problem import CareCapacity, Case, Unit
-from services.matcher.solver.arrays import EMPTY, most_chosen, positions_by_key
-
-if TYPE_CHECKING:
-    from services.matcher.solver.compile import Compiled
+from services.matcher.solver.arrays import EMPTY, PairSet, positions_by_key
 
 Key = tuple[str, str]  # (area, care type)
 AreaGroups = tuple[dict[int, np.ndarray], dict[int, np.ndarray]]
@@ -99,17 +95,18 @@ def block_exhausted(
     return blocked
 
 
-def rows(comp: Compiled, pinned: Mapping[Key, int]) -> list[CareRow]:
+def rows(
+    cover: Cover, entries: Sequence[CareCapacity], pinned: Mapping[Key, int], usable: PairSet
+) -> list[CareRow]:
     """One row per entry that can bind: more distinct covering pairs possible than slots left."""
     out = []
-    cover, pc, pu = comp.cover, comp.pc, comp.pu
-    groups = cover.areas(pu)
-    for e in comp.problem.care_capacity:
+    groups = cover.areas(usable.pu)
+    for e in entries:
         used = pinned[(e.area, e.care_type)]
         if e.slots - used <= 0:
             continue
-        covering = cover.covering(e.area, e.care_type, pc, groups)
-        if len(covering) and most_chosen(covering, pc, pu, len(comp.cases), len(comp.units)) > e.slots - used:
+        covering = cover.covering(e.area, e.care_type, usable.pc, groups)
+        if len(covering) and usable.most_chosen(covering) > e.slots - used:
             out.append(CareRow(e.area, e.care_type, e.slots, used, covering))
     return out
 

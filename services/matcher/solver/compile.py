@@ -18,6 +18,7 @@ import numpy as np
 
 from schemas.problem import Case, Problem, Unit
 from services.matcher.solver import care, mix, quota
+from services.matcher.solver.arrays import PairSet
 from services.matcher.solver.care import CareRow
 from services.matcher.solver.eligibility import EligibilityTable
 from services.matcher.solver.fit import fit_vector
@@ -129,9 +130,10 @@ def compile_problem(problem: Problem) -> Compiled:
     )
     if len(pc) == 0:
         return comp
-    comp.care_rows = care.rows(comp, pinned_care)
-    comp.mix_rows = mix.rows(comp, mix_places, c_group)
-    comp.quota_rows = quota.rows(comp)
+    usable_pairs = PairSet(pc, pu, len(cases), len(units))
+    comp.care_rows = care.rows(cover, problem.care_capacity, pinned_care, usable_pairs)
+    comp.mix_rows = mix.rows(mix_places, where, c_group, usable_pairs)
+    comp.quota_rows = quota.rows(problem, cases, units, pins, usable_pairs, comp.pweight)
     return comp
 
 

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from schemas.problem import GROUPS, SHARE_SCALE, Case, Problem, Unit
-from services.matcher.solver.arrays import EMPTY, most_chosen, positions_by_key
-
-if TYPE_CHECKING:
-    from services.matcher.solver.compile import Compiled
+from services.matcher.solver.arrays import EMPTY, PairSet, positions_by_key
 
 SCOPES = ("neighbourhood", "complex")
 _GROUP_CODE = {g: i for i, g in enumerate(GROUPS)}
@@ -140,23 +136,22 @@ def block_over_limit(
     return blocked
 
 
-def rows(comp: Compiled, mix: Sequence[MixPlace], c_group: np.ndarray) -> list[MixRow]:
+def rows(mix: Sequence[MixPlace], where: UnitPlaces, c_group: np.ndarray, usable: PairSet) -> list[MixRow]:
     """One row per place that can bind: more group members possible than its room allows."""
     out = []
-    pc, pu = comp.pc, comp.pu
-    at_places = comp.places.by_place(pu)
+    at_places = where.by_place(usable.pu)
     member: dict[int, np.ndarray] = {}
     for m in mix:
         if m.room < 0:
             continue
-        at = comp.places.pairs_at(at_places, m)
+        at = where.pairs_at(at_places, m)
         if m.rule not in member:
-            member[m.rule] = in_groups(c_group[pc], m.groups)
+            member[m.rule] = in_groups(c_group[usable.pc], m.groups)
         g_mask = member[m.rule][at]
         pairs_g = at[g_mask]
         if len(pairs_g) == 0:
             continue
-        if m.coef_g * most_chosen(pairs_g, pc, pu, len(comp.cases), len(comp.units)) <= m.room:
+        if m.coef_g * usable.most_chosen(pairs_g) <= m.room:
             continue
         out.append(MixRow(**m.place_fields(), pairs_g=pairs_g, pairs_other=at[~g_mask]))  # type: ignore[arg-type]
     return out

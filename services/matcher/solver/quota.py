@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from schemas.problem import Case, Problem, Quota, Unit
+from services.matcher.solver.arrays import PairSet
 from services.matcher.solver.mix import group_codes, in_groups
-
-if TYPE_CHECKING:
-    from services.matcher.solver.compile import Compiled
 
 
 @dataclass
@@ -50,18 +47,25 @@ def rewarded(quotas: Sequence[Quota], by_key: dict[tuple[str, str], int]) -> int
     return sum(min(q.remaining_persons, by_key[(q.municipality, q.group)]) for q in quotas)
 
 
-def rows(comp: Compiled) -> list[QuotaRow]:
-    """Rows for the quotas whose cap can bind; the others' bonus is added to `comp.pweight` (in place)."""
-    problem, cases, pc = comp.problem, comp.cases, comp.pc
+def rows(
+    problem: Problem,
+    cases: Sequence[Case],
+    units: Sequence[Unit],
+    pins: Sequence[tuple[Case, Unit]],
+    usable: PairSet,
+    pweight: np.ndarray,
+) -> list[QuotaRow]:
+    """Rows for the quotas whose cap can bind; the others' bonus is added to `pweight` (in place)."""
+    pc = usable.pc
     bonus = problem.policy.quota_bonus
     if bonus <= 0:
         return []
     out = []
-    pinned = persons(problem.quotas, comp.pins)
+    pinned = persons(problem.quotas, pins)
     sizes = np.array([c.household_size for c in cases], dtype=np.int64)
     mun_index: dict[str, int] = {}
-    u_mun = [mun_index.setdefault(u.municipality, len(mun_index)) for u in comp.units]
-    pair_mun = np.array(u_mun, dtype=np.int64)[comp.pu]
+    u_mun = [mun_index.setdefault(u.municipality, len(mun_index)) for u in units]
+    pair_mun = np.array(u_mun, dtype=np.int64)[usable.pu]
     pair_group = group_codes(cases)[pc]
     for q in problem.quotas:
         pinned_persons = pinned[(q.municipality, q.group)]
@@ -72,7 +76,7 @@ def rows(comp: Compiled) -> list[QuotaRow]:
             continue
         most_persons = int(sizes[np.bincount(pc[at], minlength=len(cases)) > 0].sum())
         if most_persons <= q.remaining_persons - pinned_persons:
-            comp.pweight[at] += bonus * sizes[pc[at]]  # the cap can never be reached: a plain bonus per pair
+            pweight[at] += bonus * sizes[pc[at]]  # the cap can never be reached: a plain bonus per pair
             continue
         out.append(QuotaRow(q.municipality, q.group, q.remaining_persons, pinned_persons, at, sizes[pc[at]]))
     return out

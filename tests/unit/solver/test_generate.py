@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from services.matcher.solver.generate import PROFILES, eligible_pair_count, generate_problem, main
+from devstack.generate import PROFILES, eligible_pair_count, generate_problem, main
 from services.matcher.solver.solve import check_problem
 from tests.support.checker import eligible_pairs, is_feasible, share_scaled
 
