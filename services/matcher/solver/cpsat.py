@@ -55,10 +55,10 @@ class CpSatModel:
                 m.add_at_most_one(x[k] for k in idx)
         for row in comp.care_rows:
             m.add(sum(x[k] for k in row.pairs) <= row.cap)
-        for row in comp.mix_rows:
-            g = cp_model.LinearExpr.sum([x[k] for k in row.pairs_g])
-            other = cp_model.LinearExpr.sum([x[k] for k in row.pairs_other])
-            m.add(row.coef_g * g - row.coef_other * other <= row.room)
+        for mix_row in comp.mix_rows:
+            g = cp_model.LinearExpr.sum([x[k] for k in mix_row.pairs_g])
+            other = cp_model.LinearExpr.sum([x[k] for k in mix_row.pairs_other])
+            m.add(mix_row.coef_g * g - mix_row.coef_other * other <= mix_row.room)
         self.z = []
         for q in comp.quota_rows:
             z = m.new_int_var(0, q.cap, f"z_{q.municipality}_{q.group}")

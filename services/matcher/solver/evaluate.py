@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from schemas.problem import Case, Problem, Unit
 from services.matcher.solver import care, mix, quota
 from services.matcher.solver.eligibility import pair_failures
@@ -49,9 +51,8 @@ def evaluate(problem: Problem, new_pairs: list[tuple[Case, Unit]]) -> Evaluation
             violations.append("a case or unit is used twice")
         seen_cases.add(c.id)
         seen_units.add(u.id)
-    for broken in pair_failures(new_pairs, slots, forbidden).any(axis=1):
-        if broken:
-            violations.append("a new pair is not eligible")
+    not_eligible = int(np.count_nonzero(pair_failures(new_pairs, slots, forbidden).any(axis=1)))
+    violations += ["a new pair is not eligible"] * not_eligible
 
     pinned_care = care.use(pins, slots)
     care_used = care.use(everything, slots)

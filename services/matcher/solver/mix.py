@@ -70,13 +70,10 @@ def places(problem: Problem, units: Sequence[Unit], pins: Sequence[tuple[Case, U
     out = []
     for r, rule in enumerate(problem.policy.mix_rules):
         for place in sorted({p for u in units if (p := place_of(u, rule.scope)) is not None}):
-            if rule.scope == "neighbourhood":
-                d = nbh.get(place)
-                base_h = d.households if d else 0
-            else:
-                d = cpx.get(place)  # type: ignore[assignment]
-                base_h = d.occupied if d else 0  # type: ignore[union-attr]
-            base_g = sum(d.group_counts.get(g, 0) for g in rule.groups) if d else 0
+            n, x = (nbh.get(place), None) if rule.scope == "neighbourhood" else (None, cpx.get(place))
+            base_h = n.households if n else x.occupied if x else 0
+            counts = n.group_counts if n else x.group_counts if x else {}
+            base_g = sum(counts.get(g, 0) for g in rule.groups)
             in_place = [(c, u) for c, u in pins if place_of(u, rule.scope) == place]
             out.append(
                 MixPlace(

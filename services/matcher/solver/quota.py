@@ -34,7 +34,7 @@ class QuotaRow:
 
 def persons(quotas: Sequence[Quota], pairs: Sequence[tuple[Case, Unit]]) -> dict[tuple[str, str], int]:
     """Persons of the pairs per quota (municipality, group), before capping."""
-    out = {(q.municipality, q.group): 0 for q in quotas}
+    out: dict[tuple[str, str], int] = {(q.municipality, q.group): 0 for q in quotas}
     for c, u in pairs:
         key = (u.municipality, c.group)
         if key in out:
