@@ -66,14 +66,15 @@ class _RuleData:
         self.c_mun_ok = np.ones((n_c, max(1, len(mun_index))), dtype=bool)
         self.c_mun_ok[[i for i, c in enumerate(cases) if c.municipalities]] = False
         self.c_mun_ok[_cells(cases, lambda c: c.municipalities, mun_index)] = True
-        # 6: per case, the neighbourhoods it excludes (column 0: every neighbourhood nobody excludes)
-        excluded = {code for c in cases for code in c.excluded_neighbourhoods} & {
-            u.neighbourhood for u in units
+        # 6: per case, the units in a neighbourhood it excludes
+        units_in: dict[str, list[int]] = {}
+        for j, u in enumerate(units):
+            units_in.setdefault(u.neighbourhood, []).append(j)
+        self.excluded_by_case = {
+            i: [j for code in c.excluded_neighbourhoods for j in units_in.get(code, ())]
+            for i, c in enumerate(cases)
+            if c.excluded_neighbourhoods
         }
-        nbh_index = {code: k + 1 for k, code in enumerate(sorted(excluded))}
-        self.u_nbh = np.array([nbh_index.get(u.neighbourhood, 0) for u in units], dtype=np.int64)
-        self.c_excluded = np.zeros((n_c, len(nbh_index) + 1), dtype=bool)
-        self.c_excluded[_cells(cases, lambda c: c.excluded_neighbourhoods, nbh_index)] = True
         # 7: the care types each case needs and, per type, the units where no entry with slots > 0 (at the
         # unit's neighbourhood or municipality) offers it
         type_index = {t: k for k, t in enumerate(sorted({t for c in cases for t in c.care_needs}))}
@@ -160,7 +161,7 @@ def _failures(d: _RuleData, at: _Block | _Pairs) -> list[np.ndarray]:
         (at.case(d.c_wheel) & ~at.unit(d.u_wheel)) | (at.case(d.c_step) & ~at.unit(d.u_step)),  # 3
         at.case(d.c_rent) < at.unit(d.u_rent),  # 4 rent above the case's maximum
         ~at.lookup(d.c_mun_ok, d.u_mun),  # 5 outside the case's municipalities
-        at.lookup(d.c_excluded, d.u_nbh),  # 6 in an excluded neighbourhood
+        at.listed(d.excluded_by_case),  # 6 in an excluded neighbourhood
         at.any_common(d.c_needs, d.u_care_missing),  # 7 a needed care type not available there
         at.listed(d.forbidden_by_case),  # 8 excluded by staff
     ]

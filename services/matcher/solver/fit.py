@@ -21,8 +21,9 @@ def _parts(
     has_prefs: np.ndarray, rank: np.ndarray, slack: np.ndarray, unit_wheel: np.ndarray, case_wheel: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(preference, size, accessibility); `rank` is the unit's neighbourhood's place in the case's
-    preferred list (0 = first, -1 = not in it), `slack` the unit's places beyond the household's size."""
-    pref = np.where(~has_prefs, 25, np.where(rank >= 0, np.maximum(10, 50 - 10 * rank), 0))
+    preferred list (0 = first, -1 = not in it or no list), `slack` the unit's places beyond the household's
+    size."""
+    pref = np.where(rank >= 0, np.maximum(10, 50 - 10 * rank), np.where(has_prefs, 0, 25))
     size = np.where(slack == 0, 30, np.where(slack == 1, 20, 0))
     access = np.where(unit_wheel & ~case_wheel, -20, 0)
     return pref, size, access
@@ -56,7 +57,7 @@ def fit_parts_of(
         pos = np.minimum(np.searchsorted(k_sorted, pair_key), len(k_sorted) - 1)
         rank = np.where(k_sorted[pos] == pair_key, r_sorted[pos], -1)
     parts = _parts(has_prefs[pc], rank, u_size[pu] - c_size[pc], u_wheel[pu], c_wheel[pc])
-    return tuple(p.astype(np.int64) for p in parts)  # type: ignore[return-value]
+    return tuple(p.astype(np.int64, copy=False) for p in parts)  # type: ignore[return-value]
 
 
 def fit_vector(cases: Sequence[Case], units: Sequence[Unit], pc: np.ndarray, pu: np.ndarray) -> np.ndarray:
@@ -64,7 +65,7 @@ def fit_vector(cases: Sequence[Case], units: Sequence[Unit], pc: np.ndarray, pu:
     if len(pc) == 0:
         return np.zeros(0, dtype=np.int64)
     pref, size, access = fit_parts_of(cases, units, pc, pu)
-    return (pref + size + access).astype(np.int64)
+    return (pref + size + access).astype(np.int64, copy=False)
 
 
 def pair_fits(pairs: Sequence[tuple[Case, Unit]]) -> np.ndarray:

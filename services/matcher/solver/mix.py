@@ -30,6 +30,8 @@ def group_codes(cases: Sequence[Case]) -> np.ndarray:
 
 
 def in_groups(codes: np.ndarray, groups: Sequence[str]) -> np.ndarray:
+    if len(groups) == 1:
+        return codes == _GROUP_CODE[groups[0]]
     return np.isin(codes, [_GROUP_CODE[g] for g in groups])
 
 

@@ -66,7 +66,7 @@ def rows(
     mun_index: dict[str, int] = {}
     u_mun = [mun_index.setdefault(u.municipality, len(mun_index)) for u in units]
     pair_mun = np.array(u_mun, dtype=np.int64)[usable.pu]
-    pair_group = group_codes(cases)[pc]
+    pair_group = group_codes(cases)[pc]  # once: every quota compares against it
     for q in problem.quotas:
         pinned_persons = pinned[(q.municipality, q.group)]
         if q.remaining_persons - pinned_persons <= 0 or q.municipality not in mun_index:
