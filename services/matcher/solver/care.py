@@ -127,14 +127,21 @@ def full_after_round(used: Mapping[Key, int], slots: Mapping[Key, int]) -> list[
     return [key for key, n in used.items() if n >= slots[key]]
 
 
-def exhausted(used: Mapping[Key, int], pinned: Mapping[Key, int], slots: Mapping[Key, int]) -> set[Key]:
-    """Entries with nothing left: used up by the pins alone or full after this round."""
-    return {key for key in slots if slots[key] - pinned.get(key, 0) <= 0} | set(full_after_round(used, slots))
+def exhausted(
+    used: Mapping[Key, int], pinned: Mapping[Key, int], slots: Mapping[Key, int]
+) -> dict[str, list[str]]:
+    """Entries with nothing left (used up by the pins alone or full after this round), as detail texts
+    by care type."""
+    keys = {key for key in slots if slots[key] - pinned.get(key, 0) <= 0} | set(full_after_round(used, slots))
+    by_type: dict[str, list[str]] = {}
+    for a, t in keys:
+        by_type.setdefault(t, []).append(f"{t} care in {a}")
+    return by_type
 
 
-def case_places(exhausted: set[Key], case: Case) -> list[str]:
+def case_places(exhausted: Mapping[str, list[str]], case: Case) -> list[str]:
     """The exhausted entries of the case's care types, for its detail."""
-    return sorted(f"{t} care in {a}" for a, t in exhausted if t in case.care_needs)
+    return sorted(text for t in case.care_needs for text in exhausted.get(t, ()))
 
 
 def unplaced_text(n: int, places: list[str]) -> str:

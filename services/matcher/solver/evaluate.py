@@ -31,6 +31,11 @@ class Evaluation:
     violations: list[str] = field(default_factory=list)
 
     @property
+    def mix_at(self) -> dict[tuple[int, str], MixState]:
+        """The mix states by (rule, place)."""
+        return {(m.rule, m.place): m for m in self.mix}
+
+    @property
     def p(self) -> int:
         return self.priority_sum + self.quota_points
 

@@ -26,8 +26,10 @@ def explain_assignment(
     ev: Evaluation,
     slots: dict[tuple[str, str], int],
     fit: Sequence[int],
+    mix_at: dict[tuple[int, str], mix.MixState] | None = None,
 ) -> list[str]:
-    """The pair's lines; `fit` its (preference, size, accessibility)."""
+    """The pair's lines; `fit` its (preference, size, accessibility), `mix_at` = `ev.mix_at` (built once
+    per result by the caller)."""
     lines = []
     if pinned:
         lines.append("pinned: an approved match awaiting the household's answer, counted as already housed")
@@ -35,7 +37,9 @@ def explain_assignment(
     lines.extend(fit_lines(case, unit, fit))
     for area, t in care.covered_entries(case, unit, slots):
         lines.append(care.line(area, t, slots[(area, t)], ev.care_used[(area, t)]))
-    lines.extend(mix.lines(case, unit, ev.mix))
+    lines.extend(
+        mix.lines(case, unit, comp.problem.policy.mix_rules, ev.mix_at if mix_at is None else mix_at)
+    )
     for q in comp.problem.quotas:
         if (q.municipality, q.group) == (unit.municipality, case.group):
             lines.append(quota.line(case, q, ev.quota_persons_by_key[(q.municipality, q.group)], comp.bonus))

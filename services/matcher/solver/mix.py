@@ -9,12 +9,12 @@ check of a solution, and the explanation texts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
 
-from schemas.problem import GROUPS, SHARE_SCALE, Case, Problem, Unit
+from schemas.problem import GROUPS, SHARE_SCALE, Case, MixRule, Problem, Unit
 from services.matcher.solver.arrays import EMPTY, PairSet, positions_by_key
 
 SCOPES = ("neighbourhood", "complex")
@@ -200,11 +200,16 @@ def _pct(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def lines(case: Case, unit: Unit, mix: Sequence[MixState]) -> list[str]:
-    """The pair's explanation lines: each mix rule of its neighbourhood or complex after this round."""
+def lines(
+    case: Case, unit: Unit, rules: Sequence[MixRule], at: Mapping[tuple[int, str], MixState]
+) -> list[str]:
+    """The pair's explanation lines: each mix rule of its neighbourhood or complex after this round
+    (`at`: the states by (rule, place))."""
     out = []
-    for m in mix:
-        if place_of(unit, m.scope) != m.place:
+    for r, rule in enumerate(rules):
+        place = place_of(unit, rule.scope)
+        m = at.get((r, place)) if place is not None else None
+        if m is None:
             continue
         share = 100 * (m.in_groups + m.new_in_groups) / max(1, m.households + m.new_all)
         limit = _pct(100 * m.share / SHARE_SCALE)

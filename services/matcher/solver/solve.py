@@ -115,6 +115,7 @@ def build_result(
     pairs = [(case_by_id[pin.case], unit_by_id[pin.unit]) for pin in problem.pinned] + new_pairs
     pairs.sort(key=lambda cu: (cu[0].id, cu[1].id))
     fits = pair_fits(pairs).tolist()
+    mix_at = ev.mix_at
     assignments = [
         {
             "case": c.id,
@@ -122,7 +123,7 @@ def build_result(
             "pinned": c.id in pinned_ids,
             "priority": c.priority,
             "fit": fit_dict(fit),
-            "explanation": explain_assignment(c, u, c.id in pinned_ids, comp, ev, slots, fit),
+            "explanation": explain_assignment(c, u, c.id in pinned_ids, comp, ev, slots, fit, mix_at),
         }
         for (c, u), fit in zip(pairs, fits, strict=True)
     ]
