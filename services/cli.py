@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run the intake service (intake [run] | gateway | relay | erase CASE_ID --region R)",
     ),
     "matcher": ("services.matcher.cli:main", "run the matcher service"),
+    "notifier": (
+        "services.notifier.cli:main",
+        "run the notifier service (offers, expiry, signed webhooks, HTTP answers)",
+    ),
     "round": ("services.matcher.cli:round_main", "start a matching round for a region now"),
     "replay": ("services.matcher.cli:replay_main", "re-solve a recorded round and compare"),
     "demo-feed": (

@@ -26,6 +26,18 @@ N_RULES = len(RULE_NAMES)
 Slots = Mapping[tuple[str, str], int]  # (area, care type) -> slots
 Banned = set[tuple[str, str]]  # (case id, unit id) pairs excluded by staff
 
+# The same rules as short snake-case codes, for machine-readable reasons (e.g. a cancelled pin's).
+RULE_CODES: dict[int, str] = {
+    1: "group",
+    2: "household_size",
+    3: "accessibility",
+    4: "rent",
+    5: "municipality",
+    6: "excluded_neighbourhood",
+    7: "care_needs",
+    8: "forbidden",
+}
+
 _CHUNK_PAIRS = 4_000_000
 _GROUP_BIT = {g: 1 << i for i, g in enumerate(GROUPS)}
 _ALL_GROUPS = sum(_GROUP_BIT.values())
