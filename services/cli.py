@@ -24,6 +24,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run the intake service (intake [run] | gateway | relay | erase CASE_ID --region R)",
     ),
     "matcher": ("services.matcher.cli:main", "run the matcher service"),
+    "review": (
+        "services.review.cli:main",
+        "run the review service (review [run] | token --role R --region X)",
+    ),
+    "audit": ("services.review.cli:audit_main", "verify the review audit log's hash chain (audit verify)"),
     "round": ("services.matcher.cli:round_main", "start a matching round for a region now"),
     "replay": ("services.matcher.cli:replay_main", "re-solve a recorded round and compare"),
     "demo-feed": (

@@ -1,0 +1,1 @@
+"""The review service's adapters: tables, Kafka consumer, repository, HTTP API and web page."""
