@@ -134,15 +134,17 @@ class Me(Strict):
     regions: list[str]
 
 
-def principal_dependency(runtime: ReviewRuntime) -> Any:
-    async def principal(request: Request) -> Principal:
-        try:
-            return await runtime.verifier.verify(bearer_token(request.headers.get("authorization")))
-        except AuthError as exc:
-            metrics.AUTH_FAILURES.inc()
-            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+async def bearer_principal(request: Request) -> Principal:
+    """The verified caller of an API request (401 with WWW-Authenticate when there is none)."""
+    runtime: ReviewRuntime = request.app.state.runtime
+    try:
+        return await runtime.verifier.verify(bearer_token(request.headers.get("authorization")))
+    except AuthError as exc:
+        metrics.AUTH_FAILURES.inc()
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
 
-    return principal
+
+Caller = Annotated[Principal, Depends(bearer_principal)]
 
 
 def detail_view(row: dict[str, Any], round_row: dict[str, Any] | None, four_eyes: bool) -> dict[str, Any]:
@@ -166,7 +168,6 @@ def detail_view(row: dict[str, Any], round_row: dict[str, Any] | None, four_eyes
 
 def create_api_router(runtime: ReviewRuntime) -> APIRouter:
     router = APIRouter(prefix="/v1", responses=UNAUTHORIZED)
-    Caller = Annotated[Principal, Depends(principal_dependency(runtime))]
 
     @router.get("/me", response_model=Me, tags=["session"])
     async def me(principal: Caller) -> Me:
