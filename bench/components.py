@@ -24,8 +24,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "components.json"
 
 
 def bench_validation(events: int) -> dict[str, Any]:
-    from services.intake.core.registry import load_registry
-    from services.intake.core.validation import Accepted, validate_message
+    from services.platform.admission import Accepted, validate_message
+    from services.platform.admission.registry import load_registry
     from tests.unit.schemas.event_examples import EXAMPLES, REGION, encode, topic_of, valid_event
 
     registry = load_registry()
@@ -57,8 +57,8 @@ HOSTILE_VALUES = {
 
 def bench_hostile_values() -> dict[str, float]:
     """Worst-case cost of one hostile value within the 1 MiB / 32-deep / 10,000-value limits (ms)."""
-    from services.intake.core.registry import load_registry
-    from services.intake.core.validation import Rejected, validate_message
+    from services.platform.admission import Rejected, validate_message
+    from services.platform.admission.registry import load_registry
     from tests.unit.schemas.event_examples import REGION, encode, topic_of, valid_event
 
     registry = load_registry()
@@ -82,8 +82,8 @@ def bench_hostile_values() -> dict[str, float]:
 
 
 async def bench_relay(database_url: str, bootstrap: str, events: int) -> dict[str, Any]:
+    from schemas.envelope import make_event
     from services.platform import migrations
-    from services.platform.cloudevents import make_event
     from services.platform.db import create_engine, session_maker, transaction
     from services.platform.kafka import ensure_topics
     from services.platform.outbox import OutboxRelay, enqueue_many

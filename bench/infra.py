@@ -41,7 +41,7 @@ def admin(server_url: str, sql: str, database: str) -> str:
 @contextmanager
 def bench_stack(name_prefix: str, partitions: int = 4) -> Iterator[tuple[str, str]]:
     """Yields (bootstrap servers, database URL of a fresh database); cleans everything up afterwards."""
-    from services.platform.localbroker import LocalBroker
+    from devstack.localbroker import LocalBroker
 
     broker = None
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -51,7 +51,7 @@ def bench_stack(name_prefix: str, partitions: int = 4) -> Iterator[tuple[str, st
     embedded = None
     server_url = os.environ.get("DATABASE_URL")
     if not server_url:
-        from services.platform.localdb import EmbeddedPostgres
+        from devstack.localdb import EmbeddedPostgres
 
         embedded = EmbeddedPostgres(database="postgres")
         embedded.start()

@@ -30,7 +30,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
-from services.intake import samples
+from devstack import samples
 from services.intake.settings import IntakeSettings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "intake.json"

@@ -43,7 +43,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def _free_port() -> int:
-    from services.platform.localbroker import free_port
+    from devstack.localbroker import free_port
 
     return free_port()
 
@@ -104,9 +104,9 @@ class Traffic:
     """Synthetic external events per region, drawn from a generated region (demo-feed's senders)."""
 
     def __init__(self, region: str, seed: int, seed_cases: int, seed_units: int, extra: int) -> None:
-        from services.intake.core.registry import load_registry
-        from services.matcher.demofeed import SenderBook, region_events
-        from services.matcher.solver.generate import generate_problem
+        from devstack.demofeed import SenderBook, region_events
+        from devstack.generate import generate_problem
+        from services.platform.admission.registry import load_registry
 
         self.region = region
         self.rng = random.Random(seed)
@@ -127,7 +127,7 @@ class Traffic:
         self.units = list(seed_problem["units"])
 
     def _event(self, type_short: str, data: dict[str, Any]) -> dict[str, Any]:
-        from services.matcher.demofeed import external_event
+        from devstack.demofeed import external_event
 
         sender = self.book.sender(type_short)
         if type_short == "vacancy.published":
@@ -163,9 +163,9 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from schemas.events import TOPIC_OF_TYPE
+    from schemas.topics import POOL, PROPOSALS, TYPE_PREFIX
     from services.platform.kafka import CLOUDEVENTS_HEADERS, make_producer
     from services.platform.migrations import upgrade
-    from services.platform.topics import POOL, PROPOSALS, TYPE_PREFIX
 
     await asyncio.to_thread(upgrade, database_url, ["intake", "matcher"])
     tag = secrets.token_hex(3)

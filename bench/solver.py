@@ -1,6 +1,6 @@
 """Solver benchmark (`make bench-solver`): the real solver against greedy and naive CP-SAT.
 
-For each instance size a synthetic problem is generated (services/matcher/solver/generate.py),
+For each instance size a synthetic problem is generated (devstack/generate.py),
 written to a file, and every method runs in its own subprocess — so peak RSS is that method's
 alone, measured from reading the file to writing the result. Every result is refereed by the
 independent checker (tests/support/checker.py); violations are printed loudly and recorded.
@@ -82,23 +82,23 @@ def _run_method(method: str, problem: dict, time_limit_s: float, workers: int, s
 
         return solve_problem(problem, time_limit_s=time_limit_s, workers=workers, seed=seed)
     if method == "greedy":
-        from services.matcher.solver.baselines import greedy
+        from bench.baselines import greedy
 
         return greedy(problem)
     if method == "naive":
-        from services.matcher.solver.baselines import naive_cpsat
+        from bench.baselines import naive_cpsat
 
         return naive_cpsat(problem, time_limit_s=time_limit_s, workers=workers, seed=seed)
     if method == "lp":
-        from services.matcher.solver.baselines import lp_bound
+        from bench.baselines import lp_bound
 
         return lp_bound(problem, time_limit_s=time_limit_s, workers=workers)
     if method == "exact":
-        from services.matcher.solver.baselines import exact_pure
+        from bench.baselines import exact_pure
 
         return exact_pure(problem)
     if method == "highs":
-        from services.matcher.solver.baselines import highs_mip
+        from bench.baselines import highs_mip
 
         return highs_mip(problem, time_limit_s=time_limit_s, workers=workers)
     raise ValueError(f"unknown method {method!r}")
@@ -392,9 +392,9 @@ def verify(instances: int, workers: int, time_limit_s: float = 20.0, shapes: lis
     a bug when the solver claims OPTIMAL, when its P exceeds HiGHS' proven optimum, or when its
     reported bound lies below that optimum.
     """
+    from bench.baselines import highs_mip
+    from devstack.generate import generate_problem
     from services.matcher.solver import solve_problem
-    from services.matcher.solver.baselines import highs_mip
-    from services.matcher.solver.generate import generate_problem
     from tests.support.checker import check_result
 
     default = [
@@ -498,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
             plot(saved["instances"], args.report.with_name("solver_scaling.png"))
         return 0
 
-    from services.matcher.solver.generate import eligible_pair_count, generate_problem
+    from devstack.generate import eligible_pair_count, generate_problem
 
     sizes = args.sizes or [PRESETS[n] for n in (QUICK_SIZES if args.quick else DEFAULT_SIZES)]
     methods = [m for m in args.methods.split(",") if m]

@@ -9,9 +9,8 @@ be absent or null (null means "the default").
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, ClassVar, Literal
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -25,41 +24,38 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from services.platform import topics
+from schemas import entities, envelope, topics
+from schemas.entities import (  # noqa: F401 (re-exported: the vocabulary is the event layer's too)
+    CODE_PATTERN,
+    GROUPS,
+    ID_PATTERN,
+    MAX_COUNT,
+    MAX_PRIORITY,
+    MAX_TIME_LIMIT_S,
+    Group,
+    StrictModel,
+    UnitKind,
+    UnplacedReason,
+    _four_decimals,
+    _no_duplicates,
+    event_variant,
+)
+from schemas.envelope import (  # noqa: F401 (re-exported: the envelope's names as the event layer's)
+    DATASCHEMA_BASE,
+    dataschema_for,
+    full_type,
+    now_rfc3339,
+)
 
 TYPE_PREFIX = topics.TYPE_PREFIX
 
-# `dataschema` convention: every event's dataschema is exactly DATASCHEMA_BASE + "<full type>.json",
-# e.g. https://wijkmatch.example/schemas/json/nl.wijkmatch.vacancy.published.json — the file that
-# `wijkmatch schemas export` writes to schemas/json/ (and that file's JSON Schema `$id`).
-DATASCHEMA_BASE = "https://wijkmatch.example/schemas/json/"
-
-GROUPS: tuple[str, ...] = (
-    "homeless",
-    "institution_leaver",
-    "statushouder",
-    "labour_migrant",
-    "elderly",
-    "regular",
-)
-
 REGION_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
-# Ids and free identifiers: non-empty, no control characters (U+0000 cannot even be stored in PostgreSQL).
-ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
-# Codes that are part of a composite key ("AREA/CARE_TYPE", "MUNICIPALITY/GROUP", subjects): no "/" either.
-CODE_PATTERN = r"^[^\x00-\x1f\x7f/]+$"
 SNAKE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 EXTENSION_NAME_PATTERN = r"^[a-z0-9]{1,20}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
 PHONE_PATTERN = r"^\+?[0-9 ()-]{3,32}$"
 CITIZEN_NUMBER_PATTERN = r"^[0-9]{9}$"
-
-# Upper bound for every count/amount: keeps sums far inside int64 (the solver's arithmetic) and
-# PostgreSQL integer columns. DOMAIN.md gives no bound except for `priority`.
-MAX_COUNT = 1_000_000_000
-MAX_PRIORITY = 1_000_000
-MAX_TIME_LIMIT_S = 86_400.0
 
 # Messages for pattern failures, keyed by pattern (the validation layer uses them too).
 PATTERN_MESSAGES: dict[str, str] = {
@@ -86,8 +82,6 @@ OrgId = Code
 Text = Annotated[str, Field(min_length=1, max_length=2000, pattern=ID_PATTERN)]
 ReasonCode = Annotated[str, Field(min_length=1, max_length=64, pattern=SNAKE_PATTERN)]
 Sha256 = Annotated[str, Field(min_length=64, max_length=64, pattern=SHA256_PATTERN)]
-Group = Literal["homeless", "institution_leaver", "statushouder", "labour_migrant", "elderly", "regular"]
-UnitKind = Literal["flex", "clustered", "regular"]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 PositiveCount = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 Priority = Annotated[int, Field(ge=1, le=MAX_PRIORITY)]
@@ -146,73 +140,10 @@ Time = Annotated[datetime, BeforeValidator(_parse_rfc3339)]
 IsoDate = Annotated[date, BeforeValidator(_parse_date)]
 
 
-def _no_duplicates(values: list[Any]) -> list[Any]:
-    if len(set(values)) != len(values):
-        raise PydanticCustomError("duplicates", "must not contain duplicates")
-    return values
-
-
-def _four_decimals(value: float) -> float:
-    try:
-        exponent = Decimal(repr(value)).as_tuple().exponent
-    except InvalidOperation:  # pragma: no cover - finite floats always convert
-        raise PydanticCustomError("decimals", "must be a finite number") from None
-    if isinstance(exponent, int) and exponent < -4:
-        raise PydanticCustomError("decimals", "must have at most 4 decimals")
-    return value
-
-
 UniqueCodes = Annotated[list[Code], AfterValidator(_no_duplicates)]
 UniqueGroups = Annotated[list[Group], Field(min_length=1), AfterValidator(_no_duplicates)]
 MaxShare = Annotated[float, Field(gt=0, le=1), AfterValidator(_four_decimals)]
 GroupCounts = dict[Group, Count]
-
-
-# ----------------------------------------------------------------------------------------- base model
-
-
-def _null_allowed_in_schema(schema: dict[str, Any], cls: type[BaseModel]) -> None:
-    """JSON Schema: a field whose null means "the default" also accepts null."""
-    properties = schema.get("properties", {})
-    for name in getattr(cls, "_null_means_default", ()):
-        prop = properties.get(name)
-        if prop is None or "anyOf" in prop:
-            continue
-        meta = {k: prop.pop(k) for k in ("default", "title", "description") if k in prop}
-        properties[name] = {"anyOf": [prop, {"type": "null"}], **meta}
-
-
-class StrictModel(BaseModel):
-    """Exact JSON types, unknown keys forbidden; null for a field with a default means the default."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        allow_inf_nan=False,
-        frozen=True,
-        hide_input_in_errors=True,
-        json_schema_extra=_null_allowed_in_schema,
-    )
-
-    _null_means_default: ClassVar[frozenset[str]] = frozenset()
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        cls._null_means_default = frozenset(
-            name
-            for name, field in cls.model_fields.items()
-            if not field.is_required() and (field.default is not None or field.default_factory is not None)
-        )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_is_default(cls, data: Any) -> Any:
-        if isinstance(data, dict) and cls._null_means_default:
-            nulls = [k for k in cls._null_means_default if k in data and data[k] is None]
-            if nulls:
-                data = {k: v for k, v in data.items() if k not in nulls}
-        return data
 
 
 # ------------------------------------------------------------------------------- DOMAIN.md entities
@@ -228,89 +159,19 @@ class Personal(StrictModel):
     birth_date: IsoDate | None = None
 
 
-class Case(StrictModel):
-    id: Id
-    group: Group
-    household_size: PositiveCount
-    priority: Priority
-    wheelchair: bool = False
-    step_free: bool = False
-    care_needs: UniqueCodes = Field(default_factory=list)
-    max_rent: Count | None = None
-    municipalities: list[Code] = Field(default_factory=list)
-    preferred_neighbourhoods: UniqueCodes = Field(default_factory=list)
-    excluded_neighbourhoods: list[Code] = Field(default_factory=list)
-
-
-class Unit(StrictModel):
-    id: Id
-    kind: UnitKind
-    municipality: Code
-    neighbourhood: Code
-    complex: Id | None = None
-    max_persons: PositiveCount
-    rent: Count
-    wheelchair: bool = False
-    step_free: bool = False
-    allowed_groups: list[Group] = Field(default_factory=list)
-
-
-def _check_group_counts_sum(value: dict[str, int], info: ValidationInfo, total_field: str) -> dict[str, int]:
-    total = info.data.get(total_field)
-    if isinstance(total, int) and sum(value.values()) > total:
-        raise PydanticCustomError(
-            "group_counts_sum", "the sum of group_counts must not exceed {field}", {"field": total_field}
-        )
-    return value
-
-
-class Neighbourhood(StrictModel):
-    code: Code
-    municipality: Code
-    households: Count
-    group_counts: GroupCounts = Field(default_factory=dict)
-
-    @field_validator("group_counts")
-    @classmethod
-    def _counts_within_households(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
-        return _check_group_counts_sum(value, info, "households")
-
-
-class Complex(StrictModel):
-    id: Id
-    neighbourhood: Code
-    occupied: Count
-    group_counts: GroupCounts = Field(default_factory=dict)
-
-    @field_validator("group_counts")
-    @classmethod
-    def _counts_within_occupied(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
-        return _check_group_counts_sum(value, info, "occupied")
-
-
-class CareCapacity(StrictModel):
-    area: Code
-    care_type: Code
-    slots: Count
-
-
-class Quota(StrictModel):
-    municipality: Code
-    group: Group
-    remaining_persons: Count
-
-
-class MixRule(StrictModel):
-    scope: Literal["neighbourhood", "complex"]
-    groups: UniqueGroups
-    max_share: MaxShare
-
-
-class Policy(StrictModel):
-    mix_rules: list[MixRule] = Field(default_factory=list)
-    quota_bonus: Count = 0
-    time_limit_s: Annotated[float, Field(gt=0, le=MAX_TIME_LIMIT_S)] = 10.0
-    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+# The entities of DOMAIN.md (schemas/entities.py) with the event layer's limits (Tighter) applied. Statically
+# they are the entity classes they derive from.
+if TYPE_CHECKING:
+    from schemas.entities import CareCapacity, Case, Complex, MixRule, Neighbourhood, Policy, Quota, Unit
+else:
+    Case = event_variant(entities.Case)
+    Unit = event_variant(entities.Unit)
+    Neighbourhood = event_variant(entities.Neighbourhood)
+    Complex = event_variant(entities.Complex)
+    CareCapacity = event_variant(entities.CareCapacity)
+    Quota = event_variant(entities.Quota)
+    MixRule = event_variant(entities.MixRule)
+    Policy = event_variant(entities.Policy)
 
 
 # ------------------------------------------------------------------------------------- event payloads
@@ -399,9 +260,6 @@ class Objective(StrictModel):
     gap: Annotated[float, Field(ge=0)]
 
 
-UnplacedReason = Literal["no_eligible_unit", "care_capacity", "mix_rule", "quota", "outranked"]
-
-
 class RoundCompleted(Regional):
     round_id: Id
     status: Literal["OPTIMAL", "FEASIBLE", "INVALID_INPUT"]
@@ -469,7 +327,7 @@ class IntakeRejected(StrictModel):
 
 # Full CloudEvents type -> model of its `data`.
 DATA_MODELS: dict[str, type[StrictModel]] = {
-    TYPE_PREFIX + short: model
+    TYPE_PREFIX + short: model  # type: ignore[misc]  # the literal below mixes model classes
     for short, model in {
         "vacancy.published": VacancyPublished,
         "vacancy.withdrawn": VacancyWithdrawn,
@@ -494,7 +352,7 @@ DATA_MODELS: dict[str, type[StrictModel]] = {
     }.items()
 }
 
-# Every external topic -> the full types it carries (the intake topics come from services.platform.topics).
+# Every external topic -> the full types it carries (the intake topics come from schemas.topics).
 TOPIC_TYPES: dict[str, frozenset[str]] = {
     **{
         topic: frozenset(TYPE_PREFIX + t for t in types) for topic, types in topics.INTAKE_TOPIC_TYPES.items()
@@ -524,16 +382,6 @@ EXTERNAL_INPUT_TYPES: dict[str, frozenset[str]] = {
 def short_type(full_type: str) -> str:
     """`nl.wijkmatch.vacancy.published` -> `vacancy.published`."""
     return full_type[len(TYPE_PREFIX) :] if full_type.startswith(TYPE_PREFIX) else full_type
-
-
-def full_type(type_name: str) -> str:
-    """`vacancy.published` -> `nl.wijkmatch.vacancy.published` (full names pass through)."""
-    return type_name if type_name.startswith(TYPE_PREFIX) else TYPE_PREFIX + type_name
-
-
-def dataschema_for(type_name: str) -> str:
-    """The one accepted `dataschema` value of a type (see DATASCHEMA_BASE)."""
-    return f"{DATASCHEMA_BASE}{full_type(type_name)}.json"
 
 
 # Which data field holds the organisation id that must equal the sender's.
@@ -650,11 +498,6 @@ class CloudEvent(BaseModel):
         return value
 
 
-def now_rfc3339() -> str:
-    """The current UTC time as an RFC 3339 string with offset (for event producers)."""
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
 def make_event(
     type_name: str,
     data: BaseModel | dict[str, Any],
@@ -665,23 +508,17 @@ def make_event(
     subject: str | None = None,
     with_dataschema: bool = True,
 ) -> dict[str, Any]:
-    """A CloudEvent dict (JSON-ready) for producers; `data` is validated against the type's model."""
+    """A CloudEvent dict (JSON-ready) whose `data` is first validated against the type's model
+    (the envelope itself comes from `schemas.envelope.make_event`, the one builder)."""
     full = full_type(type_name)
     model = DATA_MODELS[full]
     payload = data if isinstance(data, model) else model.model_validate(data)
-    payload_json = payload.model_dump(mode="json", exclude_none=False)
-    if isinstance(time, datetime):
-        time = time.isoformat().replace("+00:00", "Z")
-    event: dict[str, Any] = {
-        "specversion": "1.0",
-        "id": id,
-        "source": source,
-        "type": full,
-        "subject": subject if subject is not None else (subject_for(full, payload) or "unknown"),
-        "time": time,
-        "datacontenttype": "application/json",
-    }
-    if with_dataschema:
-        event["dataschema"] = dataschema_for(full)
-    event["data"] = payload_json
-    return event
+    return envelope.make_event(
+        type=full,
+        source=source,
+        id=id,
+        time=time,
+        subject=subject if subject is not None else (subject_for(full, payload) or "unknown"),
+        data=payload.model_dump(mode="json", exclude_none=False),
+        dataschema=with_dataschema,
+    )

@@ -19,8 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from schemas import events, pool
-from services.platform import topics
+from schemas import events, pool, topics
 
 SCHEMAS_DIR = Path(__file__).resolve().parent
 JSON_DIR_NAME = "json"
@@ -221,9 +220,9 @@ def generate() -> dict[str, str]:
             )
         )
     files[f"{JSON_DIR_NAME}/{ENVELOPE_FILE}"] = _dump_json(_envelope_schema())
-    for stem, model in sorted(_problem_models().items()):
+    for stem, file_model in sorted(_problem_models().items()):
         files[f"{JSON_DIR_NAME}/{stem}.json"] = _dump_json(
-            _model_schema(model, events.DATASCHEMA_BASE + f"{stem}.json", stem, f"DOMAIN.md {stem} file")
+            _model_schema(file_model, events.DATASCHEMA_BASE + f"{stem}.json", stem, f"DOMAIN.md {stem} file")
         )
     files[ASYNCAPI_NAME] = yaml.dump(
         _asyncapi(), Dumper=_PlainDumper, sort_keys=True, allow_unicode=True, width=100

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, create_model
 from pydantic_core import PydanticCustomError
 
-from schemas import events
+from schemas import envelope, events, topics
 from schemas.events import (
     CareCapacity,
     Case,
@@ -30,7 +30,6 @@ from schemas.events import (
     StrictModel,
     Unit,
 )
-from services.platform import topics
 
 POOL_SOURCE = "urn:wijkmatch:intake"
 
@@ -88,7 +87,7 @@ def _known_pool_type(value: str) -> str:
 class PoolCloudEvent(CloudEvent):
     """Envelope of a pool event (same rules as CloudEvent, pool types only)."""
 
-    type: Annotated[str, AfterValidator(_known_pool_type)]  # type: ignore[assignment]
+    type: Annotated[str, AfterValidator(_known_pool_type)]
 
 
 # ------------------------------------------------------------------------------------------- keys
@@ -179,14 +178,6 @@ def pool_change_for(type_name: str, data: BaseModel | dict[str, Any]) -> PoolCha
 # --------------------------------------------------------------------------------------- builders
 
 
-def _time_text(time: str | datetime) -> str:
-    if isinstance(time, datetime):
-        if time.tzinfo is None:
-            raise ValueError("pool event time needs a UTC offset")
-        return time.isoformat().replace("+00:00", "Z")
-    return time
-
-
 def pool_event_id(source: str, event_id: str, entity: str, key: str, action: str) -> str:
     """A deterministic pool event id: the same external event always yields the same pool event id."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{source}\x1f{event_id}\x1f{entity}\x1f{key}\x1f{action}"))
@@ -195,17 +186,9 @@ def pool_event_id(source: str, event_id: str, entity: str, key: str, action: str
 def _envelope(
     type_name: str, key: str, time: str | datetime, id: str, data: dict[str, Any]
 ) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": id,
-        "source": POOL_SOURCE,
-        "type": type_name,
-        "subject": key,
-        "time": _time_text(time),
-        "datacontenttype": "application/json",
-        "dataschema": events.dataschema_for(type_name),
-        "data": data,
-    }
+    if isinstance(time, datetime) and time.tzinfo is None:
+        raise ValueError("pool event time needs a UTC offset")
+    return envelope.make_event(type=type_name, source=POOL_SOURCE, subject=key, time=time, id=id, data=data)
 
 
 def pool_upserted(

@@ -6,148 +6,33 @@ or a list of `{path, message}` errors with JSON Pointer paths. Messages never ec
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    WithJsonSchema,
-    model_validator,
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from schemas.entities import (  # noqa: F401 (re-exported: the problem file's entities are DOMAIN.md's)
+    GROUPS,
+    SHARE_SCALE,
+    CareCapacity,
+    Case,
+    Complex,
+    Group,
+    MixRule,
+    Neighbourhood,
+    Pair,
+    Policy,
+    Quota,
+    Status,
+    StrictModel,
+    Unit,
+    UnitKind,
 )
-from pydantic_core import PydanticCustomError
-
-Group = Literal["homeless", "institution_leaver", "statushouder", "labour_migrant", "elderly", "regular"]
-GROUPS: tuple[str, ...] = Group.__args__  # type: ignore[attr-defined]
-UnitKind = Literal["flex", "clustered", "regular"]
-Scope = Literal["neighbourhood", "complex"]
-Status = Literal["OPTIMAL", "FEASIBLE", "INVALID_INPUT"]
-Reason = Literal["no_eligible_unit", "care_capacity", "mix_rule", "quota", "outranked"]
-
-Code = Annotated[str, Field(min_length=1)]
-NonNegInt = Annotated[int, Field(ge=0)]
-PositiveInt = Annotated[int, Field(ge=1)]
-
-SHARE_SCALE = 10000
+from schemas.entities import UnplacedReason as Reason
 
 
-def _exact_number(value: Any) -> Decimal:
-    """Accept a JSON number (int, float or Decimal from parse_float=Decimal) as an exact Decimal."""
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        raise PydanticCustomError("number_type", "Input should be a number")
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise PydanticCustomError("number_type", "Input should be a finite number")
-        # repr() is the shortest decimal that round-trips, i.e. what the JSON text most likely said.
-        return Decimal(repr(value))
-    if isinstance(value, Decimal) and not value.is_finite():
-        raise PydanticCustomError("number_type", "Input should be a finite number")
-    return Decimal(value)
-
-
-# A JSON number read exactly; the exported JSON Schema says "number" (a string is rejected by the validator).
-ExactNumber = Annotated[
-    Decimal,
-    BeforeValidator(_exact_number),
-    WithJsonSchema({"type": "number"}),
-]
-
-
-class _Strict(BaseModel):
-    """Exact JSON types, unknown keys rejected, optional keys may be absent or null."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_means_default(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            optional = {name for name, f in cls.model_fields.items() if not f.is_required()}
-            return {k: v for k, v in data.items() if not (v is None and k in optional)}
-        return data
-
-
-class Case(_Strict):
-    id: Code
-    group: Group
-    household_size: PositiveInt
-    priority: Annotated[int, Field(ge=1, le=1_000_000)]
-    wheelchair: bool = False
-    step_free: bool = False
-    care_needs: list[Code] = []
-    max_rent: NonNegInt | None = None
-    municipalities: list[Code] = []
-    preferred_neighbourhoods: list[Code] = []
-    excluded_neighbourhoods: list[Code] = []
-
-
-class Unit(_Strict):
-    id: Code
-    kind: UnitKind
-    municipality: Code
-    neighbourhood: Code
-    complex: Code | None = None
-    max_persons: PositiveInt
-    rent: NonNegInt
-    wheelchair: bool = False
-    step_free: bool = False
-    allowed_groups: list[Group] = []
-
-
-class Neighbourhood(_Strict):
-    code: Code
-    municipality: Code
-    households: NonNegInt
-    group_counts: dict[Group, NonNegInt] = {}
-
-
-class Complex(_Strict):
-    id: Code
-    neighbourhood: Code
-    occupied: NonNegInt
-    group_counts: dict[Group, NonNegInt] = {}
-
-
-class CareCapacity(_Strict):
-    area: Code
-    care_type: Code
-    slots: NonNegInt
-
-
-class Quota(_Strict):
-    municipality: Code
-    group: Group
-    remaining_persons: NonNegInt
-
-
-class MixRule(_Strict):
-    scope: Scope
-    groups: list[Group]
-    max_share: ExactNumber
-
-    @property
-    def share_scaled(self) -> int:
-        """S = max_share × 10000, exact (validated to have at most four decimals)."""
-        return int(self.max_share * SHARE_SCALE)
-
-
-class Policy(_Strict):
-    mix_rules: list[MixRule] = []
-    quota_bonus: NonNegInt = 0
-    time_limit_s: ExactNumber = Decimal(10)
-    seed: NonNegInt = 0
-
-
-class Pair(_Strict):
-    case: Code
-    unit: Code
-
-
-class Problem(_Strict):
+class Problem(StrictModel):
     region: str
     round_id: str | None = None
     policy: Policy = Policy()
@@ -309,10 +194,11 @@ def _semantic_errors(p: Problem) -> list[dict[str, str]]:
             err(["cases", i, "care_needs", j], "duplicate care need")
         for j in _duplicates(list(case.preferred_neighbourhoods)):
             err(["cases", i, "preferred_neighbourhoods", j], "duplicate preferred neighbourhood")
-    for name, items, total_field in (
+    counted: tuple[tuple[str, Sequence[Neighbourhood | Complex], str], ...] = (
         ("neighbourhoods", p.neighbourhoods, "households"),
         ("complexes", p.complexes, "occupied"),
-    ):
+    )
+    for name, items, total_field in counted:
         for i, item in enumerate(items):
             if sum(item.group_counts.values()) > getattr(item, total_field):
                 err([name, i, "group_counts"], f"group counts add up to more than {total_field}")
@@ -332,10 +218,10 @@ def _semantic_errors(p: Problem) -> list[dict[str, str]]:
         for i in _duplicates([getattr(pin, field) for pin in p.pinned]):
             err(["pinned", i, field], f"two pins share a {field}")
     for i, pin in enumerate(p.pinned):
-        case, unit = case_by_id.get(pin.case), unit_by_id.get(pin.unit)
-        if case is None or unit is None:
+        pinned_case, pinned_unit = case_by_id.get(pin.case), unit_by_id.get(pin.unit)
+        if pinned_case is None or pinned_unit is None:
             continue
-        rules = failed_rules(case, unit, slots, (pin.case, pin.unit) in forbidden)
+        rules = failed_rules(pinned_case, pinned_unit, slots, (pin.case, pin.unit) in forbidden)
         if rules:
             listed = ", ".join(str(r) for r in rules)
             err(["pinned", i], f"pinned pair is not eligible (fails hard rule {listed})")

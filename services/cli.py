@@ -11,13 +11,17 @@ import sys
 
 # name -> ("module:function", one-line help). The function takes argv (list[str]) and returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "broker": ("services.platform.localbroker:main", "start the bundled Kafka-compatible broker (Tansu)"),
+    "broker": ("devstack.localbroker:main", "start the bundled Kafka-compatible broker (Tansu)"),
     "db": (
-        "services.platform.dbcli:main",
+        "devstack.dbcli:main",
         "start embedded PostgreSQL / run migrations (db start|upgrade|url)",
     ),
-    "up": ("services.platform.supervisor:main", "run the whole stack locally under one supervisor"),
-    "demo": ("services.platform.demo:main", "the main job on the embedded default: stack + demo feed"),
+    "migrate": (
+        "services.platform.migrations:main",
+        "database migrations of every service (migrate upgrade|current); the production job",
+    ),
+    "up": ("devstack.supervisor:main", "run the whole stack locally under one supervisor"),
+    "demo": ("devstack.demo:main", "the main job on the embedded default: stack + demo feed"),
     "schemas": ("schemas.export:main", "export JSON Schema / AsyncAPI files (schemas export)"),
     "intake": (
         "services.intake.cli:main",
@@ -32,14 +36,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "round": ("services.matcher.cli:round_main", "start a matching round for a region now"),
     "replay": ("services.matcher.cli:replay_main", "re-solve a recorded round and compare"),
     "demo-feed": (
-        "services.matcher.demofeed:main",
+        "devstack.demofeed:main",
         "publish a realistic synthetic region through the external topics",
     ),
     "solve": (
         "services.matcher.solver.cli:solve_main",
         "solve a problem file (DOMAIN.md) into a result file",
     ),
-    "generate": ("services.matcher.solver.generate:main", "write a realistic synthetic problem file"),
+    "generate": ("devstack.generate:main", "write a realistic synthetic problem file"),
 }
 
 

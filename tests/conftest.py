@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from services.platform.localbroker import run_blocking, state_dir
-from services.platform.topics import ALL_TOPICS
+from devstack.localbroker import run_blocking, state_dir
+from schemas.topics import ALL_TOPICS
 
 TEST_PARTITIONS = int(os.environ.get("WIJKMATCH_TEST_PARTITIONS", "4"))
 # Test data is throwaway: intake may use its built-in master key even when the test database is not on
@@ -114,7 +114,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 async def _ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> list[str]:
-    from services.platform.localbroker import create_topics
+    from devstack.localbroker import create_topics
 
     return await create_topics(bootstrap, topics, partitions)
 
@@ -148,7 +148,7 @@ def kafka_bootstrap() -> Iterator[str]:
             container.stop()
         return
 
-    from services.platform.localbroker import LocalBroker
+    from devstack.localbroker import LocalBroker
 
     broker = LocalBroker(port=0, partitions=TEST_PARTITIONS)
     try:
@@ -286,7 +286,7 @@ def postgres_server_url() -> Iterator[str]:
             container.stop()
         return
 
-    from services.platform.localdb import EmbeddedPostgres
+    from devstack.localdb import EmbeddedPostgres
 
     _remove_stale_test_servers(state_dir() / "tmp")
     data_dir = state_dir() / "tmp" / f"pg-test-{os.getpid()}-{secrets.token_hex(3)}"

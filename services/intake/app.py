@@ -10,12 +10,12 @@ from typing import Any
 
 from faststream.asgi import AsgiFastStream
 
-from services.intake.adapters.consumer import register_consumer
+from schemas.topics import INTAKE_REJECTED, INTAKE_TOPIC_TYPES, POOL
 from services.intake.bootstrap import IntakeRuntime, build_runtime
+from services.intake.entrypoints.consumer import register_consumer
 from services.intake.settings import IntakeSettings
 from services.platform.kafka import ensure_topics
 from services.platform.observability import configure_logging, make_asgi_app, make_kafka_broker
-from services.platform.topics import INTAKE_REJECTED, INTAKE_TOPIC_TYPES, POOL
 
 SERVICE = "wijkmatch-intake"
 

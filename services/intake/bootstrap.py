@@ -10,12 +10,12 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.intake.adapters import metrics
-from services.intake.adapters.verdicts import dead_letter, to_verdict
-from services.intake.core.registry import Registry, load_registry
+from services.intake import metrics
 from services.intake.service.apply import BatchOutcome
 from services.intake.service.processor import BatchProcessor
+from services.intake.service.verdicts import dead_letter, to_verdict
 from services.intake.settings import IntakeSettings
+from services.platform.admission.registry import Registry, load_registry
 from services.platform.db import create_engine, session_maker
 from services.platform.observability import ProgressProbe
 from services.platform.outbox import OutboxRelay

@@ -66,7 +66,7 @@ def _run(settings: IntakeSettings, host: str | None, port: int | None) -> int:
 def _gateway(settings: IntakeSettings, host: str | None, port: int | None) -> int:
     import uvicorn
 
-    from services.intake.adapters.gateway import create_gateway
+    from services.intake.entrypoints.gateway import create_gateway
     from services.platform.observability import configure_logging
 
     configure_logging("wijkmatch-intake-gateway", settings.log_level)

@@ -30,8 +30,8 @@ class MatcherAsgi(AsgiFastStream):
         self.on_shutdown(self._stop_service)
 
     async def _start_service(self) -> None:
-        from services.matcher.adapters.http import create_api
-        from services.matcher.service import MatcherService
+        from services.matcher.bootstrap import MatcherService
+        from services.matcher.entrypoints.http import create_api
 
         self.service = MatcherService(self.settings)
         broker = self.broker

@@ -141,7 +141,7 @@ def round_main(argv: list[str] | None = None) -> int:
 async def _round_request(settings: MatcherSettings, args: argparse.Namespace) -> int:
     from sqlalchemy import func, select
 
-    from services.matcher.adapters.http import _wait_for_round, round_view
+    from services.matcher.entrypoints.http import _wait_for_round, round_view
     from services.matcher.pool import repository as repo
     from services.platform.db import create_engine, session_maker
 
@@ -169,7 +169,7 @@ async def _round_request(settings: MatcherSettings, args: argparse.Namespace) ->
 async def _round_local(settings: MatcherSettings, args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from services.matcher.adapters.http import round_view
+    from services.matcher.entrypoints.http import round_view
     from services.matcher.pool.tables import rounds
     from services.matcher.rounds.runner import RoundRunner, SolverOptions
     from services.matcher.rounds.worker import SolverPool

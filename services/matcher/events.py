@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.events import dataschema_for
+from schemas.envelope import make_event
 from services.matcher.settings import SOURCE
-from services.platform.topics import TYPE_PREFIX
 
 FIT_PARTS = ("preference", "size", "accessibility")
 MAX_EXPLANATION_LINE = 2000
@@ -22,17 +20,7 @@ def now_iso() -> str:
 def cloud_event(
     type_: str, subject: str, data: dict[str, Any], *, event_id: str | None = None
 ) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": event_id or str(uuid.uuid4()),
-        "source": SOURCE,
-        "type": TYPE_PREFIX + type_,
-        "subject": subject,
-        "time": now_iso(),
-        "datacontenttype": "application/json",
-        "dataschema": dataschema_for(type_),
-        "data": data,
-    }
+    return make_event(type=type_, source=SOURCE, subject=subject, data=data, id=event_id, time=now_iso())
 
 
 def fit_parts(fit: Any) -> dict[str, int]:

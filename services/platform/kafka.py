@@ -21,7 +21,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
 )
 
-from services.platform.topics import ALL_TOPICS
+from schemas.topics import ALL_TOPICS
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ _PREFIXED_WITH_FALLBACK: dict[str, tuple[str, ...]] = {
 def default_database_url() -> str:
     """The embedded PostgreSQL's URL (`wijkmatch db start`), the local default; a TCP URL if unknown."""
     try:
-        from services.platform.localdb import embedded_url
+        from services.platform.localstate import embedded_url
 
         return embedded_url()
     except Exception:
@@ -40,12 +40,11 @@ def default_database_url() -> str:
 
 def service_config(service: str, **extra: Any) -> SettingsConfigDict:
     """The `model_config` of a service's settings class: prefix `WIJKMATCH_<SERVICE>_`."""
-    return SettingsConfigDict(
-        env_prefix=f"WIJKMATCH_{service.upper()}_",
-        extra="ignore",
-        populate_by_name=True,
-        **extra,
+    config = SettingsConfigDict(
+        env_prefix=f"WIJKMATCH_{service.upper()}_", extra="ignore", populate_by_name=True
     )
+    config.update(extra)  # type: ignore[typeddict-item]
+    return config
 
 
 class ServiceSettings(BaseSettings):

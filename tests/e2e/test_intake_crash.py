@@ -11,10 +11,10 @@ import httpx
 import pytest
 from aiokafka import TopicPartition
 
-from services.intake import samples
+from devstack import samples
+from schemas.topics import POOL
 from services.intake.settings import IntakeSettings
 from services.platform.db import create_engine
-from services.platform.topics import POOL
 from tests.integration.intake.conftest import (
     IntakeProcess,
     committed_offsets,

@@ -18,12 +18,12 @@ import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.intake import samples
+from devstack import samples
+from devstack.localbroker import free_port
+from schemas.topics import CASES, INTAKE_REJECTED, POOL
 from services.intake.core.vault_crypto import VaultError, decrypt_personal
 from services.intake.settings import IntakeSettings
 from services.platform.db import create_engine
-from services.platform.localbroker import free_port
-from services.platform.topics import CASES, INTAKE_REJECTED, POOL
 from tests.integration.intake.conftest import (
     IntakeProcess,
     count,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiokafka import TopicPartition
 
-from services.intake import samples
+from devstack import samples
 from services.intake.settings import IntakeSettings
 from services.platform.db import create_engine
 from tests.integration.intake.conftest import (

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from services.matcher.solver.generate import generate_problem
+from devstack.generate import generate_problem
 from services.platform.db import create_engine
 from tests.conftest import TEST_PARTITIONS
 from tests.support.checker import check_result

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from devstack.generate import generate_problem
 from services.intake.settings import IntakeSettings
 from services.matcher.solver import solve_problem
-from services.matcher.solver.generate import generate_problem
 from services.platform.db import create_engine
 from tests.integration.intake.conftest import IntakeProcess
 from tests.support.checker import check_result

@@ -14,8 +14,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from schemas.pool import pool_removed, pool_upserted
+from schemas.topics import DECISIONS, OFFER_RESPONSES, OFFERS, POOL, PROPOSALS, TYPE_PREFIX
 from services.platform.kafka import make_producer
-from services.platform.topics import DECISIONS, OFFER_RESPONSES, OFFERS, POOL, PROPOSALS, TYPE_PREFIX
 
 
 def now_iso() -> str:
@@ -211,7 +211,7 @@ class MatcherProcess:
     def __init__(self, log_path: Any, **env: str) -> None:
         import os
 
-        from services.platform.localbroker import free_port
+        from devstack.localbroker import free_port
 
         self.port = free_port()
         self.log_path = log_path

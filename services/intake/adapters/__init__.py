@@ -1,1 +1,1 @@
-"""Intake adapters: database tables and repositories, Kafka consumer, HTTP gateway, metrics."""
+"""Intake adapters: database tables and the repository."""

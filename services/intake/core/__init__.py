@@ -1,1 +1,4 @@
-"""Intake's pure core: organisation registry and message validation (no I/O but loading the registry)."""
+"""Intake's pure core: versioning, entity ownership, changes, the vault's crypto.
+
+Admission (guards, registry, validation, rejections) is shared: services/platform/admission.
+"""

@@ -1,1 +1,1 @@
-"""Intake service layer: apply a batch of consumed messages in one unit of work; erase a case."""
+"""Intake service layer: verdicts on consumed messages, a batch applied in one unit of work, erasure."""

@@ -12,14 +12,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.pool import pool_event_id, pool_removed, pool_upserted
+from schemas.topics import INTAKE_REJECTED, POOL
 from services.intake.adapters.repository import CareGroup, EntityRef, IntakeRepository, StoredVersion
 from services.intake.core.changes import Change, IncomingEvent, care_group, plan_change
 from services.intake.core.ownership import ownership_error, refused
-from services.intake.core.validation import Rejected, build_rejection_event
 from services.intake.core.vault_crypto import seal_personal
 from services.intake.core.versioning import Version, supersedes
 from services.platform import inbox, outbox
-from services.platform.topics import INTAKE_REJECTED, POOL
+from services.platform.admission import Rejected, build_rejection_event
 
 SCHEMA = "intake"
 # Rejections have no trustworthy (source, id); their inbox identity is the message's position.

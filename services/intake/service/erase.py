@@ -11,10 +11,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.pool import pool_event_id, pool_removed
+from schemas.topics import POOL
 from services.intake.adapters.repository import IntakeRepository
 from services.platform import outbox
 from services.platform.db import transaction
-from services.platform.topics import POOL
 
 SCHEMA = "intake"
 ERASE_SOURCE = "urn:wijkmatch:intake:erase"

@@ -1,1 +1,1 @@
-"""Adapters around the matcher core: Kafka consumer, HTTP API, metrics."""
+"""Adapters around the matcher core: the Kafka consumer of its input topics."""

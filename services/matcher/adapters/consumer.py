@@ -23,14 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.events import DATA_MODELS, CloudEvent, short_type
 from schemas.pool import parse_pool_event
-from services.matcher.adapters import metrics
+from schemas.topics import DECISIONS, INTAKE_REJECTED, OFFER_RESPONSES, OFFERS, POOL
+from services.matcher import metrics
 from services.matcher.decisions.apply import RefusalPolicy, apply_decision
 from services.matcher.pool.apply import apply_parsed_pool_event
 from services.matcher.pool.repository import lock_region, touch_region
 from services.matcher.settings import SCHEMA
 from services.platform.inbox import record_once
 from services.platform.outbox import enqueue
-from services.platform.topics import DECISIONS, INTAKE_REJECTED, OFFER_RESPONSES, OFFERS, POOL
 
 log = logging.getLogger(__name__)
 

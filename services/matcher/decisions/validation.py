@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.intake.core.registry import Registry
-from services.intake.core.validation import Accepted, Rejected, build_rejection_event, validate_message
-from services.platform.topics import OFFER_RESPONSES
+from schemas.topics import OFFER_RESPONSES
+from services.platform.admission import Accepted, Rejected, build_rejection_event, validate_message
+from services.platform.admission.registry import Registry
 
 REJECTION_SOURCE = "urn:wijkmatch:matcher"
 

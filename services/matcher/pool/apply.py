@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.pool import parse_pool_event
-from services.matcher.adapters import metrics
+from schemas.topics import TYPE_PREFIX
+from services.matcher import metrics
 from services.matcher.pool import repository as repo
-from services.platform.topics import TYPE_PREFIX
 
 
 def entity_action(type_name: str) -> tuple[str, str]:

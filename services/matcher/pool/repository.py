@@ -9,10 +9,10 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schemas.topics import PROPOSALS
 from services.matcher import events
 from services.matcher.pool.tables import cases, forbidden, proposals, reference, region_state, units
 from services.matcher.settings import SCHEMA
-from services.platform.topics import PROPOSALS
 
 ACTIVE = ("pending", "approved", "offered")
 REFERENCE_ENTITIES = ("neighbourhood", "complex", "care_capacity", "quota", "policy")

@@ -25,8 +25,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from services.matcher import events
-from services.matcher.adapters import metrics
+from services.matcher import events, metrics
 from services.matcher.pool import repository as repo
 from services.matcher.pool.problem import (
     HousedRow,
@@ -485,8 +484,8 @@ class RoundRunner:
                 .where(units.c.region == region, units.c.id.in_([r["unit_id"] for r in rows]))
                 .values(status="proposed", updated_at=func.now())
             )
+            from schemas.topics import PROPOSALS
             from services.platform.outbox import enqueue_many
-            from services.platform.topics import PROPOSALS
 
             await enqueue_many(session, "matcher", [(PROPOSALS, region, e) for _, _, e in outbox])
         if stale:

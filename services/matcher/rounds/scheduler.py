@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.matcher.adapters import metrics
+from services.matcher import metrics
 from services.matcher.rounds.runner import RoundReport, RoundRunner
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.intake import samples
+from devstack import samples
 from services.intake.settings import IntakeSettings
 from services.platform.db import create_engine
 
@@ -194,7 +194,7 @@ class IntakeProcess:
     def __init__(self, settings: IntakeSettings, log_path: Any, **extra_env: str) -> None:
         import os
 
-        from services.platform.localbroker import free_port
+        from devstack.localbroker import free_port
 
         self.port = free_port()
         self.log_path = log_path

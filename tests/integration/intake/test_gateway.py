@@ -9,12 +9,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.intake import samples
-from services.intake.adapters.gateway import create_gateway
-from services.intake.core.registry import load_registry
-from services.intake.core.validation import validate_message
+from devstack import samples
+from schemas.topics import CASES, VACANCIES
+from services.intake.entrypoints.gateway import create_gateway
 from services.intake.settings import IntakeSettings
-from services.platform.topics import CASES, VACANCIES
+from services.platform.admission import validate_message
+from services.platform.admission.registry import load_registry
 from tests.integration.intake.conftest import read_topic
 
 pytestmark = pytest.mark.integration

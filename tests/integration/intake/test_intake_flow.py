@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.intake import samples
+from devstack import samples
+from schemas.topics import POOL
 from services.intake.settings import IntakeSettings
-from services.platform.topics import POOL
 from tests.integration.intake.conftest import (
     count,
     end_offsets,
@@ -292,7 +292,7 @@ async def test_a_message_that_breaks_processing_is_dead_lettered_once_and_never_
 async def _rejections_for(bootstrap: str, event_id: str) -> list[dict]:
     import json
 
-    from services.platform.topics import INTAKE_REJECTED
+    from schemas.topics import INTAKE_REJECTED
     from tests.integration.intake.conftest import read_topic
 
     async def matching() -> list[dict]:

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.intake import samples
-from services.intake.adapters.verdicts import to_verdict
-from services.intake.core.registry import load_registry
+from devstack import samples
 from services.intake.service.apply import apply_batch
 from services.intake.service.erase import erase_case
 from services.intake.service.processor import RawRecord
+from services.intake.service.verdicts import to_verdict
+from services.platform.admission.registry import load_registry
 from services.platform.db import session_maker, transaction
 from tests.integration.intake.conftest import rows
 

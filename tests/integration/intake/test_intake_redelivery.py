@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.intake import samples
+from devstack import samples
 from services.intake.service.processor import BatchProcessor
 from services.intake.settings import IntakeSettings
 from tests.integration.intake.conftest import count, produce, running_intake, wait_until

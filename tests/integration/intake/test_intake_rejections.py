@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack import samples
 from schemas.events import DATA_MODELS, full_type
-from services.intake import samples
+from schemas.topics import CASES, INTAKE_REJECTED, VACANCIES
 from services.intake.settings import IntakeSettings
-from services.platform.topics import CASES, INTAKE_REJECTED, VACANCIES
 from tests.integration.intake.conftest import count, read_topic, running_intake, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -268,7 +268,7 @@ async def test_every_malformed_variant_yields_exactly_one_rejection_with_the_rig
 async def test_hostile_values_are_rejected_whole_and_the_partition_moves_on(
     intake_settings: IntakeSettings, db: AsyncEngine, kafka_bootstrap: str, region: str
 ) -> None:
-    from services.intake.adapters.metrics import REJECTED
+    from services.intake.metrics import REJECTED
 
     rejected_before = REJECTED.labels(CASES, "unknown", "unknown")._value.get()
     variants: list[Variant] = [(CASES, region.encode(), make(region), "") for _, make in HOSTILE]

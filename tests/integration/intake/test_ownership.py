@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.intake import samples
+from devstack import samples
+from schemas.topics import INTAKE_REJECTED, POOL
 from services.intake.settings import IntakeSettings
-from services.platform.topics import INTAKE_REJECTED, POOL
 from tests.integration.intake.conftest import (
     count,
     end_offsets,

@@ -68,7 +68,7 @@ def matcher_settings(
 
 @pytest.fixture
 async def matcher(matcher_settings: MatcherSettings) -> AsyncIterator[object]:
-    from services.matcher.service import MatcherService
+    from services.matcher.bootstrap import MatcherService
 
     service = MatcherService(matcher_settings)
     await service.start()

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from devstack.generate import generate_problem
 from services.matcher.cli import proposals_main, replay_main, round_main
 from services.matcher.settings import MatcherSettings
-from services.matcher.solver.generate import generate_problem
 from tests.support.matcher_support import TopicWatcher, pool_events_for, produce_pool, wait_until
 
 pytestmark = pytest.mark.integration

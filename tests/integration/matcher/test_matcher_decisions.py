@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from devstack.generate import generate_problem
 from schemas.events import DATA_MODELS, CloudEvent
+from schemas.topics import INTAKE_REJECTED
 from services.matcher.pool import repository as repo
 from services.matcher.pool.tables import cases, proposals, rounds, units
-from services.matcher.solver.generate import generate_problem
-from services.platform.topics import INTAKE_REJECTED
 from tests.support.matcher_support import (
     TopicWatcher,
     approved,

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from devstack.generate import generate_problem
 from schemas.events import DATA_MODELS, CloudEvent
 from services.matcher.pool.problem import sha256_text
 from services.matcher.pool.tables import proposals, rounds
 from services.matcher.rounds.replay import replay_round
 from services.matcher.solver import solve_problem
-from services.matcher.solver.generate import generate_problem
 from tests.support.checker import check_result
 from tests.support.matcher_support import TopicWatcher, pool_events_for, produce_pool, wait_until
 

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from devstack.generate import generate_problem
+from services.matcher.bootstrap import MatcherService
 from services.matcher.pool import repository as repo
 from services.matcher.pool.tables import cases, proposals, rounds
 from services.matcher.rounds.runner import RoundRunner, SolverOptions
 from services.matcher.rounds.worker import SolverPool
-from services.matcher.service import MatcherService
 from services.matcher.settings import MatcherSettings
-from services.matcher.solver.generate import generate_problem
 from services.platform.db import create_engine
 from tests.support.matcher_support import (
     pool_events_for,

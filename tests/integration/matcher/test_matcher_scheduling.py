@@ -11,11 +11,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from services.matcher.adapters.http import create_api
+from devstack.generate import generate_problem
+from services.matcher.bootstrap import MatcherService
+from services.matcher.entrypoints.http import create_api
 from services.matcher.pool.tables import rounds
-from services.matcher.service import MatcherService
 from services.matcher.settings import MatcherSettings
-from services.matcher.solver.generate import generate_problem
 from tests.support.matcher_support import pool_events_for, produce_pool, wait_until
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.platform.topics import ALL_TOPICS
+from schemas.topics import ALL_TOPICS
 from tests.conftest import connect_kwargs
 
 pytestmark = pytest.mark.integration

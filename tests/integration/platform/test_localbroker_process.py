@@ -16,14 +16,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.platform.localbroker import (
+from devstack.localbroker import (
     LocalBroker,
     LocalBrokerError,
     free_port,
     kafka_metadata,
     port_is_free,
 )
-from services.platform.topics import ALL_TOPICS
+from schemas.topics import ALL_TOPICS
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ import asyncpg
 import psutil
 import pytest
 
-from services.platform.localbroker import state_dir
-from services.platform.localdb import EmbeddedPostgres, embedded_url
+from devstack.localbroker import state_dir
+from devstack.localdb import EmbeddedPostgres, embedded_url
 from tests.conftest import connect_kwargs
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.platform.cloudevents import make_event
+from schemas.envelope import make_event
 from services.platform.db import session_maker, transaction
 from services.platform.outbox import OutboxRelay, enqueue, enqueue_many
 

@@ -23,9 +23,9 @@ import psutil
 import pytest
 from rich.console import Console
 
-from services.platform.demo import demo_steps
-from services.platform.localbroker import free_port, kafka_metadata, state_dir
-from services.platform.supervisor import LocalStack, ServiceSpec, StackError, run_stack
+from devstack.demo import demo_steps
+from devstack.localbroker import free_port, kafka_metadata, state_dir
+from devstack.supervisor import LocalStack, ServiceSpec, StackError, run_stack
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.platform.topics import ALL_TOPICS
+from schemas.topics import ALL_TOPICS
 
 ROOT = Path(__file__).resolve().parents[3]
 OVERLAY = ROOT / "deploy" / "overlays" / "production"

@@ -7,10 +7,10 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
-from services.intake.adapters.consumer import register_consumer
+from schemas.topics import CASES, VACANCIES
+from services.intake.entrypoints.consumer import register_consumer
 from services.intake.service.apply import BatchOutcome
 from services.intake.settings import IntakeSettings
-from services.platform.topics import CASES, VACANCIES
 
 
 class FakeProcessor:

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from services.intake import samples
-from services.intake.adapters.gateway import create_gateway
+from devstack import samples
+from services.intake.entrypoints.gateway import create_gateway
 from services.intake.settings import IntakeSettings
 
 DEMO_KEY = "demo-key-wijkmatch-demo"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
-from services.intake import samples
-from services.intake.adapters.verdicts import to_verdict
+from devstack import samples
 from services.intake.core.changes import IncomingEvent
 from services.intake.core.ownership import ownership_error, refused
-from services.intake.core.registry import load_registry
 from services.intake.service.processor import RawRecord
+from services.intake.service.verdicts import to_verdict
+from services.platform.admission.registry import load_registry
 
 
 def test_units_and_cases_are_refused_to_every_organisation_but_their_owner() -> None:

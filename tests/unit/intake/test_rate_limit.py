@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.intake.core.rate_limit import RateLimiter, TokenBucket
+from services.platform.admission.rate_limit import RateLimiter, TokenBucket
 
 
 def test_a_full_bucket_allows_its_burst_then_asks_to_wait() -> None:

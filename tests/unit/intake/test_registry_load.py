@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.intake.core import registry as reg
-from services.intake.core.registry import RegistryError, hash_api_key, load_registry
+from services.platform.admission import registry as reg
+from services.platform.admission.registry import RegistryError, hash_api_key, load_registry
 
 ORG_YAML = """
 organisations:

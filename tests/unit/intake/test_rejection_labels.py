@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from services.intake import samples
-from services.intake.adapters.verdicts import to_verdict
-from services.intake.core.registry import load_registry
+from devstack import samples
 from services.intake.service.apply import RejectedMessage
 from services.intake.service.processor import RawRecord
+from services.intake.service.verdicts import to_verdict
+from services.platform.admission.registry import load_registry
 
 REGISTRY = load_registry()
 

@@ -23,14 +23,14 @@ from schemas.events import (
     Personal,
     subject_for,
 )
-from services.intake.core.registry import load_registry
-from services.intake.core.validation import (
+from services.platform.admission import (
     MAX_VALUE_BYTES,
     Accepted,
     Rejected,
     build_rejection_event,
     validate_message,
 )
+from services.platform.admission.registry import load_registry
 from tests.unit.schemas.event_examples import EXAMPLES, REGION, encode, topic_of, valid_event
 
 REGISTRY = load_registry()

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from services.intake.core.registry import load_registry
-from services.intake.core.validation import Rejected, build_rejection_event, validate_message
+from services.platform.admission import Rejected, build_rejection_event, validate_message
+from services.platform.admission.registry import load_registry
 from tests.unit.schemas.event_examples import REGION, encode, topic_of, valid_event
 
 REGISTRY = load_registry()

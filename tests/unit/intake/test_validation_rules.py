@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
+from schemas import topics
 from schemas.events import CloudEvent, IntakeRejected, dataschema_for
-from services.intake.core.registry import load_registry
-from services.intake.core.validation import (
+from services.platform.admission import (
     MAX_VALUE_BYTES,
     Accepted,
     Rejected,
     build_rejection_event,
     validate_message,
 )
-from services.platform import topics
+from services.platform.admission.registry import load_registry
 from tests.unit.schemas.event_examples import EXAMPLES, PERSONAL_VALUES, REGION, encode, topic_of, valid_event
 
 REGISTRY = load_registry()
@@ -431,7 +431,7 @@ def test_a_trailing_newline_does_not_sneak_past_anchored_patterns() -> None:
 
 
 def test_more_than_ten_thousand_items_and_members_are_rejected_as_a_whole() -> None:
-    from services.intake.core.validation import MAX_MEMBERS
+    from services.platform.admission import MAX_MEMBERS
 
     event = valid_event("case.registered")
     event["data"]["municipalities"] = ["GM0546"] * (MAX_MEMBERS + 1)

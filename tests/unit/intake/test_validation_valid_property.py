@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from schemas import pool, problem
 from schemas.events import GROUPS, TYPE_PREFIX, subject_for
-from services.intake.core.registry import load_registry
-from services.intake.core.validation import Accepted, validate_message
+from services.platform.admission import Accepted, validate_message
+from services.platform.admission.registry import load_registry
 from tests.unit.schemas.event_examples import topic_of
 
 REGISTRY = load_registry()

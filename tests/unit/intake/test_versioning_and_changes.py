@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from devstack import samples
 from schemas.events import DATA_MODELS, full_type
-from services.intake import samples
 from services.intake.core.changes import IncomingEvent, plan_change
 from services.intake.core.versioning import Version, supersedes
 

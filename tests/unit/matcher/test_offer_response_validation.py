@@ -4,8 +4,8 @@ intake-rejected events with field-level reasons and the matcher as source."""
 from __future__ import annotations
 
 from schemas.events import IntakeRejected
-from services.intake.core.registry import load_registry
 from services.matcher.decisions.validation import REJECTION_SOURCE, validate_offer_response
+from services.platform.admission.registry import load_registry
 from tests.unit.schemas.event_examples import REGION, encode, valid_event
 
 REGISTRY = load_registry()

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from services.platform.localbroker import kafka_metadata
+from devstack.localbroker import kafka_metadata
 
 
 def _string(value: str) -> bytes:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.platform import dbcli
-from services.platform.localdb import asyncpg_url, check_identifier, embedded_url, socket_dir_for
+from devstack import dbcli
+from devstack.localdb import asyncpg_url, check_identifier, embedded_url, socket_dir_for
 
 
 def test_short_data_dir_holds_its_own_socket(tmp_path: Path) -> None:

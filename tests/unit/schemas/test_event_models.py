@@ -7,9 +7,8 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from schemas import events
+from schemas import events, topics
 from schemas.events import DATA_MODELS, TYPE_PREFIX, CloudEvent
-from services.platform import topics
 from tests.unit.schemas.event_examples import EXAMPLES, OUTPUT_EXAMPLES, valid_event
 
 ALL_SHORT_TYPES = [

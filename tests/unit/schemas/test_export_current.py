@@ -41,7 +41,7 @@ def test_generation_is_deterministic() -> None:
 def test_asyncapi_lists_every_topic_and_every_type() -> None:
     document = yaml.safe_load(export.generate()["asyncapi.yaml"])
     addresses = {channel["address"] for channel in document["channels"].values()}
-    from services.platform import topics
+    from schemas import topics
 
     assert addresses == set(topics.ALL_TOPICS)
     names = {message["name"] for message in document["components"]["messages"].values()}

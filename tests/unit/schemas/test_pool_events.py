@@ -7,9 +7,8 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from schemas import pool, problem
+from schemas import pool, problem, topics
 from schemas.events import DATA_MODELS, TYPE_PREFIX
-from services.platform import topics
 from tests.unit.schemas.event_examples import EXAMPLES, PERSONAL_VALUES, REGION
 
 # The problem-file model of each pool entity, taken from schemas/problem.py (written independently).

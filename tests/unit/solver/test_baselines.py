@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.matcher.solver.baselines import greedy, naive_cpsat
-from services.matcher.solver.generate import generate_problem
+from bench.baselines import greedy, naive_cpsat
+from devstack.generate import generate_problem
 from tests.support.bruteforce import brute_force
 from tests.support.builders import case, problem, unit
 from tests.support.checker import check_result
@@ -103,7 +103,7 @@ def test_both_baselines_pass_the_checker_on_a_small_region(profile):
 
 @pytest.mark.parametrize("seed", range(15))
 def test_highs_mip_is_exact_and_lp_bound_is_an_upper_bound_on_tiny(seed):
-    from services.matcher.solver.baselines import highs_mip, lp_bound
+    from bench.baselines import highs_mip, lp_bound
 
     prob = generate_problem(7, 5, seed, "tiny")
     best_p, _ = brute_force(prob)
@@ -116,7 +116,7 @@ def test_highs_mip_is_exact_and_lp_bound_is_an_upper_bound_on_tiny(seed):
 
 @pytest.mark.parametrize("seed", range(15))
 def test_highs_stage_two_finds_the_best_fit_among_best_priority_solutions(seed):
-    from services.matcher.solver.baselines import highs_mip
+    from bench.baselines import highs_mip
 
     prob = generate_problem(7, 5, seed, "tiny")
     best_p, best_f = brute_force(prob)
@@ -128,7 +128,7 @@ def test_highs_stage_two_finds_the_best_fit_among_best_priority_solutions(seed):
 
 @pytest.mark.parametrize("seed", range(30))
 def test_exact_pure_equals_brute_force_in_both_stages(seed):
-    from services.matcher.solver.baselines import exact_pure
+    from bench.baselines import exact_pure
 
     prob = generate_problem(7, 5, seed, "tiny")
     prob["policy"]["mix_rules"] = []
@@ -141,14 +141,14 @@ def test_exact_pure_equals_brute_force_in_both_stages(seed):
 
 
 def test_exact_pure_refuses_side_constraints():
-    from services.matcher.solver.baselines import exact_pure
+    from bench.baselines import exact_pure
 
     with pytest.raises(ValueError):
         exact_pure(generate_problem(30, 12, 1, "region"))
 
 
 def test_references_on_a_problem_with_only_pins_count_the_pins_quota_points():
-    from services.matcher.solver.baselines import highs_mip, lp_bound
+    from bench.baselines import highs_mip, lp_bound
 
     prob = problem(
         [case("s1", group="statushouder", size=3, priority=10), case("s2", size=9)],

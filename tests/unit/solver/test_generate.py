@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
+from devstack.generate import PROFILES, eligible_pair_count, generate_problem, main
 from schemas.problem import validate_problem
-from services.matcher.solver.generate import PROFILES, eligible_pair_count, generate_problem, main
 from tests.support.checker import eligible_pairs, is_feasible, share_scaled
 
 

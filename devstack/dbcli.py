@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from services.platform.localbroker import StopSignals
-from services.platform.localdb import EmbeddedPostgres, LocalDbError, default_data_dir, embedded_url
+from devstack.localbroker import StopSignals
+from devstack.localdb import EmbeddedPostgres, LocalDbError, default_data_dir, embedded_url
 
 
 def configured_url() -> str | None:

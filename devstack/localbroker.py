@@ -23,33 +23,18 @@ from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from services.platform.topics import ALL_TOPICS
+from schemas.topics import ALL_TOPICS
+from services.platform.localstate import STATE_DIR_ENV, project_root, state_dir  # noqa: F401 (re-exported)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9092
 DEFAULT_PARTITIONS = 4
-STATE_DIR_ENV = "WIJKMATCH_STATE_DIR"
 
 _T = TypeVar("_T")
 
 
 class LocalBrokerError(RuntimeError):
     """The bundled broker could not be found, started or prepared."""
-
-
-def project_root() -> Path:
-    """The checkout this package runs from (it holds pyproject.toml), else the current folder."""
-    root = Path(__file__).resolve().parents[2]
-    return root if (root / "pyproject.toml").is_file() else Path.cwd()
-
-
-def state_dir(*, create: bool = True) -> Path:
-    """The git-ignored working folder for local runtime state (`.wijkmatch/` in the project)."""
-    override = os.environ.get(STATE_DIR_ENV)
-    path = Path(override) if override else project_root() / ".wijkmatch"
-    if create:
-        path.mkdir(parents=True, exist_ok=True)
-    return path.resolve()
 
 
 def tansu_binary() -> Path:

@@ -24,7 +24,7 @@ LIVENESS_STALL_S = 60.0
 
 
 def _load_registry(path: str | None) -> Any:
-    from services.intake.core.registry import load_registry
+    from services.platform.admission.registry import load_registry
 
     return load_registry(path)
 

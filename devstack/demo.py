@@ -1,7 +1,7 @@
 """`wijkmatch demo [--once]`: the main job on the embedded default — the local stack plus the demo feed.
 
 Starts LocalStack (bundled broker, embedded PostgreSQL, migrations, every service that exists), waits
-until the services are ready, runs `wijkmatch demo-feed` (services/matcher/demofeed.py) and then keeps
+until the services are ready, runs `wijkmatch demo-feed` (devstack/demofeed.py) and then keeps
 the stack running for review until Ctrl-C; with --once it stops after the feed.
 """
 
@@ -14,11 +14,11 @@ import sys
 import threading
 from collections.abc import Callable
 
-from services.platform.localbroker import DEFAULT_PARTITIONS, DEFAULT_PORT
-from services.platform.supervisor import LocalStack, StackError, run_stack
+from devstack.localbroker import DEFAULT_PARTITIONS, DEFAULT_PORT
+from devstack.supervisor import LocalStack, StackError, run_stack
 
 REQUIRED_SERVICES = ("intake", "matcher")
-FEED_MODULE = "services.matcher.demofeed"
+FEED_MODULE = "devstack.demofeed"
 
 
 def feed_available() -> bool:

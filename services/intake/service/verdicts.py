@@ -7,10 +7,10 @@ from datetime import datetime
 
 from schemas.events import DATA_MODELS, short_type
 from services.intake.core.changes import IncomingEvent
-from services.intake.core.registry import Registry
-from services.intake.core.validation import Accepted, Rejected, build_rejection_event, validate_message
 from services.intake.service.apply import RejectedMessage
 from services.intake.service.processor import RawRecord
+from services.platform.admission import Accepted, Rejected, build_rejection_event, validate_message
+from services.platform.admission.registry import Registry
 
 
 def to_verdict(record: RawRecord, registry: Registry) -> IncomingEvent | RejectedMessage:

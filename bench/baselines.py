@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-GROUPS = ("homeless", "institution_leaver", "statushouder", "labour_migrant", "elderly", "regular")
+from schemas.entities import GROUPS
 
 
 def _exact_share_scaled(value: Any) -> int:

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from schemas.events import CODE_PATTERN, DATA_MODELS, REGION_PATTERN, SHA256_PATTERN, full_type
 
 ENV_VAR = "WIJKMATCH_ORGANISATIONS"
-DEMO_REGISTRY_PATH = Path(__file__).resolve().parent.parent / "demo_organisations.yaml"
+DEMO_REGISTRY_PATH = Path(__file__).resolve().parent / "demo_organisations.yaml"
 
 
 class RegistryError(ValueError):

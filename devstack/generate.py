@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from schemas import entities
+
 PROFILES = ("region", "pure", "tiny")
 
-GROUPS = ("homeless", "institution_leaver", "statushouder", "labour_migrant", "elderly", "regular")
-URGENT = ("homeless", "institution_leaver", "statushouder", "labour_migrant")
+GROUPS = entities.GROUPS
+URGENT = entities.URGENT_GROUPS
 KINDS = ("flex", "clustered", "regular")
 CARE_TYPES = ("ggz", "addiction", "wijkteam", "elderly_care")
 

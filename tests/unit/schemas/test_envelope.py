@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.platform.cloudevents import deterministic_id, make_event
+from schemas.envelope import deterministic_id, make_event
 
 
 def test_event_has_the_cloudevents_envelope_and_prefixed_type() -> None:
@@ -20,7 +20,7 @@ def test_event_has_the_cloudevents_envelope_and_prefixed_type() -> None:
     )
     assert event["specversion"] == "1.0"
     assert event["type"] == "nl.wijkmatch.pool.case.upserted"
-    assert event["time"] == "2026-01-02T03:04:05+00:00"
+    assert datetime.fromisoformat(event["time"]) == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert event["datacontenttype"] == "application/json"
     assert uuid.UUID(event["id"]).version == 4
 

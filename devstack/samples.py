@@ -12,11 +12,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from schemas.entities import GROUPS
 from schemas.events import TOPIC_OF_TYPE, full_type, make_event
 
 DEMO_SOURCE = "urn:wijkmatch:demo-feed"
 DEMO_ORG = "wijkmatch-demo"
-GROUPS = ("homeless", "institution_leaver", "statushouder", "labour_migrant", "elderly", "regular")
 CARE_TYPES = ("ggz", "addiction", "wijkteam", "elderly_care")
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -22,13 +22,13 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 
 from schemas.events import INTAKE_TYPES, TOPIC_OF_TYPE, CloudEvent
-from services.intake.core.rate_limit import RateLimiter
-from services.intake.core.registry import Organisation, Registry, load_registry
-from services.intake.core.validation import MAX_VALUE_BYTES, Accepted, validate_message
+from schemas.topics import VACANCIES
 from services.intake.settings import IntakeSettings
+from services.platform.admission import MAX_VALUE_BYTES, Accepted, validate_message
+from services.platform.admission.rate_limit import RateLimiter
+from services.platform.admission.registry import Organisation, Registry, load_registry
 from services.platform.kafka import CLOUDEVENTS_HEADERS, make_producer
 from services.platform.observability import health_router
-from services.platform.topics import VACANCIES
 
 log = logging.getLogger("wijkmatch.intake.gateway")
 

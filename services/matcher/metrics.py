@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from schemas.entities import GROUPS, UNPLACED_REASONS
+
 ROUND_DURATION = Histogram(
     "wijkmatch_matcher_round_duration_seconds",
     "Wall time of a round: build, solve, record and publish",
@@ -59,8 +61,8 @@ def record_round(region: str, status: str, summary: dict, result: dict, duration
         ROUND_GAP.labels(region).set(float(objective["gap"]))
     for group, n in summary.get("placed_by_group", {}).items():
         PLACED.labels(region, group).inc(n)
-    for group in ("homeless", "institution_leaver", "statushouder", "labour_migrant", "elderly", "regular"):
+    for group in GROUPS:
         LAST_PLACED.labels(region, group).set(summary.get("placed_by_group", {}).get(group, 0))
         LAST_UNPLACED_GROUP.labels(region, group).set(summary.get("unplaced_by_group", {}).get(group, 0))
-    for reason in ("no_eligible_unit", "care_capacity", "mix_rule", "quota", "outranked"):
+    for reason in UNPLACED_REASONS:
         LAST_UNPLACED_REASON.labels(region, reason).set(summary.get("unplaced_by_reason", {}).get(reason, 0))

@@ -13,15 +13,15 @@ import argparse
 import asyncio
 import json
 import os
-import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.events import TOPIC_OF_TYPE, dataschema_for, full_type, subject_for
-from services.platform.topics import PROPOSALS, TYPE_PREFIX
+from schemas.envelope import make_event
+from schemas.events import TOPIC_OF_TYPE, full_type, subject_for
+from schemas.topics import PROPOSALS, TYPE_PREFIX
 
 CATCH_ALL_HINT = "demo-feed"
 CARE_HINTS = {"ggz": ("ggz", "parnassia"), "addiction": ("addiction", "brijder"), "wijkteam": ("wijkteam",)}
@@ -68,17 +68,9 @@ class SenderBook:
 
 def external_event(type_short: str, data: dict[str, Any], sender: Sender) -> dict[str, Any]:
     type_name = full_type(type_short)
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": sender.source,
-        "type": type_name,
-        "subject": subject_for(type_name, data),
-        "time": _now(),
-        "datacontenttype": "application/json",
-        "dataschema": dataschema_for(type_name),
-        "data": data,
-    }
+    return make_event(
+        type=type_name, source=sender.source, subject=subject_for(type_name, data) or "unknown", data=data
+    )
 
 
 def region_events(
@@ -282,9 +274,9 @@ async def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from services.intake.core.registry import load_registry
+    from devstack.generate import generate_problem
     from services.matcher.rounds.report import format_round
-    from services.matcher.solver.generate import generate_problem
+    from services.platform.admission.registry import load_registry
     from services.platform.settings import ServiceSettings
 
     console = Console()

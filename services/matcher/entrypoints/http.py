@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import desc, func, select
 
+from services.matcher.bootstrap import MatcherService
 from services.matcher.pool import repository as repo
 from services.matcher.pool.tables import cases, proposals, region_state, rounds, units
-from services.matcher.service import MatcherService
 
 REGION_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 

@@ -16,10 +16,10 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from services.intake.adapters import metrics
+from schemas.topics import INTAKE_TOPIC_TYPES
+from services.intake import metrics
 from services.intake.bootstrap import IntakeRuntime
 from services.intake.service.processor import RawRecord
-from services.platform.topics import INTAKE_TOPIC_TYPES
 
 INTAKE_TOPICS: tuple[str, ...] = tuple(INTAKE_TOPIC_TYPES)
 log = logging.getLogger("wijkmatch.intake")

@@ -1,0 +1,1 @@
+"""Intake's entry points: the FastStream subscriber on the external topics and the HTTP gateway."""

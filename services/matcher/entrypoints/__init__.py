@@ -1,0 +1,1 @@
+"""The matcher's entry points: the HTTP API."""
