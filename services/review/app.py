@@ -15,13 +15,13 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from schemas.topics import DECISIONS, INTAKE_REJECTED, OFFERS, PROPOSALS
 from services.platform.kafka import ensure_topics
 from services.platform.observability import configure_logging, health_router, make_kafka_broker
-from services.platform.topics import DECISIONS, INTAKE_REJECTED, OFFERS, PROPOSALS
-from services.review.adapters.api import create_api_router
-from services.review.adapters.consumer import register_consumer
-from services.review.adapters.page import create_page_router
 from services.review.bootstrap import ReviewRuntime, build_runtime
+from services.review.entrypoints.api import create_api_router
+from services.review.entrypoints.consumer import register_consumer
+from services.review.entrypoints.page import create_page_router
 from services.review.settings import ReviewSettings
 
 SERVICE = "wijkmatch-review"

@@ -9,16 +9,25 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.platform.admission.rate_limit import RateLimiter
 from services.platform.auth import AuthSettings, TokenVerifier
 from services.platform.db import create_engine, session_maker, transaction
 from services.platform.observability import ProgressProbe
 from services.platform.outbox import OutboxRelay
-from services.review.adapters.consumer import ConsumerState
 from services.review.adapters.repository import purge_idempotency
-from services.review.core.rate_limit import TokenBuckets
 from services.review.settings import SCHEMA, ReviewSettings
 
 log = logging.getLogger("wijkmatch.review")
+
+
+class ConsumerState:
+    """Handlers in flight: the liveness probe counts silence as a hang only while one is running."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+
+    def busy(self) -> bool:
+        return self.in_flight > 0
 
 
 @dataclass
@@ -29,7 +38,7 @@ class ReviewRuntime:
     sessions: async_sessionmaker[AsyncSession]
     verifier: TokenVerifier
     relay: OutboxRelay
-    bulk_limits: TokenBuckets
+    bulk_limits: RateLimiter
     progress: ProgressProbe = field(default_factory=ProgressProbe)
     consumer_state: ConsumerState = field(default_factory=ConsumerState)
     _housekeeping: asyncio.Task[None] | None = None
@@ -93,7 +102,7 @@ def build_runtime(settings: ReviewSettings | None = None, auth: AuthSettings | N
         sessions,
         TokenVerifier(auth),
         relay,
-        TokenBuckets(per_minute=settings.bulk_per_minute, capacity=settings.bulk_per_minute),
+        RateLimiter(rate_per_s=settings.bulk_per_minute / 60.0, burst=settings.bulk_per_minute),
     )
     # The consumer touches the probe on every message; silence counts as a hang only while a handler runs.
     runtime.progress = ProgressProbe(

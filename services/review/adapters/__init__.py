@@ -1,1 +1,1 @@
-"""The review service's adapters: tables, Kafka consumer, repository, HTTP API and web page."""
+"""The review service's adapters: tables and the repository (PostgreSQL schema `review`)."""

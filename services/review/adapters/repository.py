@@ -17,9 +17,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import make_event
+from schemas.topics import DECISIONS
 from services.platform.auth import Principal
 from services.platform.outbox import enqueue
-from services.platform.topics import DECISIONS
 from services.review.adapters.tables import AuditEntry, IdempotencyRecord, Proposal, Round
 from services.review.core import audit as audit_core
 from services.review.core.decisions import (

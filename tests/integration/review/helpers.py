@@ -14,8 +14,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from schemas.events import make_event
+from schemas.topics import DECISIONS, PROPOSALS
 from services.platform.auth import AuthSettings, mint_dev_token
-from services.platform.topics import DECISIONS, PROPOSALS
 from services.review.settings import ReviewSettings
 
 MATCHER_SOURCE = "urn:wijkmatch:matcher"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.platform.topics import PROPOSALS
+from schemas.topics import PROPOSALS
 from tests.integration.review.helpers import (
     FOUR_EYES_REGION,
     auth,
@@ -201,7 +201,7 @@ async def test_a_malformed_event_is_rejected_and_the_partition_moves_on(
 
     from aiokafka import AIOKafkaConsumer
 
-    from services.platform.topics import INTAKE_REJECTED
+    from schemas.topics import INTAKE_REJECTED
 
     bad = proposed_event(region, "r-bad")
     bad["data"]["priority"] = "high"

@@ -10,8 +10,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from schemas.topics import PROPOSALS
 from services.platform.auth import DEV_ISSUER, AuthSettings
-from services.platform.topics import PROPOSALS
 from tests.integration.review.helpers import (
     auth,
     proposed_event,

@@ -17,15 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.events import ID_PATTERN, REGION_PATTERN
 from services.platform.auth import AuthError, Principal, bearer_token
 from services.platform.db import transaction
-from services.review.adapters import metrics, repository
+from services.review import metrics
+from services.review.adapters import repository
 from services.review.adapters.repository import DecisionRequest, NotFound, ProposalQuery
-from services.review.adapters.service import public_proposal, take_decision
 from services.review.adapters.tables import AuditBase, ProposalBase, RoundBase
 from services.review.bootstrap import ReviewRuntime
 from services.review.core import audit as audit_core
 from services.review.core.decisions import four_eyes_for, may_read_audit
 from services.review.core.explain import explain
 from services.review.core.reasons import MAX_NOTE_LENGTH, REASON_CODES
+from services.review.entrypoints.decide import public_proposal, take_decision
 
 ProposalId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
 RegionQuery = Annotated[str | None, Query(min_length=1, max_length=64, pattern=REGION_PATTERN)]

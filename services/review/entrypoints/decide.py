@@ -15,7 +15,8 @@ from fastapi.encoders import jsonable_encoder
 
 from services.platform.auth import Principal
 from services.platform.db import transaction
-from services.review.adapters import metrics, repository
+from services.review import metrics
+from services.review.adapters import repository
 from services.review.adapters.repository import DecisionRequest, NotFound
 from services.review.bootstrap import ReviewRuntime
 from services.review.core.decisions import DecisionConflict, DecisionForbidden

@@ -9,10 +9,8 @@ message, so it comes again.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from faststream import AckPolicy
@@ -22,56 +20,52 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from schemas.events import DATA_MODELS, TOPIC_TYPES, CloudEvent, make_event, short_type
+from schemas.events import DATA_MODELS, TOPIC_TYPES, CloudEvent, short_type
+from schemas.topics import INTAKE_REJECTED, OFFERS, PROPOSALS
+from services.platform.admission.guards import parse_document
+from services.platform.admission.outcome import FieldError, Rejected
+from services.platform.admission.rejection import Rejector, build_rejection_event
+from services.platform.admission.texts import validation_errors
 from services.platform.db import transaction
 from services.platform.inbox import record_once
 from services.platform.observability import ProgressProbe
 from services.platform.outbox import enqueue
-from services.platform.topics import INTAKE_REJECTED, OFFERS, PROPOSALS
-from services.review.adapters import metrics, repository
+from services.review import metrics
+from services.review.adapters import repository
+from services.review.bootstrap import ConsumerState
 from services.review.settings import SCHEMA, SOURCE
 
 log = logging.getLogger("wijkmatch.review.consumer")
 TOPICS = (PROPOSALS, OFFERS)
 REJECTION_INBOX_SOURCE = "urn:wijkmatch:review:rejections"
-MAX_VALUE_BYTES = 1_000_000
 
 
-def _errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
-    out = []
-    for err in exc.errors(include_input=False, include_url=False)[:50]:
-        path = prefix + "".join(f"/{str(p)[:64]}" for p in err["loc"])
-        out.append({"path": path, "message": str(err["msg"])[:1000]})
-    return out or [{"path": prefix or "/", "message": "invalid"}]
+def parse(
+    topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
+) -> tuple[CloudEvent, dict[str, Any]] | Rejected:
+    """The envelope and the validated `data`, or the rejection with field-level errors.
 
-
-def parse(topic: str, key: bytes | None, value: bytes | None) -> tuple[CloudEvent, dict[str, Any]]:
-    """The envelope and the validated `data`, or ValueError carrying field-level errors."""
-    if value is None or len(value) > MAX_VALUE_BYTES:
-        raise Rejection([{"path": "", "message": "value missing or larger than 1 MiB"}])
+    The byte guards, error texts and rejection payload are the platform's admission code (the same as
+    for external input); the review service adds only its topic rules.
+    """
+    rejector = Rejector(topic, partition, offset, key, value)
+    document, faults = parse_document(value)
+    rejector.document = document
+    if document is None or faults:
+        return rejector.with_errors(faults)
     try:
-        raw = json.loads(value.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise Rejection([{"path": "", "message": "value is not UTF-8 JSON"}]) from None
-    try:
-        envelope = CloudEvent.model_validate(raw)
+        envelope = CloudEvent.model_validate(document)
     except ValidationError as exc:
-        raise Rejection(_errors(exc, "")) from None
+        return rejector.with_errors(validation_errors(exc, (), True))
     if envelope.type not in TOPIC_TYPES.get(topic, frozenset()):
-        raise Rejection([{"path": "/type", "message": f"this type is not carried on {topic}"}])
+        return rejector.with_errors([FieldError("/type", f"this event type is not carried on {topic}")])
     try:
         data = DATA_MODELS[envelope.type].model_validate(envelope.data).model_dump(mode="json")
     except ValidationError as exc:
-        raise Rejection(_errors(exc, "/data")) from None
-    if key is not None and key.decode("utf-8", "replace") != data["region"]:
-        raise Rejection([{"path": "/data/region", "message": "must equal the message key"}])
+        return rejector.with_errors(validation_errors(exc, ("data",), False))
+    if key is None or key.decode("utf-8", "replace") != data["region"]:
+        return rejector.with_errors([FieldError("/data/region", "must equal the message key")])
     return envelope, data
-
-
-class Rejection(ValueError):
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__("rejected")
-        self.errors = errors
 
 
 def _transient(exc: BaseException) -> bool:
@@ -89,11 +83,11 @@ async def handle_record(
     value: bytes | None,
 ) -> str:
     """Apply one record; returns what happened (applied | duplicate | rejected | ignored)."""
-    try:
-        envelope, data = parse(topic, key, value)
-    except Rejection as rejection:
-        await _reject(sessions, topic, partition, offset, key, value, rejection.errors)
+    parsed = parse(topic, partition, offset, key, value)
+    if isinstance(parsed, Rejected):
+        await _reject(sessions, parsed)
         return "rejected"
+    envelope, data = parsed
     async with transaction(sessions) as session:
         if not await record_once(session, SCHEMA, envelope.source, envelope.id, topic, partition, offset):
             return "duplicate"
@@ -112,58 +106,18 @@ async def handle_record(
     return "applied"
 
 
-async def _reject(
-    sessions: async_sessionmaker[AsyncSession],
-    topic: str,
-    partition: int,
-    offset: int,
-    key: bytes | None,
-    value: bytes | None,
-    errors: list[dict[str, str]],
-) -> None:
-    event_id = f"{topic}:{partition}:{offset}"
-    key_text = None if key is None else key.decode("utf-8", "replace")[:256]
-    region = key_text if key_text and _region_like(key_text) else None
-    data = {
-        "region": region,
-        "topic": topic,
-        "partition": partition,
-        "offset": offset,
-        "key": key_text,
-        "event_id": None,
-        "value_sha256": hashlib.sha256(value or b"").hexdigest(),
-        "errors": errors,
-    }
-    event = make_event(
-        "intake.rejected",
-        data,
-        source=SOURCE,
-        id=f"rejected-{event_id}",
-        time=datetime.now(UTC),
-        subject="unknown",
-    )
+async def _reject(sessions: async_sessionmaker[AsyncSession], rejected: Rejected) -> None:
+    d = rejected.data
+    event = build_rejection_event(rejected, source=SOURCE)
+    position = f"{d['topic']}:{d['partition']}:{d['offset']}"
     async with transaction(sessions) as session:
-        if await record_once(session, SCHEMA, REJECTION_INBOX_SOURCE, event_id, topic, partition, offset):
-            await enqueue(session, SCHEMA, topic=INTAKE_REJECTED, key=region or "unknown", event=event)
-    log.warning("rejected an event", extra={"topic": topic, "partition": partition, "offset": offset})
-
-
-def _region_like(value: str) -> bool:
-    import re
-
-    from schemas.events import REGION_PATTERN
-
-    return re.fullmatch(REGION_PATTERN, value) is not None
-
-
-class ConsumerState:
-    """Handlers in flight: the liveness probe counts silence as a hang only while one is running."""
-
-    def __init__(self) -> None:
-        self.in_flight = 0
-
-    def busy(self) -> bool:
-        return self.in_flight > 0
+        if await record_once(
+            session, SCHEMA, REJECTION_INBOX_SOURCE, position, d["topic"], d["partition"], d["offset"]
+        ):
+            await enqueue(session, SCHEMA, topic=INTAKE_REJECTED, key=d["region"] or "unknown", event=event)
+    log.warning(
+        "rejected an event", extra={"topic": d["topic"], "partition": d["partition"], "offset": d["offset"]}
+    )
 
 
 def register_consumer(

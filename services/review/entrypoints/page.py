@@ -21,12 +21,12 @@ from fastapi.templating import Jinja2Templates
 from schemas.events import GROUPS
 from services.platform.auth import AuthError, Principal, mint_dev_token
 from services.review.adapters import repository
-from services.review.adapters.api import detail_view, verify_audit
 from services.review.adapters.repository import DecisionRequest, NotFound, ProposalQuery
-from services.review.adapters.service import take_decision
 from services.review.bootstrap import ReviewRuntime
 from services.review.core.decisions import four_eyes_for, may_decide, may_read_audit
 from services.review.core.reasons import BY_CODE, MAX_NOTE_LENGTH, REASON_CODES
+from services.review.entrypoints.api import detail_view, verify_audit
+from services.review.entrypoints.decide import take_decision
 
 COOKIE = "wijkmatch_review_token"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
