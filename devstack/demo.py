@@ -19,6 +19,7 @@ from devstack.supervisor import LocalStack, StackError, run_stack
 
 REQUIRED_SERVICES = ("intake", "matcher")
 FEED_MODULE = "devstack.demofeed"
+DEMO_REGION = "holland-rijnland"  # the demo feed's default --region (devstack/demofeed.py)
 
 
 def feed_available() -> bool:
@@ -46,6 +47,24 @@ def run_feed(stack: LocalStack, command: list[str], stop: threading.Event) -> in
                 except subprocess.TimeoutExpired:
                     process.kill()
                     return process.wait()
+
+
+def feed_region(feed_args: list[str]) -> str:
+    """The region the demo feed publishes (its --region, else its default)."""
+    for i, arg in enumerate(feed_args):
+        if arg == "--region" and i + 1 < len(feed_args):
+            return feed_args[i + 1]
+        if arg.startswith("--region="):
+            return arg.split("=", 1)[1]
+    return DEMO_REGION
+
+
+def review_hint(url: str, region: str) -> str:
+    """The demo's last words: where the review page is and how to get a token for it."""
+    return (
+        f"[bold]review the proposals at {url}[/] (sign in with a development button, or paste a token from\n"
+        f"  wijkmatch review token --role reviewer --region {region})"
+    )
 
 
 def demo_steps(
@@ -90,7 +109,7 @@ def demo_steps(
             console.print(f"[bold red]demo: demo-feed exited with code {code}[/]")
             return code if once else None
         if "review" in stack.services:
-            console.print(f"[bold]review the proposals at {stack.services['review'].url}[/]")
+            console.print(review_hint(stack.services["review"].url, feed_region(feed_args)))
         return 0 if once else None
 
     return after_start

@@ -142,7 +142,9 @@ def explain(proposal: Mapping[str, Any]) -> Explanation:
             other.append(line)
     for name in ("preference", "size", "accessibility"):
         if name not in fit_seen and name in fit:
-            home.append(Part(FIT_LABELS[name], f"{int(fit[name]):+d} points", "no reason given"))
+            points = int(fit[name])
+            reason = "no effect on the fit" if points == 0 else "the matcher gave no reason for this part"
+            home.append(Part(FIT_LABELS[name], f"{points:+d} points", reason))
     total = fit.get("total")
     if total is not None:
         home.append(Part("Fit in total", f"{int(total)} points", "the sum of the parts above"))
