@@ -133,7 +133,8 @@ def explain(proposal: Mapping[str, Any]) -> Explanation:
                 Part(
                     f"Municipal quota ({group}, {municipality})",
                     f"{filled} of {remaining} persons",
-                    f"counts {persons} person(s) towards the {group} quota of {municipality}",
+                    f"counts {persons} person(s) towards the {group} quota of {municipality}; {filled} of "
+                    f"the {remaining} remaining persons are filled after this round",
                 )
             )
         elif _PINNED.match(line):
