@@ -239,3 +239,48 @@ async def test_a_malformed_event_is_rejected_and_the_partition_moves_on(
     paths = [e["path"] for f in found for e in f["errors"]]
     assert "/data/priority" in paths
     assert all(f["topic"] == PROPOSALS for f in found)
+
+
+async def test_an_offer_for_an_approved_proposal_shows_on_it(client, publish, region) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from schemas.events import make_event
+    from schemas.topics import OFFERS
+
+    _, events = await publish_round(publish, region, 1)
+    d = events[0]["data"]
+    reviewer = auth("reviewer", [region])
+    await wait_visible(client, region, 1, reviewer)
+    assert (
+        await client.post(f"/v1/proposals/{d['proposal_id']}/approve", headers=reviewer)
+    ).status_code == 200
+    offer = make_event(
+        "offer.made",
+        {
+            "region": region,
+            "offer_id": "offer-1",
+            "proposal_id": d["proposal_id"],
+            "case": d["case"],
+            "unit": d["unit"],
+            "respond_by": datetime.now(UTC) + timedelta(days=7),
+        },
+        source="urn:wijkmatch:notifier",
+        id=f"offer-{d['proposal_id']}",
+        time=datetime.now(UTC),
+    )
+    await publish(OFFERS, region, offer)
+
+    async def offered() -> bool:
+        r = await client.get(f"/v1/proposals/{d['proposal_id']}", headers=reviewer)
+        return r.json()["offer_status"] == "offered"
+
+    await wait_for(offered, what="the offer on the proposal")
+
+
+async def test_health_readiness_and_metrics(client) -> None:
+    assert (await client.get("/healthz")).status_code == 200
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    metrics = (await client.get("/metrics")).text
+    assert "wijkmatch_review_events_total" in metrics
+    assert "wijkmatch_review_decisions_total" in metrics
