@@ -251,8 +251,8 @@ def create_page_router(runtime: ReviewRuntime) -> APIRouter:
             return to_sign_in()
         if not same_origin(request):
             return Response("cross-site request refused", 403)
-        key = key[:200] or None
-        answer = await take_decision(runtime, principal, proposal_id[:200], decision, key)
+        idempotency_key = key[:200] or None
+        answer = await take_decision(runtime, principal, proposal_id[:200], decision, idempotency_key)
         if answer.status_code == 200:
             words = STATUS_WORDS.get(answer.body.get("status", ""), "done")
             return RedirectResponse(
