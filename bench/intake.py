@@ -138,7 +138,13 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
             await asyncio.sleep(0.1)
         relay_drain_s = time.perf_counter() - committed_at
 
-        runtime.latency_sink = latencies
+        observe = runtime.observe_commit_latencies
+
+        def observe_and_keep(batch: list[float]) -> None:
+            observe(batch)
+            latencies.extend(batch)
+
+        runtime.observe_commit_latencies = observe_and_keep  # type: ignore[method-assign]
         print(
             f"latency phase: {len(latency_events):,} events at {args.rate:,.0f}/s while intake runs ...",
             flush=True,
@@ -148,7 +154,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
         deadline = time.perf_counter() + args.timeout
         while await _logged(runtime.engine) < target and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
-        runtime.latency_sink = None
+        runtime.observe_commit_latencies = observe  # type: ignore[method-assign]
     p50, p99 = _percentile(latencies, 0.50), _percentile(latencies, 0.99)
     print(f"event->committed latency at {args.rate:,.0f}/s: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
     return {

@@ -5,6 +5,10 @@ Contract 5 of the team brief: CloudEvents 1.0, source `urn:wijkmatch:intake`, ty
 the time of the external event that caused it. data (upserted) = {region, key, snapshot}; data
 (removed) = {region, key}. A snapshot is exactly the DOMAIN.md problem-file entity with defaults
 filled in, and nothing else (never `personal`, referrer, corporation, provider, deadline).
+
+A unit upsert also carries `owner`, next to the snapshot: the organisation id of the corporation that
+owns the unit (intake's ownership record), so the matcher accepts offer answers only from it. Optional
+(null = unknown, e.g. an event written before the field existed).
 """
 
 from __future__ import annotations
@@ -53,16 +57,20 @@ class PoolRemoved(StrictModel):
     key: PoolKey
 
 
+# Pool entities whose upserts name their owning organisation (`owner`): units, owned by their corporation.
+OWNED_ENTITIES = frozenset({"unit"})
+
+
 def _upserted_model(entity: str, snapshot_model: type[StrictModel]) -> type[StrictModel]:
     name = "Pool" + "".join(part.capitalize() for part in entity.split("_")) + "Upserted"
-    return create_model(
-        name,
-        __base__=StrictModel,
-        __module__=__name__,
-        region=(Region, ...),
-        key=(PoolKey, ...),
-        snapshot=(snapshot_model, ...),
-    )
+    fields: dict[str, Any] = {
+        "region": (Region, ...),
+        "key": (PoolKey, ...),
+        "snapshot": (snapshot_model, ...),
+    }
+    if entity in OWNED_ENTITIES:
+        fields["owner"] = (events.OrgId | None, None)
+    return create_model(name, __base__=StrictModel, __module__=__name__, **fields)
 
 
 UPSERTED_MODELS: dict[str, type[StrictModel]] = {
@@ -198,13 +206,22 @@ def pool_upserted(
     snapshot: BaseModel | dict[str, Any],
     time: str | datetime,
     id: str,
+    owner: str | None = None,
 ) -> dict[str, Any]:
-    """CloudEvent dict `nl.wijkmatch.pool.<entity>.upserted`; the snapshot is validated and completed."""
+    """CloudEvent dict `nl.wijkmatch.pool.<entity>.upserted`; the snapshot is validated and completed.
+    `owner` (units only): the owning organisation's id; left out of the data when None."""
     type_name = topics.pool_type(entity, "upserted")
     model = SNAPSHOT_MODELS[entity]
     snap = snapshot if isinstance(snapshot, model) else model.model_validate(snapshot)
-    data = UPSERTED_MODELS[entity].model_validate({"region": region, "key": key, "snapshot": snap})
-    return _envelope(type_name, key, time, id, data.model_dump(mode="json"))
+    values: dict[str, Any] = {"region": region, "key": key, "snapshot": snap}
+    if owner is not None:
+        if entity not in OWNED_ENTITIES:
+            raise ValueError(f"a pool {entity} has no owner")
+        values["owner"] = owner
+    data = UPSERTED_MODELS[entity].model_validate(values).model_dump(mode="json")
+    if data.get("owner", "") is None:
+        del data["owner"]
+    return _envelope(type_name, key, time, id, data)
 
 
 def pool_removed(entity: str, region: str, key: str, time: str | datetime, id: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from services.intake.service.apply import BatchOutcome
 from services.intake.service.processor import BatchProcessor
 from services.intake.service.verdicts import dead_letter, to_verdict
 from services.intake.settings import IntakeSettings
+from services.platform import chaos
 from services.platform.admission.registry import Registry, load_registry
 from services.platform.db import create_engine, session_maker
 from services.platform.observability import ProgressProbe
@@ -36,12 +37,11 @@ class IntakeRuntime:
     busy_since: float | None = None  # monotonic start of the batch in progress
     last_commit: float = field(default_factory=time.monotonic)
     batches: int = 0
-    # Benchmarks set this to collect (record timestamp -> commit) seconds of every committed record.
-    latency_sink: list[float] | None = None
     first_batch_at: float | None = None
 
     async def start(self, *, migrate: bool = True, relay: bool = True) -> None:
         self.settings.warn_if_insecure()
+        chaos.warn_if_enabled("intake")
         if migrate:
             from services.platform.migrations import upgrade_async
 
@@ -64,6 +64,11 @@ class IntakeRuntime:
         if self.first_batch_at is None:
             self.first_batch_at = self.busy_since
         self.progress.touch()
+
+    def observe_commit_latencies(self, latencies: list[float]) -> None:
+        """Seconds from each committed record's Kafka timestamp to its database commit."""
+        for latency in latencies:
+            metrics.EVENT_TO_COMMIT_SECONDS.observe(latency)
 
     def batch_committed(self, outcome: BatchOutcome, size: int) -> None:
         now = time.monotonic()

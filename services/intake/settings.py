@@ -35,9 +35,6 @@ class IntakeSettings(ServiceSettings):
     relay_poll_interval_s: float = 0.05
     topic_partitions: int = 4
     migrate_on_start: bool = True
-    # Fault injection for the crash test ONLY: SIGKILL this process right after the Nth batch's database
-    # commit, before its offset commit. Never set in production.
-    crash_after_db_commit: int | None = None
     # Only for throwaway setups whose database is not on loopback (e.g. a compose network): without it
     # intake refuses the built-in master key there.
     allow_insecure_master_key: bool = False

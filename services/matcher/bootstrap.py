@@ -13,6 +13,7 @@ from services.matcher.rounds.runner import RoundRunner, SolverOptions
 from services.matcher.rounds.scheduler import Scheduler
 from services.matcher.rounds.worker import SolverPool
 from services.matcher.settings import SCHEMA, MatcherSettings
+from services.platform import chaos
 from services.platform.db import create_engine, session_maker
 from services.platform.observability import ProgressProbe
 from services.platform.observability import liveness as probes_liveness
@@ -35,7 +36,7 @@ class MatcherService:
         s = self.settings
         self.engine = create_engine(s.database_url, pool_size=5 + s.round_concurrency, max_overflow=5)
         self.sessions = session_maker(self.engine)
-        self.solver = SolverPool(s.solver_processes, s.solve_delay_s, s.solver_nice)
+        self.solver = SolverPool(s.solver_processes, s.solver_nice)
         self.relay = OutboxRelay(
             self.engine,
             SCHEMA,
@@ -90,6 +91,7 @@ class MatcherService:
 
     async def start(self) -> None:
         log.info("matcher starting", extra={"instance": self.settings.instance_id})
+        chaos.warn_if_enabled("matcher")
         await self.solver.start()
         await self.relay.start()
         await self.consumer.start()

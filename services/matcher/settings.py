@@ -46,5 +46,4 @@ class MatcherSettings(ServiceSettings):
     heartbeat_interval_ms: int = 2_000
     # Fault injection for the crash tests ONLY: the worker sleeps this long before solving, so a test
     # can SIGKILL the service while a round is provably in flight. Never set it in production.
-    solve_delay_s: float = Field(default=0.0, ge=0)
     organisations: str | None = Field(default=None, validation_alias="WIJKMATCH_ORGANISATIONS")

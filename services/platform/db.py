@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 _ASYNC_DRIVER = "postgresql+asyncpg://"
@@ -58,3 +59,10 @@ def quote_schema(schema: str) -> str:
     if not _SCHEMA_NAME.match(schema):
         raise ValueError(f"invalid schema name {schema!r}")
     return schema
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Database or network trouble that a retry may fix (as opposed to a message that breaks the code)."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError | ConnectionError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)

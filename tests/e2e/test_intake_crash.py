@@ -58,7 +58,7 @@ async def test_sigkill_between_db_commit_and_offset_commit_loses_and_duplicates_
             settings,
             tmp_path / "intake-1.log",
             WIJKMATCH_INTAKE_BATCH_MAX_RECORDS="40",
-            WIJKMATCH_INTAKE_CRASH_AFTER_DB_COMMIT="3",
+            WIJKMATCH_CHAOS="intake.kill_after_commit=3",
         ).start()
         try:
             assert crashing.wait(90) == -signal.SIGKILL, crashing.log_text()[-3000:]

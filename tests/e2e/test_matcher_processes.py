@@ -42,7 +42,7 @@ async def test_sigkill_mid_round_redoes_the_round_once_with_no_duplicate_or_lost
     region = f"kill-{uuid.uuid4().hex[:8]}"
     group = f"matcher-kill-{uuid.uuid4().hex[:6]}"
     env = matcher_env(
-        migrated_database_url, kafka_bootstrap, group, "victim", WIJKMATCH_MATCHER_SOLVE_DELAY_S="30"
+        migrated_database_url, kafka_bootstrap, group, "victim", WIJKMATCH_CHAOS="matcher.solve_delay_s=30"
     )
     victim = MatcherProcess(tmp_path / "victim.log", **env).start()
     survivor = None

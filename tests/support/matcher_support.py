@@ -22,12 +22,16 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-def pool_events_for(problem: dict[str, Any], region: str) -> list[dict[str, Any]]:
-    """Pool events (contract 5) that describe a DOMAIN.md problem's region: reference data first."""
+def pool_events_for(
+    problem: dict[str, Any], region: str, unit_owner: str | None = None
+) -> list[dict[str, Any]]:
+    """Pool events (contract 5) that describe a DOMAIN.md problem's region: reference data first; the
+    units name `unit_owner` as their corporation when given."""
     out: list[dict[str, Any]] = []
 
     def up(entity: str, key: str, snapshot: dict[str, Any]) -> None:
-        out.append(pool_upserted(entity, region, key, snapshot, now_iso(), str(uuid.uuid4())))
+        owner = unit_owner if entity == "unit" else None
+        out.append(pool_upserted(entity, region, key, snapshot, now_iso(), str(uuid.uuid4()), owner))
 
     up("policy", region, problem.get("policy") or {})
     for n in problem.get("neighbourhoods", []):

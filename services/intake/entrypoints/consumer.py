@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
-import signal
 import time
 from typing import Any
 
@@ -20,6 +18,7 @@ from schemas.topics import INTAKE_TOPIC_TYPES
 from services.intake import metrics
 from services.intake.bootstrap import IntakeRuntime
 from services.intake.service.processor import RawRecord
+from services.platform import chaos
 
 INTAKE_TOPICS: tuple[str, ...] = tuple(INTAKE_TOPIC_TYPES)
 log = logging.getLogger("wijkmatch.intake")
@@ -74,7 +73,7 @@ def register_consumer(broker: KafkaBroker, runtime: IntakeRuntime) -> Any:
             runtime.batch_abandoned()  # cancelled (shutdown): rolled back, redelivered later
             raise
         committed_at = time.time()
-        _maybe_crash(runtime)
+        chaos.kill_when_reached("intake.kill_after_commit", runtime.batches + 1)
         try:
             await message.ack()  # commit offsets only now: the batch is durable in PostgreSQL
         except Exception as exc:
@@ -85,21 +84,10 @@ def register_consumer(broker: KafkaBroker, runtime: IntakeRuntime) -> Any:
                 extra={"event": "offset_commit_failed", "error": type(exc).__name__},
             )
         runtime.batch_committed(outcome, len(records))
-        latencies = [max(0.0, committed_at - r.timestamp_ms / 1000) for r in records]
-        for latency in latencies:
-            metrics.EVENT_TO_COMMIT_SECONDS.observe(latency)
-        if runtime.latency_sink is not None:
-            runtime.latency_sink.extend(latencies)
+        runtime.observe_commit_latencies([max(0.0, committed_at - r.timestamp_ms / 1000) for r in records])
         _observe_lag(message.consumer, records)
 
     return consume_intake_batch
-
-
-def _maybe_crash(runtime: IntakeRuntime) -> None:
-    crash_at = runtime.settings.crash_after_db_commit
-    if crash_at is not None and runtime.batches + 1 >= crash_at:
-        log.warning("fault injection: SIGKILL between database commit and offset commit")
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _observe_lag(consumer: Any, records: list[RawRecord]) -> None:

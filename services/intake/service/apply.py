@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.pool import pool_event_id, pool_removed, pool_upserted
+from schemas.pool import OWNED_ENTITIES, pool_event_id, pool_removed, pool_upserted
 from schemas.topics import INTAKE_REJECTED, POOL
 from services.intake.adapters.repository import CareGroup, EntityRef, IntakeRepository, StoredVersion
 from services.intake.core.changes import Change, IncomingEvent, care_group, plan_change
@@ -159,7 +159,7 @@ async def _apply_events(
                 pool_time = _newest_care_time(event, care_times)
             if change.personal is not None:
                 _seal(event, change, master_key, wrapped_keys, vault_rows)
-            pool_events.append((POOL, event.region, _pool_event(event, change, snapshot, pool_time)))
+            pool_events.append((POOL, event.region, _pool_event(event, change, snapshot, pool_time, owner)))
         log_rows.append(_log_row(event, change, result))
         outcome.add(result, event.type, event.source)
 
@@ -243,14 +243,17 @@ def _seal(
 
 
 def _pool_event(
-    event: IncomingEvent, change: Change, snapshot: dict[str, Any] | None, time: datetime
+    event: IncomingEvent, change: Change, snapshot: dict[str, Any] | None, time: datetime, owner: str | None
 ) -> dict[str, Any]:
+    """The pool event of an applied change; a unit upsert names its owner (the matcher accepts offer
+    answers only from the unit's corporation)."""
     pool = change.pool
     event_id = pool_event_id(event.source, event.event_id, pool.entity, pool.key, pool.action)
     if change.removes:
         return pool_removed(pool.entity, event.region, pool.key, time, event_id)
     assert snapshot is not None
-    return pool_upserted(pool.entity, event.region, pool.key, snapshot, time, event_id)
+    unit_owner = owner if pool.entity in OWNED_ENTITIES else None
+    return pool_upserted(pool.entity, event.region, pool.key, snapshot, time, event_id, owner=unit_owner)
 
 
 def _version(stored: StoredVersion | None) -> Version | None:

@@ -9,11 +9,10 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake.service.apply import BatchOutcome, RejectedMessage, Verdict, apply_batch
-from services.platform.db import transaction
+from services.platform.db import is_transient, transaction
 
 log = logging.getLogger("wijkmatch.intake")
 
@@ -31,13 +30,6 @@ class RawRecord:
 Validate = Callable[[RawRecord], Verdict]
 # Turns a message that failed in processing (not validation) into a rejection, so it cannot loop.
 DeadLetter = Callable[[RawRecord, str, Verdict | None], RejectedMessage]
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Database or network trouble that a retry may fix (as opposed to a message that breaks the code)."""
-    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError | ConnectionError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 class BatchProcessor:

@@ -18,7 +18,6 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.events import DATA_MODELS, CloudEvent, short_type
@@ -27,8 +26,9 @@ from schemas.topics import DECISIONS, INTAKE_REJECTED, OFFER_RESPONSES, OFFERS, 
 from services.matcher import metrics
 from services.matcher.decisions.apply import RefusalPolicy, apply_decision
 from services.matcher.pool.apply import apply_parsed_pool_event
-from services.matcher.pool.repository import lock_region, touch_region
+from services.matcher.pool.repository import lock_region, touch_region, unit_owner
 from services.matcher.settings import SCHEMA
+from services.platform.db import is_transient
 from services.platform.inbox import record_once
 from services.platform.outbox import enqueue
 
@@ -36,13 +36,6 @@ log = logging.getLogger(__name__)
 
 TOPICS = (POOL, DECISIONS, OFFERS, OFFER_RESPONSES)
 REJECTION_INBOX_SOURCE = "urn:wijkmatch:matcher:rejections"
-
-
-def _transient(exc: BaseException) -> bool:
-    """Connection trouble (retry until the database is back) as opposed to a bug in one message."""
-    if isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError | TimeoutError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 class _Assignment(ConsumerRebalanceListener):
@@ -174,7 +167,7 @@ class MatcherConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not _transient(exc):
+                if not is_transient(exc):
                     log.warning("batch failed; applying its messages one by one", exc_info=True)
                     for record in records:
                         await self._handle_with_retry(record)
@@ -200,7 +193,7 @@ class MatcherConsumer:
                 raise
             except Exception as exc:
                 where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
-                if _transient(exc):
+                if is_transient(exc):
                     log.warning("database unavailable; retrying", extra=where, exc_info=True)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
@@ -315,6 +308,8 @@ class MatcherConsumer:
             metrics.EVENTS.labels(record.topic, "duplicate").inc()
             return
         await self._lock(session, data.region)
+        if await self._foreign_answer(session, record, envelope, data):
+            return
         outcome = await apply_decision(
             session, short_type(envelope["type"]), data.model_dump(mode="json"), self.refusal
         )
@@ -323,3 +318,28 @@ class MatcherConsumer:
                 "offer response not applied", extra={"event_id": envelope["id"], "detail": outcome.detail}
             )
         metrics.EVENTS.labels(record.topic, "applied").inc()
+
+    async def _foreign_answer(
+        self, session: AsyncSession, record: ConsumerRecord, envelope: dict[str, Any], data: Any
+    ) -> bool:
+        """Reject (to wijkmatch.intake-rejected.v1, nothing else changes) a valid answer whose sender does
+        not own the offered unit; False when the sender may answer."""
+        from services.matcher.decisions.validation import answer_refused, foreign_answer_rejection
+
+        owner = await unit_owner(session, data.region, data.unit)
+        sender = self.registry.by_source(envelope["source"])
+        if not answer_refused(owner, sender.id if sender is not None else None):
+            return False
+        rejection = foreign_answer_rejection(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            value=record.value,
+            envelope=envelope,
+            region=data.region,
+            unit=data.unit,
+        )
+        await enqueue(session, SCHEMA, topic=INTAKE_REJECTED, key=data.region, event=rejection)
+        metrics.EVENTS.labels(record.topic, "rejected").inc()
+        log.info("offer answer from a non-owner rejected", extra={"event_id": envelope["id"]})
+        return True

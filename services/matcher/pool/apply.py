@@ -48,7 +48,8 @@ async def apply_parsed_pool_event(
         if snapshot is None:
             applied = await repo.remove_unit(session, region, key, event_time, offset)
         else:
-            applied = await repo.upsert_unit(session, region, key, snapshot, event_time, offset)
+            owner: str | None = getattr(data, "owner", None)
+            applied = await repo.upsert_unit(session, region, key, snapshot, event_time, offset, owner=owner)
     else:
         applied = await repo.set_reference(session, region, entity, key, snapshot, event_time, offset)
     metrics.POOL_EVENT_AGE.observe(max(0.0, (datetime.now(UTC) - event_time).total_seconds()))

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.topics import PROPOSALS
 from services.matcher import events
+from services.matcher.pool import pins
 from services.matcher.pool.tables import cases, forbidden, proposals, reference, region_state, units
 from services.matcher.settings import SCHEMA
 
@@ -87,21 +88,75 @@ async def cancel_active(
         cond.append(proposals.c.unit_id == unit_id)
     rows = (await session.execute(select(proposals).where(*cond).with_for_update())).mappings().all()
     for row in rows:
-        await session.execute(
-            update(proposals)
-            .where(proposals.c.id == row["id"])
-            .values(status="cancelled", reason=reason, updated_at=func.now())
-        )
-        await release_case(session, region, row["case_id"])
-        await release_unit(session, region, row["unit_id"])
-        await publish(
-            session,
-            region,
-            events.match_cancelled(
-                region=region, proposal_id=row["id"], case=row["case_id"], unit=row["unit_id"], reason=reason
-            ),
-        )
+        await cancel_proposal(session, region, row, reason)
     return len(rows)
+
+
+async def cancel_proposal(session: AsyncSession, region: str, row: Any, reason: str) -> None:
+    """Cancel one (locked) proposal row: both sides back in the pool, `match.cancelled` with the reason."""
+    await session.execute(
+        update(proposals)
+        .where(proposals.c.id == row["id"])
+        .values(status="cancelled", reason=reason, updated_at=func.now())
+    )
+    await release_case(session, region, row["case_id"])
+    await release_unit(session, region, row["unit_id"])
+    await publish(
+        session,
+        region,
+        events.match_cancelled(
+            region=region, proposal_id=row["id"], case=row["case_id"], unit=row["unit_id"], reason=reason
+        ),
+    )
+
+
+async def cancel_on_update(
+    session: AsyncSession, region: str, entity: str, key: str, before: dict[str, Any], after: dict[str, Any]
+) -> bool:
+    """A `proposed` case or unit got a new snapshot: cancel its pending proposal (`<entity>_updated`: staff
+    have not decided yet and the next round re-solves with the new data); keep an approved one (a pin)
+    unless the update makes the pair break a hard rule (services/matcher/pool/pins.py), then cancel it
+    with a reason naming the rule. True when a proposal is still active afterwards (the pin was kept)."""
+    column = proposals.c.case_id if entity == "case" else proposals.c.unit_id
+    query = select(proposals).where(
+        proposals.c.region == region, column == key, proposals.c.status.in_(("pending", "approved"))
+    )
+    kept = False
+    for row in (await session.execute(query.with_for_update())).mappings().all():
+        reason: str | None = f"{entity}_updated"
+        if row["status"] == "approved":
+            reason = await _pin_cancel_reason(session, region, entity, row, before, after)
+        if reason is None:
+            kept = True
+        else:
+            await cancel_proposal(session, region, row, reason)
+    return kept
+
+
+async def _pin_cancel_reason(
+    session: AsyncSession, region: str, entity: str, row: Any, before: dict[str, Any], after: dict[str, Any]
+) -> str | None:
+    """pins.pin_cancel_reason for an approved proposal, with the other side's current snapshot and the
+    region's current care capacity."""
+    other_table, other_id = (units, row["unit_id"]) if entity == "case" else (cases, row["case_id"])
+    other = (
+        await session.execute(
+            select(other_table.c.snapshot).where(other_table.c.region == region, other_table.c.id == other_id)
+        )
+    ).scalar_one()
+    care = (
+        await session.execute(
+            select(reference.c.snapshot).where(
+                reference.c.region == region,
+                reference.c.entity == "care_capacity",
+                reference.c.removed.is_(False),
+            )
+        )
+    ).scalars()
+    slots = pins.care_slots(care)
+    if entity == "case":
+        return pins.pin_cancel_reason("case", before, other, after, other, slots)
+    return pins.pin_cancel_reason("unit", other, before, other, after, slots)
 
 
 async def release_case(
@@ -131,7 +186,9 @@ async def _locked(session: AsyncSession, table: Any, region: str, key: str) -> A
 async def upsert_case(
     session: AsyncSession, region: str, key: str, snapshot: dict[str, Any], event_time: datetime, offset: int
 ) -> bool:
-    """Insert or replace a case snapshot if this event is newer; False for a late older event."""
+    """Insert or replace a case snapshot if this event is newer; False for a late older event. A changed
+    snapshot of a `proposed` case goes through cancel_on_update (a pending proposal is cancelled, an
+    approved one only when the change breaks a hard rule)."""
     inserted = (
         await session.execute(
             insert(cases)
@@ -156,8 +213,8 @@ async def upsert_case(
     status = current["status"]
     changed = current["snapshot"] != snapshot
     if status == "proposed" and changed:
-        await cancel_active(session, region, reason="case_updated", case_id=key)
-        status = "open"
+        if not await cancel_on_update(session, region, "case", key, current["snapshot"], snapshot):
+            status = "open"
     elif status == "withdrawn":
         status = "open"
     await session.execute(
@@ -182,8 +239,16 @@ async def remove_case(
 
 
 async def upsert_unit(
-    session: AsyncSession, region: str, key: str, snapshot: dict[str, Any], event_time: datetime, offset: int
+    session: AsyncSession,
+    region: str,
+    key: str,
+    snapshot: dict[str, Any],
+    event_time: datetime,
+    offset: int,
+    *,
+    owner: str | None = None,
 ) -> bool:
+    """As upsert_case, for units; `owner` (the corporation, None = not named) replaces a stored one."""
     inserted = (
         await session.execute(
             insert(units)
@@ -195,6 +260,7 @@ async def upsert_unit(
                 event_time=event_time,
                 event_offset=offset,
                 vacant_since=event_time,
+                owner=owner,
             )
             .on_conflict_do_nothing()
             .returning(units.c.id)
@@ -210,8 +276,8 @@ async def upsert_unit(
     vacant_since = current["vacant_since"]
     changed = current["snapshot"] != snapshot
     if status == "proposed" and changed:
-        await cancel_active(session, region, reason="unit_updated", unit_id=key)
-        status = "vacant"
+        if not await cancel_on_update(session, region, "unit", key, current["snapshot"], snapshot):
+            status = "vacant"
     elif status in ("withdrawn", "let"):
         # A vacancy published again after a withdrawal or letting is a new vacancy of the same home.
         status, vacant_since = "vacant", event_time
@@ -222,6 +288,7 @@ async def upsert_unit(
             snapshot=snapshot,
             status=status,
             vacant_since=vacant_since,
+            owner=owner if owner is not None else current["owner"],
             event_time=event_time,
             event_offset=offset,
             version=units.c.version + (1 if changed else 0),
@@ -229,6 +296,12 @@ async def upsert_unit(
         )
     )
     return True
+
+
+async def unit_owner(session: AsyncSession, region: str, unit_id: str) -> str | None:
+    """The corporation that owns the unit (None: unknown unit, or its owner not yet named)."""
+    query = select(units.c.owner).where(units.c.region == region, units.c.id == unit_id)
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def remove_unit(

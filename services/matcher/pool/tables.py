@@ -68,6 +68,7 @@ units = Table(
     Column("event_time", DateTime(timezone=True), nullable=False),
     Column("event_offset", BigInteger, nullable=False, server_default="-1"),
     Column("vacant_since", DateTime(timezone=True)),
+    Column("owner", Text),  # the owning corporation's organisation id (None = not yet known)
     _now(),
     PrimaryKeyConstraint("region", "id"),
     Index("units_region_status", "region", "status"),

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from services.platform import chaos
+
 
 @dataclass(frozen=True)
 class SolveParameters:
@@ -43,11 +45,12 @@ def versions() -> dict[str, str]:
     return found
 
 
-def solve(problem: dict[str, Any], parameters: dict[str, Any], delay_s: float = 0.0) -> dict[str, Any]:
+def solve(problem: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
     """Runs inside the worker process."""
     from services.matcher.solver import solve_problem
 
-    if delay_s > 0:
+    delay_s = chaos.setting("matcher.solve_delay_s")
+    if delay_s:
         import time
 
         time.sleep(delay_s)
@@ -78,9 +81,8 @@ def _warm_up() -> int:
 class SolverPool:
     """A small spawn-based process pool; `abandon()` kills running solves and starts afresh."""
 
-    def __init__(self, processes: int, delay_s: float = 0.0, nice: int = 0) -> None:
+    def __init__(self, processes: int, nice: int = 0) -> None:
         self._processes = processes
-        self._delay_s = delay_s
         self._nice = nice
         self._executor: ProcessPoolExecutor | None = None
 
@@ -103,7 +105,7 @@ class SolverPool:
     async def solve(self, problem: dict[str, Any], parameters: SolveParameters) -> dict[str, Any]:
         executor = self._ensure()
         try:
-            future = executor.submit(solve, problem, parameters.as_dict(), self._delay_s)
+            future = executor.submit(solve, problem, parameters.as_dict())
             return await asyncio.wrap_future(future)
         except BrokenProcessPool:
             self._executor = None

@@ -19,6 +19,18 @@ RULE_NAMES: dict[int, str] = {
     8: "pair excluded by staff",
 }
 
+# The same rules as short snake-case codes, for machine-readable reasons (e.g. a cancelled pin's).
+RULE_CODES: dict[int, str] = {
+    1: "group",
+    2: "household_size",
+    3: "accessibility",
+    4: "rent",
+    5: "municipality",
+    6: "excluded_neighbourhood",
+    7: "care_needs",
+    8: "forbidden",
+}
+
 _CHUNK_PAIRS = 4_000_000
 
 

@@ -132,12 +132,9 @@ async def test_only_the_corporation_that_published_a_unit_may_change_or_withdraw
     _assert_refused(rejections[1], foreign_replacement, "unit", unit_id, "corp-a")
     # A's unit is still in the pool, unchanged: one upsert, no removal, A's version stored.
     assert await _pool(kafka_bootstrap, region, unit_id) == ["nl.wijkmatch.pool.unit.upserted"]
-    [snapshot] = [
-        e["data"]["snapshot"]
-        for e in await read_events(kafka_bootstrap, POOL, region)
-        if e["subject"] == unit_id
-    ]
-    assert snapshot["rent"] == 700
+    [data] = [e["data"] for e in await read_events(kafka_bootstrap, POOL, region) if e["subject"] == unit_id]
+    assert data["snapshot"]["rent"] == 700
+    assert data["owner"] == "corp-a"  # the matcher accepts offer answers for the unit only from its owner
     stored = await _entity(db, region, "unit", unit_id)
     assert (stored.removed, stored.owner, stored.source) == (False, "corp-a", "urn:org:corp:a")
     assert (

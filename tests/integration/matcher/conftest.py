@@ -19,7 +19,8 @@ def region() -> str:
 
 @pytest.fixture
 def registry_path(tmp_path: Path, region: str) -> Path:
-    """An organisation registry in which a test corporation may answer offers for this test's region."""
+    """An organisation registry in which two corporations may answer offers for this test's region; the
+    tests' units belong to test-corp."""
     path = tmp_path / "organisations.yaml"
     path.write_text(
         yaml.safe_dump(
@@ -37,7 +38,15 @@ def registry_path(tmp_path: Path, region: str) -> Path:
                         ],
                         "regions": [region],
                         "api_keys": [],
-                    }
+                    },
+                    {  # registered and allowed to answer offers here, but owns none of the units
+                        "id": "other-corp",
+                        "name": "Other corporation",
+                        "sources": ["urn:org:corp:other-corp"],
+                        "types": ["vacancy.published", "offer.accepted", "offer.declined"],
+                        "regions": [region],
+                        "api_keys": [],
+                    },
                 ]
             }
         )

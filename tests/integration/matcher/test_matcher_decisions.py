@@ -32,6 +32,8 @@ from tests.support.matcher_support import (
 pytestmark = pytest.mark.integration
 
 CORP = "urn:org:corp:test-corp"
+CORP_ID = "test-corp"  # owns every unit of these tests (conftest's registry)
+OTHER_CORP = "urn:org:corp:other-corp"  # registered, may answer offers in the region, owns no unit
 
 
 async def _proposals(service: Any, region: str) -> dict[str, dict[str, Any]]:
@@ -79,7 +81,8 @@ async def _request_round(service: Any, region: str) -> Any:
 async def _first_round(
     service: Any, bootstrap: str, region: str, cases_n: int = 30, units_n: int = 20
 ) -> list:
-    await produce_pool(bootstrap, region, pool_events_for(generate_problem(cases_n, units_n, seed=3), region))
+    problem = generate_problem(cases_n, units_n, seed=3)
+    await produce_pool(bootstrap, region, pool_events_for(problem, region, unit_owner=CORP_ID))
     found = await wait_until(lambda: _proposals(service, region), timeout=90, what="first proposals")
     return sorted(
         ({"proposal_id": p["id"], "case": p["case_id"], "unit": p["unit_id"]} for p in found.values()),
@@ -350,3 +353,177 @@ async def test_an_updated_case_loses_its_pending_proposal_and_an_expired_offer_f
     problem = json.loads(row["problem"])
     assert {"case": expiring["case"], "unit": expiring["unit"]} in problem["forbidden"]
     assert expiring["case"] in {c["id"] for c in problem["cases"]}
+
+
+def _snapshot_update(region: str, entity: str, snapshot: dict[str, Any]) -> dict[str, Any]:
+    from schemas.pool import pool_upserted
+    from tests.support.matcher_support import now_iso
+
+    owner = CORP_ID if entity == "unit" else None
+    return pool_upserted(entity, region, snapshot["id"], snapshot, now_iso(), str(uuid.uuid4()), owner)
+
+
+async def _snapshot(service: Any, table: Any, region: str, key: str) -> dict[str, Any]:
+    async with service.sessions() as session:
+        return (
+            await session.execute(select(table.c.snapshot).where(table.c.region == region, table.c.id == key))
+        ).scalar_one()
+
+
+async def test_an_approved_pin_survives_a_harmless_update_and_one_that_breaks_a_hard_rule_cancels_it(
+    matcher: Any, kafka_bootstrap: str, region: str
+) -> None:
+    """Issue 18: staff approval is kept through case.updated / vacancy.published unless the update makes
+    the pair break a hard rule; then match.cancelled names the rule."""
+    source = generate_problem(30, 20, seed=3)
+    case_of = {c["id"]: c for c in source["cases"]}
+    unit_of = {u["id"]: u for u in source["units"]}
+    async with TopicWatcher(kafka_bootstrap, regions={region}) as watcher:
+        first = await _first_round(matcher, kafka_bootstrap, region)
+        assert len(first) >= 4
+        case_ok, case_bad, unit_ok, unit_bad = first[:4]
+        matcher.scheduler.debounce_s = matcher.scheduler.max_delay_s = 3600.0  # only requested rounds
+        await wait_until(lambda: not matcher.scheduler.tasks, timeout=60, what="no round in flight")
+        await produce_decisions(kafka_bootstrap, region, [approved(region, p) for p in first[:4]])
+        await wait_until(
+            lambda: _statuses_are(matcher, region, {p["proposal_id"]: "approved" for p in first[:4]}),
+            timeout=30,
+            what="approvals",
+        )
+
+        harmless_case = {**case_of[case_ok["case"]], "priority": case_of[case_ok["case"]]["priority"] + 1}
+        too_big = {
+            **case_of[case_bad["case"]],
+            "household_size": unit_of[case_bad["unit"]]["max_persons"] + 1,
+            "priority": case_of[case_bad["case"]]["priority"] + 1,
+        }
+        harmless_unit = {**unit_of[unit_ok["unit"]], "rent": max(0, unit_of[unit_ok["unit"]]["rent"] - 1)}
+        other_group = next(g for g in ("regular", "elderly") if g != case_of[unit_bad["case"]]["group"])
+        closed_unit = {**unit_of[unit_bad["unit"]], "allowed_groups": [other_group]}
+        await produce_pool(
+            kafka_bootstrap,
+            region,
+            [
+                _snapshot_update(region, "case", harmless_case),
+                _snapshot_update(region, "case", too_big),
+                _snapshot_update(region, "unit", harmless_unit),
+                _snapshot_update(region, "unit", closed_unit),
+            ],
+        )
+        cancelled = await wait_until(
+            lambda: (
+                len(watcher.of_type("match.cancelled", region)) >= 2
+                and watcher.of_type("match.cancelled", region)
+            ),
+            timeout=30,
+            what="two match.cancelled",
+        )
+        # All four updates applied (the unit's snapshot is the last one produced).
+        await wait_until(
+            lambda: _snapshot_is(matcher, units, region, closed_unit), timeout=30, what="updates applied"
+        )
+        assert {(e["data"]["proposal_id"], e["data"]["reason"]) for e in cancelled} == {
+            (case_bad["proposal_id"], "case_updated_ineligible_household_size"),
+            (unit_bad["proposal_id"], "unit_updated_ineligible_group"),
+        }
+        for event in cancelled:
+            DATA_MODELS[CloudEvent.model_validate(event).type].model_validate(event["data"])
+        found = await _proposals(matcher, region)
+        assert found[case_ok["proposal_id"]]["status"] == "approved"
+        assert found[unit_ok["proposal_id"]]["status"] == "approved"
+        assert found[case_bad["proposal_id"]]["reason"] == "case_updated_ineligible_household_size"
+        # The kept pins' case and unit stay out of the open pool with their new snapshots stored.
+        stored = await _snapshot(matcher, cases, region, case_ok["case"])
+        assert stored["priority"] == harmless_case["priority"]
+        assert await _status(matcher, cases, region, case_ok["case"]) == "proposed"
+        assert await _status(matcher, units, region, unit_ok["unit"]) == "proposed"
+        # Both sides of the cancelled pins are back in the pool.
+        assert await _status(matcher, cases, region, case_bad["case"]) == "open"
+        assert await _status(matcher, units, region, case_bad["unit"]) == "vacant"
+        assert await _status(matcher, units, region, unit_bad["unit"]) == "vacant"
+        assert await _status(matcher, cases, region, unit_bad["case"]) == "open"
+
+        since = await _request_round(matcher, region)
+        row = await wait_until(lambda: _next_round(matcher, region, since), timeout=60, what="next round")
+        problem = json.loads(row["problem"])
+        assert {"case": case_ok["case"], "unit": case_ok["unit"]} in problem["pinned"]
+        assert {"case": unit_ok["case"], "unit": unit_ok["unit"]} in problem["pinned"]
+        pinned_cases = {p["case"] for p in problem["pinned"]}
+        assert case_bad["case"] not in pinned_cases and unit_bad["case"] not in pinned_cases
+        pairs = {(a["case"], a["unit"]): a["pinned"] for a in row["result"]["assignments"]}
+        assert pairs[(case_ok["case"], case_ok["unit"])] is True
+        assert pairs[(unit_ok["case"], unit_ok["unit"])] is True
+        # The cancelled pairs are not proposed again: they now break the rule that cancelled them.
+        assert (case_bad["case"], case_bad["unit"]) not in pairs
+        assert (unit_bad["case"], unit_bad["unit"]) not in pairs
+        in_problem = {c["id"]: c for c in problem["cases"]}
+        assert in_problem[case_bad["case"]]["household_size"] == too_big["household_size"]
+
+
+async def _snapshot_is(service: Any, table: Any, region: str, snapshot: dict[str, Any]) -> bool:
+    stored = await _snapshot(service, table, region, snapshot["id"])
+    return all(stored.get(k) == v for k, v in snapshot.items())
+
+
+async def _forbidden_pairs(service: Any, region: str) -> set[tuple[str, str]]:
+    from services.matcher.pool.tables import forbidden
+
+    async with service.sessions() as session:
+        rows = (await session.execute(select(forbidden).where(forbidden.c.region == region))).mappings()
+        return {(r["case_id"], r["unit_id"]) for r in rows}
+
+
+async def test_only_the_corporation_that_owns_the_unit_may_answer_its_offer(
+    matcher: Any, kafka_bootstrap: str, region: str
+) -> None:
+    first = await _first_round(matcher, kafka_bootstrap, region)
+    target = first[0]
+    offer_id = f"offer-{uuid.uuid4().hex[:8]}"
+    await produce_decisions(kafka_bootstrap, region, [approved(region, target)])
+    await wait_until(
+        lambda: _statuses_are(matcher, region, {target["proposal_id"]: "approved"}),
+        timeout=30,
+        what="approval",
+    )
+    await produce_offers(kafka_bootstrap, region, [offer("offer.made", region, target, offer_id)])
+    await wait_until(
+        lambda: _statuses_are(matcher, region, {target["proposal_id"]: "offered"}), timeout=30, what="offer"
+    )
+    foreign_decline = offer_response("offer.declined", region, target, offer_id, OTHER_CORP, reason="too_far")
+    foreign_accept = offer_response("offer.accepted", region, target, offer_id, OTHER_CORP)
+    async with TopicWatcher(kafka_bootstrap, topic=INTAKE_REJECTED, regions={region}) as watcher:
+        await produce_responses(kafka_bootstrap, region, [foreign_decline, foreign_accept])
+        found = await wait_until(
+            lambda: len(watcher.events) >= 2 and watcher.events, timeout=30, what="two rejections"
+        )
+        assert [r["subject"] for r in found] == [foreign_decline["id"], foreign_accept["id"]]
+        for rejection in found:
+            envelope = CloudEvent.model_validate(rejection)
+            body = DATA_MODELS[envelope.type].model_validate(envelope.data)
+            assert envelope.source == "urn:wijkmatch:matcher"
+            assert body.topic == "wijkmatch.offer-responses.v1" and body.region == region  # type: ignore[attr-defined]
+            assert [(e.path, e.message) for e in body.errors] == [  # type: ignore[attr-defined]
+                (
+                    "/source",
+                    f"unit {target['unit']} in region {region} belongs to another organisation; "
+                    "only the corporation that owns the offered unit may answer its offer",
+                )
+            ]
+            assert CORP_ID not in json.dumps(rejection)  # the owner is never named
+        # Nothing changed: the offer is still open, nothing forbidden, case and unit still offered.
+        assert (await _proposals(matcher, region))[target["proposal_id"]]["status"] == "offered"
+        assert (target["case"], target["unit"]) not in await _forbidden_pairs(matcher, region)
+        assert await _status(matcher, cases, region, target["case"]) == "offered"
+        assert await _status(matcher, units, region, target["unit"]) == "offered"
+
+        # The owner's own answer is applied.
+        await produce_responses(
+            kafka_bootstrap, region, [offer_response("offer.accepted", region, target, offer_id, CORP)]
+        )
+        await wait_until(
+            lambda: _statuses_are(matcher, region, {target["proposal_id"]: "accepted"}),
+            timeout=30,
+            what="the owner's accept",
+        )
+    assert await _status(matcher, cases, region, target["case"]) == "housed"
+    assert await _status(matcher, units, region, target["unit"]) == "let"

@@ -16,6 +16,7 @@ from services.matcher.pool.tables import cases, proposals, rounds
 from services.matcher.rounds.runner import RoundRunner, SolverOptions
 from services.matcher.rounds.worker import SolverPool
 from services.matcher.settings import MatcherSettings
+from services.platform import chaos
 from services.platform.db import create_engine
 from tests.support.matcher_support import (
     pool_events_for,
@@ -41,6 +42,14 @@ async def _rounds(engine: Any, region: str) -> list[Any]:
         )
 
 
+class _SlowSolverPool(SolverPool):
+    """A solver that takes 3 s longer: a round stays in flight long enough to be raced."""
+
+    async def solve(self, problem: dict[str, Any], parameters: Any) -> dict[str, Any]:
+        await asyncio.sleep(3.0)
+        return await super().solve(problem, parameters)
+
+
 async def test_two_runners_never_run_the_same_region_at_once(
     matcher_settings: MatcherSettings, kafka_bootstrap: str, region: str
 ) -> None:
@@ -53,7 +62,7 @@ async def test_two_runners_never_run_the_same_region_at_once(
     finally:
         await service.stop()
     engine = create_engine(matcher_settings.database_url)
-    slow, fast = SolverPool(1, delay_s=3.0), SolverPool(1)
+    slow, fast = _SlowSolverPool(1), SolverPool(1)
     try:
         await asyncio.gather(slow.start(), fast.start())
         one = RoundRunner(engine, slow, options=SolverOptions(workers=1), instance="one")
@@ -79,12 +88,11 @@ async def _pool_has_cases(service: Any, region: str) -> bool:
 
 
 async def test_graceful_shutdown_abandons_a_long_round_and_the_next_instance_redoes_it(
-    matcher_settings: MatcherSettings, kafka_bootstrap: str, region: str
+    matcher_settings: MatcherSettings, kafka_bootstrap: str, region: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = create_engine(matcher_settings.database_url)
-    slow = MatcherService(
-        matcher_settings.model_copy(update={"solve_delay_s": 60.0, "shutdown_grace_s": 1.0})
-    )
+    monkeypatch.setenv(chaos.ENV_VAR, "matcher.solve_delay_s=60")  # inherited by the solver processes
+    slow = MatcherService(matcher_settings.model_copy(update={"shutdown_grace_s": 1.0}))
     await slow.start()
     try:
         await produce_pool(kafka_bootstrap, region, pool_events_for(generate_problem(20, 10, seed=2), region))
@@ -100,6 +108,7 @@ async def test_graceful_shutdown_abandons_a_long_round_and_the_next_instance_red
             await conn.execute(select(func.count()).where(proposals.c.region == region))
         ).scalar_one() == 0
 
+    monkeypatch.delenv(chaos.ENV_VAR)
     successor = MatcherService(matcher_settings)
     await successor.start()
     try:

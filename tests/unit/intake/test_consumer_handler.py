@@ -43,7 +43,11 @@ class FakeRuntime:
         self.relay = FakeRelay()
         self.started = 0
         self.committed: list[int] = []
-        self.latency_sink: list[float] | None = []
+        self.latencies: list[float] = []
+        self.batches = 0
+
+    def observe_commit_latencies(self, latencies: list[float]) -> None:
+        self.latencies.extend(latencies)
 
     def batch_started(self) -> None:
         self.started += 1
@@ -68,4 +72,4 @@ async def test_the_handler_hands_raw_bytes_to_the_processor_and_counts_the_commi
         (CASES, b"r2", b'{"a": 1}'),
     ]
     assert runtime.started == len(runtime.processor.batches) == len(runtime.committed)
-    assert len(runtime.latency_sink or []) == 2
+    assert len(runtime.latencies) == 2
