@@ -17,7 +17,6 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.events import DATA_MODELS, TOPIC_TYPES, CloudEvent, short_type
@@ -26,7 +25,7 @@ from services.platform.admission.guards import parse_document
 from services.platform.admission.outcome import FieldError, Rejected
 from services.platform.admission.rejection import Rejector, build_rejection_event
 from services.platform.admission.texts import validation_errors
-from services.platform.db import transaction
+from services.platform.db import is_transient, transaction
 from services.platform.inbox import record_once
 from services.platform.observability import ProgressProbe
 from services.platform.outbox import enqueue
@@ -66,12 +65,6 @@ def parse(
     if key is None or key.decode("utf-8", "replace") != data["region"]:
         return rejector.with_errors([FieldError("/data/region", "must equal the message key")])
     return envelope, data
-
-
-def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError | TimeoutError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 async def handle_record(
@@ -147,7 +140,7 @@ def register_consumer(
                 sessions, record.topic, record.partition, record.offset, record.key, record.value
             )
         except Exception as exc:
-            if _transient(exc):
+            if is_transient(exc):
                 log.warning("database unavailable; the event comes again", extra={"topic": record.topic})
             else:
                 log.exception("event handling failed; it comes again", extra={"topic": record.topic})
