@@ -75,19 +75,18 @@ async def apply_proposed(session: AsyncSession, data: dict[str, Any], at: dateti
 
 
 async def apply_cancelled(session: AsyncSession, data: dict[str, Any]) -> bool:
-    """An open proposal becomes cancelled; a decided one keeps its status and records the reason."""
-    pid, region = data["proposal_id"], data["region"]
+    """The matcher cancels open proposals and approved ones (a pin whose case or home was withdrawn, or
+    that now breaks a hard rule): both show as cancelled, an approval's signatures stay on record."""
     result = await session.execute(
         update(Proposal.__table__)
-        .where(P.id == pid, P.region == region, P.status.in_(tuple(OPEN)))
+        .where(
+            P.id == data["proposal_id"],
+            P.region == data["region"],
+            P.status.in_((*OPEN, "approved")),
+        )
         .values(status="cancelled", cancel_reason=data["reason"], version=P.version + 1)
     )
-    if result.rowcount:
-        return True
-    await session.execute(
-        update(Proposal.__table__).where(P.id == pid, P.region == region).values(cancel_reason=data["reason"])
-    )
-    return False
+    return bool(result.rowcount)
 
 
 async def apply_round_completed(session: AsyncSession, data: dict[str, Any], at: datetime) -> None:

@@ -121,6 +121,43 @@ async def test_cancelled_proposal_shows_cancelled_and_cannot_be_decided(client, 
     assert r.status_code == 409 and "cancelled" in r.json()["detail"]
 
 
+async def test_an_approved_proposal_the_matcher_cancels_shows_cancelled_with_its_approval(
+    client, publish, region
+) -> None:
+    from datetime import UTC, datetime
+
+    from schemas.events import make_event
+
+    _, events = await publish_round(publish, region, 1)
+    d = events[0]["data"]
+    reviewer = auth("reviewer", [region])
+    await wait_visible(client, region, 1, reviewer)
+    assert (
+        await client.post(f"/v1/proposals/{d['proposal_id']}/approve", headers=reviewer)
+    ).status_code == 200
+    cancel = make_event(
+        "match.cancelled",
+        {
+            "region": region,
+            "proposal_id": d["proposal_id"],
+            "case": d["case"],
+            "unit": d["unit"],
+            "reason": "unit_withdrawn",
+        },
+        source="urn:wijkmatch:matcher",
+        id=f"cancelled-{d['proposal_id']}",
+        time=datetime.now(UTC),
+    )
+    await publish(PROPOSALS, region, cancel)
+
+    async def cancelled() -> dict | None:
+        body = (await client.get(f"/v1/proposals/{d['proposal_id']}", headers=reviewer)).json()
+        return body if body["status"] == "cancelled" else None
+
+    body = await wait_for(cancelled, what="the approved proposal to show as cancelled")
+    assert body["cancel_reason"] == "unit_withdrawn" and body["decided_by"] == "staff-reviewer"
+
+
 async def test_four_eyes_needs_a_second_person_with_the_approver_role(
     client, publish, kafka_bootstrap
 ) -> None:
