@@ -14,12 +14,14 @@ import sys
 import threading
 from collections.abc import Callable
 
+from rich.markup import escape
+
 from devstack.localbroker import DEFAULT_PARTITIONS, DEFAULT_PORT
 from devstack.supervisor import LocalStack, StackError, run_stack
 
 REQUIRED_SERVICES = ("intake", "matcher")
+DEFAULT_REGION = "holland-rijnland"
 FEED_MODULE = "devstack.demofeed"
-DEMO_REGION = "holland-rijnland"  # the demo feed's default --region (devstack/demofeed.py)
 
 
 def feed_available() -> bool:
@@ -50,13 +52,12 @@ def run_feed(stack: LocalStack, command: list[str], stop: threading.Event) -> in
 
 
 def feed_region(feed_args: list[str]) -> str:
-    """The region the demo feed publishes (its --region, else its default)."""
     for i, arg in enumerate(feed_args):
         if arg == "--region" and i + 1 < len(feed_args):
             return feed_args[i + 1]
         if arg.startswith("--region="):
             return arg.split("=", 1)[1]
-    return DEMO_REGION
+    return DEFAULT_REGION
 
 
 def review_hint(url: str, region: str) -> str:
@@ -65,6 +66,41 @@ def review_hint(url: str, region: str) -> str:
         f"[bold]review the proposals at {url}[/] (sign in with a development button, or paste a token from\n"
         f"  wijkmatch review token --role reviewer --region {region})"
     )
+
+
+def run_offer_roundtrip(stack: LocalStack, feed_args: list[str], stop: threading.Event) -> bool:
+    """One offer out to a corporation's webhook (printed by the local receiver), one answer back."""
+    import asyncio
+
+    from devstack.offer_demo import offer_roundtrip, start_receiver
+
+    console = stack.console
+
+    def say(text: str) -> None:
+        console.print(f"[cyan]offers:[/] {escape(text)}", highlight=False)
+
+    try:
+        receiver = start_receiver(say)
+    except OSError as exc:
+        say(f"cannot start the webhook receiver on 127.0.0.1:9400 ({exc}); skipping the offer round trip")
+        return False
+    say(f"webhook receiver (what a corporation receives) on {receiver.url}/<organisation>")
+    try:
+        return asyncio.run(
+            offer_roundtrip(
+                matcher_url=stack.services["matcher"].url,
+                notifier_url=stack.services["notifier"].url,
+                bootstrap=stack.kafka_bootstrap or "",
+                region=feed_region(feed_args),
+                receiver=receiver,
+                say=say,
+                review_url=stack.services["review"].url if "review" in stack.services else None,
+            )
+        )
+    finally:
+        if stop.is_set():
+            receiver.stop()
+        # else it keeps printing deliveries (a daemon thread) while the stack runs for review
 
 
 def demo_steps(
@@ -108,6 +144,11 @@ def demo_steps(
         if code != 0:
             console.print(f"[bold red]demo: demo-feed exited with code {code}[/]")
             return code if once else None
+        if command is None and {"matcher", "notifier"} <= set(stack.services):
+            ok = run_offer_roundtrip(stack, feed_args, stop)
+            if once and not ok:
+                console.print("[bold red]demo --once: the offer round trip did not complete[/]")
+                return 1
         if "review" in stack.services:
             console.print(review_hint(stack.services["review"].url, feed_region(feed_args)))
         return 0 if once else None

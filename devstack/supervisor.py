@@ -347,6 +347,10 @@ class LocalStack:
         env["KAFKA_BOOTSTRAP_SERVERS"] = self.kafka_bootstrap or ""
         env["DATABASE_URL"] = self.database_url or ""
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # The local stack delivers webhooks to the demo receiver on 127.0.0.1 over http: explicitly
+        # allowed here, for local use only (the notifier refuses both by default).
+        env.setdefault("WIJKMATCH_NOTIFIER_WEBHOOK_ALLOW_HTTP", "true")
+        env.setdefault("WIJKMATCH_NOTIFIER_WEBHOOK_ALLOW_PRIVATE", "true")
         return env
 
     def _migrate(self) -> None:

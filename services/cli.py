@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run the intake service (intake [run] | gateway | relay | erase CASE_ID --region R)",
     ),
     "matcher": ("services.matcher.cli:main", "run the matcher service"),
+    "notifier": (
+        "services.notifier.cli:main",
+        "run the notifier service (offers, expiry, signed webhooks, HTTP answers)",
+    ),
     "review": (
         "services.review.cli:main",
         "run the review service (review [run] | token --role R --region X)",

@@ -10,6 +10,8 @@ YAML format (path in WIJKMATCH_ORGANISATIONS; default: demo_organisations.yaml n
         regions: [holland-rijnland]        # or "*" for every region
         api_keys:                          # SHA-256 hex digests of the HTTP API keys, never the keys
           - 5e88...                        # a digest, see below
+        webhooks:                          # optional: the notifier's webhook endpoints (docs/notifier.md)
+          - {id: woonstad-offers, url: "https://...", events: [offer.made], secret_env: WOONSTAD_WHSEC}
 
 Generate a digest for a key:  printf %s 'THE-KEY' | sha256sum
 (or: python -c "import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())" THE-KEY)
@@ -53,6 +55,8 @@ class _OrganisationSpec(BaseModel):
     types: list[str] = Field(default_factory=list)
     regions: Literal["*"] | list[Annotated[str, Field(pattern=REGION_PATTERN)]] = Field(default_factory=list)
     api_keys: list[Annotated[str, Field(pattern=SHA256_PATTERN)]] = Field(default_factory=list)
+    # Webhook endpoints of the organisation: read and checked by the notifier (docs/notifier.md).
+    webhooks: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("types")
     @classmethod

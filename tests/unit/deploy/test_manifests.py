@@ -54,6 +54,7 @@ def test_services_have_probes_limits_and_run_unprivileged(rendered):
         "wijkmatch-intake",
         "wijkmatch-intake-gateway",
         "wijkmatch-matcher",
+        "wijkmatch-notifier",
     }
     for deployment in deployments:
         pod = deployment["spec"]["template"]["spec"]

@@ -1,0 +1,1 @@
+"""The notifier's adapters: Kafka subscribers, repositories, the delivery worker, HTTP."""

@@ -1,0 +1,175 @@
+"""FastStream subscriber: decisions, proposals, offer responses and vacancies -> offer state.
+
+One message, one transaction: inbox row (dedupe on source + id), state change, outbox rows and delivery
+rows commit together, and only then is the offset committed (AckPolicy.MANUAL). Messages the notifier
+cannot use are counted and skipped, never retried for ever: on the external topics (offer responses,
+vacancies) intake and the matcher already send the rejections, so the notifier does not send them twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from schemas.events import DATA_MODELS, CloudEvent, MatchApproved, MatchCancelled, short_type
+from schemas.topics import DECISIONS, OFFER_RESPONSES, PROPOSALS, VACANCIES
+from services.notifier.adapters import metrics
+from services.notifier.adapters import repository as repo
+from services.notifier.adapters.tables import SCHEMA
+from services.notifier.core.offers import ANSWER_STATUS, ResponsePeriods
+from services.platform.inbox import record_once
+from services.platform.observability import ProgressProbe
+
+log = logging.getLogger("wijkmatch.notifier")
+TOPICS: tuple[str, ...] = (DECISIONS, PROPOSALS, OFFER_RESPONSES, VACANCIES)
+REDELIVERY_PAUSE_S = 1.0
+# Types the notifier acts on; the others on its topics are recorded as not for it.
+HANDLED = frozenset(
+    {"match.approved", "match.cancelled", "offer.accepted", "offer.declined", "vacancy.published"}
+)
+
+
+class SenderLookup(Protocol):
+    """The organisation registry's lookup by CloudEvents source (services/platform admission registry)."""
+
+    def by_source(self, source: str) -> Any: ...
+
+
+class EventApplier:
+    """Applies one Kafka record in the caller's transaction; returns the outcome label."""
+
+    def __init__(
+        self,
+        registry: SenderLookup,
+        periods: ResponsePeriods,
+        source: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.registry = registry
+        self.periods = periods
+        self.source = source
+        self.clock = clock
+
+    async def apply(
+        self, session: AsyncSession, topic: str, partition: int, offset: int, value: bytes | None
+    ) -> str:
+        try:
+            document = json.loads(value or b"")
+            envelope = CloudEvent.model_validate(document)
+            kind = short_type(envelope.type)
+            if kind not in HANDLED:
+                return "ignored"
+            data = DATA_MODELS[envelope.type].model_validate(envelope.data)
+        except (ValueError, ValidationError, RecursionError, TypeError):
+            return "invalid"
+        if topic in (OFFER_RESPONSES, VACANCIES) and not self._sender_may(envelope, kind, data):
+            return "refused"
+        if not await record_once(session, SCHEMA, envelope.source, envelope.id, topic, partition, offset):
+            return "duplicate"
+        if kind == "match.approved":
+            assert isinstance(data, MatchApproved)
+            outcome = await repo.make_offer_for(session, data, self.clock(), self.periods, self.source)
+        elif kind == "match.cancelled":
+            assert isinstance(data, MatchCancelled)
+            outcome = await repo.cancel_proposal(session, data, envelope.model_dump(mode="json"))
+        elif kind in ANSWER_STATUS:
+            outcome = await repo.close_answered(
+                session,
+                data.offer_id,
+                data.proposal_id,
+                ANSWER_STATUS[kind],  # type: ignore[attr-defined]
+            )
+        else:
+            await repo.record_unit_owner(
+                session,
+                data.region,  # type: ignore[attr-defined]
+                data.id,  # type: ignore[attr-defined]
+                data.corporation,  # type: ignore[attr-defined]
+                self.source,
+            )
+            return "applied"
+        if not outcome.applied:
+            log.info(
+                "event changed nothing",
+                extra={"type": kind, "event_id": envelope.id, "detail": outcome.detail},
+            )
+        return "applied" if outcome.applied else "no_change"
+
+    def _sender_may(self, envelope: CloudEvent, kind: str, data: Any) -> bool:
+        """External events count only from a registered sender allowed to send them (as intake checks);
+        a vacancy's corporation must be its sender."""
+        org = self.registry.by_source(envelope.source)
+        if org is None or not org.may_send_type(envelope.type) or not org.may_send_region(data.region):
+            return False
+        return kind != "vacancy.published" or data.corporation == org.id
+
+
+async def _parse_without_headers(record: Any, original: Any) -> Any:
+    # FastStream decodes every header as UTF-8: one hostile header would fail the message before the
+    # handler sees it. The notifier ignores headers, so they are dropped before FastStream's parser runs.
+    return await original(dataclasses.replace(record, headers=()) if record.headers else record)
+
+
+def _no_decode(message: Any) -> None:
+    return None  # the handler reads raw bytes
+
+
+def register_consumer(
+    broker: KafkaBroker,
+    sessions: async_sessionmaker[AsyncSession],
+    applier: EventApplier,
+    *,
+    group_id: str,
+    probe: ProgressProbe | None = None,
+    on_applied: Callable[[], None] | None = None,
+) -> Any:
+    subscriber = broker.subscriber(
+        *TOPICS,
+        group_id=group_id,
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
+    )
+
+    @subscriber(parser=_parse_without_headers, decoder=_no_decode)
+    async def consume(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        if probe is not None:
+            probe.touch()
+        try:
+            async with sessions() as session, session.begin():
+                outcome = await applier.apply(session, raw.topic, raw.partition, raw.offset, raw.value)
+        except Exception as exc:
+            log.error(
+                "event could not be applied; it will be read again",
+                extra={
+                    "topic": raw.topic,
+                    "partition": raw.partition,
+                    "offset": raw.offset,
+                    "error": type(exc).__name__,
+                },
+            )
+            await asyncio.sleep(REDELIVERY_PAUSE_S)
+            await message.nack()
+            return
+        metrics.EVENTS.labels(raw.topic, outcome).inc()
+        if outcome == "invalid":
+            log.warning(
+                "unreadable event skipped",
+                extra={"topic": raw.topic, "partition": raw.partition, "offset": raw.offset},
+            )
+        await message.ack()
+        if outcome == "applied" and on_applied is not None:
+            on_applied()
+
+    return consume

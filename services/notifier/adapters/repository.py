@@ -1,0 +1,271 @@
+"""Offer state, deliveries and endpoints in schema `notifier`: every change with its outbox rows and its
+delivery rows in the caller's transaction."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.events import MatchApproved, MatchCancelled, OfferExpired, OfferMade, make_event
+from schemas.topics import OFFERS
+from services.notifier.adapters import metrics
+from services.notifier.adapters.tables import (
+    SCHEMA,
+    deliveries,
+    offers,
+    proposal_cancellations,
+    unit_owners,
+)
+from services.notifier.core.offers import (
+    CANCELLED,
+    EXPIRED,
+    OPEN,
+    ResponsePeriods,
+    event_id_for,
+    make_offer,
+)
+from services.platform.outbox import dumps, enqueue
+
+log = logging.getLogger("wijkmatch.notifier")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    applied: bool
+    detail: str
+
+
+async def schedule_deliveries(
+    session: AsyncSession, organisation: str | None, short_type: str, event: dict[str, Any]
+) -> int:
+    """One delivery per enabled endpoint of `organisation` subscribed to the type; the webhook-id is the
+    CloudEvent id, so a replayed input never delivers twice (unique per endpoint)."""
+    if organisation is None:
+        return 0
+    result = await session.execute(
+        text(
+            f"INSERT INTO {SCHEMA}.deliveries (endpoint_id, webhook_id, event_type, body) "
+            f"SELECT id, :webhook_id, :event_type, :body FROM {SCHEMA}.endpoints "
+            "WHERE organisation = :org AND enabled AND :event_type = ANY(event_types) "
+            "ON CONFLICT ON CONSTRAINT deliveries_once_per_endpoint DO NOTHING"
+        ),
+        {"webhook_id": event["id"], "event_type": short_type, "body": dumps(event), "org": organisation},
+    )
+    return int(result.rowcount or 0)
+
+
+async def corporation_of(session: AsyncSession, region: str, unit_id: str) -> str | None:
+    return (
+        await session.execute(
+            select(unit_owners.c.corporation).where(
+                unit_owners.c.region == region, unit_owners.c.unit_id == unit_id
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def record_unit_owner(
+    session: AsyncSession, region: str, unit_id: str, corporation: str, source: str
+) -> int:
+    """Remember who owns a unit. Vacancies and approvals travel on different topics, so an offer may have
+    been made before its unit's owner was known: such open offers get their corporation now, and its
+    endpoints the offer.made they missed (the same event, rebuilt from the row). Returns how many."""
+    stmt = insert(unit_owners).values(region=region, unit_id=unit_id, corporation=corporation)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[unit_owners.c.region, unit_owners.c.unit_id],
+            set_={"corporation": stmt.excluded.corporation, "updated_at": func.now()},
+        )
+    )
+    orphans = (
+        (
+            await session.execute(
+                update(offers)
+                .where(
+                    offers.c.region == region,
+                    offers.c.unit_id == unit_id,
+                    offers.c.status == OPEN,
+                    offers.c.corporation.is_(None),
+                )
+                .values(corporation=corporation)
+                .returning(*offers.c)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    for row in orphans:
+        await schedule_deliveries(session, corporation, "offer.made", offer_made_event(row, source))
+    return len(orphans)
+
+
+def offer_made_event(row: Any, source: str) -> dict[str, Any]:
+    """The offer.made CloudEvent of an offer row (identical to the one its creation put in the outbox)."""
+    data = OfferMade(
+        region=row["region"],
+        offer_id=row["offer_id"],
+        proposal_id=row["proposal_id"],
+        case=row["case_id"],
+        unit=row["unit_id"],
+        respond_by=row["respond_by"],
+    )
+    return make_event(
+        "offer.made", data, source=source, id=event_id_for(row["offer_id"], "offer.made"), time=row["made_at"]
+    )
+
+
+async def make_offer_for(
+    session: AsyncSession, approval: MatchApproved, now: datetime, periods: ResponsePeriods, source: str
+) -> Outcome:
+    """match.approved -> one offer (never two: the proposal id is unique) + offer.made in the outbox."""
+    cancelled = (
+        await session.execute(
+            select(proposal_cancellations.c.proposal_id).where(
+                proposal_cancellations.c.proposal_id == approval.proposal_id
+            )
+        )
+    ).first()
+    if cancelled is not None:
+        return Outcome(False, "proposal_cancelled")
+    offer = make_offer(approval, now, periods)
+    corporation = await corporation_of(session, approval.region, approval.unit)
+    inserted = (
+        await session.execute(
+            insert(offers)
+            .values(
+                offer_id=offer.offer_id,
+                proposal_id=offer.proposal_id,
+                region=offer.region,
+                case_id=offer.case,
+                unit_id=offer.unit,
+                corporation=corporation,
+                status=OPEN,
+                respond_by=offer.respond_by,
+                made_at=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(offers.c.offer_id)
+        )
+    ).first()
+    if inserted is None:
+        return Outcome(False, "offer_exists")
+    row = {
+        "region": offer.region,
+        "offer_id": offer.offer_id,
+        "proposal_id": offer.proposal_id,
+        "case_id": offer.case,
+        "unit_id": offer.unit,
+        "respond_by": offer.respond_by,
+        "made_at": now,
+    }
+    event = offer_made_event(row, source)
+    await enqueue(session, SCHEMA, topic=OFFERS, key=offer.region, event=event)
+    if corporation is None:
+        metrics.OFFERS_WITHOUT_RECIPIENT.inc()
+        log.warning("offer made for a unit of unknown corporation", extra={"offer_id": offer.offer_id})
+    await schedule_deliveries(session, corporation, "offer.made", event)
+    metrics.OFFERS.labels("offer.made").inc()
+    return Outcome(True, offer.offer_id)
+
+
+async def cancel_proposal(
+    session: AsyncSession, cancellation: MatchCancelled, event: dict[str, Any]
+) -> Outcome:
+    """match.cancelled: the proposal is never offered; an open offer for it closes (it will not expire) and
+    its corporation is told through its webhooks."""
+    await session.execute(
+        insert(proposal_cancellations)
+        .values(proposal_id=cancellation.proposal_id, region=cancellation.region, reason=cancellation.reason)
+        .on_conflict_do_nothing()
+    )
+    closed = (
+        await session.execute(
+            update(offers)
+            .where(offers.c.proposal_id == cancellation.proposal_id, offers.c.status == OPEN)
+            .values(status=CANCELLED, closed_at=func.now(), close_reason=cancellation.reason)
+            .returning(offers.c.corporation)
+        )
+    ).first()
+    if closed is None:
+        return Outcome(False, "no_open_offer")
+    await schedule_deliveries(session, closed.corporation, "match.cancelled", event)
+    return Outcome(True, "offer_cancelled")
+
+
+async def close_answered(session: AsyncSession, offer_id: str, proposal_id: str, status: str) -> Outcome:
+    """offer.accepted / offer.declined seen on the responses topic: the open offer closes (no expiry)."""
+    result = await session.execute(
+        update(offers)
+        .where(offers.c.offer_id == offer_id, offers.c.proposal_id == proposal_id, offers.c.status == OPEN)
+        .values(status=status, closed_at=func.now(), close_reason="answered")
+    )
+    return Outcome(bool(result.rowcount), status if result.rowcount else "not_open")
+
+
+async def expire_due(session: AsyncSession, now: datetime, source: str, limit: int = 100) -> list[str]:
+    """Expire open offers past their deadline, each exactly once: the row lock (SKIP LOCKED lets several
+    instances share the work) and the status change commit together with offer.expired in the outbox."""
+    rows = (
+        (
+            await session.execute(
+                select(offers)
+                .where(offers.c.status == OPEN, offers.c.respond_by <= now)
+                .order_by(offers.c.respond_by)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    expired: list[str] = []
+    for row in rows:
+        await session.execute(
+            update(offers)
+            .where(offers.c.offer_id == row["offer_id"])
+            .values(status=EXPIRED, closed_at=now, close_reason="deadline")
+        )
+        data = OfferExpired(
+            region=row["region"],
+            offer_id=row["offer_id"],
+            proposal_id=row["proposal_id"],
+            case=row["case_id"],
+            unit=row["unit_id"],
+            respond_by=row["respond_by"],
+        )
+        event = make_event(
+            "offer.expired", data, source=source, id=event_id_for(row["offer_id"], "offer.expired"), time=now
+        )
+        await enqueue(session, SCHEMA, topic=OFFERS, key=row["region"], event=event)
+        await schedule_deliveries(session, row["corporation"], "offer.expired", event)
+        metrics.OFFERS.labels("offer.expired").inc()
+        expired.append(row["offer_id"])
+    return expired
+
+
+async def offer_row(session: AsyncSession, offer_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+    query = select(offers).where(offers.c.offer_id == offer_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+__all__ = [
+    "Outcome",
+    "cancel_proposal",
+    "close_answered",
+    "corporation_of",
+    "deliveries",
+    "expire_due",
+    "make_offer_for",
+    "offer_row",
+    "record_unit_owner",
+    "schedule_deliveries",
+]

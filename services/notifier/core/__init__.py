@@ -1,0 +1,1 @@
+"""The notifier's business rules as pure functions: offers, expiry, signing, retries, endpoint URLs."""

@@ -1,0 +1,65 @@
+"""Webhook URL checks at registration: https in production; no loopback, private, link-local or otherwise
+non-public targets unless explicitly allowed for local use."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+MAX_URL_LENGTH = 2000
+
+
+class EndpointUrlError(ValueError):
+    """Why a URL may not be a webhook endpoint (safe to show the registering organisation)."""
+
+
+def check_url_shape(url: str, *, allow_http: bool) -> str:
+    """The URL's host name if its shape is acceptable; raises EndpointUrlError otherwise."""
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
+        raise EndpointUrlError(f"the URL must be 1-{MAX_URL_LENGTH} characters")
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise EndpointUrlError("the URL must not contain spaces or control characters")
+    parts = urlsplit(url)
+    allowed = ("https", "http") if allow_http else ("https",)
+    if parts.scheme not in allowed:
+        raise EndpointUrlError("the URL must use https" if not allow_http else "the URL must be http(s)")
+    if parts.username or parts.password:
+        raise EndpointUrlError("the URL must not carry credentials")
+    if parts.fragment:
+        raise EndpointUrlError("the URL must not have a fragment")
+    host = parts.hostname
+    if not host:
+        raise EndpointUrlError("the URL needs a host")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise EndpointUrlError("the URL's port is invalid") from None
+    return host
+
+
+def is_public_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def literal_address(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return None
+
+
+def check_targets(host: str, addresses: Iterable[str], *, allow_private: bool) -> None:
+    """Every address the host resolves to must be public, unless private targets are allowed."""
+    resolved = list(addresses)
+    if not resolved:
+        raise EndpointUrlError("the URL's host does not resolve")
+    if allow_private:
+        return
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        raise EndpointUrlError("loopback targets are not allowed")
+    if not all(is_public_address(a) for a in resolved):
+        raise EndpointUrlError("the URL points at a loopback, private or otherwise non-public address")

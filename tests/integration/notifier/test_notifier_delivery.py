@@ -1,0 +1,286 @@
+"""Webhook delivery against real local HTTP receivers and real PostgreSQL: retries with the same
+webhook-id, dead letters, 410, Retry-After, isolation of a dead endpoint, admin replay and rotation."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from standardwebhooks.webhooks import Webhook
+
+from devstack.webhook_receiver import Answer, WebhookReceiver
+from services.notifier.adapters.delivery import DeliveryConfig, DeliveryWorker
+from services.notifier.core.retry import RetryPolicy
+from tests.support.matcher_support import wait_until
+from tests.support.notifier_support import add_delivery, add_endpoint, delivery_state
+
+pytestmark = pytest.mark.integration
+
+
+def fast_config(**changes: object) -> DeliveryConfig:
+    values: dict[str, object] = {
+        "policy": RetryPolicy(max_attempts=20, base_s=0.2, cap_s=0.5),
+        "timeout_s": 2.0,
+        "per_endpoint": 2,
+        "total": 32,
+        "poll_s": 0.05,
+        "lease_s": 5.0,
+    }
+    values.update(changes)
+    return DeliveryConfig(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def worker_factory(engine: AsyncEngine) -> AsyncIterator[object]:
+    workers: list[DeliveryWorker] = []
+
+    async def make(**changes: object) -> DeliveryWorker:
+        worker = DeliveryWorker(engine, fast_config(**changes), rng=random.Random(3))
+        await worker.start()
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        await worker.stop(timeout_s=5)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_receiver_down_then_up_gets_the_delivery_once_with_the_same_webhook_id(
+    engine: AsyncEngine, worker_factory
+) -> None:
+    port = free_port()
+    receiver = WebhookReceiver(port)
+    endpoint_id, secret = await add_endpoint(engine, receiver.url)
+    delivery_id, webhook_id = await add_delivery(engine, endpoint_id)
+    await worker_factory()
+    # down: connection refused, retried with backoff
+    await wait_until(
+        lambda: _attempts(engine, delivery_id, at_least=3), timeout=20, what="three refused attempts"
+    )
+    with receiver:
+        state = await wait_until(
+            lambda: _status(engine, delivery_id, "delivered"), timeout=20, what="delivery"
+        )
+        assert len(receiver.received) == 1
+        got = receiver.received[0]
+        assert got.webhook_id == webhook_id
+        Webhook(secret).verify(got.body, got.headers)
+    assert state["attempts"] >= 4
+    assert [a["verdict"] for a in state["log"]][-1] == "delivered"
+    assert all(a["error"] for a in state["log"][:-1])  # the refused ones were logged with their error
+
+
+async def test_every_retry_carries_the_same_webhook_id_and_a_valid_signature(
+    engine: AsyncEngine, worker_factory
+) -> None:
+    with WebhookReceiver(behaviour=lambda r, i: Answer(503 if i < 2 else 200)) as receiver:
+        endpoint_id, secret = await add_endpoint(engine, receiver.url)
+        delivery_id, webhook_id = await add_delivery(engine, endpoint_id)
+        await worker_factory()
+        state = await wait_until(
+            lambda: _status(engine, delivery_id, "delivered"), timeout=20, what="delivery"
+        )
+    assert [r.webhook_id for r in receiver.received] == [webhook_id] * 3
+    for request in receiver.received:
+        Webhook(secret).verify(request.body, request.headers)
+    assert [a["status_code"] for a in state["log"]] == [503, 503, 200]
+
+
+async def test_receiver_failing_forever_is_dead_lettered_while_a_healthy_one_gets_its_deliveries_on_time(
+    engine: AsyncEngine, worker_factory
+) -> None:
+    failing = WebhookReceiver(behaviour=lambda r, i: Answer(500, delay_s=0.3)).start()
+    hanging = WebhookReceiver(behaviour=lambda r, i: Answer(200, delay_s=10)).start()
+    healthy = WebhookReceiver().start()
+    try:
+        failing_id, _ = await add_endpoint(engine, failing.url)
+        hanging_id, _ = await add_endpoint(engine, hanging.url)
+        healthy_id, _ = await add_endpoint(engine, healthy.url)
+        # the sick endpoints get far more work than their concurrency cap
+        doomed = [await add_delivery(engine, failing_id) for _ in range(10)]
+        for _ in range(10):
+            await add_delivery(engine, hanging_id)
+        await worker_factory(policy=RetryPolicy(max_attempts=3, base_s=0.1, cap_s=0.2), timeout_s=1.0)
+        sent_at: dict[str, float] = {}
+        for _ in range(10):
+            delivery_id, webhook_id = await add_delivery(engine, healthy_id)
+            sent_at[webhook_id] = time.time()
+            await asyncio.sleep(0.1)
+        await wait_until(lambda: len(healthy.received) >= 10, timeout=20, what="healthy deliveries")
+        latencies = [r.at - sent_at[r.webhook_id] for r in healthy.received]
+        # on time: each within the worker's poll interval and one HTTP round trip, not behind the
+        # 10 s hangs or the failing endpoint's retries
+        mean = sum(latencies) / len(latencies)
+        print(f"healthy endpoint latencies: max {max(latencies):.3f} s, mean {mean:.3f} s")
+        assert max(latencies) < 3.0, latencies
+        for delivery_id, _ in doomed:
+            state = await wait_until(
+                lambda d=delivery_id: _status(engine, d, "dead"), timeout=30, what="dead"
+            )
+            assert state["attempts"] == 3
+            assert state["dead"]["reason"] == "attempts_exhausted"
+            assert [a["status_code"] for a in state["log"]] == [500, 500, 500]
+    finally:
+        for receiver in (failing, hanging, healthy):
+            receiver.stop()
+    assert (
+        REGISTRY.get_sample_value(
+            "wijkmatch_notifier_webhook_dead_letters_total", {"reason": "attempts_exhausted"}
+        )
+        or 0
+    ) >= 10
+
+
+async def test_410_disables_the_endpoint_and_its_other_deliveries_wait(
+    engine: AsyncEngine, worker_factory
+) -> None:
+    with WebhookReceiver(behaviour=lambda r, i: Answer(410)) as receiver:
+        endpoint_id, _ = await add_endpoint(engine, receiver.url)
+        first, _ = await add_delivery(engine, endpoint_id)
+        await worker_factory(per_endpoint=1)
+        state = await wait_until(lambda: _status(engine, first, "dead"), timeout=20, what="gone")
+        assert state["dead"]["reason"] == "endpoint_gone"
+        second, _ = await add_delivery(engine, endpoint_id)
+        await asyncio.sleep(1.0)
+        assert len(receiver.received) == 1
+        assert (await delivery_state(engine, second))["status"] == "pending"
+    async with engine.connect() as conn:
+        enabled, reason = (
+            await conn.execute(
+                text("SELECT enabled, disabled_reason FROM notifier.endpoints WHERE id = :id"),
+                {"id": endpoint_id},
+            )
+        ).one()
+    assert (enabled, reason) == (False, "receiver answered 410 Gone")
+
+
+async def test_429_retry_after_is_honoured(engine: AsyncEngine, worker_factory) -> None:
+    with WebhookReceiver(
+        behaviour=lambda r, i: Answer(429, {"Retry-After": "2"}) if i == 0 else Answer()
+    ) as rec:
+        endpoint_id, _ = await add_endpoint(engine, rec.url)
+        delivery_id, _ = await add_delivery(engine, endpoint_id)
+        await worker_factory()
+        await wait_until(lambda: _status(engine, delivery_id, "delivered"), timeout=20, what="delivery")
+    gap = rec.received[1].at - rec.received[0].at
+    assert gap >= 1.9  # the backoff alone would have been at most 0.5 s
+
+
+async def test_a_4xx_answer_is_dead_lettered_without_retries_and_an_admin_replay_delivers_it(
+    engine: AsyncEngine, worker_factory
+) -> None:
+    answers = {"status": 400}
+    with WebhookReceiver(behaviour=lambda r, i: Answer(answers["status"])) as receiver:
+        endpoint_id, _ = await add_endpoint(engine, receiver.url)
+        delivery_id, webhook_id = await add_delivery(engine, endpoint_id)
+        await worker_factory()
+        state = await wait_until(lambda: _status(engine, delivery_id, "dead"), timeout=20, what="dead")
+        assert (state["attempts"], state["dead"]["reason"]) == (1, "http_400")
+        answers["status"] = 200
+        from services.notifier.adapters.delivery import replay_dead_letter
+
+        assert await replay_dead_letter(engine, delivery_id)
+        assert not await replay_dead_letter(engine, delivery_id)  # no longer dead
+        await wait_until(lambda: _status(engine, delivery_id, "delivered"), timeout=20, what="replayed")
+    assert [r.webhook_id for r in receiver.received] == [webhook_id, webhook_id]
+    assert (await delivery_state(engine, delivery_id))["dead"]["replayed_at"] is not None
+
+
+async def test_during_a_secret_rotation_deliveries_verify_with_the_old_and_the_new_secret(
+    engine: AsyncEngine, worker_factory
+) -> None:
+    from services.notifier.core.signing import new_secret
+
+    with WebhookReceiver() as receiver:
+        endpoint_id, old = await add_endpoint(engine, receiver.url)
+        new = new_secret()
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE notifier.endpoints SET previous_secret = secret, secret = :new, "
+                    "previous_secret_until = now() + make_interval(hours => 1) WHERE id = :id"
+                ),
+                {"new": new, "id": endpoint_id},
+            )
+        delivery_id, _ = await add_delivery(engine, endpoint_id)
+        await worker_factory()
+        await wait_until(lambda: _status(engine, delivery_id, "delivered"), timeout=20, what="delivery")
+        request = receiver.received[0]
+        Webhook(old).verify(request.body, request.headers)
+        Webhook(new).verify(request.body, request.headers)
+        assert len(request.headers["webhook-signature"].split(" ")) == 2
+        # the window closes: only the new secret signs
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE notifier.endpoints SET previous_secret_until = now() - interval '1 s' "
+                    "WHERE id = :id"
+                ),
+                {"id": endpoint_id},
+            )
+        later, _ = await add_delivery(engine, endpoint_id)
+        await wait_until(lambda: _status(engine, later, "delivered"), timeout=20, what="delivery")
+        after = receiver.received[1]
+        Webhook(new).verify(after.body, after.headers)
+        assert len(after.headers["webhook-signature"].split(" ")) == 1
+
+
+async def _status(engine: AsyncEngine, delivery_id: int, status: str) -> dict | None:
+    state = await delivery_state(engine, delivery_id)
+    return state if state["status"] == status else None
+
+
+async def _attempts(engine: AsyncEngine, delivery_id: int, at_least: int) -> bool:
+    return (await delivery_state(engine, delivery_id))["attempts"] >= at_least
+
+
+async def test_delivered_webhooks_past_the_retention_are_purged_and_pending_or_dead_ones_kept(
+    engine: AsyncEngine,
+) -> None:
+    endpoint_id, _ = await add_endpoint(engine, "http://127.0.0.1:9/never")
+    old, _ = await add_delivery(engine, endpoint_id)
+    recent, _ = await add_delivery(engine, endpoint_id)
+    dead, _ = await add_delivery(engine, endpoint_id)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE notifier.endpoints SET enabled = false WHERE id = :e"), {"e": endpoint_id}
+        )
+        await conn.execute(
+            text(
+                "UPDATE notifier.deliveries SET status = 'delivered', "
+                "delivered_at = now() - interval '2 days' "
+                "WHERE id = :id"
+            ),
+            {"id": old},
+        )
+        await conn.execute(
+            text("UPDATE notifier.deliveries SET status = 'delivered', delivered_at = now() WHERE id = :id"),
+            {"id": recent},
+        )
+        await conn.execute(
+            text("UPDATE notifier.deliveries SET status = 'dead' WHERE id = :id"), {"id": dead}
+        )
+    worker = DeliveryWorker(engine, fast_config(retention_s=86400.0))
+    assert await worker.purge_delivered() >= 1
+    async with engine.connect() as conn:
+        left = set(
+            (
+                await conn.execute(
+                    text("SELECT id FROM notifier.deliveries WHERE endpoint_id = :e"), {"e": endpoint_id}
+                )
+            ).scalars()
+        )
+    assert left == {recent, dead}

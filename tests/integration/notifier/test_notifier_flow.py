@@ -1,0 +1,332 @@
+"""The notifier in-process against the real broker and PostgreSQL, with a real local webhook receiver:
+match.approved -> one offer.made + one signed webhook; HTTP answers with the organisation checks;
+expiry exactly once; cancellations."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from faststream.kafka import KafkaBroker
+from sqlalchemy import text
+from standardwebhooks.webhooks import Webhook
+
+from devstack.webhook_receiver import WebhookReceiver
+from schemas.topics import DECISIONS, OFFER_RESPONSES, OFFERS, PROPOSALS, VACANCIES
+from services.notifier.adapters.consumer import register_consumer
+from services.notifier.adapters.expiry import ExpiryLoop
+from services.notifier.bootstrap import NotifierRuntime, build_runtime
+from services.notifier.core.offers import offer_id_for
+from services.notifier.core.signing import new_secret
+from services.notifier.settings import NotifierSettings
+from tests.support.matcher_support import TopicWatcher, produce, wait_until
+from tests.support.notifier_support import (
+    ADMIN_KEY,
+    CORP_KEY,
+    CORP_SOURCE,
+    OTHER_KEY,
+    answer,
+    approval,
+    cancellation,
+    vacancy,
+    write_registry,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Notifier:
+    runtime: NotifierRuntime
+    receiver: WebhookReceiver
+    secret: str
+    region: str
+    bootstrap: str
+
+    def http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.runtime.api()), base_url="http://notifier"
+        )
+
+    async def offers(self, proposal_id: str) -> list[dict[str, Any]]:
+        async with self.runtime.engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT * FROM notifier.offers WHERE proposal_id = :p"), {"p": proposal_id}
+            )
+            return [dict(r) for r in rows.mappings().all()]
+
+
+@pytest.fixture
+async def notifier(
+    tmp_path: Path, region: str, kafka_bootstrap: str, migrated_database_url: str
+) -> AsyncIterator[Notifier]:
+    secret = new_secret()
+    receiver = WebhookReceiver().start()
+    registry = write_registry(
+        tmp_path,
+        [region, fast(region)],
+        [
+            {
+                "id": f"wh-{region}",
+                "url": receiver.url,
+                "events": ["offer.made", "offer.expired", "match.cancelled"],
+                "secret": secret,
+            }
+        ],
+    )
+    settings = NotifierSettings(
+        database_url=migrated_database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        organisations=str(registry),
+        group_id=f"notifier-test-{uuid.uuid4().hex[:8]}",
+        response_period_hours=1.0,
+        response_period_by_region={fast(region): 1 / 3600},  # offers there expire after a second
+        expiry_poll_s=0.2,
+        webhook_backoff_base_s=0.2,
+        webhook_backoff_cap_s=0.5,
+        webhook_poll_s=0.1,
+        webhook_allow_http=True,
+        webhook_allow_private=True,
+        admin_api_key=ADMIN_KEY,
+        relay_poll_interval_s=0.05,
+    )
+    runtime = build_runtime(settings)
+    broker = KafkaBroker(kafka_bootstrap, acks="all", enable_idempotence=False, logger=None)
+    register_consumer(
+        broker,
+        runtime.sessions,
+        runtime.applier,
+        group_id=settings.group_id,
+        on_applied=runtime.events_committed,
+    )
+    await runtime.start(migrate=False)
+    await broker.start()
+    try:
+        yield Notifier(runtime, receiver, secret, region, kafka_bootstrap)
+    finally:
+        await broker.stop()
+        await runtime.stop()
+        receiver.stop()
+
+
+def fast(region: str) -> str:
+    return f"{region}-fast"
+
+
+async def test_an_approval_becomes_one_offer_and_one_signed_webhook_and_the_corporation_answers_over_http(
+    notifier: Notifier,
+) -> None:
+    region = notifier.region
+    proposal, case, unit = f"p-{uuid.uuid4().hex[:8]}", "case-1", "unit-1"
+    async with (
+        TopicWatcher(notifier.bootstrap, OFFERS, {region}) as offers,
+        TopicWatcher(notifier.bootstrap, OFFER_RESPONSES, {region}) as responses,
+    ):
+        await produce(notifier.bootstrap, VACANCIES, region, [vacancy(region, unit)])
+        await wait_until(lambda: _owner_known(notifier, region, unit), timeout=30, what="unit owner")
+        first = approval(region, proposal, case, unit)
+        again = approval(region, proposal, case, unit)  # a second approval event for the same proposal
+        await produce(notifier.bootstrap, DECISIONS, region, [first, first, again])
+        made = await wait_until(lambda: offers.of_type("offer.made", region), timeout=30, what="offer.made")
+        await wait_until(lambda: notifier.receiver.received, timeout=30, what="webhook")
+        await asyncio.sleep(1.5)  # room for a second offer, which must not come
+        assert len(offers.of_type("offer.made", region)) == 1
+        assert len(await notifier.offers(proposal)) == 1
+        event = made[0]
+        offer_id = offer_id_for(proposal)
+        assert event["data"]["offer_id"] == offer_id
+        assert (event["data"]["case"], event["data"]["unit"], event["data"]["proposal_id"]) == (
+            case,
+            unit,
+            proposal,
+        )
+        assert event["source"] == "urn:wijkmatch:notifier"
+        assert len(notifier.receiver.received) == 1
+        hook = notifier.receiver.received[0]
+        assert hook.webhook_id == event["id"]
+        assert Webhook(notifier.secret).verify(hook.body, hook.headers) == event
+
+        good = answer("offer.accepted", region, offer_id, proposal, case, unit, CORP_SOURCE)
+        async with notifier.http() as http:
+            no_key = await http.post("/v1/offer-responses", content=json.dumps(good))
+            assert no_key.status_code == 401
+            as_other = await http.post(
+                "/v1/offer-responses", content=json.dumps(good), headers={"X-Api-Key": OTHER_KEY}
+            )
+            assert as_other.status_code == 403  # the key of another organisation than the source's
+            theirs = answer(
+                "offer.accepted", region, offer_id, proposal, case, unit, "urn:org:corp:other-corp"
+            )
+            not_theirs = await http.post(
+                "/v1/offer-responses", content=json.dumps(theirs), headers={"X-Api-Key": OTHER_KEY}
+            )
+            assert not_theirs.status_code == 404  # other-corp does not own this offer's unit
+            bad = {**good, "data": {**good["data"], "unit": 7}}
+            invalid = await http.post(
+                "/v1/offer-responses",
+                content=json.dumps(bad),
+                headers={"Authorization": f"Bearer {CORP_KEY}"},
+            )
+            assert invalid.status_code == 422
+            assert any(e["path"] == "/data/unit" for e in invalid.json()["errors"])
+            accepted = await http.post(
+                "/v1/offer-responses",
+                content=json.dumps(good),
+                headers={"Authorization": f"Bearer {CORP_KEY}"},
+            )
+            assert accepted.status_code == 202, accepted.text
+            assert accepted.json()["status"] == "sent"
+            twice = answer("offer.declined", region, offer_id, proposal, case, unit, CORP_SOURCE)
+            late = await http.post(
+                "/v1/offer-responses", content=json.dumps(twice), headers={"X-Api-Key": CORP_KEY}
+            )
+            assert late.status_code == 409
+            state = await http.get(f"/v1/offers/{offer_id}", headers={"X-Api-Key": CORP_KEY})
+            assert state.json()["status"] == "accepted"
+            hidden = await http.get(f"/v1/offers/{offer_id}", headers={"X-Api-Key": OTHER_KEY})
+            assert hidden.status_code == 404
+        sent = await wait_until(
+            lambda: responses.of_type("offer.accepted", region), timeout=20, what="answer"
+        )
+        assert sent[0] == good
+        assert responses.of_type("offer.declined", region) == []
+    assert (await notifier.offers(proposal))[0]["status"] == "accepted"
+
+
+async def test_an_unanswered_offer_expires_exactly_once_even_with_several_expiry_loops(
+    notifier: Notifier,
+) -> None:
+    region = fast(notifier.region)
+    proposal, case, unit = f"p-{uuid.uuid4().hex[:8]}", "case-2", "unit-2"
+    # two more loops, as two more instances would run them
+    extra = [ExpiryLoop(notifier.runtime.sessions, "urn:wijkmatch:notifier", poll_s=0.05) for _ in range(2)]
+    async with TopicWatcher(notifier.bootstrap, OFFERS, {region}) as offers:
+        await produce(notifier.bootstrap, VACANCIES, region, [vacancy(region, unit)])
+        await wait_until(lambda: _owner_known(notifier, region, unit), timeout=30, what="unit owner")
+        for loop in extra:
+            await loop.start()
+        try:
+            await produce(notifier.bootstrap, DECISIONS, region, [approval(region, proposal, case, unit)])
+            await wait_until(
+                lambda: offers.of_type("offer.expired", region), timeout=30, what="offer.expired"
+            )
+            await asyncio.sleep(2.0)
+        finally:
+            for loop in extra:
+                await loop.stop()
+        expired = offers.of_type("offer.expired", region)
+        assert len(expired) == 1
+        assert expired[0]["data"]["offer_id"] == offer_id_for(proposal)
+        assert (
+            expired[0]["data"]["respond_by"] == offers.of_type("offer.made", region)[0]["data"]["respond_by"]
+        )
+    types = await wait_until(
+        lambda: len(notifier.receiver.received) >= 2 and notifier.receiver.received,
+        timeout=20,
+        what="webhooks",
+    )
+    assert sorted(json.loads(r.body)["type"] for r in types) == [
+        "nl.wijkmatch.offer.expired",
+        "nl.wijkmatch.offer.made",
+    ]
+    assert (await notifier.offers(proposal))[0]["status"] == "expired"
+    async with notifier.http() as http:
+        late = answer("offer.accepted", region, offer_id_for(proposal), proposal, case, unit, CORP_SOURCE)
+        refused = await http.post(
+            "/v1/offer-responses", content=json.dumps(late), headers={"X-Api-Key": CORP_KEY}
+        )
+    assert refused.status_code == 409
+
+
+async def test_a_cancelled_match_closes_its_offer_and_a_cancellation_before_the_approval_prevents_it(
+    notifier: Notifier,
+) -> None:
+    region = notifier.region
+    offered, early = f"p-{uuid.uuid4().hex[:8]}", f"p-{uuid.uuid4().hex[:8]}"
+    async with TopicWatcher(notifier.bootstrap, OFFERS, {region}) as offers:
+        await produce(notifier.bootstrap, VACANCIES, region, [vacancy(region, "u-3")])
+        await wait_until(lambda: _owner_known(notifier, region, "u-3"), timeout=30, what="unit owner")
+        await produce(notifier.bootstrap, DECISIONS, region, [approval(region, offered, "c-3", "u-3")])
+        await wait_until(lambda: offers.of_type("offer.made", region), timeout=30, what="offer.made")
+        await produce(notifier.bootstrap, PROPOSALS, region, [cancellation(region, offered, "c-3", "u-3")])
+        await wait_until(lambda: _status_is(notifier, offered, "cancelled"), timeout=30, what="cancelled")
+        # the cancellation overtakes the approval (different topics): never offered
+        await produce(notifier.bootstrap, PROPOSALS, region, [cancellation(region, early, "c-4", "u-3")])
+        await wait_until(lambda: _cancellation_seen(notifier, early), timeout=30, what="cancellation")
+        late_approval = approval(region, early, "c-4", "u-3")
+        await produce(notifier.bootstrap, DECISIONS, region, [late_approval])
+        await wait_until(
+            lambda: _consumed(notifier, late_approval["id"]), timeout=30, what="approval consumed"
+        )
+        # a cancelled offer never expires, even past its deadline
+        async with notifier.runtime.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE notifier.offers SET respond_by = now() - interval '1 minute' "
+                    "WHERE proposal_id = :p"
+                ),
+                {"p": offered},
+            )
+        assert await notifier.runtime.expiry.run_once() == []
+        await asyncio.sleep(1.0)
+        assert [e["data"]["proposal_id"] for e in offers.of_type("offer.made", region)] == [offered]
+        assert offers.of_type("offer.expired", region) == []
+    assert await notifier.offers(early) == []
+    kinds = [json.loads(r.body)["type"] for r in notifier.receiver.received]
+    assert kinds == ["nl.wijkmatch.offer.made", "nl.wijkmatch.match.cancelled"]
+
+
+async def test_an_offer_made_before_its_units_owner_is_known_reaches_the_corporation_once_it_is(
+    notifier: Notifier,
+) -> None:
+    region = notifier.region
+    proposal, unit = f"p-{uuid.uuid4().hex[:8]}", f"u-{uuid.uuid4().hex[:6]}"
+    async with TopicWatcher(notifier.bootstrap, OFFERS, {region}) as offers:
+        await produce(notifier.bootstrap, DECISIONS, region, [approval(region, proposal, "c-9", unit)])
+        made = await wait_until(lambda: offers.of_type("offer.made", region), timeout=30, what="offer.made")
+        assert (await notifier.offers(proposal))[0]["corporation"] is None
+        assert notifier.receiver.received == []
+        # test-corp claiming a unit of other-corp teaches nothing (if it did, the offer would be bound to
+        # other-corp, which has no endpoint, and the webhook below would never come)
+        forged = vacancy(region, unit, corporation="other-corp")
+        forged["source"] = "urn:org:corp:test-corp"
+        await produce(notifier.bootstrap, VACANCIES, region, [forged, vacancy(region, unit)])
+        await wait_until(lambda: notifier.receiver.received, timeout=30, what="webhook")
+    hook = notifier.receiver.received[0]
+    assert Webhook(notifier.secret).verify(hook.body, hook.headers) == made[0]
+    assert (await notifier.offers(proposal))[0]["corporation"] == "test-corp"
+
+
+async def _owner_known(notifier: Notifier, region: str, unit: str) -> bool:
+    async with notifier.runtime.engine.connect() as conn:
+        row = await conn.execute(
+            text("SELECT 1 FROM notifier.unit_owners WHERE region = :r AND unit_id = :u"),
+            {"r": region, "u": unit},
+        )
+        return row.first() is not None
+
+
+async def _status_is(notifier: Notifier, proposal: str, status: str) -> bool:
+    rows = await notifier.offers(proposal)
+    return bool(rows) and rows[0]["status"] == status
+
+
+async def _consumed(notifier: Notifier, event_id: str) -> bool:
+    async with notifier.runtime.engine.connect() as conn:
+        row = await conn.execute(text("SELECT 1 FROM notifier.inbox WHERE event_id = :id"), {"id": event_id})
+        return row.first() is not None
+
+
+async def _cancellation_seen(notifier: Notifier, proposal: str) -> bool:
+    async with notifier.runtime.engine.connect() as conn:
+        row = await conn.execute(
+            text("SELECT 1 FROM notifier.proposal_cancellations WHERE proposal_id = :p"), {"p": proposal}
+        )
+        return row.first() is not None

@@ -1,0 +1,235 @@
+"""Helpers for the notifier's tests: registry files, endpoint and delivery rows, their state."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from schemas.events import make_event
+from services.notifier.core.signing import new_secret
+
+CORP_KEY = "key-test-corp"
+OTHER_KEY = "key-other-corp"
+ADMIN_KEY = "admin-test-key"
+CORP_SOURCE = "urn:org:corp:test-corp"
+
+
+def registry_document(region: str | list[str], webhooks: list[dict[str, Any]]) -> dict[str, Any]:
+    def digest(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    answers = ["vacancy.published", "vacancy.withdrawn", "offer.accepted", "offer.declined"]
+    return {
+        "organisations": [
+            {
+                "id": "test-corp",
+                "sources": ["urn:org:corp:test-corp"],
+                "types": answers,
+                "regions": [region] if isinstance(region, str) else region,
+                "api_keys": [digest(CORP_KEY)],
+                "webhooks": webhooks,
+            },
+            {
+                "id": "other-corp",
+                "sources": ["urn:org:corp:other-corp"],
+                "types": answers,
+                "regions": [region] if isinstance(region, str) else region,
+                "api_keys": [digest(OTHER_KEY)],
+            },
+        ]
+    }
+
+
+def write_registry(tmp_path: Path, region: str | list[str], webhooks: list[dict[str, Any]]) -> Path:
+    path = tmp_path / "organisations.yaml"
+    path.write_text(yaml.safe_dump(registry_document(region, webhooks)))
+    return path
+
+
+async def add_endpoint(
+    engine: AsyncEngine,
+    url: str,
+    *,
+    organisation: str = "test-corp",
+    secret: str | None = None,
+    events: tuple[str, ...] = ("offer.made", "offer.expired", "match.cancelled"),
+) -> tuple[str, str]:
+    endpoint_id = f"ep-{uuid.uuid4().hex[:10]}"
+    secret = secret or new_secret()
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO notifier.endpoints (id, organisation, url, event_types, secret, origin) "
+                "VALUES (:id, :org, :url, :events, :secret, 'admin')"
+            ),
+            {"id": endpoint_id, "org": organisation, "url": url, "events": list(events), "secret": secret},
+        )
+    return endpoint_id, secret
+
+
+async def add_delivery(engine: AsyncEngine, endpoint_id: str, body: bytes | None = None) -> tuple[int, str]:
+    webhook_id = f"msg_{uuid.uuid4().hex}"
+    payload = (body or b'{"type":"nl.wijkmatch.offer.made","data":{"offer_id":"o-1"}}').decode()
+    async with engine.begin() as conn:
+        delivery_id = (
+            await conn.execute(
+                text(
+                    "INSERT INTO notifier.deliveries (endpoint_id, webhook_id, event_type, body) "
+                    "VALUES (:e, :w, 'offer.made', :b) RETURNING id"
+                ),
+                {"e": endpoint_id, "w": webhook_id, "b": payload},
+            )
+        ).scalar_one()
+    return delivery_id, webhook_id
+
+
+async def delivery_state(engine: AsyncEngine, delivery_id: int) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        row = (
+            (
+                await conn.execute(
+                    text("SELECT * FROM notifier.deliveries WHERE id = :id"), {"id": delivery_id}
+                )
+            )
+            .mappings()
+            .one()
+        )
+        attempts = (
+            (
+                await conn.execute(
+                    text("SELECT * FROM notifier.delivery_attempts WHERE delivery_id = :id ORDER BY attempt"),
+                    {"id": delivery_id},
+                )
+            )
+            .mappings()
+            .all()
+        )
+        dead = (
+            (
+                await conn.execute(
+                    text("SELECT * FROM notifier.dead_letters WHERE delivery_id = :id"), {"id": delivery_id}
+                )
+            )
+            .mappings()
+            .first()
+        )
+    return {**dict(row), "log": [dict(a) for a in attempts], "dead": dict(dead) if dead else None}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def vacancy(region: str, unit: str, corporation: str = "test-corp") -> dict[str, Any]:
+    data = {
+        "region": region,
+        "id": unit,
+        "kind": "regular",
+        "municipality": "leiden",
+        "neighbourhood": "n1",
+        "max_persons": 2,
+        "rent": 700,
+        "corporation": corporation,
+    }
+    return make_event(
+        "vacancy.published", data, source=f"urn:org:corp:{corporation}", id=str(uuid.uuid4()), time=now()
+    )
+
+
+def approval(region: str, proposal: str, case: str, unit: str) -> dict[str, Any]:
+    data = {"region": region, "proposal_id": proposal, "case": case, "unit": unit, "decided_at": now()}
+    return make_event("match.approved", data, source="urn:wijkmatch:review", id=str(uuid.uuid4()), time=now())
+
+
+def cancellation(region: str, proposal: str, case: str, unit: str) -> dict[str, Any]:
+    data = {"region": region, "proposal_id": proposal, "case": case, "unit": unit, "reason": "unit_withdrawn"}
+    return make_event(
+        "match.cancelled", data, source="urn:wijkmatch:matcher", id=str(uuid.uuid4()), time=now()
+    )
+
+
+def answer(kind: str, region: str, offer_id: str, proposal: str, case: str, unit: str, source: str) -> dict:
+    data: dict[str, Any] = {
+        "region": region,
+        "offer_id": offer_id,
+        "proposal_id": proposal,
+        "case": case,
+        "unit": unit,
+    }
+    if kind == "offer.declined":
+        data["reason_code"] = "too_small"
+    return make_event(kind, data, source=source, id=str(uuid.uuid4()), time=now())
+
+
+class NotifierProcess:
+    """`wijkmatch notifier` as a real subprocess (log in `log_path`); settings through the environment."""
+
+    def __init__(self, log_path: Path, **env: str) -> None:
+        from devstack.localbroker import free_port
+
+        self.port = free_port()
+        self.log_path = log_path
+        self.env = {**os.environ, "WIJKMATCH_NOTIFIER_HTTP_PORT": str(self.port), **env}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> NotifierProcess:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "notifier"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    async def ready(self, timeout: float = 60.0) -> None:
+        import httpx
+
+        from tests.support.matcher_support import wait_until
+
+        async def check() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"notifier exited with {self.process.returncode}: {self.log_text()[-3000:]}"
+                )
+            try:
+                async with httpx.AsyncClient(timeout=2) as client:
+                    return (await client.get(self.url + "/readyz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await wait_until(check, timeout=timeout, interval=0.3, what="notifier ready")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(10)
