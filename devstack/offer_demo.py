@@ -1,9 +1,10 @@
 """The end of `wijkmatch demo`: one offer goes out to a corporation's webhook and one answer comes back.
 
 After the demo feed, a pending proposal is approved — through the review service's API with a
-development reviewer token when review runs, else by a `match.approved` decision event — the notifier makes the offer and signs a webhook to the local receiver
-(which prints what the corporation receives), the corporation answers `offer.accepted` through the
-notifier's HTTP answer endpoint with its demo API key, and the matcher lets the unit.
+development reviewer token when review runs, else by a `match.approved` decision event — the notifier
+makes the offer and signs a webhook to the local receiver (which prints what the corporation
+receives), the corporation answers `offer.accepted` through the notifier's HTTP answer endpoint with
+its demo API key, and the matcher lets the unit.
 """
 
 from __future__ import annotations
