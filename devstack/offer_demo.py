@@ -55,7 +55,7 @@ async def offer_roundtrip(
     review_url: str | None = None,
 ) -> bool:
     async with httpx.AsyncClient(timeout=10) as http:
-        proposal = await _first_pending(http, matcher_url, region, timeout_s)
+        proposal = await _first_pending(http, matcher_url, region, timeout_s, review_url)
         if proposal is None:
             say(f"no pending proposal in {region} within {timeout_s:.0f}s: nothing to offer")
             return False
@@ -106,14 +106,31 @@ async def offer_roundtrip(
 
 
 async def _first_pending(
-    http: httpx.AsyncClient, matcher_url: str, region: str, timeout_s: float
+    http: httpx.AsyncClient, matcher_url: str, region: str, timeout_s: float, review_url: str | None = None
 ) -> dict[str, Any] | None:
+    """The most urgent proposal pending in the matcher — and, when review runs, pending there too (the
+    bundled broker keeps no messages across restarts, so an earlier demo can leave proposals that
+    review never received)."""
+    headers = {}
+    if review_url is not None:
+        from services.platform.auth import mint_dev_token
+
+        headers = {"Authorization": f"Bearer {mint_dev_token('demo-reviewer', ['reviewer'], [region])}"}
+
     async def check() -> dict[str, Any] | None:
         response = await http.get(
             f"{matcher_url}/v1/regions/{region}/proposals", params={"status": "pending"}
         )
         rows = response.json().get("proposals", []) if response.status_code == 200 else []
-        return rows[0] if rows else None
+        if review_url is None or not rows:
+            return rows[0] if rows else None
+        listed = await http.get(
+            f"{review_url}/v1/proposals",
+            params={"region": region, "status": "pending", "limit": 200},
+            headers=headers,
+        )
+        in_review = {p["id"] for p in listed.json().get("items", [])} if listed.status_code == 200 else set()
+        return next((row for row in rows if row["proposal_id"] in in_review), None)
 
     return await _wait(check, timeout_s)
 
