@@ -25,6 +25,7 @@ from schemas.events import INTAKE_TYPES, TOPIC_OF_TYPE, CloudEvent
 from schemas.topics import VACANCIES
 from services.intake.settings import IntakeSettings
 from services.platform.admission import MAX_VALUE_BYTES, Accepted, validate_message
+from services.platform.admission.http import read_bounded_body
 from services.platform.admission.rate_limit import RateLimiter
 from services.platform.admission.registry import Organisation, Registry, load_registry
 from services.platform.kafka import CLOUDEVENTS_HEADERS, make_producer
@@ -172,7 +173,7 @@ def create_gateway(
                 "send the event with Content-Type: application/json or application/cloudevents+json "
                 "(structured-mode CloudEvent)",
             )
-        body = await _read_body(request)
+        body = await read_bounded_body(request)
         if body is None:
             GATEWAY_REQUESTS.labels("rejected", organisation.id).inc()
             return _error(413, f"the body is larger than {MAX_VALUE_BYTES} bytes (1 MiB)")
@@ -207,17 +208,6 @@ JSON_MEDIA_TYPES = frozenset({"application/json", "application/cloudevents+json"
 def _declares_json(request: Request) -> bool:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     return media_type in JSON_MEDIA_TYPES
-
-
-async def _read_body(request: Request) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_VALUE_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _produce(
