@@ -62,6 +62,7 @@ def bench_stack(name_prefix: str, partitions: int = 4) -> Iterator[tuple[str, st
         yield bootstrap, database_url
     finally:
         admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', name)
+        admin(server_url, f'DROP DATABASE IF EXISTS "{name}_keys" WITH (FORCE)', name)  # intake's key store
         if embedded is not None:
             embedded.stop()
         if broker is not None:

@@ -39,6 +39,8 @@ async def _run(database_url: str, mode: str) -> dict[str, Any]:
     await upgrade_async(database_url, ["intake"])
     engine = create_engine(database_url)
     registry = load_registry()
+    keys = IntakeSettings(database_url=database_url).build_keystore()
+    await keys.start()
     region = f"bench-{secrets.token_hex(3)}"
     events = [samples.event("case.registered", samples.case(region, f"C{i}")) for i in range(EVENTS)]
     poisoned: set[str] = set()
@@ -50,8 +52,8 @@ async def _run(database_url: str, mode: str) -> dict[str, Any]:
             poisoned.add(event["id"])
     real_apply = processor_module.apply_batch
 
-    async def poisoned_apply(session: Any, verdicts: Any, *, master_key: bytes) -> Any:
-        outcome = await real_apply(session, verdicts, master_key=master_key)
+    async def poisoned_apply(session: Any, verdicts: Any, *, keys: Any) -> Any:
+        outcome = await real_apply(session, verdicts, keys=keys)
         if any(getattr(v, "event_id", None) in poisoned for v in verdicts):
             raise ValueError("poison")
         return outcome
@@ -66,7 +68,7 @@ async def _run(database_url: str, mode: str) -> dict[str, Any]:
             session_maker(engine),
             validate=lambda r: to_verdict(r, registry),
             dead_letter=dead_letter,
-            master_key=IntakeSettings().master_key_bytes,
+            keys=keys,
         )
         started, transactions, applied, rejected = time.perf_counter(), 0, 0, 0
         for i in range(0, EVENTS, BATCH):
@@ -86,6 +88,7 @@ async def _run(database_url: str, mode: str) -> dict[str, Any]:
             reasons = sorted(str(r)[:80] for r in reasons)
     finally:
         processor_module.apply_batch = real_apply  # type: ignore[assignment]
+        await keys.close()
         await engine.dispose()
     return {
         "mode": mode,
@@ -111,6 +114,7 @@ def main() -> int:
             row = asyncio.run(_run(url, mode))
         finally:
             admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', name)
+            admin(server, f'DROP DATABASE IF EXISTS "{name}_keys" WITH (FORCE)', name)
         print(json.dumps(row, ensure_ascii=False), flush=True)
         rows.append(row)
     RESULTS.write_text(json.dumps({"runs": rows}, indent=2, ensure_ascii=False) + "\n")

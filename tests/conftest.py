@@ -231,7 +231,9 @@ def create_database(server_url: str, name: str) -> str:
 
 
 def drop_database(server_url: str, name: str) -> None:
+    """DROP the database and its intake key store database (`<name>_keys`, created by intake on start)."""
     run_blocking(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_blocking(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}_keys" WITH (FORCE)'))
 
 
 def _remove_stale_test_servers(folder: Path) -> None:

@@ -11,6 +11,7 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.intake import metrics
+from services.intake.adapters.keystore import KeyStore
 from services.intake.service.apply import BatchOutcome
 from services.intake.service.processor import BatchProcessor
 from services.intake.service.verdicts import dead_letter, to_verdict
@@ -33,6 +34,7 @@ class IntakeRuntime:
     registry: Registry
     processor: BatchProcessor
     relay: OutboxRelay
+    keys: KeyStore
     progress: ProgressProbe = field(default_factory=ProgressProbe)
     busy_since: float | None = None  # monotonic start of the batch in progress
     last_commit: float = field(default_factory=time.monotonic)
@@ -46,6 +48,7 @@ class IntakeRuntime:
             from services.platform.migrations import upgrade_async
 
             await upgrade_async(self.settings.database_url, [SCHEMA])
+        await self.keys.start()
         if relay:
             await self.relay.start()
 
@@ -57,6 +60,7 @@ class IntakeRuntime:
             except Exception:
                 log.exception("outbox flush on shutdown failed; rows stay for the next start")
             await self.relay.stop()
+        await self.keys.close()
         await self.engine.dispose()
 
     def batch_started(self) -> None:
@@ -99,11 +103,12 @@ def build_runtime(settings: IntakeSettings | None = None) -> IntakeRuntime:
     engine.sync_engine.hide_parameters = True
     sessions = session_maker(engine)
     registry = load_registry(settings.organisations)
+    keys = settings.build_keystore()
     processor = BatchProcessor(
         sessions,
         validate=partial(to_verdict, registry=registry),
         dead_letter=dead_letter,
-        master_key=settings.master_key_bytes,
+        keys=keys,
     )
     relay = OutboxRelay(
         engine,
@@ -113,7 +118,7 @@ def build_runtime(settings: IntakeSettings | None = None) -> IntakeRuntime:
         poll_interval_s=settings.relay_poll_interval_s,
         inbox_retention_s=settings.inbox_retention_days * 86400,
     )
-    runtime = IntakeRuntime(settings, engine, sessions, registry, processor, relay)
+    runtime = IntakeRuntime(settings, engine, sessions, registry, processor, relay, keys)
     runtime.progress = ProgressProbe(
         "intake_consumer", max_silence_s=120.0, has_pending_work=runtime.has_pending_work
     )

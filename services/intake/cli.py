@@ -120,7 +120,9 @@ async def _erase(
 
     configure_logging("wijkmatch-intake-erase", settings.log_level)
     engine = create_engine(settings.database_url)
+    keys = settings.build_keystore()
     try:
+        await keys.start()
         if region is None:
             regions = await regions_of_case(session_maker(engine), case_id)
             if len(regions) != 1:
@@ -134,7 +136,7 @@ async def _erase(
             region = regions[0]
         try:
             result = await erase_case(
-                session_maker(engine), region, case_id, must_exist=not tombstone_unknown
+                session_maker(engine), region, case_id, keys=keys, must_exist=not tombstone_unknown
             )
         except UnknownCase as unknown:
             print(
@@ -150,6 +152,7 @@ async def _erase(
         finally:
             await relay.stop()
     finally:
+        await keys.close()
         await engine.dispose()
     state = "known" if result.case_was_known else "unknown (tombstoned: later events are ignored)"
     key = "destroyed" if result.key_destroyed else "none stored"

@@ -5,10 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from typing import TYPE_CHECKING
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from services.platform.settings import ServiceSettings, service_config
+
+if TYPE_CHECKING:
+    from services.intake.adapters.keystore import PostgresKeyStore
 
 log = logging.getLogger("wijkmatch.intake")
 
@@ -22,6 +26,10 @@ class IntakeSettings(ServiceSettings):
 
     # Master key that wraps every per-case data key in the personal-data vault: base64 of 32 bytes.
     master_key: SecretStr = SecretStr(INSECURE_LOCAL_MASTER_KEY)
+    # The key store of the vault's data keys (services/intake/adapters/keystore.py): a PostgreSQL database
+    # apart from intake's, so a backup of intake's database never holds a key. None = DATABASE_URL's
+    # database name + "_keys" on the same server (created at start when missing).
+    keystore_url: str | None = None
     # Organisation registry YAML; None = the demo registry shipped with intake.
     organisations: str | None = Field(
         default=None,
@@ -59,6 +67,19 @@ class IntakeSettings(ServiceSettings):
         if len(raw) != 32:
             raise ValueError("WIJKMATCH_INTAKE_MASTER_KEY must decode to exactly 32 bytes")
         return value
+
+    @property
+    def keystore_database_url(self) -> str:
+        from services.intake.adapters.keystore import keystore_url
+
+        return self.keystore_url or keystore_url(self.database_url)
+
+    def build_keystore(self) -> PostgresKeyStore:
+        from services.intake.adapters.keystore import PostgresKeyStore
+
+        return PostgresKeyStore(
+            self.keystore_database_url, self.master_key_bytes, admin_url=self.database_url
+        )
 
     @property
     def master_key_bytes(self) -> bytes:

@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from devstack import samples
 from devstack.localbroker import free_port
 from schemas.topics import CASES, INTAKE_REJECTED, POOL
-from services.intake.core.vault_crypto import VaultError, decrypt_personal
+from services.intake.core.vault_crypto import VaultError, decrypt_with_data_key
 from services.intake.settings import IntakeSettings
 from services.platform.db import create_engine
 from tests.integration.intake.conftest import (
@@ -138,6 +138,17 @@ async def _all_topics(bootstrap: str) -> list[str]:
         await admin.close()
 
 
+async def _open_vault(settings: IntakeSettings, region: str, case_id: str, ciphertext: bytes) -> Any:
+    """Decrypt a vault row with its data key from intake's key store (VaultError when it has none)."""
+    store = settings.build_keystore()
+    await store.start()
+    try:
+        key = (await store.data_keys([(region, case_id)], create=False)).get((region, case_id))
+    finally:
+        await store.close()
+    return decrypt_with_data_key(key, ciphertext, region, case_id)
+
+
 async def _all_table_text(engine: Any) -> dict[str, str]:
     tables = await rows(
         engine,
@@ -225,18 +236,12 @@ async def test_personal_data_never_leaves_the_vault(
 
     # The vault holds what it should: C1's latest personal data (kept through the update without it), C2 from
     # the gateway, and C0's ciphertext that no key opens any more.
-    master = base64.b64decode(MASTER_KEY)
-    assert (
-        decrypt_personal(master, vault["C1"].wrapped_key, vault["C1"].ciphertext, region, "C1")
-        == people["C3"]
-    )
-    assert (
-        decrypt_personal(master, vault["C2"].wrapped_key, vault["C2"].ciphertext, region, "C2")
-        == people["C2"]
-    )
-    assert vault["C0"].wrapped_key is None
+    # The vault rows hold no key (the key store does).
+    assert all(v.wrapped_key is None for v in vault.values())
+    assert await _open_vault(settings, region, "C1", vault["C1"].ciphertext) == people["C3"]
+    assert await _open_vault(settings, region, "C2", vault["C2"].ciphertext) == people["C2"]
     with pytest.raises(VaultError):
-        decrypt_personal(master, vault["C0"].wrapped_key, vault["C0"].ciphertext, region, "C0")
+        await _open_vault(settings, region, "C0", vault["C0"].ciphertext)
 
     needles = [n for person in people.values() for n in _needles(person)]
     # Positive control: the scan finds the values where the senders did put them.
@@ -277,8 +282,8 @@ async def test_erase_shreds_the_key_withdraws_the_case_and_ignores_later_events_
         [before] = await rows(
             engine, "SELECT wrapped_key, ciphertext FROM intake.personal_vault WHERE region = :r", r=region
         )
-        master = base64.b64decode(MASTER_KEY)
-        assert decrypt_personal(master, before.wrapped_key, before.ciphertext, region, "C-e") == person
+        assert before.wrapped_key is None  # the key is in the key store, not in the row
+        assert await _open_vault(settings, region, "C-e", before.ciphertext) == person
 
         assert _erase(settings, region, "C-e", tmp_path / "erase.log").returncode == 0
         [after] = await rows(
@@ -288,7 +293,7 @@ async def test_erase_shreds_the_key_withdraws_the_case_and_ignores_later_events_
         )
         assert after.wrapped_key is None and after.erased_at is not None
         with pytest.raises(VaultError):
-            decrypt_personal(master, after.wrapped_key, after.ciphertext, region, "C-e")
+            await _open_vault(settings, region, "C-e", after.ciphertext)
 
         # A later update (even newer, even with personal data) about the erased case changes nothing.
         again = samples.event(

@@ -1,7 +1,10 @@
 """Envelope encryption of personal data: AES-256-GCM with a data key per case, wrapped by the master key.
 
-Crypto-shredding: destroying a case's wrapped data key makes its ciphertext unreadable forever, also in
-backups. Pure functions, no I/O.
+Crypto-shredding: destroying a case's data key makes its ciphertext unreadable forever. The data keys
+live in a key store outside intake's database (services/intake/adapters/keystore.py), so a backup of the
+database never holds a key next to its ciphertext. Rows written before the key store (`wrapped_key` in
+the vault row) are still read, and move to the key store when the case's personal data is next written.
+Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -79,3 +82,17 @@ def seal_personal(
     """Encrypt a case's personal data, reusing its wrapped data key when it has one."""
     key = wrapped_key if wrapped_key is not None else new_wrapped_data_key(master_key, region, case_id)
     return SealedRecord(key, encrypt_personal(master_key, key, region, case_id, personal))
+
+
+def encrypt_with_data_key(data_key: bytes, region: str, case_id: str, personal: dict[str, Any]) -> bytes:
+    """Seal a case's personal data under its data key (from the key store)."""
+    plaintext = json.dumps(personal, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return _seal(data_key, plaintext, _aad(region, case_id, "data"))
+
+
+def decrypt_with_data_key(
+    data_key: bytes | None, ciphertext: bytes, region: str, case_id: str
+) -> dict[str, Any]:
+    if data_key is None:
+        raise VaultError("data key destroyed (erased) or never stored")
+    return json.loads(_open(data_key, ciphertext, _aad(region, case_id, "data")))

@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.pool import OWNED_ENTITIES, capped_care_slots, pool_event_id, pool_removed, pool_upserted
 from schemas.topics import INTAKE_REJECTED, POOL
+from services.intake.adapters.keystore import KeyStore
 from services.intake.adapters.repository import CareGroup, EntityRef, IntakeRepository, StoredVersion
 from services.intake.core.changes import Change, IncomingEvent, care_group, plan_change
 from services.intake.core.ownership import ownership_error, refused
-from services.intake.core.vault_crypto import seal_personal
+from services.intake.core.vault_crypto import encrypt_with_data_key
 from services.intake.core.versioning import Version, supersedes
 from services.platform import inbox, outbox
 from services.platform.admission import Rejected, build_rejection_event
@@ -67,9 +68,11 @@ async def apply_batch(
     session: AsyncSession,
     verdicts: Sequence[Verdict],
     *,
-    master_key: bytes,
+    keys: KeyStore,
 ) -> BatchOutcome:
-    """Apply validated messages in order, inside the caller's transaction."""
+    """Apply validated messages in order, inside the caller's transaction. Data keys for personal data
+    come from (and new ones go to) the key store, outside this transaction: a key created for a batch
+    that then rolls back is simply reused by the retry."""
     outcome = BatchOutcome()
     identities = [_inbox_entry(v) for v in verdicts]
     new = await inbox.record_many(session, SCHEMA, identities)
@@ -95,7 +98,7 @@ async def apply_batch(
     if fresh:
         repo = IntakeRepository(session)
         await repo.lock_against_erasure()
-        await _apply_events(repo, session, fresh, master_key, outcome)
+        await _apply_events(repo, session, fresh, keys, outcome)
     return outcome
 
 
@@ -114,7 +117,7 @@ async def _apply_events(
     repo: IntakeRepository,
     session: AsyncSession,
     events: list[IncomingEvent],
-    master_key: bytes,
+    keys: KeyStore,
     outcome: BatchOutcome,
 ) -> None:
     planned: list[tuple[IncomingEvent, Change]] = [(e, plan_change(e)) for e in events]
@@ -124,8 +127,10 @@ async def _apply_events(
     care_groups = [care_group(e) for e, c in planned if c.kind == "care_capacity_provider"]
     slots: dict[CareGroup, dict[str, int]] = await repo.load_care_slots(care_groups)
     care_times: dict[CareGroup, datetime] = await repo.load_care_times(care_groups)
-    vault = await repo.load_vault((e.region, c.key) for e, c in planned if c.personal is not None)
-    wrapped_keys = {case: entry.wrapped_key for case, entry in vault.items() if not entry.erased}
+    personal_cases = list(dict.fromkeys((e.region, c.key) for e, c in planned if c.personal is not None))
+    vault = await repo.load_vault(personal_cases)
+    live = [case for case in personal_cases if not (case in vault and vault[case].erased)]
+    data_keys = await keys.data_keys(live, create=True) if live else {}
 
     version_rows: dict[EntityRef, dict[str, Any]] = {}
     slot_rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
@@ -158,7 +163,7 @@ async def _apply_events(
                 snapshot = _set_provider_slots(event, slots, slot_rows)
                 pool_time = _newest_care_time(event, care_times)
             if change.personal is not None:
-                _seal(event, change, master_key, wrapped_keys, vault_rows)
+                _seal(event, change, data_keys, vault_rows)
             pool_events.append((POOL, event.region, _pool_event(event, change, snapshot, pool_time, owner)))
         log_rows.append(_log_row(event, change, result))
         outcome.add(result, event.type, event.source)
@@ -226,20 +231,18 @@ def _newest_care_time(event: IncomingEvent, care_times: dict[CareGroup, datetime
 def _seal(
     event: IncomingEvent,
     change: Change,
-    master_key: bytes,
-    wrapped_keys: dict[tuple[str, str], bytes | None],
+    data_keys: dict[tuple[str, str], bytes],
     vault_rows: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
-    """Encrypt the case's personal data with its data key (a new one for a new case)."""
+    """Encrypt the case's personal data with its data key from the key store. The vault row keeps no key
+    (`wrapped_key` NULL; a row written before the key store loses its wrapped key here)."""
     assert change.personal is not None
     case = (event.region, change.key)
-    sealed = seal_personal(master_key, event.region, change.key, change.personal, wrapped_keys.get(case))
-    wrapped_keys[case] = sealed.wrapped_key
     vault_rows[case] = {
         "region": event.region,
         "case_id": change.key,
-        "wrapped_key": sealed.wrapped_key,
-        "ciphertext": sealed.ciphertext,
+        "wrapped_key": None,
+        "ciphertext": encrypt_with_data_key(data_keys[case], event.region, change.key, change.personal),
     }
 
 

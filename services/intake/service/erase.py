@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.pool import pool_event_id, pool_removed
 from schemas.topics import POOL
+from services.intake.adapters.keystore import KeyStore
 from services.intake.adapters.repository import IntakeRepository
 from services.platform import outbox
 from services.platform.db import transaction
@@ -67,11 +68,15 @@ async def erase_case(
     region: str,
     case_id: str,
     *,
+    keys: KeyStore,
     now: datetime | None = None,
     must_exist: bool = False,
 ) -> EraseResult:
-    """In one transaction: destroy the case's data key, tombstone the case so later events about it are
-    ignored, and enqueue `pool.case.removed`. Idempotent. An unknown case is tombstoned too (its events
+    """In one transaction: destroy the case's data key (in the key store, and a pre-key-store key in the
+    vault row), tombstone the case so later events about it are ignored, and enqueue
+    `pool.case.removed`. The key store is not part of the transaction: its key is destroyed before the
+    commit, so a failure after it leaves an unreadable case that is not yet tombstoned — run the erase
+    again (it is idempotent). Idempotent. An unknown case is tombstoned too (its events
     may still be waiting on the topic), unless `must_exist`: then `UnknownCase` is raised and nothing
     changes (a mistyped region or id must not look like a successful erasure)."""
     at = now or datetime.now(UTC)
@@ -91,7 +96,8 @@ async def erase_case(
         # The matcher drops a pool event older than the case version it holds; a sender's clock may run
         # ahead of ours, so the withdrawal is never dated before the case's newest event.
         at = max([at, *(v.time for v in stored.values())])
-        destroyed = await repo.shred_vault(region, case_id)
+        destroyed_in_row = await repo.shred_vault(region, case_id)
+        destroyed = await keys.destroy(region, case_id) or destroyed_in_row
         await repo.save_versions(
             [
                 {

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.intake.adapters.keystore import KeyStore
 from services.intake.service.apply import BatchOutcome, RejectedMessage, Verdict, apply_batch
 from services.platform.db import is_transient, transaction
 
@@ -39,14 +40,14 @@ class BatchProcessor:
         *,
         validate: Validate,
         dead_letter: DeadLetter,
-        master_key: bytes,
+        keys: KeyStore,
         retry_backoff_s: float = 0.5,
         max_backoff_s: float = 10.0,
     ) -> None:
         self.sessions = sessions
         self.validate = validate
         self.dead_letter = dead_letter
-        self.master_key = master_key
+        self.keys = keys
         self.retry_backoff_s = retry_backoff_s
         self.max_backoff_s = max_backoff_s
         self.healthy = True  # False while the database keeps failing (readiness)
@@ -96,7 +97,7 @@ class BatchProcessor:
             self.transactions += 1
             try:
                 async with transaction(self.sessions) as session:
-                    outcome = await apply_batch(session, verdicts, master_key=self.master_key)
+                    outcome = await apply_batch(session, verdicts, keys=self.keys)
                 self.healthy = True
                 return outcome
             except Exception as exc:

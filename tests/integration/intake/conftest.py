@@ -37,6 +37,15 @@ def intake_settings(kafka_bootstrap: str, migrated_database_url: str, unique_gro
 
 
 @pytest.fixture
+async def keys(migrated_database_url: str) -> AsyncIterator[Any]:
+    """Intake's key store for the test database (the real one: a separate `<db>_keys` database)."""
+    store = IntakeSettings(database_url=migrated_database_url).build_keystore()
+    await store.start()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
 async def db(migrated_database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(migrated_database_url)
     yield engine

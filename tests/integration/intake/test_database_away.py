@@ -36,15 +36,18 @@ async def test_a_valid_event_waits_out_a_database_restart_and_is_applied_not_rej
     path: Path = state_dir() / "tmp" / f"pg-restart-{secrets.token_hex(4)}"
     server = EmbeddedPostgres(path, database="restart", durable=False).start()
     engine = create_engine(server.url())
+    keys = None
     try:
         url = server.url()
         await upgrade_async(url, ["intake"])
         registry = load_registry()
+        keys = IntakeSettings(database_url=url).build_keystore()
+        await keys.start()
         processor = BatchProcessor(
             session_maker(engine),
             validate=lambda record: to_verdict(record, registry),
             dead_letter=dead_letter,
-            master_key=IntakeSettings().master_key_bytes,
+            keys=keys,
             retry_backoff_s=0.05,
             max_backoff_s=0.2,
         )
@@ -81,6 +84,8 @@ async def test_a_valid_event_waits_out_a_database_restart_and_is_applied_not_rej
             ).all()
         assert [tuple(row) for row in outbox] == [(POOL, "nl.wijkmatch.pool.case.upserted")]
     finally:
+        if keys is not None:
+            await keys.close()
         await engine.dispose()
         server.stop()
         shutil.rmtree(path, ignore_errors=True)

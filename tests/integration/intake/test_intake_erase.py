@@ -10,17 +10,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.adapters.repository import IntakeRepository
 from services.intake.service.erase import erase_case
+from services.intake.settings import IntakeSettings
 from services.platform.db import session_maker
 from tests.integration.intake.conftest import rows
 
 pytestmark = pytest.mark.integration
 
 
-async def test_erase_waits_for_a_batch_in_flight_and_applies_after_it(db: AsyncEngine, region: str) -> None:
+async def test_erase_waits_for_a_batch_in_flight_and_applies_after_it(
+    db: AsyncEngine, keys: Any, region: str
+) -> None:
     sessions = session_maker(db)
     async with sessions() as batch_session, batch_session.begin():
         await IntakeRepository(batch_session).lock_against_erasure()
-        erasing = asyncio.create_task(erase_case(sessions, region, "C-race"))
+        erasing = asyncio.create_task(erase_case(sessions, region, "C-race", keys=keys))
         await asyncio.sleep(0.5)
         assert not erasing.done()  # the batch holds the lock; erase waits
     result = await asyncio.wait_for(erasing, 10)
@@ -28,11 +31,11 @@ async def test_erase_waits_for_a_batch_in_flight_and_applies_after_it(db: AsyncE
 
 
 async def test_erasing_an_unknown_case_leaves_a_tombstone_and_is_idempotent(
-    db: AsyncEngine, region: str
+    db: AsyncEngine, keys: Any, region: str
 ) -> None:
     sessions = session_maker(db)
-    first = await erase_case(sessions, region, "C-never-seen")
-    second = await erase_case(sessions, region, "C-never-seen")
+    first = await erase_case(sessions, region, "C-never-seen", keys=keys)
+    second = await erase_case(sessions, region, "C-never-seen", keys=keys)
     assert (first.case_was_known, first.key_destroyed) == (False, False)
     assert (second.case_was_known, second.key_destroyed) == (True, False)
     [version] = await rows(
@@ -64,10 +67,13 @@ def test_erase_without_region_finds_the_cases_one_region_and_refuses_when_ambigu
 
     async def register_in(*regions: str) -> None:
         engine = create_engine(migrated_database_url)
+        store = IntakeSettings(database_url=migrated_database_url).build_keystore()
+        await store.start()
         try:
             for region in regions:
-                await erase_case(session_maker(engine), region, case_id)  # leaves a case version row
+                await erase_case(session_maker(engine), region, case_id, keys=store)  # leaves a case row
         finally:
+            await store.close()
             await engine.dispose()
 
     def run(*argv: str) -> int:
@@ -86,13 +92,12 @@ def test_erase_without_region_finds_the_cases_one_region_and_refuses_when_ambigu
     assert f"r1-{unique_suffix}" in err and f"r2-{unique_suffix}" in err
 
 
-async def _apply(db: AsyncEngine, events: list[dict], *, first_offset: int = 0) -> None:
+async def _apply(db: AsyncEngine, keys: Any, events: list[dict], *, first_offset: int = 0) -> None:
     """Validate and apply events as the consumer does (one batch, one transaction)."""
     from devstack import samples
     from services.intake.service.apply import apply_batch
     from services.intake.service.processor import RawRecord
     from services.intake.service.verdicts import to_verdict
-    from services.intake.settings import IntakeSettings
     from services.platform.admission.registry import load_registry
     from services.platform.db import transaction
 
@@ -102,27 +107,25 @@ async def _apply(db: AsyncEngine, events: list[dict], *, first_offset: int = 0) 
         topic, key, value = samples.message(event)
         verdicts.append(to_verdict(RawRecord(topic, 0, first_offset + n, key, value, 0), registry))
     async with transaction(session_maker(db)) as session:
-        await apply_batch(session, verdicts, master_key=IntakeSettings().master_key_bytes)
+        await apply_batch(session, verdicts, keys=keys)
 
 
 async def test_erasing_a_case_with_personal_data_reports_its_key_destroyed(
-    db: AsyncEngine, region: str
+    db: AsyncEngine, keys: Any, region: str
 ) -> None:
     from devstack import samples
 
     case = samples.case(region, "C-personal", personal=samples.personal(1))
-    await _apply(db, [samples.event("case.registered", case)])
-    [stored] = await rows(
-        db, "SELECT wrapped_key IS NOT NULL AS has_key FROM intake.personal_vault WHERE region = :r", r=region
-    )
-    assert stored.has_key
-    result = await erase_case(session_maker(db), region, "C-personal")
+    await _apply(db, keys, [samples.event("case.registered", case)])
+    assert set(await keys.data_keys([(region, "C-personal")], create=False)) == {(region, "C-personal")}
+    result = await erase_case(session_maker(db), region, "C-personal", keys=keys)
     assert (result.case_was_known, result.key_destroyed) == (True, True)
+    assert await keys.data_keys([(region, "C-personal")], create=False) == {}
     [after] = await rows(
         db, "SELECT wrapped_key, erased_at FROM intake.personal_vault WHERE region = :r", r=region
     )
     assert after.wrapped_key is None and after.erased_at is not None
-    again = await erase_case(session_maker(db), region, "C-personal")
+    again = await erase_case(session_maker(db), region, "C-personal", keys=keys)
     assert again.key_destroyed is False  # nothing left to destroy
 
 
@@ -145,14 +148,18 @@ def test_erase_with_a_mistyped_region_or_id_exits_2_and_changes_nothing(
 
     async def vault_and_versions() -> tuple[list[Any], list[Any]]:
         engine = create_engine(migrated_database_url)
+        store = IntakeSettings(database_url=migrated_database_url).build_keystore()
+        await store.start()
         try:
+            held = await store.data_keys([(region, "C-real"), (typo, "C-real")], create=False)
             vault = await rows(
                 engine,
-                "SELECT region, wrapped_key IS NOT NULL AS has_key FROM intake.personal_vault "
+                "SELECT region, case_id, ciphertext IS NOT NULL AS sealed FROM intake.personal_vault "
                 "WHERE region IN (:r, :t)",
                 r=region,
                 t=typo,
             )
+            vault = [(v.region, v.case_id, v.sealed, (v.region, v.case_id) in held) for v in vault]
             versions = await rows(
                 engine,
                 "SELECT region, key, erased FROM intake.entity_version "
@@ -162,13 +169,17 @@ def test_erase_with_a_mistyped_region_or_id_exits_2_and_changes_nothing(
             )
             return vault, versions
         finally:
+            await store.close()
             await engine.dispose()
 
     async def register() -> None:
         engine = create_engine(migrated_database_url)
+        store = IntakeSettings(database_url=migrated_database_url).build_keystore()
+        await store.start()
         try:
-            await _apply(engine, [samples.event("case.registered", case)])
+            await _apply(engine, store, [samples.event("case.registered", case)])
         finally:
+            await store.close()
             await engine.dispose()
 
     def run(*argv: str) -> int:
@@ -176,6 +187,7 @@ def test_erase_with_a_mistyped_region_or_id_exits_2_and_changes_nothing(
 
     _in_thread(asyncio.run, register())
     before = _in_thread(asyncio.run, vault_and_versions())
+    assert before[0] == [(region, "C-real", True, True)]  # sealed, and its key in the key store
 
     assert run("C-real", "--region", typo) == 2
     err = capsys.readouterr().err
@@ -188,5 +200,5 @@ def test_erase_with_a_mistyped_region_or_id_exits_2_and_changes_nothing(
     assert "personal-data key destroyed" in capsys.readouterr().out
     assert run("C-later", "--region", region, "--tombstone-unknown") == 0  # deliberate tombstone
     vault, versions = _in_thread(asyncio.run, vault_and_versions())
-    assert sorted((v.region, v.has_key) for v in vault) == [(region, False), (region, False)]
+    assert sorted(vault) == [(region, "C-later", False, False), (region, "C-real", True, False)]
     assert [(v.key, v.erased) for v in versions] == [("C-later", True), ("C-real", True)]

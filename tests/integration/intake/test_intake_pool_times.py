@@ -30,9 +30,22 @@ def _record(event: dict[str, Any]) -> RawRecord:
     return RawRecord(topic, 0, next(_offsets), key, value, 0)
 
 
+def _keys(db: AsyncEngine) -> Any:
+    """The real key store of this database (a separate `<db>_keys` database)."""
+    from services.intake.adapters.keystore import PostgresKeyStore, keystore_url
+
+    url = db.url.render_as_string(hide_password=False)
+    return PostgresKeyStore(keystore_url(url), MASTER, admin_url=url)
+
+
 async def _apply(db: AsyncEngine, events: list[dict[str, Any]]) -> None:
-    async with transaction(session_maker(db)) as session:
-        await apply_batch(session, [to_verdict(_record(e), REGISTRY) for e in events], master_key=MASTER)
+    keys = _keys(db)
+    await keys.start()
+    try:
+        async with transaction(session_maker(db)) as session:
+            await apply_batch(session, [to_verdict(_record(e), REGISTRY) for e in events], keys=keys)
+    finally:
+        await keys.close()
 
 
 async def _pool(db: AsyncEngine, region: str, subject: str) -> list[dict[str, Any]]:
@@ -100,7 +113,12 @@ async def test_erasing_a_case_with_a_future_time_withdraws_it_with_a_time_the_ma
     future = datetime.now(UTC) + timedelta(days=30)  # a sender's clock far ahead
     registered = samples.event("case.registered", samples.case(region, "C-future"), time=future)
     await _apply(db, [registered])
-    await erase_case(session_maker(db), region, "C-future")
+    keys = _keys(db)
+    await keys.start()
+    try:
+        await erase_case(session_maker(db), region, "C-future", keys=keys)
+    finally:
+        await keys.close()
     pool = await _pool(db, region, "C-future")
     assert [e["type"] for e in pool] == ["nl.wijkmatch.pool.case.upserted", "nl.wijkmatch.pool.case.removed"]
     times = _times(pool)

@@ -50,7 +50,7 @@ class Recorder:
         self.committed: list[list[Any]] = []
         self.calls = 0
 
-    async def __call__(self, session: Any, verdicts: list[Any], *, master_key: bytes) -> BatchOutcome:
+    async def __call__(self, session: Any, verdicts: list[Any], *, keys: Any) -> BatchOutcome:
         self.calls += 1
         error = self.fail(verdicts, self.calls)
         if error is not None:
@@ -68,7 +68,7 @@ def _processor(monkeypatch: pytest.MonkeyPatch, recorder: Recorder, validate: An
         lambda: _Session(),  # type: ignore[arg-type]
         validate=validate or (lambda r: r.value.decode()),
         dead_letter=_dead_letter,
-        master_key=b"k" * 32,
+        keys=None,  # type: ignore[arg-type]  # the fake apply_batch never uses it
         retry_backoff_s=0.001,
     )
 
