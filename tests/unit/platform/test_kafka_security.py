@@ -1,0 +1,132 @@
+"""Kafka security settings reach every client the platform builds; the local default stays PLAINTEXT."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from faststream.security import SASLScram512
+
+from services.platform.kafka import BatchConsumer, kafka_broker_security, kafka_client_options, make_producer
+from services.platform.observability import make_kafka_broker
+from services.platform.settings import KafkaClientSettings
+
+SECURITY_ENV = (
+    "KAFKA_SECURITY_PROTOCOL",
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SSL_CAFILE",
+    "KAFKA_SSL_CERTFILE",
+    "KAFKA_SSL_KEYFILE",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in SECURITY_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+def _scram_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("KAFKA_SASL_USERNAME", "wijkmatch-intake")
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", "s3cret-from-the-kafkauser-secret")
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wijkmatch-test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "user.crt", tmp_path / "user.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file
+
+
+def test_the_local_default_is_plaintext_without_credentials():
+    assert kafka_client_options() == {}
+    assert kafka_broker_security() is None
+    assert KafkaClientSettings().kafka_security_protocol == "PLAINTEXT"
+
+
+async def test_plaintext_producer_and_consumer_are_unchanged():
+    producer = make_producer("127.0.0.1:1")
+    consumer = BatchConsumer("127.0.0.1:1", ["t"], "g")
+    assert producer.client._security_protocol == "PLAINTEXT"
+    assert consumer.consumer._client._security_protocol == "PLAINTEXT"
+
+
+async def test_sasl_scram_over_tls_reaches_producer_consumer_and_admin_options(monkeypatch):
+    _scram_env(monkeypatch)
+    producer = make_producer("kafka:9093")
+    consumer = BatchConsumer("kafka:9093", ["t"], "g")
+    for client in (producer.client, consumer.consumer._client):
+        assert client._security_protocol == "SASL_SSL"
+        assert client._sasl_mechanism == "SCRAM-SHA-512"
+        assert client._sasl_plain_username == "wijkmatch-intake"
+        assert client._sasl_plain_password == "s3cret-from-the-kafkauser-secret"
+        assert isinstance(client._ssl_context, ssl.SSLContext)
+        assert client._ssl_context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_the_faststream_broker_gets_the_same_security(monkeypatch):
+    _scram_env(monkeypatch)
+    security = kafka_broker_security()
+    assert isinstance(security, SASLScram512) and security.use_ssl
+    broker = make_kafka_broker("kafka:9093", "wijkmatch-test")
+    built = broker.config.configs[0].builder.keywords
+    assert built["security_protocol"] == "SASL_SSL"
+    assert built["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert built["sasl_plain_username"] == "wijkmatch-intake"
+
+
+def test_mutual_tls_loads_the_client_certificate_and_the_ca(monkeypatch, tmp_path):
+    cert_file, key_file = _self_signed(tmp_path)
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("KAFKA_SSL_CAFILE", str(cert_file))
+    monkeypatch.setenv("KAFKA_SSL_CERTFILE", str(cert_file))
+    monkeypatch.setenv("KAFKA_SSL_KEYFILE", str(key_file))
+    options = kafka_client_options()
+    assert options["security_protocol"] == "SSL"
+    assert "sasl_mechanism" not in options
+    assert options["ssl_context"].cert_store_stats()["x509_ca"] == 1
+    security = kafka_broker_security()
+    assert security is not None and security.use_ssl and security.ssl_context is not None
+
+
+def test_sasl_without_credentials_is_refused(monkeypatch):
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("KAFKA_SASL_USERNAME", "wijkmatch-intake")
+    with pytest.raises(ValueError, match="KAFKA_SASL_PASSWORD"):
+        kafka_client_options()
+
+
+def test_a_bad_setting_never_echoes_the_password(monkeypatch):
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_TLS")  # not a protocol
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", "do-not-print-me")
+    with pytest.raises(ValueError) as failure:
+        KafkaClientSettings()
+    assert "do-not-print-me" not in str(failure.value)
+    assert "SASL_TLS" not in str(failure.value)
