@@ -1,7 +1,8 @@
 """Problem and result files of one matching round (DOMAIN.md), as strict pydantic models plus validation.
 
-`validate_problem(data)` is the single entry point for untrusted input: it returns the parsed `Problem`
-or a list of `{path, message}` errors with JSON Pointer paths. Messages never echo input values.
+`validate_problem(data)` is the entry point for untrusted input: it returns the parsed `Problem` or a list
+of `{path, message}` errors with JSON Pointer paths. Messages never echo input values. The solver adds
+one check of its own (pins must pass the hard rules, services/matcher/solver/solve.py `check_problem`).
 """
 
 from __future__ import annotations
@@ -163,9 +164,11 @@ def _duplicates(values: list[Any]) -> list[int]:
     return repeats
 
 
-def _semantic_errors(p: Problem) -> list[dict[str, str]]:
-    from services.matcher.solver.eligibility import failed_rules  # local: schemas stay importable alone
+def semantic_errors(p: Problem) -> list[dict[str, str]]:
+    """The file rules beyond the field checks (duplicates, unknown ids, counts).
 
+    Whether a pin passes the hard rules is the solver's check (services/matcher/solver/eligibility.py).
+    """
     errors: list[dict[str, str]] = []
 
     def err(parts: list[Any], message: str) -> None:
@@ -212,31 +215,31 @@ def _semantic_errors(p: Problem) -> list[dict[str, str]]:
             if pair.unit not in unit_by_id:
                 err([name, i, "unit"], "unknown unit id")
 
-    forbidden = {(f.case, f.unit) for f in p.forbidden}
-    slots = {(c.area, c.care_type): c.slots for c in p.care_capacity}
     for field in ("case", "unit"):
         for i in _duplicates([getattr(pin, field) for pin in p.pinned]):
             err(["pinned", i, field], f"two pins share a {field}")
-    for i, pin in enumerate(p.pinned):
-        pinned_case, pinned_unit = case_by_id.get(pin.case), unit_by_id.get(pin.unit)
-        if pinned_case is None or pinned_unit is None:
-            continue
-        rules = failed_rules(pinned_case, pinned_unit, slots, (pin.case, pin.unit) in forbidden)
-        if rules:
-            listed = ", ".join(str(r) for r in rules)
-            err(["pinned", i], f"pinned pair is not eligible (fails hard rule {listed})")
     return errors
 
 
-def validate_problem(data: Any) -> tuple[Problem | None, list[dict[str, str]]]:
-    """Parse and check a problem; returns (problem, []) or (None, errors)."""
+def parse_problem(data: Any) -> tuple[Problem | None, list[dict[str, str]]]:
+    """The field checks alone: (problem, []) or (None, errors)."""
     if not isinstance(data, dict):
         return None, [{"path": "", "message": "the problem must be a JSON object"}]
     try:
-        problem = Problem.model_validate(data)
+        return Problem.model_validate(data), []
     except ValidationError as exc:
         return None, _pydantic_errors(exc)
-    errors = _semantic_errors(problem)
+
+
+def validate_problem(data: Any) -> tuple[Problem | None, list[dict[str, str]]]:
+    """Parse and check a problem file; returns (problem, []) or (None, errors).
+
+    The solver adds one check (pins must pass the hard rules): `services.matcher.solver.solve.check_problem`.
+    """
+    problem, errors = parse_problem(data)
+    if problem is None:
+        return None, errors
+    errors = semantic_errors(problem)
     return (None, errors) if errors else (problem, [])
 
 
@@ -253,5 +256,7 @@ __all__ = [
     "Quota",
     "Result",
     "Unit",
+    "parse_problem",
+    "semantic_errors",
     "validate_problem",
 ]

@@ -9,10 +9,11 @@ from sqlalchemy import text
 
 from services.matcher.adapters.consumer import MatcherConsumer
 from services.matcher.decisions.apply import RefusalPolicy
-from services.matcher.rounds.runner import RoundRunner, SolverOptions
+from services.matcher.rounds.runner import RoundRunner
 from services.matcher.rounds.scheduler import Scheduler
 from services.matcher.rounds.worker import SolverPool
 from services.matcher.settings import SCHEMA, MatcherSettings
+from services.matcher.solver.params import SolveParams
 from services.platform import chaos
 from services.platform.db import create_engine, session_maker
 from services.platform.observability import ProgressProbe
@@ -47,9 +48,8 @@ class MatcherService:
         self.runner = RoundRunner(
             self.engine,
             self.solver,
-            options=SolverOptions(
-                workers=s.solver_workers, deterministic=s.deterministic, failure_backoff_s=s.failure_backoff_s
-            ),
+            options=SolveParams(workers=s.solver_workers, deterministic=s.deterministic),
+            failure_backoff_s=s.failure_backoff_s,
             instance=s.instance_id,
             on_published=self.relay.wake,
         )

@@ -171,8 +171,9 @@ async def _round_local(settings: MatcherSettings, args: argparse.Namespace) -> i
 
     from services.matcher.entrypoints.http import round_view
     from services.matcher.pool.tables import rounds
-    from services.matcher.rounds.runner import RoundRunner, SolverOptions
+    from services.matcher.rounds.runner import RoundRunner
     from services.matcher.rounds.worker import SolverPool
+    from services.matcher.solver.params import SolveParams
     from services.platform.db import create_engine
     from services.platform.outbox import OutboxRelay
 
@@ -182,7 +183,7 @@ async def _round_local(settings: MatcherSettings, args: argparse.Namespace) -> i
         runner = RoundRunner(
             engine,
             solver,
-            options=SolverOptions(workers=settings.solver_workers, deterministic=settings.deterministic),
+            options=SolveParams(workers=settings.solver_workers, deterministic=settings.deterministic),
             instance=f"cli-{settings.instance_id}",
         )
         report = await runner.run(args.region, force=True)

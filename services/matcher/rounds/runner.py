@@ -46,7 +46,8 @@ from services.matcher.pool.tables import (
     units,
 )
 from services.matcher.rounds.summary import summarise
-from services.matcher.rounds.worker import SolveParameters, SolverPool, versions
+from services.matcher.rounds.worker import SolverPool, versions
+from services.matcher.solver.params import SolveParams
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,6 @@ class RoundReport:
     stale: int
     summary: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class SolverOptions:
-    workers: int = 2
-    deterministic: bool = True
-    failure_backoff_s: float = 30.0
 
 
 def new_round_id(region: str) -> str:
@@ -141,13 +135,15 @@ class RoundRunner:
         engine: AsyncEngine,
         solver: SolverPool,
         *,
-        options: SolverOptions,
+        options: SolveParams,
         instance: str,
+        failure_backoff_s: float = 30.0,
         on_published: Any = None,
     ) -> None:
         self.engine = engine
         self.solver = solver
-        self.options = options
+        self.options = options  # workers and deterministic; time limit and seed come from the policy
+        self.failure_backoff_s = failure_backoff_s
         self.instance = instance
         self.on_published = on_published  # called after phase 3 commits (wakes the outbox relay)
         self.current: dict[str, str] = {}  # region -> round id running here
@@ -212,10 +208,7 @@ class RoundRunner:
             await conn.execute(
                 update(region_state)
                 .where(region_state.c.region == region)
-                .values(
-                    not_before=func.now()
-                    + func.make_interval(0, 0, 0, 0, 0, 0, self.options.failure_backoff_s)
-                )
+                .values(not_before=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, self.failure_backoff_s))
             )
 
     async def _prepare(self, session: AsyncSession, region: str, force: bool) -> Any:
@@ -254,7 +247,7 @@ class RoundRunner:
         # Pure CPU work in a thread: with a large region the event loop (consumer, heartbeats) keeps going.
         problem, text_, sha = await asyncio.to_thread(_build_and_hash, pool, round_id)
         policy = problem.get("policy") or {}
-        params = SolveParameters(
+        params = SolveParams(
             time_limit_s=float(policy.get("time_limit_s", 10.0)),
             workers=self.options.workers,
             seed=int(policy.get("seed", 0)),
@@ -293,9 +286,7 @@ class RoundRunner:
         await session.execute(
             update(region_state)
             .where(region_state.c.region == region)
-            .values(
-                not_before=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, self.options.failure_backoff_s)
-            )
+            .values(not_before=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, self.failure_backoff_s))
         )
 
     async def _complete(
@@ -304,7 +295,7 @@ class RoundRunner:
         region: str,
         round_id: str,
         problem: dict[str, Any],
-        params: SolveParameters,
+        params: SolveParams,
         result: dict[str, Any],
         captured: dict[str, dict[str, int]],
         trigger: str,

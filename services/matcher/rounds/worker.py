@@ -10,27 +10,11 @@ import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from services.matcher.solver.params import SolveParams
 from services.platform import chaos
-
-
-@dataclass(frozen=True)
-class SolveParameters:
-    time_limit_s: float | None
-    workers: int
-    seed: int | None
-    deterministic: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "time_limit_s": self.time_limit_s,
-            "workers": self.workers,
-            "seed": self.seed,
-            "deterministic": self.deterministic,
-        }
 
 
 @functools.cache
@@ -70,10 +54,10 @@ def _init_worker(nice: int) -> None:
 def _warm_up() -> int:
     # The solver imports its engines where first used (a cold `wijkmatch solve` of a pure problem needs
     # none of them); a long-lived worker loads them all now, so no round pays for the imports.
-    import services.matcher.solver
     import services.matcher.solver.cpsat
     import services.matcher.solver.lp
-    import services.matcher.solver.mip  # noqa: F401
+    import services.matcher.solver.mip
+    import services.matcher.solver.solve  # noqa: F401
 
     return os.getpid()
 
@@ -102,7 +86,7 @@ class SolverPool:
             *(asyncio.wrap_future(executor.submit(_warm_up)) for _ in range(self._processes))
         )
 
-    async def solve(self, problem: dict[str, Any], parameters: SolveParameters) -> dict[str, Any]:
+    async def solve(self, problem: dict[str, Any], parameters: SolveParams) -> dict[str, Any]:
         executor = self._ensure()
         try:
             future = executor.submit(solve, problem, parameters.as_dict())

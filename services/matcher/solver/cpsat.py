@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from schemas.problem import SHARE_SCALE
+from services.matcher.solver.arrays import positions_by_key
 from services.matcher.solver.compile import Compiled
 from services.matcher.solver.params import SolveParams
 
@@ -26,13 +26,14 @@ class StageResult:
 
 def _params(solver: cp_model.CpSolver, params: SolveParams, budget: float) -> None:
     p = solver.parameters
-    p.num_workers = params.workers
-    p.random_seed = params.seed % (2**31 - 1)  # CP-SAT takes a 32-bit seed
+    workers = params.workers or 1  # resolved by solve_problem
+    p.num_workers = workers
+    p.random_seed = (params.seed or 0) % (2**31 - 1)  # CP-SAT takes a 32-bit seed
     p.log_search_progress = False
     if params.deterministic:
         # Wall-clock limits make runs depend on machine load; a deterministic work limit does not.
         p.max_deterministic_time = max(0.01, budget)
-        p.interleave_search = params.workers > 1
+        p.interleave_search = workers > 1
     else:
         p.max_time_in_seconds = max(0.01, budget)
 
@@ -46,18 +47,18 @@ class CpSatModel:
         self.model = m
         self.x = [m.new_bool_var(f"x{k}") for k in range(n)]
         x = self.x
-        for idx in _groups(comp.pc):
+        for idx in positions_by_key(comp.pc).values():
             if len(idx) > 1:
                 m.add_at_most_one(x[k] for k in idx)
-        for idx in _groups(comp.pu):
+        for idx in positions_by_key(comp.pu).values():
             if len(idx) > 1:
                 m.add_at_most_one(x[k] for k in idx)
         for row in comp.care_rows:
             m.add(sum(x[k] for k in row.pairs) <= row.cap)
-        for row in comp.mix_rows:
-            g = cp_model.LinearExpr.sum([x[k] for k in row.pairs_g])
-            other = cp_model.LinearExpr.sum([x[k] for k in row.pairs_other])
-            m.add((SHARE_SCALE - row.share) * g - row.share * other <= row.room)
+        for mix_row in comp.mix_rows:
+            g = cp_model.LinearExpr.sum([x[k] for k in mix_row.pairs_g])
+            other = cp_model.LinearExpr.sum([x[k] for k in mix_row.pairs_other])
+            m.add(mix_row.coef_g * g - mix_row.coef_other * other <= mix_row.room)
         self.z = []
         for q in comp.quota_rows:
             z = m.new_int_var(0, q.cap, f"z_{q.municipality}_{q.group}")
@@ -119,13 +120,3 @@ class CpSatModel:
         return StageResult(
             chosen, objective, max(objective, bound) if optimal else bound, optimal, seconds, dtime
         )
-
-
-def _groups(keys: np.ndarray) -> list[np.ndarray]:
-    """Pair indices grouped by key value."""
-    if len(keys) == 0:
-        return []
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    cuts = np.nonzero(np.diff(sorted_keys))[0] + 1
-    return np.split(order, cuts)

@@ -93,9 +93,7 @@ def relaxed_weights(comp: Compiled) -> np.ndarray:
     return w
 
 
-def optimise(
-    comp: Compiled, *, clock: Clock, budget: float, workers: int, seed: int, deterministic: bool
-) -> EngineResult:
+def optimise(comp: Compiled, *, clock: Clock, budget: float, params: SolveParams) -> EngineResult:
     """Both stages within `clock`; stage seconds in the result cover every engine call of the stage."""
     const = constant_p(comp)
     if comp.n_pairs == 0:
@@ -129,7 +127,6 @@ def optimise(
     # The warm start's work tells how fast this machine is right now (other load, CPU share).
     clock.slowdown = max(clock.slowdown, warm / max(0.05, PRE_LP_SECONDS_PER_PAIR * comp.n_pairs))
     clock.reserve = reserve_seconds(comp, clock.slowdown)
-    params = SolveParams(workers=workers, seed=seed, deterministic=deterministic)
     if comp.n_pairs <= EXACT_MODEL_MAX_PAIRS:
         exact = _exact(comp, feas, start, relaxation_bound, params, clock=clock, budget=budget)
         exact.stage1_seconds += warm
@@ -137,7 +134,7 @@ def optimise(
     large = _lp_guided(
         comp, feas, start, relaxation_bound, relaxed_match, params, clock=clock, budget=budget, started=t0
     )
-    if deterministic or comp.n_pairs > PROOF_MAX_PAIRS or clock.left() < PROOF_MIN_SECONDS:
+    if params.deterministic or comp.n_pairs > PROOF_MAX_PAIRS or clock.left() < PROOF_MIN_SECONDS:
         return large
     # Time left on a mid-sized problem: try to prove (or improve) the LP path's answer exactly.
     exact = _exact(comp, feas, large.chosen, large.bound, params, clock=clock, budget=budget)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
-from services.matcher.solver.compile import MAX_PAIR_FIT, MIN_PAIR_FIT, Compiled
+from services.matcher.solver.compile import Compiled
+from services.matcher.solver.fit import MAX_PAIR_FIT, MIN_PAIR_FIT
 
 
 def lexicographic_weights(comp: Compiled, p_weight: np.ndarray) -> np.ndarray:

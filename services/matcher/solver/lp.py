@@ -16,13 +16,15 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from ortools.linear_solver.python import model_builder_helper as mbh
 
 from schemas.problem import SHARE_SCALE
-from services.matcher.solver.compile import Compiled, MixRow
+from services.matcher.solver.compile import Compiled
+from services.matcher.solver.mix import MixRow
 
 
 @dataclass
@@ -114,12 +116,12 @@ def _build_stage1_matrix(comp: Compiled) -> Matrix:
         vals.append(np.ones(len(row.pairs)))
         rhs.append(np.array([row.cap], dtype=float))
         r += 1
-    for row in comp.mix_rows:  # scaled by 1/10000 for the LP's numerics
-        s = row.share / SHARE_SCALE
-        rows += [np.full(len(row.pairs_g), r), np.full(len(row.pairs_other), r)]
-        cols += [row.pairs_g, row.pairs_other]
-        vals += [np.full(len(row.pairs_g), 1 - s), np.full(len(row.pairs_other), -s)]
-        rhs.append(np.array([row.room / SHARE_SCALE]))
+    for mix_row in comp.mix_rows:  # scaled by 1/10000 for the LP's numerics
+        s = mix_row.share / SHARE_SCALE
+        rows += [np.full(len(mix_row.pairs_g), r), np.full(len(mix_row.pairs_other), r)]
+        cols += [mix_row.pairs_g, mix_row.pairs_other]
+        vals += [np.full(len(mix_row.pairs_g), 1 - s), np.full(len(mix_row.pairs_other), -s)]
+        rhs.append(np.array([mix_row.room / SHARE_SCALE]))
         r += 1
     for i, q in enumerate(comp.quota_rows):  # z_q − Σ size·x ≤ 0
         rows += [np.full(len(q.pairs), r), np.array([r])]
@@ -127,11 +129,12 @@ def _build_stage1_matrix(comp: Compiled) -> Matrix:
         vals += [-q.sizes.astype(float), np.array([1.0])]
         rhs.append(np.zeros(1))
         r += 1
-    for row in comp.mix_rows:
-        for coef_g, coef_o, limit in mix_hull_cuts(comp, row):
-            rows += [np.full(len(row.pairs_g), r), np.full(len(row.pairs_other), r)]
-            cols += [row.pairs_g, row.pairs_other]
-            vals += [np.full(len(row.pairs_g), float(coef_g)), np.full(len(row.pairs_other), -float(coef_o))]
+    for mix_row in comp.mix_rows:
+        g, o = mix_row.pairs_g, mix_row.pairs_other
+        for coef_g, coef_o, limit in mix_hull_cuts(comp, mix_row):
+            rows += [np.full(len(g), r), np.full(len(o), r)]
+            cols += [g, o]
+            vals += [np.full(len(g), float(coef_g)), np.full(len(o), -float(coef_o))]
             rhs.append(np.array([float(limit)]))
             r += 1
     a = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, n + nq))
@@ -151,9 +154,10 @@ def solve_stage1_lp(
     else:
         cols = np.concatenate([np.nonzero(columns)[0], np.arange(comp.n_pairs, len(obj))])
     helper = mbh.ModelBuilderHelper()
-    helper.fill_model_from_sparse_data(
-        np.zeros(len(cols)), ub[cols], obj[cols], np.full(len(b), -np.inf), b, a[:, cols].tocsr()
-    )
+    fill: Any = (
+        helper.fill_model_from_sparse_data
+    )  # OR-Tools' stubs want ndarray[float64, …]: no numpy type is
+    fill(np.zeros(len(cols)), ub[cols], obj[cols], np.full(len(b), -np.inf), b, a[:, cols].tocsr())
     helper.set_maximize(True)
     solver = mbh.ModelSolverHelper("glop")
     if deterministic:  # GLOP's own work measure instead of the wall clock

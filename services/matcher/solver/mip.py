@@ -53,11 +53,11 @@ def solve_stage2_mip(
     fit = np.concatenate([comp.fit.astype(float), np.zeros(extra)])
     # P and F are integers, so P ≥ p_floor − 0.5 is P ≥ p_floor with room for HiGHS's tolerances.
     rows = [a, sp.csr_matrix(-w)]
-    rhs = [b, [0.5 - float(p_floor)]]
+    rhs: list[np.ndarray] = [b, np.array([0.5 - float(p_floor)])]
     objective = fit
     if f_floor is not None:
         rows.append(sp.csr_matrix(-fit))
-        rhs.append([0.5 - float(f_floor)])
+        rhs.append(np.array([0.5 - float(f_floor)]))
         objective = np.concatenate([comp.tiebreak.astype(float), np.zeros(extra)])
     return _run(
         comp, objective, sp.vstack(rows).tocsr(), np.concatenate(rhs), ub, time_limit_s, node_limit, presolve

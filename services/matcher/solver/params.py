@@ -1,12 +1,41 @@
-"""Engine settings shared by the engines (kept apart from cpsat.py so that importing them loads no solver)."""
+"""How to solve: the one parameter class from the matcher's round settings down to the engines.
+
+Kept apart from the engines (and importable without loading any solver): the matcher builds it in its
+main process, records `as_dict()` with every round and hands that to `solve_problem` in a worker.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
+from typing import Any
+
+DEFAULT_WORKERS = 2
 
 
-@dataclass
+@dataclass(frozen=True)
 class SolveParams:
-    workers: int
-    seed: int
-    deterministic: bool
+    """None means the default: time limit and seed from the problem's policy, min(2, CPUs) workers."""
+
+    time_limit_s: float | None = None
+    workers: int | None = None
+    seed: int | None = None
+    deterministic: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The keyword arguments of `solve_problem` (also what a round records as its parameters)."""
+        return {
+            "time_limit_s": self.time_limit_s,
+            "workers": self.workers,
+            "seed": self.seed,
+            "deterministic": self.deterministic,
+        }
+
+    def resolved(self, policy_time_limit_s: float, policy_seed: int) -> SolveParams:
+        """Every default filled in (what the engines and the result's stats see)."""
+        return replace(
+            self,
+            time_limit_s=policy_time_limit_s if self.time_limit_s is None else float(self.time_limit_s),
+            workers=self.workers or min(DEFAULT_WORKERS, os.cpu_count() or 1),
+            seed=policy_seed if self.seed is None else self.seed,
+        )

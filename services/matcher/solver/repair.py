@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from schemas.problem import SHARE_SCALE
 from services.matcher.solver.compile import Compiled
 
 
@@ -39,8 +38,8 @@ class Feasibility:
         self.care_of = _Memberships([row.pairs for row in comp.care_rows])
         self.mix_g_of = _Memberships([row.pairs_g for row in comp.mix_rows])
         self.mix_o_of = _Memberships([row.pairs_other for row in comp.mix_rows])
-        self.mix_coef_g = [SHARE_SCALE - row.share for row in comp.mix_rows]
-        self.mix_coef_o = [row.share for row in comp.mix_rows]
+        self.mix_coef_g = [row.coef_g for row in comp.mix_rows]
+        self.mix_coef_o = [row.coef_other for row in comp.mix_rows]
         self.mix_room = [row.room for row in comp.mix_rows]
 
     def model_p(self, chosen: np.ndarray) -> int:
@@ -65,13 +64,17 @@ class Feasibility:
         care = [0] * len(self.care_cap)
         lhs = [0] * len(self.mix_room)
         for k in chosen:
-            for r in self.care_of[k]:
-                care[r] += 1
-            for r in self.mix_g_of[k]:
-                lhs[r] += self.mix_coef_g[r]
-            for r in self.mix_o_of[k]:
-                lhs[r] -= self.mix_coef_o[r]
+            self._count(k, care, lhs, 1)
         return care, lhs
+
+    def _count(self, k: int, care: list[int], lhs: list[int], sign: int) -> None:
+        """Add (sign 1) or remove (sign -1) pair k's use of the care rows and the mix rows' sides."""
+        for r in self.care_of[k]:
+            care[r] += sign
+        for r in self.mix_g_of[k]:
+            lhs[r] += sign * self.mix_coef_g[r]
+        for r in self.mix_o_of[k]:
+            lhs[r] -= sign * self.mix_coef_o[r]
 
     def repair(self, chosen: np.ndarray) -> np.ndarray:
         """Drop the least valuable pairs until every care and mix row holds."""
@@ -91,12 +94,7 @@ class Feasibility:
 
         def drop(k: int) -> None:
             alive.discard(k)
-            for r in self.care_of[k]:
-                care[r] -= 1
-            for r in self.mix_g_of[k]:
-                lhs[r] -= self.mix_coef_g[r]
-            for r in self.mix_o_of[k]:
-                lhs[r] += self.mix_coef_o[r]
+            self._count(k, care, lhs, -1)
 
         for k in reversed(keep):  # least valuable first
             if any(care[r] > self.care_cap[r] for r in self.care_of[k]):
@@ -132,10 +130,5 @@ class Feasibility:
                 continue
             case_used[c] = unit_used[u] = True
             current.append(k)
-            for r in self.care_of[k]:
-                care[r] += 1
-            for r in self.mix_g_of[k]:
-                lhs[r] += self.mix_coef_g[r]
-            for r in self.mix_o_of[k]:
-                lhs[r] -= self.mix_coef_o[r]
+            self._count(k, care, lhs, 1)
         return np.array(sorted(current), dtype=np.int64)

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 import numpy as np
 
-from schemas.problem import Problem, validate_problem
+from schemas.problem import Problem, parse_problem, semantic_errors
 from services.matcher.solver.clock import Clock
 from services.matcher.solver.compile import Compiled, compile_problem
+from services.matcher.solver.eligibility import pin_errors
 from services.matcher.solver.engine import EngineResult, optimise, reserve_seconds
 from services.matcher.solver.evaluate import evaluate
-from services.matcher.solver.explain import explain_assignment, explain_unplaced, fit_dict, taken_by
+from services.matcher.solver.explain import explain_assignment, explain_unplaced, taken_by
+from services.matcher.solver.fit import fit_dict, pair_fits
+from services.matcher.solver.params import SolveParams
 
-DEFAULT_WORKERS = 2
+
+def check_problem(data: Any) -> tuple[Problem | None, list[dict[str, str]]]:
+    """The problem file's rules (schemas/problem.py) plus the solver's own: pins pass rules 1–8."""
+    problem, errors = parse_problem(data)
+    if problem is None:
+        return None, errors
+    errors = semantic_errors(problem) + pin_errors(problem)
+    return (None, errors) if errors else (problem, [])
 
 
 def invalid_result(problem: Any, errors: list[dict[str, str]], started: float) -> dict[str, Any]:
@@ -48,40 +57,33 @@ def solve_problem(
     `started_at` (a time.perf_counter() value) lets a caller start the clock before reading the file.
     """
     started = time.perf_counter() if started_at is None else started_at
-    parsed, errors = validate_problem(problem)
+    parsed, errors = check_problem(problem)
     if parsed is None:
         return invalid_result(problem, errors, started)
-    limit = float(parsed.policy.time_limit_s) if time_limit_s is None else float(time_limit_s)
-    if not limit > 0:
+    params = SolveParams(time_limit_s, workers, seed, deterministic).resolved(
+        float(parsed.policy.time_limit_s), parsed.policy.seed
+    )
+    if not (params.time_limit_s or 0) > 0:
         errors = [{"path": "", "message": "time limit must be greater than 0"}]
         return invalid_result(problem, errors, started)
     try:
-        return solve_parsed(
-            parsed,
-            time_limit_s=limit,
-            workers=workers or min(DEFAULT_WORKERS, os.cpu_count() or 1),
-            seed=parsed.policy.seed if seed is None else seed,
-            deterministic=deterministic,
-            started=started,
-        )
+        return solve_parsed(parsed, params, started=started)
     except OverflowError:
         message = "numbers too large for the solver's 64-bit integer arithmetic"
         return invalid_result(problem, [{"path": "", "message": message}], started)
 
 
-def solve_parsed(
-    problem: Problem, *, time_limit_s: float, workers: int, seed: int, deterministic: bool, started: float
-) -> dict[str, Any]:
+def solve_parsed(problem: Problem, params: SolveParams, *, started: float) -> dict[str, Any]:
+    """Solve a checked problem with resolved `params` (every default filled in)."""
+    time_limit_s = float(params.time_limit_s or 0)
     clock = Clock(started=started, deadline=started + time_limit_s)
     t_compile = time.perf_counter()
     clock.add("before_compile_seconds", t_compile - started)  # start-up, reading and validating the file
     comp = compile_problem(problem)
     clock.add("compile_seconds", time.perf_counter() - t_compile)
     clock.reserve = reserve_seconds(comp)
-    run = optimise(
-        comp, clock=clock, budget=time_limit_s, workers=workers, seed=seed, deterministic=deterministic
-    )
-    return build_result(problem, comp, run, clock, workers, seed, deterministic)
+    run = optimise(comp, clock=clock, budget=time_limit_s, params=params)
+    return build_result(problem, comp, run, clock, params)
 
 
 def build_result(
@@ -89,9 +91,7 @@ def build_result(
     comp: Compiled,
     run: EngineResult,
     clock: Clock,
-    workers: int,
-    seed: int,
-    deterministic: bool,
+    params: SolveParams,
 ) -> dict[str, Any]:
     t_output = time.perf_counter()
     chosen = run.chosen
@@ -114,16 +114,18 @@ def build_result(
     unit_by_id = {u.id: u for u in problem.units}
     pairs = [(case_by_id[pin.case], unit_by_id[pin.unit]) for pin in problem.pinned] + new_pairs
     pairs.sort(key=lambda cu: (cu[0].id, cu[1].id))
+    fits = pair_fits(pairs).tolist()
+    mix_at = ev.mix_at
     assignments = [
         {
             "case": c.id,
             "unit": u.id,
             "pinned": c.id in pinned_ids,
             "priority": c.priority,
-            "fit": fit_dict(c, u),
-            "explanation": explain_assignment(c, u, c.id in pinned_ids, comp, ev, slots),
+            "fit": fit_dict(fit),
+            "explanation": explain_assignment(c, u, c.id in pinned_ids, comp, ev, slots, fit, mix_at),
         }
-        for c, u in pairs
+        for (c, u), fit in zip(pairs, fits, strict=True)
     ]
     placed = {int(comp.pc[k]) for k in chosen}
     unassigned = explain_unplaced(comp, ev, taken_by(comp.pc[chosen], comp.pu[chosen]), slots, placed)
@@ -144,9 +146,9 @@ def build_result(
         "reserve_seconds": round(clock.reserve, 4),
         "stage1_optimal": run.stage1_optimal,
         "stage2_optimal": run.stage2_optimal,
-        "workers": workers,
-        "seed": seed,
-        "deterministic": deterministic,
+        "workers": params.workers,
+        "seed": params.seed,
+        "deterministic": params.deterministic,
     }
     if run.notes:
         stats["notes"] = run.notes

@@ -13,9 +13,10 @@ from devstack.generate import generate_problem
 from services.matcher.bootstrap import MatcherService
 from services.matcher.pool import repository as repo
 from services.matcher.pool.tables import cases, proposals, rounds
-from services.matcher.rounds.runner import RoundRunner, SolverOptions
+from services.matcher.rounds.runner import RoundRunner
 from services.matcher.rounds.worker import SolverPool
 from services.matcher.settings import MatcherSettings
+from services.matcher.solver.params import SolveParams
 from services.platform import chaos
 from services.platform.db import create_engine
 from tests.support.matcher_support import (
@@ -65,8 +66,8 @@ async def test_two_runners_never_run_the_same_region_at_once(
     slow, fast = _SlowSolverPool(1), SolverPool(1)
     try:
         await asyncio.gather(slow.start(), fast.start())
-        one = RoundRunner(engine, slow, options=SolverOptions(workers=1), instance="one")
-        two = RoundRunner(engine, fast, options=SolverOptions(workers=1), instance="two")
+        one = RoundRunner(engine, slow, options=SolveParams(workers=1, deterministic=True), instance="one")
+        two = RoundRunner(engine, fast, options=SolveParams(workers=1, deterministic=True), instance="two")
         first = asyncio.create_task(one.run(region, force=True))
         await wait_until(lambda: region in one.current, timeout=30, what="first round in flight")
         assert await two.run(region, force=True) is None  # locked: not a second round

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from devstack.generate import PROFILES, eligible_pair_count, generate_problem, main
-from schemas.problem import validate_problem
+from services.matcher.solver.solve import check_problem
 from tests.support.checker import eligible_pairs, is_feasible, share_scaled
 
 
@@ -23,14 +23,14 @@ def region_5k() -> dict:
 def test_every_profile_and_size_is_a_valid_problem(profile, cases, units):
     for seed in range(3):
         problem = generate_problem(cases, units, seed, profile)
-        _, errors = validate_problem(problem)
+        _, errors = check_problem(problem)
         assert errors == [], errors[:5]
         assert len(problem["cases"]) == cases and len(problem["units"]) == units
         assert is_feasible(problem, []), "the pins alone must be a solution"
 
 
 def test_region_5k_is_valid_and_pins_are_eligible(region_5k):
-    _, errors = validate_problem(region_5k)
+    _, errors = check_problem(region_5k)
     assert errors == []
     assert region_5k["pinned"], "region rounds carry a few pinned pairs"
     assert is_feasible(region_5k, [])
