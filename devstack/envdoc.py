@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import json
 from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+from pydantic_settings import BaseSettings
 
 from services.platform.settings import ServiceSettings
 
@@ -39,7 +41,33 @@ def settings_classes() -> dict[str, type[ServiceSettings]]:
     return found
 
 
-def env_names(cls: type[ServiceSettings], name: str, field: FieldInfo) -> list[str]:
+def shared_settings_classes() -> dict[str, tuple[type[BaseSettings], list[str]]]:
+    """Other settings classes of services/platform (e.g. auth) -> the service packages that import them."""
+    found: dict[str, tuple[type[BaseSettings], list[str]]] = {}
+    services = [
+        p.parent for p in sorted((ROOT / "services").glob("*/settings.py")) if p.parent.name != "platform"
+    ]
+    for path in sorted((ROOT / "services" / "platform").glob("*.py")):
+        if "BaseSettings" not in path.read_text():
+            continue
+        module = importlib.import_module(f"services.platform.{path.stem}")
+        for _, value in inspect.getmembers(module, inspect.isclass):
+            if (
+                issubclass(value, BaseSettings)
+                and value.__module__ == module.__name__
+                and not issubclass(value, ServiceSettings)
+                and value.__name__ != "KafkaClientSettings"  # a base of ServiceSettings: in every service
+            ):
+                users = [
+                    folder.name
+                    for folder in services
+                    if any(module.__name__ in f.read_text() for f in folder.rglob("*.py"))
+                ]
+                found[f"{module.__name__}.{value.__name__}"] = (value, users)
+    return found
+
+
+def env_names(cls: type[BaseSettings], name: str, field: FieldInfo) -> list[str]:
     """The environment variables a field reads, in the order pydantic-settings tries them."""
     alias = field.validation_alias
     choices: list[Any]
@@ -62,6 +90,8 @@ def default_text(field: FieldInfo) -> str:
         factory = field.default_factory
         if factory in (dict, list):
             return "`{}`" if factory is dict else "`[]`"
+        if factory.__name__ == "<lambda>":
+            return f"`{json.dumps(factory())}`"  # type: ignore[call-arg]
         doc = (factory.__doc__ or "").strip().split("\n")[0]
         return f"computed: {doc}" if doc else f"computed by `{factory.__name__}()`"
     value = field.default
@@ -71,12 +101,14 @@ def default_text(field: FieldInfo) -> str:
         return "built-in INSECURE local value (set it in production)"
     if value is None:
         return "unset"
+    if value == "":
+        return "empty"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     return f"`{value}`"
 
 
-def rows(cls: type[ServiceSettings]) -> list[tuple[str, str, str]]:
+def rows(cls: type[BaseSettings]) -> list[tuple[str, str, str]]:
     """(variable, also read from, default) per field."""
     out = []
     for name, field in cls.model_fields.items():
@@ -100,6 +132,10 @@ def render() -> str:
         cls = classes[package]
         lines += ["", f"### {package} (`{cls.__module__}.{cls.__name__}`)", ""]
         _table(lines, [entry for entry in entries if entry not in common])
+    for qualified, (shared, users) in shared_settings_classes().items():
+        read_by = ", ".join(users) or "no service yet"
+        lines += ["", f"### `{qualified}` (read by: {read_by})", ""]
+        _table(lines, rows(shared))
     lines += ["", END]
     return "\n".join(lines)
 

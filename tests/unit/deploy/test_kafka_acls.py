@@ -65,11 +65,25 @@ def _notifier() -> Access:
     )
 
 
+def _review() -> Access:
+    from services.review.entrypoints.consumer import TOPICS
+    from services.review.settings import ReviewSettings
+
+    writes = outbox_and_producer_writes(package_files("review"))
+    assert not writes.unresolved, writes.unresolved
+    return Access(
+        frozenset(TOPICS),
+        frozenset(writes.topics),
+        frozenset({ReviewSettings.model_fields["consumer_group"].default}),
+    )
+
+
 KAFKA_PROCESSES = {
     "wijkmatch-intake": _intake,
     "wijkmatch-intake-gateway": _gateway,
     "wijkmatch-matcher": _matcher,
     "wijkmatch-notifier": _notifier,
+    "wijkmatch-review": _review,
 }
 # Service package -> its Deployments. A new service package (one with an app.py) must be added here, with
 # its Deployment, KafkaUser and ServiceMonitor; tests/unit/deploy/test_service_manifests.py enforces it.
@@ -77,6 +91,7 @@ DEPLOYMENTS_OF_PACKAGE = {
     "intake": ("wijkmatch-intake", "wijkmatch-intake-gateway"),
     "matcher": ("wijkmatch-matcher",),
     "notifier": ("wijkmatch-notifier",),
+    "review": ("wijkmatch-review",),
 }
 
 

@@ -3,6 +3,8 @@ its operator: Strimzi, KEDA, prometheus-operator) with unknown fields refused.""
 
 from __future__ import annotations
 
+import re
+
 import kubernetes_validate
 import pytest
 
@@ -112,9 +114,47 @@ def test_ingresses_serve_tls_through_cert_manager_and_route_only_the_public_api(
         for rule in ingress["spec"]["rules"]:
             assert rule["host"] in tls_hosts
             for path in rule["http"]["paths"]:
-                assert path["path"] not in {"/", "/metrics", "/healthz", "/readyz"}
+                assert path["path"] != "/" or path["pathType"] == "Exact", "a / prefix would publish /metrics"
+                assert not _routes(path, ["/metrics", "/healthz", "/readyz"]), path
                 backend = path["backend"]["service"]
                 assert backend["name"] in services
                 assert backend["port"]["name"] in {
                     p["name"] for p in services[backend["name"]]["spec"]["ports"]
                 }
+
+
+def _routes(path: dict, urls: list[str]) -> list[str]:
+    """The urls an Ingress path sends to its backend (Exact, or Prefix by whole segments)."""
+    prefix = path["path"].rstrip("/") or "/"
+    if path["pathType"] == "Exact":
+        return [url for url in urls if url == path["path"]]
+    return [url for url in urls if url == prefix or url.startswith(prefix.rstrip("/") + "/")]
+
+
+def _review_page_and_api_paths() -> list[str]:
+    """Every path the review service's page and API routers declare (read from their source)."""
+    entrypoints = ROOT / "services" / "review" / "entrypoints"
+    page = (entrypoints / "page.py").read_text()
+    api = (entrypoints / "api.py").read_text()
+    (api_prefix,) = re.findall(r'APIRouter\(prefix="([^"]+)"', api)
+    paths = re.findall(r'@router\.(?:get|post|put|patch|delete)\(\s*"([^"]+)"', page)
+    paths += [
+        api_prefix + p for p in re.findall(r'@router\.(?:get|post|put|patch|delete)\(\s*"([^"]+)"', api)
+    ]
+    return [*paths, *(f"/static/{f.name}" for f in (ROOT / "services" / "review" / "static").iterdir())]
+
+
+def test_the_review_ingress_routes_every_page_and_api_path_and_nothing_internal(production):
+    ingress = next(
+        doc
+        for doc in production
+        if doc["kind"] == "Ingress" and doc["metadata"]["name"] == "wijkmatch-review"
+    )
+    paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    declared = _review_page_and_api_paths()
+    assert len(declared) >= 15
+    for url in declared:
+        concrete = re.sub(r"\{[^}]+\}", "x", url)
+        assert any(_routes(p, [concrete]) for p in paths), f"the review Ingress does not route {url}"
+    for internal in ("/metrics", "/healthz", "/readyz"):
+        assert not any(_routes(p, [internal]) for p in paths), internal

@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import re
 
-from devstack.envdoc import DOC, documented_block, env_names, render, settings_classes
+from devstack.envdoc import (
+    DOC,
+    documented_block,
+    env_names,
+    render,
+    settings_classes,
+    shared_settings_classes,
+)
 from tests.unit.deploy.conftest import ROOT
 
 
 def all_variables() -> set[str]:
     names = set()
-    for cls in settings_classes().values():
+    classes = [*settings_classes().values(), *(cls for cls, _ in shared_settings_classes().values())]
+    for cls in classes:
         for name, field in cls.model_fields.items():
             names.update(env_names(cls, name, field))
     return names
@@ -21,7 +29,9 @@ def all_variables() -> set[str]:
 def test_every_service_with_settings_is_documented():
     packages = {p.parent.name for p in (ROOT / "services").glob("*/settings.py")} - {"platform"}
     assert set(settings_classes()) == packages
-    assert packages >= {"intake", "matcher", "notifier"}
+    assert packages >= {"intake", "matcher", "notifier", "review"}
+    shared = shared_settings_classes()
+    assert shared["services.platform.auth.AuthSettings"][1] == ["review"]
 
 
 def test_the_environment_section_is_what_the_settings_classes_say():

@@ -21,7 +21,7 @@ def service_packages() -> set[str]:
 
 
 def test_service_packages_are_found():
-    assert service_packages() >= {"intake", "matcher", "notifier"}
+    assert service_packages() >= {"intake", "matcher", "notifier", "review"}
 
 
 def check_manifests(production: list[dict], packages: set[str]) -> None:
@@ -56,10 +56,11 @@ def test_every_service_package_has_its_manifests(production):
 
 
 def test_a_service_package_without_manifests_fails(production):
-    # services/review holds only __init__.py today; the day it has an app.py this is what happens.
-    assert "review" not in service_packages()
-    with pytest.raises(AssertionError, match="services/review is a service"):
-        check_manifests(production, service_packages() | {"review"})
+    with pytest.raises(AssertionError, match="services/newservice is a service"):
+        check_manifests(production, service_packages() | {"newservice"})
+    without_user = [doc for doc in production if doc["kind"] != "KafkaUser"]
+    with pytest.raises(AssertionError, match="no KafkaUser"):
+        check_manifests(without_user, {"review"})
     without_monitor = [doc for doc in production if doc["kind"] != "ServiceMonitor"]
     with pytest.raises(AssertionError, match="no ServiceMonitor"):
         check_manifests(without_monitor, {"notifier"})
