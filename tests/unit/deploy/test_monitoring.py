@@ -38,6 +38,7 @@ def series_names(expr: str) -> set[str]:
     """The metric names a PromQL expression selects (label matchers, groupings, ranges removed)."""
     text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
     text = re.sub(r"\{[^}]*\}", "", text)
+    text = re.sub(r"(?<![a-zA-Z_:])\d[\d.]*(?:[eE][-+]?\d+)?[smhdwy]*", " ", text)  # numbers, durations
     text = re.sub(r"\[[^\]]*\]", "", text)
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
     names = set()
@@ -86,6 +87,7 @@ def test_series_names_reads_promql():
     expr = 'sum by (region) (rate(a_total{x="y", z=~"b|c"}[5m])) / on (region) b_gauge > 0.5 and c'
     assert series_names(expr) == {"a_total", "b_gauge", "c"}
     assert series_names("histogram_quantile(0.95, sum by (le) (rate(h_bucket[10m])))") == {"h_bucket"}
+    assert series_names("x_total unless x_total offset 15m > 1e-9") == {"x_total"}
 
 
 def test_the_required_alerts_exist_with_runbook_entries(production):
