@@ -194,3 +194,29 @@ def test_keda_reads_lag_with_describe_rights_on_exactly_its_triggers(production)
 
 def test_every_kafka_user_belongs_to_a_process_or_to_keda(production):
     assert set(_users(production)) == set(KAFKA_PROCESSES) | {"wijkmatch-keda"}
+
+
+def _short(topic: str) -> str:
+    return topic.removeprefix("wijkmatch.").removesuffix(".v1")
+
+
+def test_the_operations_doc_table_shows_the_granted_acls(production):
+    from tests.unit.deploy.conftest import ROOT
+
+    text = (ROOT / "docs" / "operations.md").read_text()
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`wijkmatch-") and cells[0] != "`wijkmatch-keda`":
+            rows[cells[0].strip("`")] = cells[1:]
+    users = _users(production)
+    assert set(rows) == set(KAFKA_PROCESSES)
+
+    def names(cell: str) -> set[str]:
+        return set() if cell == "—" else {n.strip().strip("`") for n in cell.split(",")}
+
+    for name, (reads, writes, groups) in rows.items():
+        acls = granted(users[name])
+        assert names(reads) == {_short(t) for t in acls.reads}, name
+        assert names(writes) == {_short(t) for t in acls.writes}, name
+        assert names(groups) == set(acls.groups), name
