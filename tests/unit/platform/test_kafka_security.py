@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ssl
 from pathlib import Path
@@ -173,3 +174,111 @@ def _client_calls_without_security() -> set[str]:
 
 def test_every_kafka_client_a_service_builds_itself_uses_the_security_settings():
     assert _client_calls_without_security() == KNOWN_UNSECURED
+
+
+def _issue(
+    name: str, issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None, *, san: str | None = None
+):
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer[0].subject if issuer else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+    )
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
+    return builder.sign(issuer[1] if issuer else key, hashes.SHA256()), key
+
+
+def _write_pem(path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | None = None) -> None:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    if key is not None:
+        path.with_suffix(".key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+
+
+async def test_a_producer_presents_its_kafkauser_certificate_and_checks_the_broker(monkeypatch, tmp_path):
+    """A real TLS handshake on loopback: the broker side requires a client certificate signed by the CA
+    (as Strimzi's `authentication: tls` listener does); the producer verifies the broker's certificate and
+    host name against KAFKA_SSL_CAFILE and presents KAFKA_SSL_CERTFILE / KAFKA_SSL_KEYFILE."""
+    import asyncio
+
+    ca = _issue("wijkmatch-test-ca", None)
+    broker_cert, broker_key = _issue("broker", ca, san="localhost")
+    client_cert, client_key = _issue("wijkmatch-intake", ca)
+    _write_pem(tmp_path / "ca.crt", ca[0])
+    _write_pem(tmp_path / "broker.crt", broker_cert, broker_key)
+    _write_pem(tmp_path / "user.crt", client_cert, client_key)
+
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(tmp_path / "ca.crt"))
+    server_context.load_cert_chain(tmp_path / "broker.crt", tmp_path / "broker.key")
+    server_context.verify_mode = ssl.CERT_REQUIRED
+    seen: list[str] = []
+    handshake = asyncio.Event()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peercert") or {}
+        seen.extend(value for rdn in peer.get("subject", ()) for key, value in rdn if key == "commonName")
+        handshake.set()
+        writer.close()  # not a Kafka broker: the client's request fails after the handshake
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("KAFKA_SSL_CAFILE", str(tmp_path / "ca.crt"))
+    monkeypatch.setenv("KAFKA_SSL_CERTFILE", str(tmp_path / "user.crt"))
+    monkeypatch.setenv("KAFKA_SSL_KEYFILE", str(tmp_path / "user.key"))
+    producer = make_producer(f"localhost:{port}", request_timeout_ms=2000, retry_backoff_ms=50)
+    start = asyncio.create_task(producer.start())
+    try:
+        await asyncio.wait_for(handshake.wait(), 20)
+    finally:
+        start.cancel()
+        with contextlib.suppress(BaseException):
+            await start
+        with contextlib.suppress(BaseException):
+            await producer.stop()
+        server.close()
+        await server.wait_closed()
+    assert seen == ["wijkmatch-intake"]
+
+
+async def test_a_broker_certificate_from_another_ca_is_refused(monkeypatch, tmp_path):
+    import asyncio
+
+    ca, other_ca = _issue("wijkmatch-test-ca", None), _issue("someone-else", None)
+    broker_cert, broker_key = _issue("broker", other_ca, san="localhost")
+    _write_pem(tmp_path / "ca.crt", ca[0])
+    _write_pem(tmp_path / "broker.crt", broker_cert, broker_key)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(tmp_path / "broker.crt", tmp_path / "broker.key")
+    handshakes: list[bool] = []
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handshakes.append(True)
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("KAFKA_SSL_CAFILE", str(tmp_path / "ca.crt"))
+    producer = make_producer(f"localhost:{port}", request_timeout_ms=2000, retry_backoff_ms=50)
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - aiokafka wraps the certificate error in its own
+            await asyncio.wait_for(producer.start(), 20)
+    finally:
+        with contextlib.suppress(BaseException):
+            await producer.stop()
+        server.close()
+        await server.wait_closed()
+    assert handshakes == []  # the client gave up during the handshake: no connection was accepted
