@@ -160,5 +160,11 @@ def test_every_deployment_is_scraped_on_the_port_that_serves_metrics(production)
         port = next(p for p in service["spec"]["ports"] if p["name"] == endpoint["port"])
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         container_port = next(p for p in container["ports"] if p["name"] == port["targetPort"])
-        # the port /metrics is served on today (issue 17 moves it to an internal health port)
-        assert container["readinessProbe"]["httpGet"]["port"] == container_port["name"]
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        if "WIJKMATCH_INTAKE_GATEWAY_METRICS_PORT" in env:
+            # the gateway serves /metrics only on its internal metrics port, never on the public one
+            assert container_port["containerPort"] == int(env["WIJKMATCH_INTAKE_GATEWAY_METRICS_PORT"])
+            assert container["readinessProbe"]["httpGet"]["port"] != container_port["name"]
+        else:
+            # the port /metrics is served on today (issue 17 moves it to an internal health port)
+            assert container["readinessProbe"]["httpGet"]["port"] == container_port["name"]
