@@ -68,7 +68,7 @@ class Proposal(ProposalBase, table=True):
     explanation: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
     eligible_households: int | None = Field(default=None, sa_column=Column(Integer))
     rank: int | None = Field(default=None, sa_column=Column("candidate_rank", Integer))
-    candidates: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSONB))
+    candidates: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSONB(none_as_null=True)))
     offer_id: str | None = Field(default=None, sa_column=Column(Text))
     decision_hash: str | None = Field(default=None, sa_column=Column(Text))
     version: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
@@ -92,7 +92,7 @@ class Round(RoundBase, table=True):
 
     # round.completed's per-household list [{case, reason, eligible_units}], most urgent first (null: the
     # event did not carry it); read a slice at a time (repository.unplaced_of)
-    unplaced: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSONB))
+    unplaced: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSONB(none_as_null=True)))
 
 
 class AuditBase(ReviewModel):

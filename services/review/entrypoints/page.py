@@ -51,7 +51,7 @@ REASON_WORDS = {
     "care_capacity": "care capacity used up",
     "mix_rule": "neighbourhood mix limit reached",
     "quota": "homes went to quota households",
-    "outranked": "homes went to more urgent households",
+    "outranked": "homes went to households with a stronger claim overall",
 }
 SIDES = [("household", "Household side"), ("provider", "Provider side"), ("process", "Process")]
 
