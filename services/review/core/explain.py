@@ -3,8 +3,11 @@
 The matcher's `explanation` is a list of lines (docs/solver.md, "Explanations"): its priority, each fit
 part with its reason, each care entry the pair draws on, each mix rule of the home's neighbourhood or
 complex, the quota it counts towards. This module sorts those lines into the questions staff ask — why
-this household, why this home, which rules bound — and says plainly what the proposal does not tell
-(so nobody mistakes a missing part for a zero). It shows ids, codes and numbers only.
+this household, why this home, which rules bound. The optional context fields (group, eligible homes,
+rank and the other candidates by id and rank) add the household's place in the competition for the home;
+`unplaced_view` puts a round's unplaced households in words. What an event does not carry (always the
+parts of the priority; for older events also the context) is said plainly, so nobody mistakes a missing
+part for a zero. It shows ids, codes and numbers only.
 """
 
 from __future__ import annotations

@@ -102,7 +102,8 @@ def test_the_other_households_appear_by_id_and_rank_against_this_one() -> None:
     e = explain(WITH_CONTEXT)
     assert e.competition == (
         "This household ranks 3rd by priority of the 12 households for which this home was eligible "
-        "(1st = most urgent; equal priorities share a rank). The 5 highest-ranked of the 11 others are listed."
+        "(1st = most urgent; equal priorities share a rank). "
+        "The 5 highest-ranked of the 11 others are listed."
     )
     assert [(p.label, p.value, p.text) for p in e.candidates] == [
         ("Household c-2", "rank 1", "ranked above this household by priority"),
