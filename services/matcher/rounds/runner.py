@@ -45,6 +45,7 @@ from services.matcher.pool.tables import (
     rounds,
     units,
 )
+from services.matcher.rounds.context import RoundContext, round_context
 from services.matcher.rounds.summary import summarise
 from services.matcher.rounds.worker import SolverPool, versions
 from services.matcher.solver.params import SolveParams
@@ -181,6 +182,7 @@ class RoundRunner:
                     await self._fail(session, region, round_id, repr(exc))
                 metrics.ROUNDS.labels(region, "failed").inc()
                 return RoundReport(round_id, region, "failed", trigger, 0, 0)
+            context = await self._context(problem, result, round_id)
             async with session.begin():
                 report = await self._complete(
                     session,
@@ -194,6 +196,7 @@ class RoundRunner:
                     started_at,
                     started,
                     problem_changed=problem is not recorded_problem,
+                    context=context,
                 )
         finally:
             self.current.pop(region, None)
@@ -201,6 +204,14 @@ class RoundRunner:
         if self.on_published is not None:
             self.on_published()
         return report
+
+    async def _context(self, problem: dict[str, Any], result: dict[str, Any], round_id: str) -> RoundContext:
+        """Eligibility and candidates for the events; an add-on, so a fault here never fails the round."""
+        try:
+            return await asyncio.to_thread(round_context, problem, result)
+        except Exception:
+            log.exception("round context failed; events go out without it", extra={"round_id": round_id})
+            return RoundContext()
 
     async def back_off(self, region: str) -> None:
         """After an unexpected failure: leave the region alone for a while instead of retrying hot."""
@@ -303,7 +314,9 @@ class RoundRunner:
         started: float,
         *,
         problem_changed: bool = False,
+        context: RoundContext | None = None,
     ) -> RoundReport:
+        context = context or RoundContext()
         state = (
             (
                 await session.execute(
@@ -325,7 +338,7 @@ class RoundRunner:
         made = stale = 0
         status = result.get("status", "INVALID_INPUT")
         if status in ("OPTIMAL", "FEASIBLE"):
-            made, stale = await self._propose(session, region, round_id, problem, result, captured)
+            made, stale = await self._propose(session, region, round_id, problem, result, captured, context)
         summary = summarise(problem, result)
         summary["proposals"] = made
         summary["stale"] = stale
@@ -358,6 +371,7 @@ class RoundRunner:
                 summary=summary,
                 problem_sha256=sha,
                 duration_seconds=duration,
+                unplaced=context.unplaced,
             ),
         )
         seq = round_row.seq_at_build
@@ -396,6 +410,7 @@ class RoundRunner:
         problem: dict[str, Any],
         result: dict[str, Any],
         captured: dict[str, dict[str, int]],
+        context: RoundContext,
     ) -> tuple[int, int]:
         case_snap = {c["id"]: c for c in problem["cases"]}
         unit_snap = {u["id"]: u for u in problem["units"]}
@@ -442,7 +457,11 @@ class RoundRunner:
                 continue
             proposal_id = str(uuid.uuid4())
             event = events.match_proposed(
-                region=region, round_id=round_id, proposal_id=proposal_id, assignment=a
+                region=region,
+                round_id=round_id,
+                proposal_id=proposal_id,
+                assignment=a,
+                context=context.for_pair(c, u),
             )
             rows.append(
                 {
