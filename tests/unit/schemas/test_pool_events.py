@@ -168,7 +168,9 @@ def test_a_unit_upsert_names_its_owner_next_to_the_snapshot_and_only_units_and_c
 def test_a_case_upsert_names_its_referrer_as_owner_next_to_the_snapshot() -> None:
     change = pool.pool_change_for("case.registered", EXAMPLES["case.registered"][2])
     assert "referrer" not in change.snapshot  # the owner never enters the snapshot
-    event = pool.pool_upserted("case", REGION, change.key, change.snapshot, "2026-05-01T07:30:00Z", "c", "care")
+    event = pool.pool_upserted(
+        "case", REGION, change.key, change.snapshot, "2026-05-01T07:30:00Z", "c", "care"
+    )
     assert event["data"]["owner"] == "care"
     envelope, data = pool.parse_pool_event(json.loads(json.dumps(event)))
     assert (envelope.type, data.owner) == ("nl.wijkmatch.pool.case.upserted", "care")  # type: ignore[attr-defined]
