@@ -125,7 +125,9 @@ def _apply_prefixed_aliases(cls: type[ServiceSettings]) -> None:
         field = cls.model_fields.get(name)
         if field is None:
             continue
-        choices = [f"{prefix}{name.upper()}", *(f for f in fallbacks if f != f"{prefix}{name.upper()}"), name]
+        # No bare `name` alias: env lookups ignore case, so a bare HTTP_PORT (e.g. one a platform injects)
+        # would set every service's port. Keyword arguments still work (populate_by_name).
+        choices = [f"{prefix}{name.upper()}", *(f for f in fallbacks if f != f"{prefix}{name.upper()}")]
         field.validation_alias = AliasChoices(*choices)
         changed = True
     if changed:
