@@ -41,7 +41,10 @@ TOPIC_ROLES: dict[str, tuple[str, str]] = {
     topics.DECISIONS: ("wijkmatch review", "wijkmatch matcher, wijkmatch notifier"),
     topics.OFFERS: ("wijkmatch notifier", "housing corporations, care institutions, wijkmatch matcher"),
     topics.OFFER_RESPONSES: ("housing corporations", "wijkmatch notifier, wijkmatch matcher"),
-    topics.POOL: ("wijkmatch intake (internal, via its outbox)", "wijkmatch matcher"),
+    topics.POOL: (
+        "wijkmatch intake (internal, via its outbox)",
+        "wijkmatch matcher, wijkmatch notifier (unit and case owners only)",
+    ),
 }
 
 

@@ -6,9 +6,10 @@ the time of the external event that caused it. data (upserted) = {region, key, s
 (removed) = {region, key}. A snapshot is exactly the DOMAIN.md problem-file entity with defaults
 filled in, and nothing else (never `personal`, referrer, corporation, provider, deadline).
 
-A unit upsert also carries `owner`, next to the snapshot: the organisation id of the corporation that
-owns the unit (intake's ownership record), so the matcher accepts offer answers only from it. Optional
-(null = unknown, e.g. an event written before the field existed).
+A unit or case upsert also carries `owner`, next to the snapshot: the organisation id that owns the
+entity in intake's ownership record — a unit's corporation (the matcher accepts offer answers only from
+it), a case's referrer (the notifier sends the case's offers to it too). Optional (null = unknown, e.g. an
+event written before the field existed).
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ class PoolRemoved(StrictModel):
     key: PoolKey
 
 
-# Pool entities whose upserts name their owning organisation (`owner`): units, owned by their corporation.
-OWNED_ENTITIES = frozenset({"unit"})
+# Pool entities whose upserts name their owning organisation (`owner`): units, owned by their corporation,
+# and cases, owned by their referrer (the organisation that registered them).
+OWNED_ENTITIES = frozenset({"unit", "case"})
 
 
 def _upserted_model(entity: str, snapshot_model: type[StrictModel]) -> type[StrictModel]:
@@ -221,7 +223,7 @@ def pool_upserted(
     owner: str | None = None,
 ) -> dict[str, Any]:
     """CloudEvent dict `nl.wijkmatch.pool.<entity>.upserted`; the snapshot is validated and completed.
-    `owner` (units only): the owning organisation's id; left out of the data when None."""
+    `owner` (units and cases only): the owning organisation's id; left out of the data when None."""
     type_name = topics.pool_type(entity, "upserted")
     model = SNAPSHOT_MODELS[entity]
     snap = snapshot if isinstance(snapshot, model) else model.model_validate(snapshot)

@@ -1,6 +1,6 @@
 """The notifier process: `wijkmatch notifier` (or `faststream run services.notifier.app:app`).
 
-FastStream app shell: the subscriber (decisions, proposals, offer responses, vacancies), the expiry loop,
+FastStream app shell: the subscriber (decisions, proposals, offer responses, pool), the expiry loop,
 the webhook delivery worker and the outbox relay in one process; /healthz (the loops make progress),
 /readyz (broker, database), /metrics; every other path goes to the HTTP API (answers, admin).
 """

@@ -17,12 +17,12 @@ from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 
 from devstack.webhook_receiver import Answer, Received, WebhookReceiver
-from schemas.topics import DECISIONS, OFFERS, VACANCIES
+from schemas.topics import DECISIONS, OFFERS, POOL
 from services.notifier.core.offers import offer_id_for
 from services.notifier.core.signing import new_secret
 from services.platform.db import create_engine
 from tests.support.matcher_support import TopicWatcher, produce, wait_until
-from tests.support.notifier_support import NotifierProcess, approval, vacancy, write_registry
+from tests.support.notifier_support import NotifierProcess, approval, pool_unit, write_registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -75,8 +75,8 @@ async def test_sigkill_mid_delivery_completes_after_restart_with_the_same_ids_an
     try:
         async with TopicWatcher(kafka_bootstrap, OFFERS, {region, fast}) as offers:
             await first.ready()
-            await produce(kafka_bootstrap, VACANCIES, region, [vacancy(region, "u-1")])
-            await produce(kafka_bootstrap, VACANCIES, fast, [vacancy(fast, "u-2")])
+            await produce(kafka_bootstrap, POOL, region, [pool_unit(region, "u-1")])
+            await produce(kafka_bootstrap, POOL, fast, [pool_unit(fast, "u-2")])
             await produce(kafka_bootstrap, DECISIONS, region, [slow_approval])
             await produce(kafka_bootstrap, DECISIONS, fast, [due_approval])
             await wait_until(lambda: len(receiver.received) >= 2, timeout=60, what="both webhooks in flight")

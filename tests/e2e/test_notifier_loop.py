@@ -38,7 +38,9 @@ FEED_TYPES = [
 ]  # fmt: skip
 
 
-def loop_registry(path: Path, region: str, receiver_url: str, secret: str) -> Path:
+def loop_registry(
+    path: Path, region: str, receiver_url: str, secret: str, care_url: str, care_secret: str
+) -> Path:
     document = {
         "organisations": [
             {
@@ -56,6 +58,10 @@ def loop_registry(path: Path, region: str, receiver_url: str, secret: str) -> Pa
                 "sources": ["urn:org:test:loop-feeder"],
                 "types": FEED_TYPES,
                 "regions": [region],
+                # it registers the cases, so it is their referrer: the offers reach it too
+                "webhooks": [
+                    {"id": f"care-{region}", "url": care_url, "events": ["offer.made"], "secret": care_secret}
+                ],
             },
         ]
     }
@@ -67,9 +73,14 @@ async def test_offer_accepted_lets_the_unit_and_a_declined_pair_is_never_propose
     kafka_bootstrap: str, migrated_database_url: str, tmp_path: Path
 ) -> None:
     region = f"loop-{uuid.uuid4().hex[:8]}"
-    secret = new_secret()
+    secret, care_secret = new_secret(), new_secret()
     receiver = WebhookReceiver().start()
-    registry = str(loop_registry(tmp_path / "organisations.yaml", region, receiver.url, secret))
+    care_receiver = WebhookReceiver().start()
+    registry = str(
+        loop_registry(
+            tmp_path / "organisations.yaml", region, receiver.url, secret, care_receiver.url, care_secret
+        )
+    )
     common = {"WIJKMATCH_ORGANISATIONS": registry}
     intake = IntakeProcess(
         IntakeSettings(
@@ -130,6 +141,15 @@ async def test_offer_accepted_lets_the_unit_and_a_declined_pair_is_never_propose
                 assert event["type"] == "nl.wijkmatch.offer.made"
                 offers[event["data"]["proposal_id"]] = event["data"]
             assert set(offers) == {accept["proposal_id"], decline["proposal_id"]}
+            # the cases' referrer (named to the notifier by intake's pool events) gets the same offers
+            care_hooks = await wait_until(lambda: len(care_receiver.received) >= 2 and care_receiver.received,
+                                          timeout=60, what="the referrer's two offer webhooks")  # fmt: skip
+            assert sorted(h.webhook_id for h in care_hooks) == sorted(h.webhook_id for h in hooks)
+            for hook in care_hooks:
+                assert (
+                    Webhook(care_secret).verify(hook.body, hook.headers)["data"]
+                    == offers[json.loads(hook.body)["data"]["proposal_id"]]
+                )
             await wait_until(lambda: _proposals(http, matcher.url, region, "offered", at_least=2), timeout=60,
                              what="the matcher saw both offers")  # fmt: skip
 
@@ -172,6 +192,7 @@ async def test_offer_accepted_lets_the_unit_and_a_declined_pair_is_never_propose
         for process in (notifier, matcher, intake):
             process.stop()
         receiver.stop()
+        care_receiver.stop()
         await engine.dispose()
 
 

@@ -16,20 +16,39 @@ import yaml
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack import samples
 from schemas.events import make_event
+from schemas.pool import POOL_SOURCE, pool_change_for, pool_upserted
 from services.notifier.core.signing import new_secret
 
 CORP_KEY = "key-test-corp"
 OTHER_KEY = "key-other-corp"
 ADMIN_KEY = "admin-test-key"
 CORP_SOURCE = "urn:org:corp:test-corp"
+CARE = "test-care"  # the referrer (care institution) of the test cases
 
 
-def registry_document(region: str | list[str], webhooks: list[dict[str, Any]]) -> dict[str, Any]:
+def registry_document(
+    region: str | list[str],
+    webhooks: list[dict[str, Any]],
+    referrer_webhooks: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     def digest(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
 
     answers = ["vacancy.published", "vacancy.withdrawn", "offer.accepted", "offer.declined"]
+    regions = [region] if isinstance(region, str) else region
+    care: list[dict[str, Any]] = []
+    if referrer_webhooks is not None:
+        care.append(
+            {
+                "id": CARE,
+                "sources": [f"urn:org:care:{CARE}"],
+                "types": ["case.registered", "case.updated", "case.withdrawn"],
+                "regions": regions,
+                "webhooks": referrer_webhooks,
+            }
+        )
     return {
         "organisations": [
             {
@@ -47,13 +66,19 @@ def registry_document(region: str | list[str], webhooks: list[dict[str, Any]]) -
                 "regions": [region] if isinstance(region, str) else region,
                 "api_keys": [digest(OTHER_KEY)],
             },
+            *care,
         ]
     }
 
 
-def write_registry(tmp_path: Path, region: str | list[str], webhooks: list[dict[str, Any]]) -> Path:
+def write_registry(
+    tmp_path: Path,
+    region: str | list[str],
+    webhooks: list[dict[str, Any]],
+    referrer_webhooks: list[dict[str, Any]] | None = None,
+) -> Path:
     path = tmp_path / "organisations.yaml"
-    path.write_text(yaml.safe_dump(registry_document(region, webhooks)))
+    path.write_text(yaml.safe_dump(registry_document(region, webhooks, referrer_webhooks)))
     return path
 
 
@@ -131,20 +156,23 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def vacancy(region: str, unit: str, corporation: str = "test-corp") -> dict[str, Any]:
-    data = {
-        "region": region,
-        "id": unit,
-        "kind": "regular",
-        "municipality": "leiden",
-        "neighbourhood": "n1",
-        "max_persons": 2,
-        "rent": 700,
-        "corporation": corporation,
-    }
-    return make_event(
-        "vacancy.published", data, source=f"urn:org:corp:{corporation}", id=str(uuid.uuid4()), time=now()
+def pool_unit(region: str, unit: str, owner: str | None = "test-corp", source: str = POOL_SOURCE) -> dict:
+    """Intake's pool `unit.upserted` for a unit of `owner` (its corporation), as on the pool topic."""
+    return _pool_upsert("vacancy.published", samples.unit(region, unit, corporation="x"), owner, source)
+
+
+def pool_case(region: str, case: str, owner: str | None = CARE, source: str = POOL_SOURCE) -> dict:
+    """Intake's pool `case.upserted` for a case referred by `owner`; its snapshot has care categories."""
+    data = samples.case(region, case, referrer="x", care_needs=["ggz"])
+    return _pool_upsert("case.registered", data, owner, source)
+
+
+def _pool_upsert(kind: str, data: dict[str, Any], owner: str | None, source: str) -> dict[str, Any]:
+    change = pool_change_for(kind, data)
+    event = pool_upserted(
+        change.entity, change.region, change.key, change.snapshot, now(), str(uuid.uuid4()), owner=owner
     )
+    return {**event, "source": source}
 
 
 def approval(region: str, proposal: str, case: str, unit: str) -> dict[str, Any]:

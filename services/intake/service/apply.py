@@ -249,15 +249,15 @@ def _seal(
 def _pool_event(
     event: IncomingEvent, change: Change, snapshot: dict[str, Any] | None, time: datetime, owner: str | None
 ) -> dict[str, Any]:
-    """The pool event of an applied change; a unit upsert names its owner (the matcher accepts offer
-    answers only from the unit's corporation)."""
+    """The pool event of an applied change; a unit or case upsert names its owner (the matcher accepts
+    offer answers only from the unit's corporation; the notifier sends offers to both owners)."""
     pool = change.pool
     event_id = pool_event_id(event.source, event.event_id, pool.entity, pool.key, pool.action)
     if change.removes:
         return pool_removed(pool.entity, event.region, pool.key, time, event_id)
     assert snapshot is not None
-    unit_owner = owner if pool.entity in OWNED_ENTITIES else None
-    return pool_upserted(pool.entity, event.region, pool.key, snapshot, time, event_id, owner=unit_owner)
+    entity_owner = owner if pool.entity in OWNED_ENTITIES else None
+    return pool_upserted(pool.entity, event.region, pool.key, snapshot, time, event_id, owner=entity_owner)
 
 
 def _version(stored: StoredVersion | None) -> Version | None:

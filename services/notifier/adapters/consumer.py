@@ -1,9 +1,13 @@
-"""FastStream subscriber: decisions, proposals, offer responses and vacancies -> offer state.
+"""FastStream subscriber: decisions, proposals, offer responses and the internal pool -> offer state.
 
 One message, one transaction: inbox row (dedupe on source + id), state change, outbox rows and delivery
 rows commit together, and only then is the offset committed (AckPolicy.MANUAL). Messages the notifier
-cannot use are counted and skipped, never retried for ever: on the external topics (offer responses,
-vacancies) intake and the matcher already send the rejections, so the notifier does not send them twice.
+cannot use are counted and skipped, never retried for ever: on the external topic (offer responses) the
+matcher already sends the rejections, so the notifier does not send them twice.
+
+From the internal pool topic (written by intake only) the notifier learns who owns what: a unit upsert's
+`owner` is the unit's corporation, a case upsert's `owner` the case's referrer. It keeps those ids only —
+the snapshots (a case's care categories among them) are validated and dropped, never stored.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.events import DATA_MODELS, CloudEvent, MatchApproved, MatchCancelled, short_type
-from schemas.topics import DECISIONS, OFFER_RESPONSES, PROPOSALS, VACANCIES
+from schemas.pool import POOL_DATA_MODELS, POOL_SOURCE, PoolCloudEvent
+from schemas.topics import DECISIONS, OFFER_RESPONSES, POOL, PROPOSALS, pool_type
 from services.notifier.adapters import metrics
 from services.notifier.adapters import repository as repo
 from services.notifier.adapters.tables import SCHEMA
@@ -32,12 +37,12 @@ from services.platform.inbox import record_once
 from services.platform.observability import ProgressProbe
 
 log = logging.getLogger("wijkmatch.notifier")
-TOPICS: tuple[str, ...] = (DECISIONS, PROPOSALS, OFFER_RESPONSES, VACANCIES)
+TOPICS: tuple[str, ...] = (DECISIONS, PROPOSALS, OFFER_RESPONSES, POOL)
 REDELIVERY_PAUSE_S = 1.0
 # Types the notifier acts on; the others on its topics are recorded as not for it.
-HANDLED = frozenset(
-    {"match.approved", "match.cancelled", "offer.accepted", "offer.declined", "vacancy.published"}
-)
+HANDLED = frozenset({"match.approved", "match.cancelled", "offer.accepted", "offer.declined"})
+# Pool upserts that name an owner the notifier sends offers to.
+OWNER_POOL_TYPES = {pool_type("unit", "upserted"): "unit", pool_type("case", "upserted"): "case"}
 
 
 class SenderLookup(Protocol):
@@ -64,6 +69,8 @@ class EventApplier:
     async def apply(
         self, session: AsyncSession, topic: str, partition: int, offset: int, value: bytes | None
     ) -> str:
+        if topic == POOL:
+            return await self._apply_pool(session, topic, partition, offset, value)
         try:
             document = json.loads(value or b"")
             envelope = CloudEvent.model_validate(document)
@@ -73,7 +80,7 @@ class EventApplier:
             data = DATA_MODELS[envelope.type].model_validate(envelope.data)
         except (ValueError, ValidationError, RecursionError, TypeError):
             return "invalid"
-        if topic in (OFFER_RESPONSES, VACANCIES) and not self._sender_may(envelope, kind, data):
+        if topic == OFFER_RESPONSES and not self._sender_may(envelope, data):
             return "refused"
         if not await record_once(session, SCHEMA, envelope.source, envelope.id, topic, partition, offset):
             return "duplicate"
@@ -83,22 +90,13 @@ class EventApplier:
         elif kind == "match.cancelled":
             assert isinstance(data, MatchCancelled)
             outcome = await repo.cancel_proposal(session, data, envelope.model_dump(mode="json"))
-        elif kind in ANSWER_STATUS:
+        else:
             outcome = await repo.close_answered(
                 session,
-                data.offer_id,
-                data.proposal_id,
-                ANSWER_STATUS[kind],  # type: ignore[attr-defined]
+                data.offer_id,  # type: ignore[attr-defined]
+                data.proposal_id,  # type: ignore[attr-defined]
+                ANSWER_STATUS[kind],
             )
-        else:
-            await repo.record_unit_owner(
-                session,
-                data.region,  # type: ignore[attr-defined]
-                data.id,  # type: ignore[attr-defined]
-                data.corporation,  # type: ignore[attr-defined]
-                self.source,
-            )
-            return "applied"
         if not outcome.applied:
             log.info(
                 "event changed nothing",
@@ -106,13 +104,37 @@ class EventApplier:
             )
         return "applied" if outcome.applied else "no_change"
 
-    def _sender_may(self, envelope: CloudEvent, kind: str, data: Any) -> bool:
-        """External events count only from a registered sender allowed to send them (as intake checks);
-        a vacancy's corporation must be its sender."""
+    async def _apply_pool(
+        self, session: AsyncSession, topic: str, partition: int, offset: int, value: bytes | None
+    ) -> str:
+        """A pool unit / case upsert naming its owner -> unit_owners / case_referrers (ids only)."""
+        try:
+            envelope = PoolCloudEvent.model_validate(json.loads(value or b""))
+            entity = OWNER_POOL_TYPES.get(envelope.type)
+            if entity is None:
+                return "ignored"
+            data = POOL_DATA_MODELS[envelope.type].model_validate(envelope.data)
+        except (ValueError, ValidationError, RecursionError, TypeError):
+            return "invalid"
+        if envelope.source != POOL_SOURCE:
+            return "refused"  # only intake writes the pool (ACL); anything else teaches nothing
+        owner: str | None = data.owner  # type: ignore[attr-defined]
+        if owner is None:
+            return "ignored"  # written before intake named owners
+        if not await record_once(session, SCHEMA, envelope.source, envelope.id, topic, partition, offset):
+            return "duplicate"
+        region: str = data.region  # type: ignore[attr-defined]
+        key: str = data.key  # type: ignore[attr-defined]
+        if entity == "unit":
+            await repo.record_unit_owner(session, region, key, owner, self.source)
+        else:
+            await repo.record_case_referrer(session, region, key, owner, self.source)
+        return "applied"
+
+    def _sender_may(self, envelope: CloudEvent, data: Any) -> bool:
+        """Offer answers count only from a registered sender allowed to send them (as intake checks)."""
         org = self.registry.by_source(envelope.source)
-        if org is None or not org.may_send_type(envelope.type) or not org.may_send_region(data.region):
-            return False
-        return kind != "vacancy.published" or data.corporation == org.id
+        return org is not None and org.may_send_type(envelope.type) and org.may_send_region(data.region)
 
 
 async def _parse_without_headers(record: Any, original: Any) -> Any:

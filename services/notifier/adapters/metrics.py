@@ -10,7 +10,9 @@ EVENTS = Counter(
 OFFERS = Counter("wijkmatch_notifier_offers_total", "Offer events produced", ["type"])
 OFFERS_WITHOUT_RECIPIENT = Counter(
     "wijkmatch_notifier_offers_without_recipient_total",
-    "Offers made for a unit whose corporation the notifier has not seen (no webhook possible)",
+    "Offers made before the notifier knew a recipient: the unit's corporation or the case's referrer "
+    "(it gets the offer once the pool names it)",
+    ["recipient"],
 )
 ANSWERS = Counter("wijkmatch_notifier_http_answers_total", "HTTP answers by outcome", ["outcome"])
 ATTEMPTS = Counter("wijkmatch_notifier_webhook_attempts_total", "Webhook attempts by verdict", ["verdict"])

@@ -17,6 +17,7 @@ from schemas.topics import OFFERS
 from services.notifier.adapters import metrics
 from services.notifier.adapters.tables import (
     SCHEMA,
+    case_referrers,
     deliveries,
     offers,
     proposal_cancellations,
@@ -60,6 +61,17 @@ async def schedule_deliveries(
     return int(result.rowcount or 0)
 
 
+async def schedule_for_offer(
+    session: AsyncSession, recipients: tuple[str | None, ...], short_type: str, event: dict[str, Any]
+) -> int:
+    """Deliveries of an offer's event to each known recipient (the unit's corporation, the case's
+    referrer); one organisation that is both gets it once (unique per endpoint and webhook-id)."""
+    total = 0
+    for organisation in dict.fromkeys(recipients):
+        total += await schedule_deliveries(session, organisation, short_type, event)
+    return total
+
+
 async def corporation_of(session: AsyncSession, region: str, unit_id: str) -> str | None:
     return (
         await session.execute(
@@ -70,12 +82,23 @@ async def corporation_of(session: AsyncSession, region: str, unit_id: str) -> st
     ).scalar_one_or_none()
 
 
+async def referrer_of(session: AsyncSession, region: str, case_id: str) -> str | None:
+    return (
+        await session.execute(
+            select(case_referrers.c.referrer).where(
+                case_referrers.c.region == region, case_referrers.c.case_id == case_id
+            )
+        )
+    ).scalar_one_or_none()
+
+
 async def record_unit_owner(
     session: AsyncSession, region: str, unit_id: str, corporation: str, source: str
 ) -> int:
-    """Remember who owns a unit. Vacancies and approvals travel on different topics, so an offer may have
-    been made before its unit's owner was known: such open offers get their corporation now, and its
-    endpoints the offer.made they missed (the same event, rebuilt from the row). Returns how many."""
+    """Remember who owns a unit (from a pool unit upsert). Pool events and approvals travel on different
+    topics, so an offer may have been made before its unit's owner was known: such open offers get their
+    corporation now, and its endpoints the offer.made they missed (the same event, rebuilt from the
+    row). Returns how many."""
     stmt = insert(unit_owners).values(region=region, unit_id=unit_id, corporation=corporation)
     await session.execute(
         stmt.on_conflict_do_update(
@@ -83,17 +106,48 @@ async def record_unit_owner(
             set_={"corporation": stmt.excluded.corporation, "updated_at": func.now()},
         )
     )
+    return await _bind_open_offers(
+        session, offers.c.unit_id, unit_id, offers.c.corporation, region, corporation, source
+    )
+
+
+async def record_case_referrer(
+    session: AsyncSession, region: str, case_id: str, referrer: str, source: str
+) -> int:
+    """Remember which care institution referred a case (from a pool case upsert); open offers for the case
+    made before it was known get their referrer now, and its endpoints the offer.made they missed."""
+    stmt = insert(case_referrers).values(region=region, case_id=case_id, referrer=referrer)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[case_referrers.c.region, case_referrers.c.case_id],
+            set_={"referrer": stmt.excluded.referrer, "updated_at": func.now()},
+        )
+    )
+    return await _bind_open_offers(
+        session, offers.c.case_id, case_id, offers.c.referrer, region, referrer, source
+    )
+
+
+async def _bind_open_offers(
+    session: AsyncSession,
+    key_column: Any,
+    key: str,
+    recipient_column: Any,
+    region: str,
+    organisation: str,
+    source: str,
+) -> int:
     orphans = (
         (
             await session.execute(
                 update(offers)
                 .where(
                     offers.c.region == region,
-                    offers.c.unit_id == unit_id,
+                    key_column == key,
                     offers.c.status == OPEN,
-                    offers.c.corporation.is_(None),
+                    recipient_column.is_(None),
                 )
-                .values(corporation=corporation)
+                .values({recipient_column.name: organisation})
                 .returning(*offers.c)
             )
         )
@@ -101,7 +155,7 @@ async def record_unit_owner(
         .all()
     )
     for row in orphans:
-        await schedule_deliveries(session, corporation, "offer.made", offer_made_event(row, source))
+        await schedule_deliveries(session, organisation, "offer.made", offer_made_event(row, source))
     return len(orphans)
 
 
@@ -135,6 +189,7 @@ async def make_offer_for(
         return Outcome(False, "proposal_cancelled")
     offer = make_offer(approval, now, periods)
     corporation = await corporation_of(session, approval.region, approval.unit)
+    referrer = await referrer_of(session, approval.region, approval.case)
     inserted = (
         await session.execute(
             insert(offers)
@@ -145,6 +200,7 @@ async def make_offer_for(
                 case_id=offer.case,
                 unit_id=offer.unit,
                 corporation=corporation,
+                referrer=referrer,
                 status=OPEN,
                 respond_by=offer.respond_by,
                 made_at=now,
@@ -167,9 +223,12 @@ async def make_offer_for(
     event = offer_made_event(row, source)
     await enqueue(session, SCHEMA, topic=OFFERS, key=offer.region, event=event)
     if corporation is None:
-        metrics.OFFERS_WITHOUT_RECIPIENT.inc()
+        metrics.OFFERS_WITHOUT_RECIPIENT.labels("corporation").inc()
         log.warning("offer made for a unit of unknown corporation", extra={"offer_id": offer.offer_id})
-    await schedule_deliveries(session, corporation, "offer.made", event)
+    if referrer is None:
+        metrics.OFFERS_WITHOUT_RECIPIENT.labels("referrer").inc()
+        log.warning("offer made for a case of unknown referrer", extra={"offer_id": offer.offer_id})
+    await schedule_for_offer(session, (corporation, referrer), "offer.made", event)
     metrics.OFFERS.labels("offer.made").inc()
     return Outcome(True, offer.offer_id)
 
@@ -178,7 +237,7 @@ async def cancel_proposal(
     session: AsyncSession, cancellation: MatchCancelled, event: dict[str, Any]
 ) -> Outcome:
     """match.cancelled: the proposal is never offered; an open offer for it closes (it will not expire) and
-    its corporation is told through its webhooks."""
+    its corporation and the case's referrer are told through their webhooks."""
     await session.execute(
         insert(proposal_cancellations)
         .values(proposal_id=cancellation.proposal_id, region=cancellation.region, reason=cancellation.reason)
@@ -189,12 +248,12 @@ async def cancel_proposal(
             update(offers)
             .where(offers.c.proposal_id == cancellation.proposal_id, offers.c.status == OPEN)
             .values(status=CANCELLED, closed_at=func.now(), close_reason=cancellation.reason)
-            .returning(offers.c.corporation)
+            .returning(offers.c.corporation, offers.c.referrer)
         )
     ).first()
     if closed is None:
         return Outcome(False, "no_open_offer")
-    await schedule_deliveries(session, closed.corporation, "match.cancelled", event)
+    await schedule_for_offer(session, (closed.corporation, closed.referrer), "match.cancelled", event)
     return Outcome(True, "offer_cancelled")
 
 
@@ -243,7 +302,7 @@ async def expire_due(session: AsyncSession, now: datetime, source: str, limit: i
             "offer.expired", data, source=source, id=event_id_for(row["offer_id"], "offer.expired"), time=now
         )
         await enqueue(session, SCHEMA, topic=OFFERS, key=row["region"], event=event)
-        await schedule_deliveries(session, row["corporation"], "offer.expired", event)
+        await schedule_for_offer(session, (row["corporation"], row["referrer"]), "offer.expired", event)
         metrics.OFFERS.labels("offer.expired").inc()
         expired.append(row["offer_id"])
     return expired
@@ -266,6 +325,9 @@ __all__ = [
     "expire_due",
     "make_offer_for",
     "offer_row",
+    "record_case_referrer",
     "record_unit_owner",
+    "referrer_of",
     "schedule_deliveries",
+    "schedule_for_offer",
 ]

@@ -1,4 +1,4 @@
-"""Tables of schema `notifier` (SQLAlchemy Core), as created by migrations/versions/0002."""
+"""Tables of schema `notifier` (SQLAlchemy Core), as created by migrations/versions/0002 and 0003."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ offers = sa.Table(
     sa.Column("case_id", sa.Text, nullable=False),
     sa.Column("unit_id", sa.Text, nullable=False),
     sa.Column("corporation", sa.Text, nullable=True),  # owner of the unit, if known when the offer was made
+    sa.Column("referrer", sa.Text, nullable=True),  # owner of the case (care institution), likewise
     sa.Column("status", sa.Text, nullable=False),  # open | accepted | declined | expired | cancelled
     sa.Column("respond_by", TS, nullable=False),
     sa.Column("made_at", TS, nullable=False, server_default=_now),
@@ -37,13 +38,24 @@ proposal_cancellations = sa.Table(
     sa.Column("cancelled_at", TS, nullable=False, server_default=_now),
 )
 
-# Which corporation owns a unit, learnt from vacancy.published (pseudonymous ids only).
+# Which corporation owns a unit, learnt from the pool's unit upserts (ids only, never the snapshot).
 unit_owners = sa.Table(
     "unit_owners",
     metadata,
     sa.Column("region", sa.Text, primary_key=True),
     sa.Column("unit_id", sa.Text, primary_key=True),
     sa.Column("corporation", sa.Text, nullable=False),
+    sa.Column("updated_at", TS, nullable=False, server_default=_now),
+)
+
+# Which care institution referred a case, learnt from the pool's case upserts (ids only, never the
+# snapshot: it carries the case's care categories).
+case_referrers = sa.Table(
+    "case_referrers",
+    metadata,
+    sa.Column("region", sa.Text, primary_key=True),
+    sa.Column("case_id", sa.Text, primary_key=True),
+    sa.Column("referrer", sa.Text, nullable=False),
     sa.Column("updated_at", TS, nullable=False, server_default=_now),
 )
 

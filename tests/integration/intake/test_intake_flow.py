@@ -95,6 +95,7 @@ async def test_every_type_is_persisted_once_in_order_per_region_with_the_right_p
         assert case_events[-1]["data"] == {
             "region": r,
             "key": f"C-{tag}",
+            "owner": samples.DEMO_ORG,  # the referrer that registered it (intake's ownership record)
             "snapshot": {
                 **CASE_DEFAULTS,
                 "id": f"C-{tag}",

@@ -213,12 +213,11 @@ async def test_only_the_referrer_that_registered_a_case_may_change_or_withdraw_i
     _assert_refused(rejections[0], foreign_update, "case", case_id, "care-a")
     _assert_refused(rejections[1], foreign_withdrawal, "case", case_id, "care-a")
     assert await _pool(kafka_bootstrap, region, case_id) == ["nl.wijkmatch.pool.case.upserted"]
-    [snapshot] = [
-        e["data"]["snapshot"]
-        for e in await read_events(kafka_bootstrap, POOL, region)
-        if e["subject"] == case_id
-    ]
-    assert snapshot["priority"] == 500
+    [data] = [e["data"] for e in await read_events(kafka_bootstrap, POOL, region) if e["subject"] == case_id]
+    assert data["snapshot"]["priority"] == 500
+    # The notifier sends the case's offers to its referrer too; the referrer never enters the snapshot.
+    assert data["owner"] == "care-a"
+    assert "referrer" not in data["snapshot"]
     stored = await _entity(db, region, "case", case_id)
     assert (stored.removed, stored.owner) == (False, "care-a")
     # The refused update's personal data was not stored either.

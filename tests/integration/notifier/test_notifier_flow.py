@@ -1,6 +1,7 @@
-"""The notifier in-process against the real broker and PostgreSQL, with a real local webhook receiver:
-match.approved -> one offer.made + one signed webhook; HTTP answers with the organisation checks;
-expiry exactly once; cancellations."""
+"""The notifier in-process against the real broker and PostgreSQL, with real local webhook receivers (the
+unit's corporation, the case's referrer): match.approved -> one offer.made + one signed webhook to each;
+owners learnt from the internal pool topic; HTTP answers with the organisation checks; expiry exactly
+once; cancellations."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ import httpx
 import pytest
 from faststream.kafka import KafkaBroker
 from sqlalchemy import text
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from devstack.webhook_receiver import WebhookReceiver
-from schemas.topics import DECISIONS, OFFER_RESPONSES, OFFERS, PROPOSALS, VACANCIES
+from schemas.topics import DECISIONS, OFFER_RESPONSES, OFFERS, POOL, PROPOSALS
 from services.notifier.adapters.consumer import register_consumer
 from services.notifier.adapters.expiry import ExpiryLoop
 from services.notifier.bootstrap import NotifierRuntime, build_runtime
@@ -29,13 +30,15 @@ from services.notifier.settings import NotifierSettings
 from tests.support.matcher_support import TopicWatcher, produce, wait_until
 from tests.support.notifier_support import (
     ADMIN_KEY,
+    CARE,
     CORP_KEY,
     CORP_SOURCE,
     OTHER_KEY,
     answer,
     approval,
     cancellation,
-    vacancy,
+    pool_case,
+    pool_unit,
     write_registry,
 )
 
@@ -45,10 +48,12 @@ pytestmark = pytest.mark.integration
 @dataclass
 class Notifier:
     runtime: NotifierRuntime
-    receiver: WebhookReceiver
+    receiver: WebhookReceiver  # the corporation's (test-corp)
     secret: str
     region: str
     bootstrap: str
+    care_receiver: WebhookReceiver  # the referrer's (test-care)
+    care_secret: str
 
     def http(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -67,8 +72,9 @@ class Notifier:
 async def notifier(
     tmp_path: Path, region: str, kafka_bootstrap: str, migrated_database_url: str
 ) -> AsyncIterator[Notifier]:
-    secret = new_secret()
+    secret, care_secret = new_secret(), new_secret()
     receiver = WebhookReceiver().start()
+    care_receiver = WebhookReceiver().start()
     registry = write_registry(
         tmp_path,
         [region, fast(region)],
@@ -78,6 +84,14 @@ async def notifier(
                 "url": receiver.url,
                 "events": ["offer.made", "offer.expired", "match.cancelled"],
                 "secret": secret,
+            }
+        ],
+        referrer_webhooks=[
+            {
+                "id": f"care-{region}",
+                "url": care_receiver.url,
+                "events": ["offer.made", "offer.expired", "match.cancelled"],
+                "secret": care_secret,
             }
         ],
     )
@@ -109,11 +123,12 @@ async def notifier(
     await runtime.start(migrate=False)
     await broker.start()
     try:
-        yield Notifier(runtime, receiver, secret, region, kafka_bootstrap)
+        yield Notifier(runtime, receiver, secret, region, kafka_bootstrap, care_receiver, care_secret)
     finally:
         await broker.stop()
         await runtime.stop()
         receiver.stop()
+        care_receiver.stop()
 
 
 def fast(region: str) -> str:
@@ -129,7 +144,7 @@ async def test_an_approval_becomes_one_offer_and_one_signed_webhook_and_the_corp
         TopicWatcher(notifier.bootstrap, OFFERS, {region}) as offers,
         TopicWatcher(notifier.bootstrap, OFFER_RESPONSES, {region}) as responses,
     ):
-        await produce(notifier.bootstrap, VACANCIES, region, [vacancy(region, unit)])
+        await produce(notifier.bootstrap, POOL, region, [pool_unit(region, unit)])
         await wait_until(lambda: _owner_known(notifier, region, unit), timeout=30, what="unit owner")
         first = approval(region, proposal, case, unit)
         again = approval(region, proposal, case, unit)  # a second approval event for the same proposal
@@ -208,7 +223,7 @@ async def test_an_unanswered_offer_expires_exactly_once_even_with_several_expiry
     # two more loops, as two more instances would run them
     extra = [ExpiryLoop(notifier.runtime.sessions, "urn:wijkmatch:notifier", poll_s=0.05) for _ in range(2)]
     async with TopicWatcher(notifier.bootstrap, OFFERS, {region}) as offers:
-        await produce(notifier.bootstrap, VACANCIES, region, [vacancy(region, unit)])
+        await produce(notifier.bootstrap, POOL, region, [pool_unit(region, unit)])
         await wait_until(lambda: _owner_known(notifier, region, unit), timeout=30, what="unit owner")
         for loop in extra:
             await loop.start()
@@ -251,7 +266,7 @@ async def test_a_cancelled_match_closes_its_offer_and_a_cancellation_before_the_
     region = notifier.region
     offered, early = f"p-{uuid.uuid4().hex[:8]}", f"p-{uuid.uuid4().hex[:8]}"
     async with TopicWatcher(notifier.bootstrap, OFFERS, {region}) as offers:
-        await produce(notifier.bootstrap, VACANCIES, region, [vacancy(region, "u-3")])
+        await produce(notifier.bootstrap, POOL, region, [pool_unit(region, "u-3")])
         await wait_until(lambda: _owner_known(notifier, region, "u-3"), timeout=30, what="unit owner")
         await produce(notifier.bootstrap, DECISIONS, region, [approval(region, offered, "c-3", "u-3")])
         await wait_until(lambda: offers.of_type("offer.made", region), timeout=30, what="offer.made")
@@ -293,15 +308,116 @@ async def test_an_offer_made_before_its_units_owner_is_known_reaches_the_corpora
         made = await wait_until(lambda: offers.of_type("offer.made", region), timeout=30, what="offer.made")
         assert (await notifier.offers(proposal))[0]["corporation"] is None
         assert notifier.receiver.received == []
-        # test-corp claiming a unit of other-corp teaches nothing (if it did, the offer would be bound to
-        # other-corp, which has no endpoint, and the webhook below would never come)
-        forged = vacancy(region, unit, corporation="other-corp")
-        forged["source"] = "urn:org:corp:test-corp"
-        await produce(notifier.bootstrap, VACANCIES, region, [forged, vacancy(region, unit)])
+        # a pool event not from intake teaches nothing (if it did, the offer would be bound to other-corp,
+        # which has no endpoint, and the webhook below would never come)
+        forged = pool_unit(region, unit, owner="other-corp", source="urn:org:corp:test-corp")
+        await produce(notifier.bootstrap, POOL, region, [forged, pool_unit(region, unit)])
         await wait_until(lambda: notifier.receiver.received, timeout=30, what="webhook")
     hook = notifier.receiver.received[0]
     assert Webhook(notifier.secret).verify(hook.body, hook.headers) == made[0]
     assert (await notifier.offers(proposal))[0]["corporation"] == "test-corp"
+
+
+async def test_an_approved_match_gives_a_signed_webhook_to_the_corporation_and_to_the_referrer(
+    notifier: Notifier,
+) -> None:
+    region = notifier.region
+    proposal, case, unit = (
+        f"p-{uuid.uuid4().hex[:8]}",
+        f"c-{uuid.uuid4().hex[:6]}",
+        f"u-{uuid.uuid4().hex[:6]}",
+    )
+    async with TopicWatcher(notifier.bootstrap, OFFERS, {region}) as offers:
+        await produce(notifier.bootstrap, POOL, region, [pool_unit(region, unit), pool_case(region, case)])
+        await wait_until(lambda: _referrer_known(notifier, region, case), timeout=30, what="case referrer")
+        await wait_until(lambda: _owner_known(notifier, region, unit), timeout=30, what="unit owner")
+        await produce(notifier.bootstrap, DECISIONS, region, [approval(region, proposal, case, unit)])
+        made = await wait_until(lambda: offers.of_type("offer.made", region), timeout=30, what="offer.made")
+        await wait_until(lambda: notifier.receiver.received, timeout=30, what="corporation's webhook")
+        await wait_until(lambda: notifier.care_receiver.received, timeout=30, what="referrer's webhook")
+        [row] = await notifier.offers(proposal)
+        assert (row["corporation"], row["referrer"]) == ("test-corp", CARE)
+        for receiver, secret in (
+            (notifier.receiver, notifier.secret),
+            (notifier.care_receiver, notifier.care_secret),
+        ):
+            [hook] = receiver.received
+            assert hook.webhook_id == made[0]["id"]
+            assert Webhook(secret).verify(hook.body, hook.headers) == made[0]
+        # the referrer's signature is its own: the corporation's secret does not verify it
+        with pytest.raises(WebhookVerificationError, match="No matching signature"):
+            Webhook(notifier.secret).verify(
+                notifier.care_receiver.received[0].body, notifier.care_receiver.received[0].headers
+            )
+        await produce(notifier.bootstrap, PROPOSALS, region, [cancellation(region, proposal, case, unit)])
+        await wait_until(
+            lambda: len(notifier.receiver.received) >= 2 and len(notifier.care_receiver.received) >= 2,
+            timeout=30,
+            what="both told of the cancellation",
+        )
+    for receiver in (notifier.receiver, notifier.care_receiver):
+        assert [json.loads(r.body)["type"] for r in receiver.received] == [
+            "nl.wijkmatch.offer.made",
+            "nl.wijkmatch.match.cancelled",
+        ]
+
+
+async def test_an_offer_made_before_its_cases_referrer_is_known_reaches_the_referrer_once_it_is(
+    notifier: Notifier,
+) -> None:
+    region = notifier.region
+    proposal, case, unit = (
+        f"p-{uuid.uuid4().hex[:8]}",
+        f"c-{uuid.uuid4().hex[:6]}",
+        f"u-{uuid.uuid4().hex[:6]}",
+    )
+    async with TopicWatcher(notifier.bootstrap, OFFERS, {region}) as offers:
+        await produce(notifier.bootstrap, POOL, region, [pool_unit(region, unit)])
+        await wait_until(lambda: _owner_known(notifier, region, unit), timeout=30, what="unit owner")
+        await produce(notifier.bootstrap, DECISIONS, region, [approval(region, proposal, case, unit)])
+        made = await wait_until(lambda: offers.of_type("offer.made", region), timeout=30, what="offer.made")
+        await wait_until(lambda: notifier.receiver.received, timeout=30, what="corporation's webhook")
+        assert (await notifier.offers(proposal))[0]["referrer"] is None
+        # a case upsert not from intake, and one naming no owner, teach nothing; intake's, sent twice
+        # (the same event), binds the offer to the referrer once
+        forged = pool_case(region, case, owner="other-corp", source="urn:org:care:test-care")
+        unnamed = pool_case(region, case, owner=None)
+        named = pool_case(region, case)
+        await produce(notifier.bootstrap, POOL, region, [forged, unnamed, named, named])
+        hooks = await wait_until(
+            lambda: notifier.care_receiver.received, timeout=30, what="referrer's webhook"
+        )
+        await wait_until(lambda: _consumed(notifier, named["id"]), timeout=30, what="case upsert consumed")
+        await asyncio.sleep(1.5)  # room for a second delivery, which must not come
+    assert len(notifier.care_receiver.received) == 1
+    assert hooks[0].webhook_id == made[0]["id"] == notifier.receiver.received[0].webhook_id
+    assert Webhook(notifier.care_secret).verify(hooks[0].body, hooks[0].headers) == made[0]
+    assert len(notifier.receiver.received) == 1  # the corporation is not sent it again
+    [row] = await notifier.offers(proposal)
+    assert (row["corporation"], row["referrer"]) == ("test-corp", CARE)
+    async with notifier.runtime.engine.connect() as conn:
+        stored = (
+            (
+                await conn.execute(
+                    text("SELECT * FROM notifier.case_referrers WHERE case_id = :c"), {"c": case}
+                )
+            )
+            .mappings()
+            .all()
+        )
+    # ids only: the snapshot (the case's care categories) is not kept
+    assert [dict(r) | {"updated_at": None} for r in stored] == [
+        {"region": region, "case_id": case, "referrer": CARE, "updated_at": None}
+    ]
+
+
+async def _referrer_known(notifier: Notifier, region: str, case: str) -> bool:
+    async with notifier.runtime.engine.connect() as conn:
+        row = await conn.execute(
+            text("SELECT 1 FROM notifier.case_referrers WHERE region = :r AND case_id = :c"),
+            {"r": region, "c": case},
+        )
+        return row.first() is not None
 
 
 async def _owner_known(notifier: Notifier, region: str, unit: str) -> bool:

@@ -144,7 +144,7 @@ def test_pool_event_id_is_deterministic_per_cause() -> None:
     assert a != pool.pool_event_id("urn:x", "e1", "case", "c1", "removed")
 
 
-def test_a_unit_upsert_names_its_owner_next_to_the_snapshot_and_only_units_have_one() -> None:
+def test_a_unit_upsert_names_its_owner_next_to_the_snapshot_and_only_units_and_cases_have_one() -> None:
     change = pool.pool_change_for("vacancy.published", EXAMPLES["vacancy.published"][2])
     assert "corporation" not in change.snapshot  # the owner never enters the snapshot
     event = pool.pool_upserted(
@@ -156,10 +156,24 @@ def test_a_unit_upsert_names_its_owner_next_to_the_snapshot_and_only_units_have_
     unnamed = pool.pool_upserted("unit", REGION, change.key, change.snapshot, "2026-05-01T07:30:00Z", "j")
     assert "owner" not in unnamed["data"]
     assert pool.parse_pool_event(unnamed)[1].owner is None  # type: ignore[attr-defined]
-    case = pool.snapshot_from_event("case.registered", EXAMPLES["case.registered"][2])
+    complex_ = pool.snapshot_from_event("complex.set", EXAMPLES["complex.set"][2])
     with pytest.raises(ValueError):
-        pool.pool_upserted("case", REGION, "case-4411", case, "2026-05-01T07:30:00Z", "k", owner="corp")
-    bad = pool.pool_upserted("case", REGION, "case-4411", case, "2026-05-01T07:30:00Z", "k")
+        pool.pool_upserted("complex", REGION, "cx-3", complex_, "2026-05-01T07:30:00Z", "k", owner="corp")
+    bad = pool.pool_upserted("complex", REGION, "cx-3", complex_, "2026-05-01T07:30:00Z", "k")
     bad["data"]["owner"] = "corp"
     with pytest.raises(ValidationError):
         pool.parse_pool_event(bad)
+
+
+def test_a_case_upsert_names_its_referrer_as_owner_next_to_the_snapshot() -> None:
+    change = pool.pool_change_for("case.registered", EXAMPLES["case.registered"][2])
+    assert "referrer" not in change.snapshot  # the owner never enters the snapshot
+    event = pool.pool_upserted(
+        "case", REGION, change.key, change.snapshot, "2026-05-01T07:30:00Z", "c", "care"
+    )
+    assert event["data"]["owner"] == "care"
+    envelope, data = pool.parse_pool_event(json.loads(json.dumps(event)))
+    assert (envelope.type, data.owner) == ("nl.wijkmatch.pool.case.upserted", "care")  # type: ignore[attr-defined]
+    unnamed = pool.pool_upserted("case", REGION, change.key, change.snapshot, "2026-05-01T07:30:00Z", "d")
+    assert "owner" not in unnamed["data"]
+    assert pool.parse_pool_event(unnamed)[1].owner is None  # type: ignore[attr-defined]
