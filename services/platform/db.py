@@ -85,7 +85,9 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 
 def transient_sqlstate(sqlstate: str | None) -> bool:
-    return bool(sqlstate) and (sqlstate in TRANSIENT_SQLSTATES or sqlstate[:2] in TRANSIENT_SQLSTATE_CLASSES)
+    if not sqlstate:
+        return False
+    return sqlstate in TRANSIENT_SQLSTATES or sqlstate[:2] in TRANSIENT_SQLSTATE_CLASSES
 
 
 def is_transient(exc: BaseException) -> bool:
