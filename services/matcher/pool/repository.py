@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +14,7 @@ from services.matcher import events
 from services.matcher.pool import pins
 from services.matcher.pool.tables import cases, forbidden, proposals, reference, region_state, units
 from services.matcher.settings import SCHEMA
+from services.platform.versioning import Version, newer_in_sql, supersedes
 
 ACTIVE = ("pending", "approved", "offered")
 REFERENCE_ENTITIES = ("neighbourhood", "complex", "care_capacity", "quota", "policy")
@@ -70,11 +71,10 @@ async def request_round(session: AsyncSession, region: str) -> None:
     )
 
 
-def _newer(table: Any, event_time: datetime, offset: int) -> Any:
-    return or_(
-        table.c.event_time < event_time,
-        and_(table.c.event_time == event_time, table.c.event_offset < offset),
-    )
+def _late(current: Any, event_time: datetime, offset: int) -> bool:
+    """The stored row's version wins over (event_time, offset): the event is late."""
+    stored = Version(current["event_time"], current["event_offset"])
+    return not supersedes(Version(event_time, offset), stored)
 
 
 async def cancel_active(
@@ -208,7 +208,7 @@ async def upsert_case(
         return True
     current = await _locked(session, cases, region, key)
     assert current is not None
-    if (current["event_time"], current["event_offset"]) >= (event_time, offset):
+    if _late(current, event_time, offset):
         return False
     status = current["status"]
     changed = current["snapshot"] != snapshot
@@ -270,7 +270,7 @@ async def upsert_unit(
         return True
     current = await _locked(session, units, region, key)
     assert current is not None
-    if (current["event_time"], current["event_offset"]) >= (event_time, offset):
+    if _late(current, event_time, offset):
         return False
     status = current["status"]
     vacant_since = current["vacant_since"]
@@ -325,7 +325,7 @@ async def _remove(
     current = await _locked(session, table, region, key)
     if current is None:
         return False
-    if (current["event_time"], current["event_offset"]) >= (event_time, offset):
+    if _late(current, event_time, offset):
         return False
     await cancel_active(session, region, reason=f"{entity}_withdrawn", **{f"{entity}_id": key})
     await session.execute(
@@ -370,7 +370,7 @@ async def set_reference(
             "event_offset": stmt.excluded.event_offset,
             "updated_at": func.now(),
         },
-        where=_newer(reference, event_time, offset),
+        where=newer_in_sql(reference, Version(event_time, offset)),
     ).returning(reference.c.key)
     return (await session.execute(stmt)).first() is not None
 
