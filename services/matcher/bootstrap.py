@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import text
 
 from services.matcher.adapters.consumer import MatcherConsumer
-from services.matcher.decisions.apply import RefusalPolicy
+from services.matcher.pool.model import RefusalPolicy
 from services.matcher.rounds.runner import RoundRunner
 from services.matcher.rounds.scheduler import Scheduler
 from services.matcher.rounds.worker import SolverPool

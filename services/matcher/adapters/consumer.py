@@ -24,8 +24,9 @@ from schemas.events import DATA_MODELS, CloudEvent, short_type
 from schemas.pool import parse_pool_event
 from schemas.topics import DECISIONS, INTAKE_REJECTED, OFFER_RESPONSES, OFFERS, POOL
 from services.matcher import metrics
-from services.matcher.decisions.apply import RefusalPolicy, apply_decision
+from services.matcher.decisions.apply import apply_decision
 from services.matcher.pool.apply import apply_parsed_pool_event
+from services.matcher.pool.model import RefusalPolicy
 from services.matcher.pool.repository import lock_region, touch_region, unit_owner
 from services.matcher.settings import SCHEMA
 from services.platform.db import is_transient
