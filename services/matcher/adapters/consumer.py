@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -88,6 +88,13 @@ class MatcherConsumer:
         self.probe: Any = None
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # One handler per topic; decisions, offers and responses then go by type (pool/model.py TRANSITIONS).
+        self._handlers: dict[str, Callable[[AsyncSession, ConsumerRecord], Awaitable[None]]] = {
+            POOL: self._apply_pool_event,
+            DECISIONS: self._apply_decision,
+            OFFERS: self._apply_decision,
+            OFFER_RESPONSES: self._handle_offer_response,
+        }
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
@@ -216,60 +223,74 @@ class MatcherConsumer:
                 self._locked, self._touched = set(), {}
 
     async def _apply(self, session: AsyncSession, record: ConsumerRecord) -> None:
-        """Apply one message in the caller's transaction; invalid messages are counted, never block."""
-        if record.topic == OFFER_RESPONSES:
-            await self._handle_offer_response(session, record)
-            return
-        pool_event = None
-        try:
-            event = json.loads(record.value)
-            if record.topic == POOL:
-                envelope = None
-                try:
-                    pool_event = parse_pool_event(event)
-                except (ValueError, ValidationError, KeyError, TypeError):
-                    pool_event = None  # recorded in the inbox below, then skipped
-            else:
-                envelope = CloudEvent.model_validate(event)
-                data = DATA_MODELS[envelope.type].model_validate(envelope.data).model_dump(mode="json")
-        except (ValueError, ValidationError, KeyError, TypeError):
-            metrics.EVENTS.labels(record.topic, "invalid").inc()
-            log.error(
-                "invalid internal event skipped",
-                extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
-            )
-            return
+        """Apply one message in the caller's transaction by its topic's handler; invalid messages are
+        counted, never block."""
+        await self._handlers[record.topic](session, record)
+
+    def _invalid(self, record: ConsumerRecord) -> None:
+        metrics.EVENTS.labels(record.topic, "invalid").inc()
+        log.error(
+            "invalid internal event skipped",
+            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
+        )
+
+    async def _admit(self, session: AsyncSession, record: ConsumerRecord, event: Any) -> bool:
+        """Record the event in the inbox and lock its region; False for a duplicate (nothing to do)."""
         source = str(event.get("source")) if isinstance(event, dict) else "unknown"
         event_id = str(event.get("id")) if isinstance(event, dict) else "unknown"
         if not await record_once(
             session, SCHEMA, source, event_id, record.topic, record.partition, record.offset
         ):
             metrics.EVENTS.labels(record.topic, "duplicate").inc()
-            return
+            return False
         region = event.get("data", {}).get("region") if isinstance(event.get("data"), dict) else None
         if isinstance(region, str):
             await self._lock(session, region)
-        if record.topic == POOL:
-            if pool_event is None:
-                metrics.EVENTS.labels(record.topic, "invalid").inc()
-                log.error(
-                    "invalid pool event skipped",
-                    extra={"partition": record.partition, "offset": record.offset, "event_id": event_id},
-                )
-                return
-            region, applied = await apply_parsed_pool_event(
-                session, pool_event, partition=record.partition, offset=record.offset
+        return True
+
+    async def _apply_pool_event(self, session: AsyncSession, record: ConsumerRecord) -> None:
+        try:
+            event = json.loads(record.value)
+        except (ValueError, TypeError):
+            self._invalid(record)
+            return
+        try:
+            pool_event = parse_pool_event(event)
+        except (ValueError, ValidationError, KeyError, TypeError):
+            pool_event = None  # recorded in the inbox below, then skipped
+        if not await self._admit(session, record, event):
+            return
+        if pool_event is None:
+            metrics.EVENTS.labels(record.topic, "invalid").inc()
+            event_id = str(event.get("id")) if isinstance(event, dict) else "unknown"
+            log.error(
+                "invalid pool event skipped",
+                extra={"partition": record.partition, "offset": record.offset, "event_id": event_id},
             )
-            if applied:
-                self._touched[region] = record.partition
-        else:
-            assert envelope is not None
-            outcome = await apply_decision(session, short_type(envelope.type), data, self.refusal)
-            if not outcome.applied:
-                log.info(
-                    "decision not applied",
-                    extra={"type": envelope.type, "event_id": event_id, "detail": outcome.detail},
-                )
+            return
+        region, applied = await apply_parsed_pool_event(
+            session, pool_event, partition=record.partition, offset=record.offset
+        )
+        if applied:
+            self._touched[region] = record.partition
+        metrics.EVENTS.labels(record.topic, "applied").inc()
+
+    async def _apply_decision(self, session: AsyncSession, record: ConsumerRecord) -> None:
+        try:
+            event = json.loads(record.value)
+            envelope = CloudEvent.model_validate(event)
+            data = DATA_MODELS[envelope.type].model_validate(envelope.data).model_dump(mode="json")
+        except (ValueError, ValidationError, KeyError, TypeError):
+            self._invalid(record)
+            return
+        if not await self._admit(session, record, event):
+            return
+        outcome = await apply_decision(session, short_type(envelope.type), data, self.refusal)
+        if not outcome.applied:
+            log.info(
+                "decision not applied",
+                extra={"type": envelope.type, "event_id": str(event.get("id")), "detail": outcome.detail},
+            )
         metrics.EVENTS.labels(record.topic, "applied").inc()
 
     async def _handle_offer_response(self, session: AsyncSession, record: ConsumerRecord) -> None:
