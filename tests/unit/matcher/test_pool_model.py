@@ -11,35 +11,13 @@ import pytest
 from services.matcher.pool import model
 from services.matcher.pool.model import Decision, Entity, Proposal, RefusalPolicy
 from services.platform.versioning import Version
+from tests.support import builders
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 V1, V2 = Version(T0, 5), Version(T0 + timedelta(seconds=1), 2)
 
-CASE: dict[str, Any] = {
-    "id": "c1",
-    "group": "homeless",
-    "household_size": 2,
-    "priority": 500,
-    "wheelchair": False,
-    "step_free": False,
-    "care_needs": [],
-    "max_rent": 700,
-    "municipalities": ["GM0344"],
-    "preferred_neighbourhoods": ["BU01"],
-    "excluded_neighbourhoods": [],
-}
-UNIT: dict[str, Any] = {
-    "id": "u1",
-    "kind": "flex",
-    "municipality": "GM0344",
-    "neighbourhood": "BU01",
-    "complex": None,
-    "max_persons": 3,
-    "rent": 650,
-    "wheelchair": False,
-    "step_free": True,
-    "allowed_groups": ["homeless"],
-}
+CASE: dict[str, Any] = builders.case("c1", size=2, priority=500, max_rent=700, municipalities=["GM0344"])
+UNIT: dict[str, Any] = builders.unit("u1", mun="GM0344", persons=3, rent=650, allowed_groups=["homeless"])
 
 
 def case(status: str, snapshot: dict[str, Any] = CASE, version: Version = V1) -> Entity:
