@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast lint format demo up schemas bench bench-components bench-intake bench-solver bench-matcher clean
+.PHONY: venv browser test test-fast lint format demo up schemas bench bench-components bench-intake bench-solver bench-matcher clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# The review page tests drive Debian's chromium (Playwright cannot download a browser here); installed once.
+browser:
+	@test -x /usr/bin/chromium || { \
+		echo "installing Debian's chromium for the review page tests"; \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)

@@ -60,6 +60,14 @@ def feed_region(feed_args: list[str]) -> str:
     return DEFAULT_REGION
 
 
+def review_hint(url: str, region: str) -> str:
+    """The demo's last words: where the review page is and how to get a token for it."""
+    return (
+        f"[bold]review the proposals at {url}[/] (sign in with a development button, or paste a token from\n"
+        f"  wijkmatch review token --role reviewer --region {region})"
+    )
+
+
 def run_offer_roundtrip(stack: LocalStack, feed_args: list[str], stop: threading.Event) -> bool:
     """One offer out to a corporation's webhook (printed by the local receiver), one answer back."""
     import asyncio
@@ -86,6 +94,7 @@ def run_offer_roundtrip(stack: LocalStack, feed_args: list[str], stop: threading
                 region=feed_region(feed_args),
                 receiver=receiver,
                 say=say,
+                review_url=stack.services["review"].url if "review" in stack.services else None,
             )
         )
     finally:
@@ -141,7 +150,7 @@ def demo_steps(
                 console.print("[bold red]demo --once: the offer round trip did not complete[/]")
                 return 1
         if "review" in stack.services:
-            console.print(f"[bold]review the proposals at {stack.services['review'].url}[/]")
+            console.print(review_hint(stack.services["review"].url, feed_region(feed_args)))
         return 0 if once else None
 
     return after_start

@@ -1,9 +1,10 @@
 """The end of `wijkmatch demo`: one offer goes out to a corporation's webhook and one answer comes back.
 
-After the demo feed, a pending proposal is approved (a `match.approved` decision event, as staff would
-through the review service), the notifier makes the offer and signs a webhook to the local receiver
-(which prints what the corporation receives), the corporation answers `offer.accepted` through the
-notifier's HTTP answer endpoint with its demo API key, and the matcher lets the unit.
+After the demo feed, a pending proposal is approved — through the review service's API with a
+development reviewer token when review runs, else by a `match.approved` decision event — the notifier
+makes the offer and signs a webhook to the local receiver (which prints what the corporation
+receives), the corporation answers `offer.accepted` through the notifier's HTTP answer endpoint with
+its demo API key, and the matcher lets the unit.
 """
 
 from __future__ import annotations
@@ -51,17 +52,27 @@ async def offer_roundtrip(
     receiver: WebhookReceiver,
     say: Callable[[str], None],
     timeout_s: float = 120.0,
+    review_url: str | None = None,
 ) -> bool:
     async with httpx.AsyncClient(timeout=10) as http:
-        proposal = await _first_pending(http, matcher_url, region, timeout_s)
+        proposal = await _first_pending(http, matcher_url, region, timeout_s, review_url)
         if proposal is None:
             say(f"no pending proposal in {region} within {timeout_s:.0f}s: nothing to offer")
             return False
-        say(
-            f"approving proposal {proposal['proposal_id']} (case {proposal['case']} -> unit "
-            f"{proposal['unit']}) with a match.approved decision on {DECISIONS}"
-        )
-        await _approve(bootstrap, region, proposal)
+        if review_url is not None:
+            say(
+                f"approving proposal {proposal['proposal_id']} (case {proposal['case']} -> unit "
+                f"{proposal['unit']}) as a reviewer through {review_url}"
+            )
+            if not await _approve_in_review(http, review_url, region, proposal, timeout_s):
+                say("the review service did not take the approval: see its log")
+                return False
+        else:
+            say(
+                f"approving proposal {proposal['proposal_id']} (case {proposal['case']} -> unit "
+                f"{proposal['unit']}) with a match.approved decision on {DECISIONS}"
+            )
+            await _approve(bootstrap, region, proposal)
         hook = await _wait(lambda: _offer_hook(receiver, proposal["proposal_id"]), timeout_s)
         if hook is None:
             say("no webhook reached the receiver: see the notifier's log")
@@ -95,16 +106,51 @@ async def offer_roundtrip(
 
 
 async def _first_pending(
-    http: httpx.AsyncClient, matcher_url: str, region: str, timeout_s: float
+    http: httpx.AsyncClient, matcher_url: str, region: str, timeout_s: float, review_url: str | None = None
 ) -> dict[str, Any] | None:
+    """The most urgent proposal pending in the matcher — and, when review runs, pending there too (the
+    bundled broker keeps no messages across restarts, so an earlier demo can leave proposals that
+    review never received)."""
+    headers = {}
+    if review_url is not None:
+        from services.platform.auth import mint_dev_token
+
+        headers = {"Authorization": f"Bearer {mint_dev_token('demo-reviewer', ['reviewer'], [region])}"}
+
     async def check() -> dict[str, Any] | None:
         response = await http.get(
             f"{matcher_url}/v1/regions/{region}/proposals", params={"status": "pending"}
         )
         rows = response.json().get("proposals", []) if response.status_code == 200 else []
-        return rows[0] if rows else None
+        if review_url is None or not rows:
+            return rows[0] if rows else None
+        listed = await http.get(
+            f"{review_url}/v1/proposals",
+            params={"region": region, "status": "pending", "limit": 200},
+            headers=headers,
+        )
+        in_review = {p["id"] for p in listed.json().get("items", [])} if listed.status_code == 200 else set()
+        return next((row for row in rows if row["proposal_id"] in in_review), None)
 
     return await _wait(check, timeout_s)
+
+
+async def _approve_in_review(
+    http: httpx.AsyncClient, review_url: str, region: str, proposal: dict[str, Any], timeout_s: float
+) -> bool:
+    """Approve as staff would: POST /v1/proposals/{id}/approve with a development reviewer token
+    (once the review service has the proposal); review publishes match.approved through its outbox."""
+    from services.platform.auth import mint_dev_token
+
+    token = mint_dev_token("demo-reviewer", ["reviewer"], [region])
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"demo-{proposal['proposal_id']}"}
+
+    async def approve() -> int | None:
+        url = f"{review_url}/v1/proposals/{proposal['proposal_id']}/approve"
+        response = await http.post(url, headers=headers)
+        return None if response.status_code == 404 else response.status_code  # 404: not consumed yet
+
+    return await _wait(approve, timeout_s) == 200
 
 
 async def _approve(bootstrap: str, region: str, proposal: dict[str, Any]) -> None:

@@ -32,6 +32,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "services.notifier.cli:main",
         "run the notifier service (offers, expiry, signed webhooks, HTTP answers)",
     ),
+    "review": (
+        "services.review.cli:main",
+        "run the review service (review [run] | token --role R --region X)",
+    ),
+    "audit": ("services.review.cli:audit_main", "verify the review audit log's hash chain (audit verify)"),
     "round": ("services.matcher.cli:round_main", "start a matching round for a region now"),
     "replay": ("services.matcher.cli:replay_main", "re-solve a recorded round and compare"),
     "demo-feed": (

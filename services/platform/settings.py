@@ -65,6 +65,22 @@ class ServiceSettings(BaseSettings):
     # retention (30 days in deploy/kafka/topics.yaml) so a redelivered message always finds its row.
     inbox_retention_days: float = Field(default=45.0, gt=0)
 
+    @property
+    def database_is_local(self) -> bool:
+        """The database runs on this machine (loopback or a Unix socket): local development or tests."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            url = make_url(self.database_url)
+        except Exception:
+            return False
+        socket_dir = url.query.get("host")
+        if isinstance(socket_dir, tuple):
+            socket_dir = socket_dir[0]
+        if isinstance(socket_dir, str) and socket_dir.startswith("/"):
+            return True
+        return url.host in {None, "", "localhost", "127.0.0.1", "::1"}
+
     _prefixed_fields: ClassVar[dict[str, tuple[str, ...]]] = _PREFIXED_WITH_FALLBACK
 
     @classmethod

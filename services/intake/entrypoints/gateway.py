@@ -25,6 +25,7 @@ from schemas.events import INTAKE_TYPES, TOPIC_OF_TYPE, CloudEvent
 from schemas.topics import VACANCIES
 from services.intake.settings import IntakeSettings
 from services.platform.admission import MAX_VALUE_BYTES, Accepted, validate_message
+from services.platform.admission.http import read_bounded_body
 from services.platform.admission.rate_limit import RateLimiter
 from services.platform.admission.registry import Organisation, Registry, load_registry
 from services.platform.kafka import CLOUDEVENTS_HEADERS, make_producer
@@ -159,7 +160,7 @@ def create_gateway(
                 f"rate limit of {settings.rate_limit_per_s:g} events/s exceeded",
                 {"Retry-After": str(max(1, math.ceil(wait_s)))},
             )
-        body = await _read_body(request)
+        body = await read_bounded_body(request)
         if body is None:
             GATEWAY_REQUESTS.labels("rejected", organisation.id).inc()
             return _error(413, f"the body is larger than {MAX_VALUE_BYTES} bytes (1 MiB)")
@@ -186,17 +187,6 @@ def create_gateway(
         return await _produce(state["producer"], topic, verdict, body, organisation)
 
     return app
-
-
-async def _read_body(request: Request) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_VALUE_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _produce(

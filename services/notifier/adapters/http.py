@@ -44,6 +44,7 @@ from services.notifier.adapters.tables import SCHEMA, dead_letters, deliveries, 
 from services.notifier.core.offers import ANSWER_STATUS, check_answer
 from services.notifier.core.signing import SecretError, new_secret, secret_key
 from services.notifier.core.urls import EndpointUrlError
+from services.platform.admission.http import read_bounded_body
 from services.platform.admission.outcome import MAX_VALUE_BYTES
 from services.platform.admission.rate_limit import RateLimiter
 from services.platform.inbox import record_once
@@ -125,7 +126,7 @@ def create_api(
         if wait_s > 0:
             metrics.ANSWERS.labels("rate_limited").inc()
             return _error(429, "rate limit exceeded", {"Retry-After": str(max(1, math.ceil(wait_s)))})
-        body = await _read_body(request)
+        body = await read_bounded_body(request)
         if body is None:
             metrics.ANSWERS.labels("invalid").inc()
             return _error(413, f"the body is larger than {MAX_VALUE_BYTES} bytes (1 MiB)")
@@ -317,18 +318,6 @@ def create_api(
 
     api.include_router(admin)
     return api
-
-
-async def _read_body(request: Request) -> bytes | None:
-    """The body, or None once it passes MAX_VALUE_BYTES (read in chunks: never buffered beyond that)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_VALUE_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _set_enabled(

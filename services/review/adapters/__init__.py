@@ -1,0 +1,1 @@
+"""The review service's adapters: tables and the repository (PostgreSQL schema `review`)."""

@@ -1,0 +1,1 @@
+"""The review service's pure rules: decisions, reason codes, audit chain, plain-language explanation."""

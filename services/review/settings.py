@@ -1,0 +1,46 @@
+"""Review settings: the shared platform settings plus WIJKMATCH_REVIEW_* options (auth: WIJKMATCH_AUTH_*)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from services.platform.settings import ServiceSettings, service_config
+
+SCHEMA = "review"
+SOURCE = "urn:wijkmatch:review"
+CONSUMER_GROUP = "wijkmatch-review"
+
+
+class ReviewSettings(ServiceSettings):
+    model_config = service_config("review")
+
+    http_port: int = 8030
+    # Where the region's policy asks for four eyes: comma-separated region codes, or `*` for every
+    # region. Set by the region office per deployment; the policy.set event (DOMAIN.md's Policy) has no
+    # such field, and the matcher has no use for it, so it is the review service's own setting.
+    four_eyes_regions: str = ""
+    consumer_group: str = CONSUMER_GROUP
+    topic_partitions: int = 4
+    migrate_on_start: bool = True
+    relay_poll_interval_s: float = 0.2
+    # Bulk approve: at most this many proposals per request, and this many bulk requests per minute per
+    # person (a token bucket), so a script cannot rubber-stamp a round.
+    bulk_max_items: int = Field(default=50, ge=1, le=500)
+    bulk_per_minute: int = Field(default=6, ge=1)
+    page_size_max: int = Field(default=200, ge=1)
+    # Idempotency-Key records are kept this long.
+    idempotency_retention_h: float = Field(default=48.0, gt=0)
+    # The web page's sign-in cookie is marked Secure unless the page is served on loopback.
+    cookie_secure: bool = False
+    # The sign-in page offers buttons that mint development tokens (only in WIJKMATCH_AUTH_MODE=local).
+    dev_sign_in: bool = True
+    queue_poll_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("four_eyes_regions")
+    @classmethod
+    def _regions(cls, value: str) -> str:
+        return ",".join(part.strip() for part in value.split(",") if part.strip())
+
+    @property
+    def four_eyes(self) -> frozenset[str]:
+        return frozenset(part for part in self.four_eyes_regions.split(",") if part)
