@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 
-from services.matcher.adapters.consumer import MatcherConsumer
+from services.matcher.adapters.consumer import MatcherConsumer, register_subscriber
 from services.matcher.pool.model import RefusalPolicy
 from services.matcher.rounds.runner import RoundRunner
 from services.matcher.rounds.scheduler import Scheduler
@@ -55,14 +56,22 @@ class MatcherService:
         )
         self.consumer = MatcherConsumer(
             self.sessions,
-            bootstrap_servers=s.kafka_bootstrap_servers,
-            group_id=s.consumer_group,
             refusal=RefusalPolicy(s.refusal_policy, s.park_days),
             registry_loader=lambda: _load_registry(s.organisations),
+            on_committed=self.relay.wake,
+        )
+        # The consuming broker is the service's own (it starts and stops with the service, first to stop);
+        # the ASGI app's broker only answers readiness pings.
+        self.broker = KafkaBroker(
+            s.kafka_bootstrap_servers, logger=None, consumer_only=True, metadata_max_age_ms=5_000
+        )
+        register_subscriber(
+            self.broker,
+            self.consumer,
+            group_id=s.consumer_group,
+            batch=s.consumer_batch,
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=s.heartbeat_interval_ms,
-            batch=s.consumer_batch,
-            on_committed=self.relay.wake,
         )
         self.scheduler = Scheduler(
             self.engine,
@@ -94,7 +103,7 @@ class MatcherService:
         chaos.warn_if_enabled("matcher")
         await self.solver.start()
         await self.relay.start()
-        await self.consumer.start()
+        await self.broker.start()
         self.scheduler.start()
         self.started = True
         log.info("matcher started", extra={"instance": self.settings.instance_id})
@@ -103,7 +112,7 @@ class MatcherService:
         """Graceful: stop consuming, let a running round finish within the grace period (else abandon it
         safely: its region stays unhandled and the next owner redoes it), publish what is left."""
         log.info("matcher stopping", extra={"instance": self.settings.instance_id})
-        await self.consumer.stop()
+        await self.broker.stop()
         await self.scheduler.stop(self.settings.shutdown_grace_s)
         await self.relay.stop()
         self.solver.close()
