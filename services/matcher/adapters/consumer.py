@@ -352,7 +352,8 @@ def register_subscriber(
     session_timeout_ms: int = 10_000,
     heartbeat_interval_ms: int = 2_000,
 ) -> Any:
-    """The FastStream batch subscriber feeding `consumer`; offsets committed after its transactions."""
+    """The FastStream batch subscriber feeding `consumer` (returned: it starts with the broker, stops with
+    it or on its own); offsets committed after the consumer's transactions."""
     subscriber = broker.subscriber(
         *TOPICS,
         group_id=group_id,
@@ -387,4 +388,4 @@ def register_subscriber(
         if consumer.on_committed is not None:
             consumer.on_committed()
 
-    return consume_matcher_batch
+    return subscriber
