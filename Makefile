@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser test test-fast lint format demo up schemas bench bench-components bench-intake bench-solver bench-matcher clean
+.PHONY: venv browser promtool test test-fast lint format demo up schemas bench bench-components bench-intake bench-solver bench-matcher clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,10 +22,23 @@ browser:
 		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
-test: $(STAMP) browser
+# promtool checks and unit-tests the alert rules (tests/unit/deploy/test_alert_rules.py): unpacked from
+# Debian's prometheus package into the venv (nothing installed system-wide, no server started).
+PROMTOOL := $(VENV)/bin/promtool
+$(PROMTOOL): | $(STAMP)
+	@echo "unpacking promtool from Debian's prometheus package into $(VENV)/bin"
+	@tmp=$$(mktemp -d) && chmod 755 $$tmp && cd $$tmp && \
+		{ apt-get download prometheus >/dev/null 2>&1 || { \
+			SUDO=$$(test "$$(id -u)" = 0 || echo sudo); $$SUDO apt-get update -q >/dev/null && apt-get download prometheus; }; } && \
+		dpkg-deb -x prometheus_*.deb unpacked && cp unpacked/usr/bin/promtool $(CURDIR)/$(PROMTOOL) && \
+		cd / && rm -rf $$tmp
+
+promtool: $(PROMTOOL)
+
+test: $(STAMP) browser $(PROMTOOL)
 	$(PY) -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(PROMTOOL)
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)

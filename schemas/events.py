@@ -235,6 +235,18 @@ class FitParts(StrictModel):
     total: int
 
 
+MAX_CANDIDATES = 5
+MAX_UNPLACED_LISTED = 10_000
+
+
+class Candidate(StrictModel):
+    """Another household for which the proposed home was eligible: its pseudonymous id and its rank by
+    priority among all of them (1 = most urgent; equal priorities share a rank). Nothing else of it."""
+
+    case: Id
+    rank: PositiveCount
+
+
 class MatchProposed(Regional):
     round_id: Id
     proposal_id: Id
@@ -243,6 +255,13 @@ class MatchProposed(Regional):
     priority: Priority
     fit: FitParts
     explanation: Annotated[list[Annotated[str, Field(min_length=1, max_length=2000)]], Field(max_length=100)]
+    # Optional context (v1, added later; absent in older events). All computed over the round's problem
+    # with the solver's hard rules 1-8; units and cases taken by pins do not count.
+    group: Group | None = None  # the household's target group
+    eligible_units: Count | None = None  # homes in the round this household was eligible for
+    eligible_households: PositiveCount | None = None  # households eligible for this home, this one included
+    rank: PositiveCount | None = None  # this household's rank by priority among them (1 = most urgent)
+    candidates: Annotated[list[Candidate], Field(max_length=MAX_CANDIDATES)] | None = None  # the others
 
 
 class MatchCancelled(Regional):
@@ -260,6 +279,14 @@ class Objective(StrictModel):
     gap: Annotated[float, Field(ge=0)]
 
 
+class UnplacedCase(StrictModel):
+    """One household the round left without a home: its pseudonymous id and the solver's reason code."""
+
+    case: Id
+    reason: UnplacedReason
+    eligible_units: Count | None = None  # homes in the round it was eligible for (hard rules 1-8)
+
+
 class RoundCompleted(Regional):
     round_id: Id
     status: Literal["OPTIMAL", "FEASIBLE", "INVALID_INPUT"]
@@ -270,6 +297,10 @@ class RoundCompleted(Regional):
     solve_seconds: Annotated[float, Field(ge=0)]
     duration_seconds: Annotated[float | None, Field(ge=0)] = None
     problem_sha256: Sha256
+    # Optional (absent in older events): the unplaced households, most urgent first; at most
+    # MAX_UNPLACED_LISTED, and fewer when the event would grow too large — the counts above are always
+    # complete, so sum(unplaced_by_reason) - len(unplaced) says how many are not listed.
+    unplaced: Annotated[list[UnplacedCase], Field(max_length=MAX_UNPLACED_LISTED)] | None = None
 
 
 class MatchApproved(Regional):

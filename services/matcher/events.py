@@ -45,8 +45,15 @@ def explanation_lines(explanation: Any) -> list[str]:
 
 
 def match_proposed(
-    *, region: str, round_id: str, proposal_id: str, assignment: dict[str, Any]
+    *,
+    region: str,
+    round_id: str,
+    proposal_id: str,
+    assignment: dict[str, Any],
+    context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`context`: the optional fields (group, eligible_units, eligible_households, rank, candidates) from
+    services.matcher.rounds.context; left out when not given."""
     return cloud_event(
         "match.proposed",
         proposal_id,
@@ -59,6 +66,7 @@ def match_proposed(
             "priority": assignment["priority"],
             "fit": fit_parts(assignment.get("fit")),
             "explanation": explanation_lines(assignment.get("explanation")),
+            **(context or {}),
         },
         event_id=f"proposed-{proposal_id}",
     )
@@ -81,8 +89,11 @@ def round_completed(
     summary: dict[str, Any],
     problem_sha256: str,
     duration_seconds: float | None = None,
+    unplaced: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """`unplaced`: the bounded per-household list from services.matcher.rounds.context (None: left out)."""
     stats = result.get("stats") or {}
+    extra = {"unplaced": unplaced} if unplaced is not None else {}
     return cloud_event(
         "round.completed",
         round_id,
@@ -97,6 +108,7 @@ def round_completed(
             "solve_seconds": float(stats.get("solve_seconds") or 0.0),
             "duration_seconds": None if duration_seconds is None else round(duration_seconds, 3),
             "problem_sha256": problem_sha256,
+            **extra,
         },
         event_id=f"completed-{round_id}",
     )

@@ -2,6 +2,11 @@
 
 The bundled Tansu broker has no idempotent producer and no transactions, so producers run with
 `enable_idempotence=False` and `acks="all"`; effectively-once comes from the database (inbox + outbox).
+
+Every client made here connects as `KafkaClientSettings` says (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*,
+KAFKA_SSL_*; PLAINTEXT by default): `kafka_client_options()` for aiokafka clients, `kafka_broker_security()`
+for a FastStream KafkaBroker. A service that builds its own aiokafka client passes
+`**kafka_client_options()` too.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
@@ -21,8 +27,10 @@ from aiokafka.errors import (
     KafkaConnectionError,
     TopicAlreadyExistsError,
 )
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from schemas.topics import ALL_TOPICS
+from services.platform.settings import KafkaClientSettings
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +38,61 @@ CLOUDEVENTS_CONTENT_TYPE = b"application/cloudevents+json"
 CLOUDEVENTS_HEADERS: list[tuple[str, bytes]] = [("content-type", CLOUDEVENTS_CONTENT_TYPE)]
 
 
+def _ssl_context(settings: KafkaClientSettings) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+    if settings.kafka_ssl_certfile:
+        context.load_cert_chain(settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile)
+    return context
+
+
+def kafka_client_options(settings: KafkaClientSettings | None = None) -> dict[str, Any]:
+    """aiokafka keyword arguments for the configured security protocol; {} for PLAINTEXT (the default).
+
+    `settings` None reads the environment (one configuration per process)."""
+    settings = settings if settings is not None else KafkaClientSettings()
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in {"SSL", "SASL_SSL"}:
+        options["ssl_context"] = _ssl_context(settings)
+    if protocol.startswith("SASL_"):
+        if not settings.kafka_sasl_username or settings.kafka_sasl_password is None:
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return options
+
+
+def kafka_broker_security(settings: KafkaClientSettings | None = None) -> BaseSecurity | None:
+    """The same configuration as a FastStream `security=` object (None for PLAINTEXT)."""
+    settings = settings if settings is not None else KafkaClientSettings()
+    options = kafka_client_options(settings)
+    if not options:
+        return None
+    use_ssl = "ssl_context" in options
+    if "sasl_mechanism" not in options:
+        return BaseSecurity(ssl_context=options["ssl_context"], use_ssl=True)
+    scram: dict[str, type[BaseSecurity]] = {
+        "SCRAM-SHA-512": SASLScram512,
+        "SCRAM-SHA-256": SASLScram256,
+        "PLAIN": SASLPlaintext,
+    }
+    return scram[options["sasl_mechanism"]](  # type: ignore[call-arg]
+        username=options["sasl_plain_username"],
+        password=options["sasl_plain_password"],
+        ssl_context=options.get("ssl_context"),
+        use_ssl=use_ssl,
+    )
+
+
 def make_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:
     """A producer that works on Tansu and real Kafka alike: acks from all replicas, no idempotence."""
     options: dict[str, Any] = {
+        **kafka_client_options(),
         "bootstrap_servers": bootstrap_servers,
         "acks": "all",
         "enable_idempotence": False,
@@ -54,7 +114,11 @@ async def ensure_topics(
 ) -> list[str]:
     """Create the topics that do not exist yet (idempotent). Returns the names it created."""
     wanted = list(dict.fromkeys(topics))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers,
+        request_timeout_ms=int(timeout_s * 1000),
+        **kafka_client_options(),
+    )
     await _start_with_retry(admin, timeout_s)
     try:
         existing = set(await admin.list_topics())
@@ -143,6 +207,7 @@ class BatchConsumer:
         self.probe = probe
         self.retry_backoff_s = retry_backoff_s
         options: dict[str, Any] = {
+            **kafka_client_options(),
             "bootstrap_servers": bootstrap_servers,
             "group_id": group_id,
             "enable_auto_commit": False,

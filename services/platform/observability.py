@@ -262,16 +262,20 @@ def make_kafka_broker(
     registry: CollectorRegistry = REGISTRY,
     **broker_kwargs: Any,
 ) -> KafkaBroker:
-    """A KafkaBroker with Prometheus metrics (faststream_* series), our logger and a Tansu-safe producer."""
+    """A KafkaBroker with Prometheus metrics (faststream_* series), our logger, a Tansu-safe producer and the
+    process's Kafka security settings (KAFKA_SECURITY_PROTOCOL, ...; PLAINTEXT by default)."""
     from faststream.kafka import KafkaBroker
     from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
     middlewares = [KafkaPrometheusMiddleware(registry=registry, app_name=service_name)]
     middlewares.extend(broker_kwargs.pop("middlewares", ()))
+    from services.platform.kafka import kafka_broker_security
+
     options: dict[str, Any] = {
         "acks": "all",
         "enable_idempotence": False,
         "logger": logging.getLogger(f"{service_name}.broker"),
+        "security": kafka_broker_security(),
     }
     options.update(broker_kwargs)
     return KafkaBroker(bootstrap_servers, middlewares=middlewares, **options)

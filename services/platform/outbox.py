@@ -42,6 +42,11 @@ MAX_EVENT_BYTES = 1_000_000  # under Kafka's default 1 MiB message limit, with r
 OUTBOX_PENDING = Gauge("wijkmatch_outbox_pending", "Outbox rows not yet published", ["schema"])
 OUTBOX_PUBLISHED = Counter("wijkmatch_outbox_published_total", "Outbox rows published", ["schema", "topic"])
 OUTBOX_FAILURES = Counter("wijkmatch_outbox_relay_failures_total", "Failed relay passes", ["schema"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "wijkmatch_outbox_oldest_pending_seconds",
+    "Age of the oldest outbox row not yet published (0 when none), as of the relay's last count",
+    ["schema"],
+)
 
 
 def notify_channel(schema: str) -> str:
@@ -183,7 +188,11 @@ class OutboxRelay:
             "WHERE sent_at IS NULL ORDER BY id LIMIT :limit"
         )
         self._mark = text(f"UPDATE {s}.outbox SET sent_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))")
-        self._count = text(f"SELECT count(*) FROM {s}.outbox WHERE sent_at IS NULL")
+        self._count = text(
+            f"SELECT count(*), coalesce(extract(epoch FROM now() - (SELECT created_at FROM {s}.outbox "
+            "WHERE sent_at IS NULL ORDER BY id LIMIT 1)), 0) "
+            f"FROM {s}.outbox WHERE sent_at IS NULL"
+        )
         self._purge = text(
             f"DELETE FROM {s}.outbox WHERE sent_at IS NOT NULL "
             "AND sent_at < now() - make_interval(secs => :secs)"
@@ -276,8 +285,10 @@ class OutboxRelay:
 
     async def pending(self) -> int:
         async with self.engine.connect() as conn:
-            count = int((await conn.execute(self._count)).scalar_one())
+            count, oldest_s = (await conn.execute(self._count)).one()
+        count = int(count)
         OUTBOX_PENDING.labels(self.schema).set(count)
+        OUTBOX_OLDEST_AGE.labels(self.schema).set(max(0.0, float(oldest_s)))
         return count
 
     async def _publish(self, producer: AIOKafkaProducer, rows: Sequence[OutboxRow]) -> None:

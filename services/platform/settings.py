@@ -12,9 +12,9 @@ first and fall back to `WIJKMATCH_LOG_LEVEL` / `LOG_LEVEL` (log level only).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 FALLBACK_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/wijkmatch"
@@ -47,16 +47,45 @@ def service_config(service: str, **extra: Any) -> SettingsConfigDict:
     return config
 
 
-class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WIJKMATCH_", extra="ignore", populate_by_name=True)
+def _plain(name: str) -> AliasChoices:
+    return AliasChoices(name.upper(), name)
+
+
+class KafkaClientSettings(BaseSettings):
+    """How every Kafka client of a process connects and authenticates: plain environment names, one set for
+    the whole process. The local default is PLAINTEXT without credentials (the bundled broker); production
+    uses SASL_SSL with SCRAM-SHA-512 (the Strimzi KafkaUser's password) or SSL with a client certificate."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, hide_input_in_errors=True)
+
+    kafka_bootstrap_servers: str = Field(
+        default=DEFAULT_KAFKA_BOOTSTRAP_SERVERS, validation_alias=_plain("kafka_bootstrap_servers")
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", validation_alias=_plain("kafka_security_protocol")
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        default="SCRAM-SHA-512", validation_alias=_plain("kafka_sasl_mechanism")
+    )
+    kafka_sasl_username: str | None = Field(default=None, validation_alias=_plain("kafka_sasl_username"))
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, validation_alias=_plain("kafka_sasl_password")
+    )
+    # PEM files: the CA that signed the brokers' certificates (None: the system's trust store), and for
+    # mTLS (SSL) the client certificate and key (Strimzi's user.crt / user.key).
+    kafka_ssl_cafile: str | None = Field(default=None, validation_alias=_plain("kafka_ssl_cafile"))
+    kafka_ssl_certfile: str | None = Field(default=None, validation_alias=_plain("kafka_ssl_certfile"))
+    kafka_ssl_keyfile: str | None = Field(default=None, validation_alias=_plain("kafka_ssl_keyfile"))
+
+
+class ServiceSettings(KafkaClientSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WIJKMATCH_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         default_factory=default_database_url,
         validation_alias=AliasChoices("DATABASE_URL", "database_url"),
-    )
-    kafka_bootstrap_servers: str = Field(
-        default=DEFAULT_KAFKA_BOOTSTRAP_SERVERS,
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
     )
     log_level: str = "INFO"
     http_host: str = "127.0.0.1"
@@ -96,7 +125,9 @@ def _apply_prefixed_aliases(cls: type[ServiceSettings]) -> None:
         field = cls.model_fields.get(name)
         if field is None:
             continue
-        choices = [f"{prefix}{name.upper()}", *(f for f in fallbacks if f != f"{prefix}{name.upper()}"), name]
+        # No bare `name` alias: env lookups ignore case, so a bare HTTP_PORT (e.g. one a platform injects)
+        # would set every service's port. Keyword arguments still work (populate_by_name).
+        choices = [f"{prefix}{name.upper()}", *(f for f in fallbacks if f != f"{prefix}{name.upper()}")]
         field.validation_alias = AliasChoices(*choices)
         changed = True
     if changed:

@@ -82,6 +82,13 @@ async def test_an_approval_in_review_is_pinned_by_the_matcher(
             matcher.scheduler.debounce_s = matcher.scheduler.max_delay_s = 3600.0
             await wait_until(lambda: not matcher.scheduler.tasks, timeout=60, what="no round in flight")
             chosen = items[0]
+            # The matcher's context reaches the review detail (issue 9): eligible homes, rank, candidates.
+            detail = (await client.get(f"/v1/proposals/{chosen['id']}", headers=reviewer)).json()
+            assert detail["group"] is not None and detail["eligible_units"] >= 1
+            others = detail["eligible_households"] - 1
+            assert 1 <= detail["rank"] <= detail["eligible_households"]
+            assert len(detail["candidates"]) == min(5, others)
+            assert detail["explanation"]["competition"] != ""
             answer = await client.post(
                 f"/v1/proposals/{chosen['id']}/approve", headers={**reviewer, "Idempotency-Key": "e2e-1"}
             )

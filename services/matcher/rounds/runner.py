@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from services.matcher import events, metrics
 from services.matcher.pool import repository as repo
 from services.matcher.pool.problem import PoolView, build_problem, canonical_json, sha256_text
 from services.matcher.rounds import store
+from services.matcher.rounds.context import RoundContext, round_context
 from services.matcher.rounds.store import Captured, region_lock
 from services.matcher.rounds.summary import summarise
 from services.matcher.rounds.worker import SolverPool, versions
@@ -67,6 +68,7 @@ class Solved:
     problem: dict[str, Any]
     result: dict[str, Any]
     problem_changed: bool = False
+    context: RoundContext = field(default_factory=RoundContext)  # eligibility and candidates for the events
 
 
 def new_round_id(region: str) -> str:
@@ -147,6 +149,7 @@ class RoundRunner:
                     await self._fail(session, prepared, repr(exc))
                 metrics.ROUNDS.labels(region, "failed").inc()
                 return RoundReport(prepared.round_id, region, "failed", prepared.trigger, 0, 0)
+            solved = replace(solved, context=await self._context(solved, prepared.round_id))
             async with session.begin():
                 report = await self._record(session, prepared, solved)
         finally:
@@ -223,6 +226,14 @@ class RoundRunner:
         problem = drop_pins(problem, bad_pins)
         return Solved(problem, await self.solver.solve(problem, prepared.params), problem_changed=True)
 
+    async def _context(self, solved: Solved, round_id: str) -> RoundContext:
+        """Eligibility and candidates for the events; an add-on, so a fault here never fails the round."""
+        try:
+            return await asyncio.to_thread(round_context, solved.problem, solved.result)
+        except Exception:
+            log.exception("round context failed; events go out without it", extra={"round_id": round_id})
+            return RoundContext()
+
     async def _fail(self, session: AsyncSession, prepared: Prepared, error: str) -> None:
         await store.finish_round(session, prepared.round_id, status="failed", error=error[:2000])
         await store.back_off(session, prepared.region, self.failure_backoff_s)
@@ -268,6 +279,7 @@ class RoundRunner:
                 summary=summary,
                 problem_sha256=sha,
                 duration_seconds=duration,
+                unplaced=solved.context.unplaced,
             ),
         )
         seq = recorded.seq_at_build
@@ -325,7 +337,11 @@ class RoundRunner:
                 continue
             proposal_id = str(uuid.uuid4())
             event = events.match_proposed(
-                region=region, round_id=prepared.round_id, proposal_id=proposal_id, assignment=a
+                region=region,
+                round_id=prepared.round_id,
+                proposal_id=proposal_id,
+                assignment=a,
+                context=solved.context.for_pair(c, u),
             )
             rows.append(
                 {

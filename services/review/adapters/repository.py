@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, asc, desc, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import and_, asc, cast, desc, func, literal, select, text, update
+from sqlalchemy.dialects.postgresql import JSONPATH, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import make_event
@@ -33,6 +33,7 @@ from services.review.core.decisions import (
 from services.review.core.reasons import check_reason
 from services.review.settings import SCHEMA, SOURCE
 
+ROUND_PAGE_UNPLACED = 100  # unplaced households shown per round in the overview (most urgent first)
 AUDIT_LOCK = zlib.crc32(b"wijkmatch.review.audit") | (0x5E1F << 32)
 SORTS = {
     "priority": Proposal.__table__.c.priority,
@@ -66,6 +67,11 @@ async def apply_proposed(session: AsyncSession, data: dict[str, Any], at: dateti
             fit_total=int(fit.get("total", 0)),
             fit=fit,
             explanation=list(data["explanation"]),
+            household_group=data.get("group"),
+            eligible_units=data.get("eligible_units"),
+            eligible_households=data.get("eligible_households"),
+            candidate_rank=data.get("rank"),
+            candidates=data.get("candidates"),
             status="pending",
             proposed_at=at,
         )
@@ -101,6 +107,7 @@ async def apply_round_completed(session: AsyncSession, data: dict[str, Any], at:
         "solve_seconds": float(data["solve_seconds"]),
         "problem_sha256": data["problem_sha256"],
         "completed_at": at,
+        "unplaced": data.get("unplaced"),
     }
     stmt = insert(Round.__table__).values(**values)
     await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values))
@@ -168,6 +175,8 @@ async def list_proposals(
 def _proposal(row: dict[str, Any]) -> dict[str, Any]:
     row["case"] = row.pop("case_id")
     row["unit"] = row.pop("unit_id")
+    row["group"] = row.pop("household_group", None)
+    row["rank"] = row.pop("candidate_rank", None)
     return row
 
 
@@ -183,17 +192,53 @@ async def get_proposal(
     return _proposal(dict(row))
 
 
+# A round without its (up to 10,000 entries long) unplaced list, plus how many entries that list has.
+_ROUND_COLUMNS = [c for c in Round.__table__.c if c.name != "unplaced"]
+_UNPLACED_LISTED = func.jsonb_array_length(R.unplaced).label("unplaced_listed")
+
+
+def _json_path(offset: int, limit: int) -> Any:
+    """The jsonpath of array items offset .. offset + limit - 1."""
+    return cast(literal(f"$[{int(offset)} to {int(offset) + int(limit) - 1}]"), JSONPATH)
+
+
+_UNPLACED_FIRST = func.jsonb_path_query_array(R.unplaced, _json_path(0, ROUND_PAGE_UNPLACED)).label(
+    "unplaced_first"
+)
+
+
 async def get_round(session: AsyncSession, round_id: str) -> dict[str, Any] | None:
-    row = (await session.execute(select(Round.__table__).where(R.id == round_id))).mappings().first()
+    stmt = select(*_ROUND_COLUMNS, _UNPLACED_LISTED).where(R.id == round_id)
+    row = (await session.execute(stmt)).mappings().first()
     return None if row is None else dict(row)
 
 
+async def unplaced_of(
+    session: AsyncSession, principal: Principal, round_id: str, limit: int, offset: int
+) -> dict[str, Any]:
+    """A slice of a round's unplaced households (most urgent first); NotFound outside the caller's regions."""
+    window = func.jsonb_path_query_array(R.unplaced, _json_path(offset, limit))
+    stmt = select(*_ROUND_COLUMNS, _UNPLACED_LISTED, window.label("items")).where(R.id == round_id)
+    row = (await session.execute(stmt)).mappings().first()
+    if row is None or not principal.sees(row["region"]):
+        raise NotFound(round_id)
+    return dict(row)
+
+
 async def list_rounds(
-    session: AsyncSession, principal: Principal, region: str | None, limit: int, offset: int
+    session: AsyncSession,
+    principal: Principal,
+    region: str | None,
+    limit: int,
+    offset: int,
+    *,
+    round_id: str | None = None,
 ) -> list[dict[str, Any]]:
     where = [True if "*" in principal.regions else R.region.in_(sorted(principal.regions))]
     if region is not None:
         where.append(R.region == region)
+    if round_id is not None:
+        where.append(R.id == round_id)
     counts = (
         select(
             P.round_id,
@@ -208,7 +253,9 @@ async def list_rounds(
     )
     stmt = (
         select(
-            Round.__table__,
+            *_ROUND_COLUMNS,
+            _UNPLACED_LISTED,
+            _UNPLACED_FIRST,
             counts.c.proposals,
             counts.c.approved,
             counts.c.rejected,

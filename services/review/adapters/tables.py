@@ -49,6 +49,16 @@ class ProposalBase(ReviewModel):
     note: str | None = Field(default=None, sa_column=Column(Text))
     cancel_reason: str | None = Field(default=None, sa_column=Column(Text))
     offer_status: str | None = Field(default=None, sa_column=Column(Text), description="offered | expired")
+    group: str | None = Field(
+        default=None,
+        sa_column=Column("household_group", Text),
+        description="the household's target group (null: the proposal event did not carry it)",
+    )
+    eligible_units: int | None = Field(
+        default=None,
+        sa_column=Column(Integer),
+        description="homes in the round this household was eligible for (hard rules 1-8; null: not given)",
+    )
 
 
 class Proposal(ProposalBase, table=True):
@@ -56,6 +66,9 @@ class Proposal(ProposalBase, table=True):
 
     fit: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
     explanation: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
+    eligible_households: int | None = Field(default=None, sa_column=Column(Integer))
+    rank: int | None = Field(default=None, sa_column=Column("candidate_rank", Integer))
+    candidates: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSONB(none_as_null=True)))
     offer_id: str | None = Field(default=None, sa_column=Column(Text))
     decision_hash: str | None = Field(default=None, sa_column=Column(Text))
     version: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
@@ -76,6 +89,10 @@ class RoundBase(ReviewModel):
 
 class Round(RoundBase, table=True):
     __tablename__ = "rounds"
+
+    # round.completed's per-household list [{case, reason, eligible_units}], most urgent first (null: the
+    # event did not carry it); read a slice at a time (repository.unplaced_of)
+    unplaced: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSONB(none_as_null=True)))
 
 
 class AuditBase(ReviewModel):

@@ -24,7 +24,7 @@ from services.review.adapters.tables import AuditBase, ProposalBase, RoundBase
 from services.review.bootstrap import ReviewRuntime
 from services.review.core import audit as audit_core
 from services.review.core.decisions import four_eyes_for, may_read_audit
-from services.review.core.explain import explain
+from services.review.core.explain import explain, unplaced_view
 from services.review.core.reasons import MAX_NOTE_LENGTH, REASON_CODES
 from services.review.entrypoints.decide import public_proposal, take_decision
 
@@ -89,19 +89,59 @@ class ExplanationOut(Strict):
     household: list[PartOut]
     home: list[PartOut]
     rules: list[PartOut]
+    competition: str = Field(description="this household's rank among the households eligible for the home")
+    candidates: list[PartOut] = Field(description="the other households for the home: id and rank only")
     other: list[str]
     not_given: list[str]
+
+
+class CandidateOut(Strict):
+    case: str = Field(description="pseudonymous case id")
+    rank: int = Field(
+        description="rank by priority among the households eligible for the home (1 = most urgent)"
+    )
+
+
+class RoundInfo(RoundBase):
+    unplaced_listed: int | None = Field(
+        default=None, description="unplaced households listed by round.completed (null: not given)"
+    )
 
 
 class ProposalDetail(ProposalBase):
     fit: dict[str, int]
     explanation_lines: list[str]
     explanation: ExplanationOut
+    eligible_households: int | None = Field(
+        default=None, description="households for which this home was eligible, this one included"
+    )
+    rank: int | None = Field(default=None, description="this household's rank by priority among them")
+    candidates: list[CandidateOut] | None = Field(
+        default=None, description="the other households for this home (top 5 by rank; null: not given)"
+    )
     four_eyes: bool
-    round: RoundBase | None = None
+    round: RoundInfo | None = None
 
 
-class RoundOut(RoundBase):
+class UnplacedOut(Strict):
+    case: str
+    reason: str
+    reason_words: str
+    eligible_units: int | None = None
+
+
+class UnplacedPage(Strict):
+    round_id: str
+    region: str
+    total: int = Field(description="households left unplaced (from the counts by reason)")
+    listed: int | None = Field(description="how many round.completed listed (null: the event had no list)")
+    limit: int
+    offset: int
+    summary: str
+    items: list[UnplacedOut]
+
+
+class RoundOut(RoundInfo):
     proposals: int = 0
     approved: int = 0
     rejected: int = 0
@@ -159,11 +199,30 @@ def detail_view(row: dict[str, Any], round_row: dict[str, Any] | None, four_eyes
             "household": [vars(p) for p in e.household],
             "home": [vars(p) for p in e.home],
             "rules": [vars(p) for p in e.rules],
+            "competition": e.competition,
+            "candidates": [vars(p) for p in e.candidates],
             "other": e.other,
             "not_given": e.not_given,
         },
+        "eligible_households": row.get("eligible_households"),
+        "rank": row.get("rank"),
+        "candidates": row.get("candidates"),
         "four_eyes": four_eyes,
         "round": round_row,
+    }
+
+
+def unplaced_page(row: dict[str, Any], limit: int, offset: int) -> dict[str, Any]:
+    summary, items = unplaced_view(row["items"], row["unplaced_by_reason"], row["unplaced_listed"])
+    return {
+        "round_id": row["id"],
+        "region": row["region"],
+        "total": sum(int(n) for n in row["unplaced_by_reason"].values()),
+        "listed": row["unplaced_listed"],
+        "limit": limit,
+        "offset": offset,
+        "summary": summary,
+        "items": items,
     }
 
 
@@ -284,6 +343,25 @@ def create_api_router(runtime: ReviewRuntime) -> APIRouter:
     ) -> list[dict[str, Any]]:
         async with runtime.sessions() as session:
             return await repository.list_rounds(session, principal, region, limit, offset)
+
+    @router.get(
+        "/rounds/{round_id}/unplaced",
+        response_model=UnplacedPage,
+        tags=["rounds"],
+        responses={404: {"description": "no such round in your regions"}},
+    )
+    async def round_unplaced(
+        round_id: ProposalId,
+        principal: Caller,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> dict[str, Any]:
+        async with runtime.sessions() as session:
+            try:
+                row = await repository.unplaced_of(session, principal, round_id, limit, offset)
+            except NotFound:
+                raise HTTPException(404, "no such round in your regions") from None
+        return unplaced_page(row, limit, offset)
 
     @router.get("/audit", response_model=list[AuditBase], tags=["audit"], responses={403: {}})
     async def audit(

@@ -106,6 +106,8 @@ PUBLIC_FIELDS = (
     "note",
     "cancel_reason",
     "offer_status",
+    "group",
+    "eligible_units",
 )
 
 

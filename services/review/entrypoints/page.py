@@ -18,12 +18,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from schemas.events import GROUPS
+from schemas.events import GROUPS, MAX_UNPLACED_LISTED
 from services.platform.auth import AuthError, Principal, mint_dev_token
 from services.review.adapters import repository
 from services.review.adapters.repository import DecisionRequest, NotFound, ProposalQuery
 from services.review.bootstrap import ReviewRuntime
 from services.review.core.decisions import four_eyes_for, may_decide, may_read_audit
+from services.review.core.explain import unplaced_view
 from services.review.core.reasons import BY_CODE, MAX_NOTE_LENGTH, REASON_CODES
 from services.review.entrypoints.api import detail_view, verify_audit
 from services.review.entrypoints.decide import take_decision
@@ -50,7 +51,7 @@ REASON_WORDS = {
     "care_capacity": "care capacity used up",
     "mix_rule": "neighbourhood mix limit reached",
     "quota": "homes went to quota households",
-    "outranked": "homes went to more urgent households",
+    "outranked": "homes went to households with a stronger claim overall",
 }
 SIDES = [("household", "Household side"), ("provider", "Provider side"), ("process", "Process")]
 
@@ -283,10 +284,40 @@ def create_page_router(runtime: ReviewRuntime) -> APIRouter:
         async with runtime.sessions() as session:
             rows = await repository.list_rounds(session, principal, None, 20, 0)
         for r in rows:
-            groups = [g for g in GROUPS if g in r["placed_by_group"] or g in r["unplaced_by_group"]]
-            r["groups"] = groups
-            r["chart"] = bar_chart(r["id"], groups, r["placed_by_group"], r["unplaced_by_group"])
+            round_view(r, r.pop("unplaced_first"))
         return render(request, "rounds.html", principal, title="Rounds", active="rounds", rounds=rows)
+
+    @router.get("/rounds/{round_id}")
+    async def one_round(request: Request, round_id: str) -> Response:
+        principal = await signed_in(request)
+        if principal is None:
+            return to_sign_in()
+        async with runtime.sessions() as session:
+            try:
+                row = await repository.unplaced_of(session, principal, round_id[:200], MAX_UNPLACED_LISTED, 0)
+                counts = await repository.list_rounds(
+                    session, principal, row["region"], 1, 0, round_id=row["id"]
+                )
+            except NotFound:
+                return render(
+                    request,
+                    "base.html",
+                    principal,
+                    404,
+                    title="Not found",
+                    error="No such round in your regions.",
+                )
+        r = {**row, **(counts[0] if counts else {})}
+        round_view(r, row["items"])
+        return render(
+            request,
+            "rounds.html",
+            principal,
+            title=f"Round {row['id'][:8]}",
+            active="rounds",
+            rounds=[r],
+            single=True,
+        )
 
     @router.get("/audit")
     async def audit(request: Request) -> Response:
@@ -316,6 +347,16 @@ def create_page_router(runtime: ReviewRuntime) -> APIRouter:
         )
 
     return router
+
+
+def round_view(r: dict[str, Any], unplaced: list[dict[str, Any]] | None) -> None:
+    """Adds what the rounds template shows: groups, the chart, the unplaced households in words."""
+    groups = [g for g in GROUPS if g in r["placed_by_group"] or g in r["unplaced_by_group"]]
+    r["groups"] = groups
+    r["chart"] = bar_chart(r["id"], groups, r["placed_by_group"], r["unplaced_by_group"])
+    r["unplaced_text"], r["unplaced_rows"] = unplaced_view(
+        unplaced, r["unplaced_by_reason"], r.get("unplaced_listed")
+    )
 
 
 def bar_chart(round_id: str, groups: list[str], placed: dict[str, int], unplaced: dict[str, int]) -> str:

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from devstack.generate import generate_problem
-from schemas.events import DATA_MODELS, CloudEvent
+from schemas.events import DATA_MODELS, GROUPS, CloudEvent
 from services.matcher.pool.problem import sha256_text
 from services.matcher.pool.tables import proposals, rounds
+from services.matcher.rounds.context import round_context
 from services.matcher.rounds.replay import replay_round
 from services.matcher.solver import solve_problem
 from tests.support.checker import check_result
@@ -85,6 +86,19 @@ async def test_pool_events_become_proposals_that_keep_every_rule_and_equal_the_o
             _assert_valid_event(event)
             assert event["data"]["region"] == region
         assert all(e["data"]["round_id"] == recorded["id"] for e in proposed)
+        # The context (issue 9): every proposal and the round carry it, as computed over the recorded problem.
+        context = round_context(problem, result)
+        for e in proposed:
+            d = e["data"]
+            assert d["eligible_units"] >= 1 and d["rank"] >= 1 and d["group"] in GROUPS
+            assert {k: d[k] for k in context.for_pair(d["case"], d["unit"])} == context.for_pair(
+                d["case"], d["unit"]
+            )
+        unplaced = completed[0]["data"]["unplaced"]
+        assert [(u["case"], u["reason"]) for u in unplaced] == [
+            (u["case"], u["reason"]) for u in context.unplaced
+        ]
+        assert len(unplaced) == sum(completed[0]["data"]["unplaced_by_reason"].values())
 
         async with matcher.sessions() as session:
             stored = (

@@ -53,6 +53,11 @@ async def _consume(bootstrap: str, topic: str, expected: int, timeout_s: float =
     return messages
 
 
+async def engine_exec(engine: AsyncEngine, sql: str) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text(sql))
+
+
 async def _unsent(engine: AsyncEngine, schema: str) -> int:
     async with engine.connect() as conn:
         return (
@@ -204,8 +209,14 @@ async def test_stop_with_drain_publishes_what_is_left_and_pending_gauge_follows(
         await enqueue_many(session, schema, [(topic, "r1", _event(n)) for n in range(30)])
     assert await relay.pending() == 30
     assert REGISTRY.get_sample_value("wijkmatch_outbox_pending", {"schema": schema}) == 30
+    await engine_exec(engine, f"UPDATE {schema}.outbox SET created_at = now() - interval '90 seconds'")
+    await relay.pending()
+    oldest = REGISTRY.get_sample_value("wijkmatch_outbox_oldest_pending_seconds", {"schema": schema})
+    assert oldest is not None and 90 <= oldest < 3600
     await relay.stop(drain=True)
     assert await _unsent(engine, schema) == 0
+    await relay.pending()
+    assert REGISTRY.get_sample_value("wijkmatch_outbox_oldest_pending_seconds", {"schema": schema}) == 0
     assert len(await _consume(kafka_bootstrap, topic, 30)) == 30
 
 

@@ -41,9 +41,27 @@ def auth(role: str, regions: list[str], subject: str | None = None) -> dict[str,
     return {"Authorization": f"Bearer {token(role, regions, subject)}"}
 
 
-def proposed_event(region: str, round_id: str, *, priority: int = 700_000) -> dict[str, Any]:
+# The optional context of match.proposed and round.completed, as the matcher sends it since issue 9.
+CANDIDATES = [{"case": "case-other-1", "rank": 1}, {"case": "case-other-2", "rank": 3}]
+CONTEXT = {
+    "group": "institution_leaver",
+    "eligible_units": 4,
+    "eligible_households": 9,
+    "rank": 2,
+    "candidates": CANDIDATES,
+}
+UNPLACED = [
+    {"case": "case-u-1", "reason": "care_capacity", "eligible_units": 2},
+    {"case": "case-u-2", "reason": "outranked", "eligible_units": 5},
+]
+
+
+def proposed_event(
+    region: str, round_id: str, *, priority: int = 700_000, context: dict[str, Any] | None = None
+) -> dict[str, Any]:
     pid = str(uuid.uuid4())
     data = {
+        **(context or {}),
         "region": region,
         "round_id": round_id,
         "proposal_id": pid,
@@ -63,8 +81,11 @@ def proposed_event(region: str, round_id: str, *, priority: int = 700_000) -> di
     )
 
 
-def round_completed_event(region: str, round_id: str) -> dict[str, Any]:
+def round_completed_event(
+    region: str, round_id: str, *, unplaced: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     data = {
+        "unplaced": unplaced,
         "region": region,
         "round_id": round_id,
         "status": "OPTIMAL",
@@ -80,12 +101,19 @@ def round_completed_event(region: str, round_id: str) -> dict[str, Any]:
     )
 
 
-async def publish_round(publish: Any, region: str, n: int) -> tuple[str, list[dict[str, Any]]]:
+async def publish_round(
+    publish: Any, region: str, n: int, *, with_context: bool = False
+) -> tuple[str, list[dict[str, Any]]]:
+    """n proposals and the round's completion; `with_context`: with the optional context fields."""
     round_id = str(uuid.uuid4())
-    events = [proposed_event(region, round_id, priority=900_000 - i * 1000) for i in range(n)]
+    context = CONTEXT if with_context else None
+    events = [
+        proposed_event(region, round_id, priority=900_000 - i * 1000, context=context) for i in range(n)
+    ]
     for e in events:
         await publish(PROPOSALS, region, e)
-    await publish(PROPOSALS, region, round_completed_event(region, round_id))
+    unplaced = UNPLACED if with_context else None
+    await publish(PROPOSALS, region, round_completed_event(region, round_id, unplaced=unplaced))
     return round_id, events
 
 

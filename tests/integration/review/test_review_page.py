@@ -121,7 +121,7 @@ async def test_staff_review_a_round_in_the_browser(browser, review_url, publish,
 
     await page.goto(f"{review_url}/queue?region={region}&status=open")
     await page.get_by_text("Nothing to show.").wait_for()
-    _, events = await publish_round(publish, region, 2)
+    round_id, events = await publish_round(publish, region, 2, with_context=True)
     first, second = (e["data"]["proposal_id"] for e in events)
     # no reload: the queue refreshes itself
     await page.locator(f'a[href="/proposals/{first}"]').wait_for(timeout=30_000)
@@ -132,6 +132,10 @@ async def test_staff_review_a_round_in_the_browser(browser, review_url, publish,
     await page.goto(f"{review_url}/proposals/{first}")
     assert await page.get_by_role("heading", name="Why this household").is_visible()
     assert await page.get_by_text("1 of 3 slots left").is_visible()
+    assert await page.get_by_text("4 homes in this round passed the hard rules").is_visible()
+    assert await page.get_by_role("heading", name="Other households for this home").is_visible()
+    assert "ranks 2nd by priority of the 9 households" in await page.locator("#competition").inner_text()
+    assert await page.get_by_role("rowheader", name="Household case-other-1").is_visible()
     await check_accessibility(page, "proposal")
     await shot(page, "03-proposal")
     await tab_to(page, "#approve")
@@ -164,8 +168,19 @@ async def test_staff_review_a_round_in_the_browser(browser, review_url, publish,
         return await page.locator("svg[role=img]").count() > 0
 
     await wait_for(round_listed, what="the round overview with its chart")
+    section = page.locator(f"#round-{round_id}")
+    await section.get_by_text("Unplaced households (2)").click()  # opens the <details>
+    assert await section.get_by_role("rowheader", name="case-u-1").is_visible()
+    assert await section.get_by_text(
+        "the care it needs had no slots left where suitable homes were"
+    ).is_visible()
     await check_accessibility(page, "rounds")
     await shot(page, "05-rounds")
+    await page.goto(f"{review_url}/rounds/{round_id}")
+    assert await page.get_by_text("All 2 unplaced household(s), most urgent first.").is_visible()
+    assert await page.get_by_role("rowheader", name="case-u-2").is_visible()
+    await check_accessibility(page, "round")
+    await shot(page, "05b-round-unplaced")
 
     await page.get_by_role("button", name="Sign out").click()
     await page.get_by_role("button", name="Sign in as development auditor").click()
