@@ -1,7 +1,8 @@
 """The matcher as one ASGI app: `wijkmatch matcher` or `faststream run services.matcher.app:app`.
 
-FastStream's AsgiFastStream runs the lifespan (start/stop of the service) and serves the HTTP API; the
-consumer, scheduler, solver processes and outbox relay live in MatcherService.
+FastStream's AsgiFastStream runs the lifespan (start/stop of the service) and serves the HTTP API; its
+broker carries the matcher's batch subscriber; the consumer, scheduler, solver processes and outbox relay
+live in MatcherService.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import logging
 from typing import Any
 
 from faststream.asgi import AsgiFastStream
-from faststream.kafka import KafkaBroker
 
+from services.matcher.adapters.broker import matcher_broker
 from services.matcher.settings import MatcherSettings
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,7 @@ class MatcherAsgi(AsgiFastStream):
 
     def __init__(self, settings: MatcherSettings | None = None, **kwargs: Any) -> None:
         self.settings = settings or MatcherSettings()
-        broker = KafkaBroker(self.settings.kafka_bootstrap_servers, logger=None)
-        super().__init__(broker, **kwargs)
+        super().__init__(matcher_broker(self.settings.kafka_bootstrap_servers), **kwargs)
         self.service: Any = None
         self.api: Any = None
         self.on_startup(self._start_service)
@@ -33,7 +33,8 @@ class MatcherAsgi(AsgiFastStream):
         from services.matcher.bootstrap import MatcherService
         from services.matcher.entrypoints.http import create_api
 
-        self.service = MatcherService(self.settings)
+        # The service's subscriber is registered on this app's broker, which starts after this hook.
+        self.service = MatcherService(self.settings, broker=self.broker)  # type: ignore[arg-type]
         broker = self.broker
         self.service.broker_ping = lambda: broker.ping(timeout=2.0)
         self.api = create_api(self.service)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 
-from services.matcher.adapters.consumer import MatcherConsumer
-from services.matcher.decisions.apply import RefusalPolicy
+from services.matcher.adapters.broker import matcher_broker
+from services.matcher.adapters.consumer import MatcherConsumer, register_subscriber
+from services.matcher.pool.model import RefusalPolicy
 from services.matcher.rounds.runner import RoundRunner
 from services.matcher.rounds.scheduler import Scheduler
 from services.matcher.rounds.worker import SolverPool
@@ -32,7 +34,9 @@ def _load_registry(path: str | None) -> Any:
 
 
 class MatcherService:
-    def __init__(self, settings: MatcherSettings | None = None) -> None:
+    def __init__(self, settings: MatcherSettings | None = None, broker: KafkaBroker | None = None) -> None:
+        """`broker`: the ASGI app's broker, which the app starts after and stops after this service (its
+        subscriber is then stopped here, first); without one the service runs a broker of its own."""
         self.settings = settings or MatcherSettings()
         s = self.settings
         self.engine = create_engine(s.database_url, pool_size=5 + s.round_concurrency, max_overflow=5)
@@ -55,14 +59,19 @@ class MatcherService:
         )
         self.consumer = MatcherConsumer(
             self.sessions,
-            bootstrap_servers=s.kafka_bootstrap_servers,
-            group_id=s.consumer_group,
             refusal=RefusalPolicy(s.refusal_policy, s.park_days),
             registry_loader=lambda: _load_registry(s.organisations),
+            on_committed=self.relay.wake,
+        )
+        self._own_broker = broker is None
+        self.broker = broker if broker is not None else matcher_broker(s.kafka_bootstrap_servers)
+        self.subscriber = register_subscriber(
+            self.broker,
+            self.consumer,
+            group_id=s.consumer_group,
+            batch=s.consumer_batch,
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=s.heartbeat_interval_ms,
-            batch=s.consumer_batch,
-            on_committed=self.relay.wake,
         )
         self.scheduler = Scheduler(
             self.engine,
@@ -94,7 +103,8 @@ class MatcherService:
         chaos.warn_if_enabled("matcher")
         await self.solver.start()
         await self.relay.start()
-        await self.consumer.start()
+        if self._own_broker:
+            await self.broker.start()  # else the app starts it (and so this subscriber) right after
         self.scheduler.start()
         self.started = True
         log.info("matcher started", extra={"instance": self.settings.instance_id})
@@ -103,7 +113,10 @@ class MatcherService:
         """Graceful: stop consuming, let a running round finish within the grace period (else abandon it
         safely: its region stays unhandled and the next owner redoes it), publish what is left."""
         log.info("matcher stopping", extra={"instance": self.settings.instance_id})
-        await self.consumer.stop()
+        if self._own_broker:
+            await self.broker.stop()
+        else:
+            await self.subscriber.stop()  # the app stops its broker only after this
         await self.scheduler.stop(self.settings.shutdown_grace_s)
         await self.relay.stop()
         self.solver.close()

@@ -1,4 +1,5 @@
-"""Intake's pure core: versioning, entity ownership, changes, the vault's crypto.
+"""Intake's pure core: entity ownership, changes, the vault's crypto.
 
-Admission (guards, registry, validation, rejections) is shared: services/platform/admission.
+Admission (guards, registry, validation, rejections) is shared: services/platform/admission; the
+"later version wins" rule too: services/platform/versioning.py.
 """

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.pool import PoolChange, pool_change_for
-from services.intake.core.versioning import Version
+from services.platform.versioning import Version
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ batch, the commit only after the transaction (AckPolicy.MANUAL)."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from typing import Any
@@ -19,20 +18,11 @@ from services.intake import metrics
 from services.intake.bootstrap import IntakeRuntime
 from services.intake.service.processor import RawRecord
 from services.platform import chaos
+from services.platform.kafka import no_decode, parse_without_headers
 
 INTAKE_TOPICS: tuple[str, ...] = tuple(INTAKE_TOPIC_TYPES)
 log = logging.getLogger("wijkmatch.intake")
 REDELIVERY_PAUSE_S = 1.0
-
-
-async def _parse_without_headers(records: tuple[ConsumerRecord, ...], original: Any) -> Any:
-    # FastStream decodes every header as UTF-8; one hostile header would fail the whole batch before our
-    # handler sees it. Intake ignores headers, so they are dropped before FastStream's own parser runs.
-    return await original(tuple(dataclasses.replace(r, headers=()) if r.headers else r for r in records))
-
-
-def _no_decode(message: Any) -> None:
-    return None  # the handler reads raw bytes; validation is the core's job
 
 
 def register_consumer(broker: KafkaBroker, runtime: IntakeRuntime) -> Any:
@@ -49,7 +39,7 @@ def register_consumer(broker: KafkaBroker, runtime: IntakeRuntime) -> Any:
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
 
-    @subscriber(parser=_parse_without_headers, decoder=_no_decode)
+    @subscriber(parser=parse_without_headers, decoder=no_decode)
     async def consume_intake_batch(message: KafkaMessage) -> None:
         raw: tuple[ConsumerRecord, ...] = message.raw_message  # type: ignore[assignment]
         if not raw:

@@ -18,9 +18,9 @@ from services.intake.adapters.repository import CareGroup, EntityRef, IntakeRepo
 from services.intake.core.changes import Change, IncomingEvent, care_group, plan_change
 from services.intake.core.ownership import ownership_error, refused
 from services.intake.core.vault_crypto import encrypt_with_data_key
-from services.intake.core.versioning import Version, supersedes
 from services.platform import inbox, outbox
 from services.platform.admission import Rejected, build_rejection_event
+from services.platform.versioning import Version, supersedes
 
 SCHEMA = "intake"
 # Rejections have no trustworthy (source, id); their inbox identity is the message's position.

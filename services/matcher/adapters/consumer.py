@@ -1,8 +1,10 @@
 """Kafka consumer of the matcher: pool events, decisions, offers and offer responses.
 
-One consumer group for all four topics. Each message is applied in one database transaction together
-with its inbox row (dedupe on source + id) and any outbox rows; offsets are committed only after that
-transaction. Rounds never run here: the scheduler picks up what the handlers mark as changed.
+A FastStream batch subscriber (as intake's) on all four topics, one consumer group. A fetched batch is
+applied one partition at a time, each partition's records in one database transaction together with their
+inbox rows (dedupe on source + id) and any outbox rows; offsets are committed (AckPolicy.MANUAL) only after
+those transactions. A rebalance listener tells the scheduler which pool partitions this instance owns.
+Rounds never run here: the scheduler picks up what the handlers mark as changed.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,12 +29,14 @@ from schemas.events import DATA_MODELS, CloudEvent, short_type
 from schemas.pool import parse_pool_event
 from schemas.topics import DECISIONS, INTAKE_REJECTED, OFFER_RESPONSES, OFFERS, POOL
 from services.matcher import metrics
-from services.matcher.decisions.apply import RefusalPolicy, apply_decision
+from services.matcher.decisions.apply import apply_decision
 from services.matcher.pool.apply import apply_parsed_pool_event
+from services.matcher.pool.model import RefusalPolicy
 from services.matcher.pool.repository import lock_region, touch_region, unit_owner
 from services.matcher.settings import SCHEMA
 from services.platform.db import is_transient
 from services.platform.inbox import record_once
+from services.platform.kafka import no_decode, parse_without_headers
 from services.platform.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -61,13 +68,8 @@ class MatcherConsumer:
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
-        bootstrap_servers: str,
-        group_id: str,
         refusal: RefusalPolicy,
         registry_loader: Callable[[], Any],
-        session_timeout_ms: int = 10_000,
-        heartbeat_interval_ms: int = 2_000,
-        batch: int = 100,
         on_committed: Callable[[], None] | None = None,
     ) -> None:
         self.sessions = sessions
@@ -77,26 +79,21 @@ class MatcherConsumer:
         self.on_committed = on_committed
         self.assigned: set[TopicPartition] = set()
         self.assignment_known = False
-        self.last_poll = time.monotonic()
+        self.listener = _Assignment(self)
+        self.kafka: Callable[[], Any] = lambda: None  # the subscriber's AIOKafkaConsumer (None until started)
         self.last_progress = time.monotonic()
         self.processed = 0
-        self.batch = batch
         self.in_flight = False  # a batch is being applied (stuck here = no progress, whatever the lag says)
         self._locked: set[str] = set()
         self._touched: dict[str, int] = {}
         self.probe: Any = None
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=session_timeout_ms,
-            heartbeat_interval_ms=heartbeat_interval_ms,
-            max_poll_interval_ms=300_000,
-            metadata_max_age_ms=5_000,
-        )
+        # One handler per topic; decisions, offers and responses then go by type (pool/model.py TRANSITIONS).
+        self._handlers: dict[str, Callable[[AsyncSession, ConsumerRecord], Awaitable[None]]] = {
+            POOL: self._apply_pool_event,
+            DECISIONS: self._apply_decision,
+            OFFERS: self._apply_decision,
+            OFFER_RESPONSES: self._handle_offer_response,
+        }
 
     @property
     def registry(self) -> Any:
@@ -107,47 +104,34 @@ class MatcherConsumer:
     def owned_pool_partitions(self) -> set[int]:
         return {tp.partition for tp in self.assigned if tp.topic == POOL}
 
-    async def start(self) -> None:
-        await self.consumer.start()
-        self.consumer.subscribe(list(TOPICS), listener=_Assignment(self))
-        self._task = asyncio.create_task(self._run(), name="matcher-consumer")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        with contextlib.suppress(Exception):
-            await self.consumer.stop()
-
     async def lag(self) -> int:
+        kafka = self.kafka()
+        if kafka is None:
+            return 0
         total = 0
         for tp in list(self.assigned):
-            end = self.consumer.highwater(tp)
+            end = kafka.highwater(tp)
             if end is None:
                 continue
             with contextlib.suppress(Exception):
-                total += max(0, end - await self.consumer.position(tp))
+                total += max(0, end - await kafka.position(tp))
         return total
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            batches = await self.consumer.getmany(timeout_ms=500, max_records=self.batch)
-            self.last_poll = time.monotonic()
-            if self.probe is not None and not batches:
-                self.probe.touch()  # an idle poll is progress too: nothing was waiting
-            for tp, records in batches.items():
-                self.in_flight = True
-                await self._handle_batch(records)
+    async def handle_records(self, records: Sequence[ConsumerRecord]) -> None:
+        """A fetched batch, one partition at a time (each in offset order, one transaction each)."""
+        by_partition: dict[tuple[str, int], list[ConsumerRecord]] = {}
+        for record in records:
+            by_partition.setdefault((record.topic, record.partition), []).append(record)
+        for part in by_partition.values():
+            self.in_flight = True
+            try:
+                await self._handle_batch(part)
+            finally:
                 self.in_flight = False
-                self.processed += len(records)
-                self.last_progress = time.monotonic()
-                if self.probe is not None:
-                    self.probe.touch()
-                await self.consumer.commit({tp: records[-1].offset + 1})
-            if batches and self.on_committed is not None:
-                self.on_committed()
+            self.processed += len(part)
+            self.last_progress = time.monotonic()
+            if self.probe is not None:
+                self.probe.touch()
 
     async def _handle_batch(self, records: list[ConsumerRecord]) -> None:
         """One transaction for a partition's batch (each region's row locked and its change recorded once).
@@ -215,60 +199,74 @@ class MatcherConsumer:
                 self._locked, self._touched = set(), {}
 
     async def _apply(self, session: AsyncSession, record: ConsumerRecord) -> None:
-        """Apply one message in the caller's transaction; invalid messages are counted, never block."""
-        if record.topic == OFFER_RESPONSES:
-            await self._handle_offer_response(session, record)
-            return
-        pool_event = None
-        try:
-            event = json.loads(record.value)
-            if record.topic == POOL:
-                envelope = None
-                try:
-                    pool_event = parse_pool_event(event)
-                except (ValueError, ValidationError, KeyError, TypeError):
-                    pool_event = None  # recorded in the inbox below, then skipped
-            else:
-                envelope = CloudEvent.model_validate(event)
-                data = DATA_MODELS[envelope.type].model_validate(envelope.data).model_dump(mode="json")
-        except (ValueError, ValidationError, KeyError, TypeError):
-            metrics.EVENTS.labels(record.topic, "invalid").inc()
-            log.error(
-                "invalid internal event skipped",
-                extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
-            )
-            return
+        """Apply one message in the caller's transaction by its topic's handler; invalid messages are
+        counted, never block."""
+        await self._handlers[record.topic](session, record)
+
+    def _invalid(self, record: ConsumerRecord) -> None:
+        metrics.EVENTS.labels(record.topic, "invalid").inc()
+        log.error(
+            "invalid internal event skipped",
+            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
+        )
+
+    async def _admit(self, session: AsyncSession, record: ConsumerRecord, event: Any) -> bool:
+        """Record the event in the inbox and lock its region; False for a duplicate (nothing to do)."""
         source = str(event.get("source")) if isinstance(event, dict) else "unknown"
         event_id = str(event.get("id")) if isinstance(event, dict) else "unknown"
         if not await record_once(
             session, SCHEMA, source, event_id, record.topic, record.partition, record.offset
         ):
             metrics.EVENTS.labels(record.topic, "duplicate").inc()
-            return
+            return False
         region = event.get("data", {}).get("region") if isinstance(event.get("data"), dict) else None
         if isinstance(region, str):
             await self._lock(session, region)
-        if record.topic == POOL:
-            if pool_event is None:
-                metrics.EVENTS.labels(record.topic, "invalid").inc()
-                log.error(
-                    "invalid pool event skipped",
-                    extra={"partition": record.partition, "offset": record.offset, "event_id": event_id},
-                )
-                return
-            region, applied = await apply_parsed_pool_event(
-                session, pool_event, partition=record.partition, offset=record.offset
+        return True
+
+    async def _apply_pool_event(self, session: AsyncSession, record: ConsumerRecord) -> None:
+        try:
+            event = json.loads(record.value)
+        except (ValueError, TypeError):
+            self._invalid(record)
+            return
+        try:
+            pool_event = parse_pool_event(event)
+        except (ValueError, ValidationError, KeyError, TypeError):
+            pool_event = None  # recorded in the inbox below, then skipped
+        if not await self._admit(session, record, event):
+            return
+        if pool_event is None:
+            metrics.EVENTS.labels(record.topic, "invalid").inc()
+            event_id = str(event.get("id")) if isinstance(event, dict) else "unknown"
+            log.error(
+                "invalid pool event skipped",
+                extra={"partition": record.partition, "offset": record.offset, "event_id": event_id},
             )
-            if applied:
-                self._touched[region] = record.partition
-        else:
-            assert envelope is not None
-            outcome = await apply_decision(session, short_type(envelope.type), data, self.refusal)
-            if not outcome.applied:
-                log.info(
-                    "decision not applied",
-                    extra={"type": envelope.type, "event_id": event_id, "detail": outcome.detail},
-                )
+            return
+        region, applied = await apply_parsed_pool_event(
+            session, pool_event, partition=record.partition, offset=record.offset
+        )
+        if applied:
+            self._touched[region] = record.partition
+        metrics.EVENTS.labels(record.topic, "applied").inc()
+
+    async def _apply_decision(self, session: AsyncSession, record: ConsumerRecord) -> None:
+        try:
+            event = json.loads(record.value)
+            envelope = CloudEvent.model_validate(event)
+            data = DATA_MODELS[envelope.type].model_validate(envelope.data).model_dump(mode="json")
+        except (ValueError, ValidationError, KeyError, TypeError):
+            self._invalid(record)
+            return
+        if not await self._admit(session, record, event):
+            return
+        outcome = await apply_decision(session, short_type(envelope.type), data, self.refusal)
+        if not outcome.applied:
+            log.info(
+                "decision not applied",
+                extra={"type": envelope.type, "event_id": str(event.get("id")), "detail": outcome.detail},
+            )
         metrics.EVENTS.labels(record.topic, "applied").inc()
 
     async def _handle_offer_response(self, session: AsyncSession, record: ConsumerRecord) -> None:
@@ -343,3 +341,51 @@ class MatcherConsumer:
         metrics.EVENTS.labels(record.topic, "rejected").inc()
         log.info("offer answer from a non-owner rejected", extra={"event_id": envelope["id"]})
         return True
+
+
+def register_subscriber(
+    broker: KafkaBroker,
+    consumer: MatcherConsumer,
+    *,
+    group_id: str,
+    batch: int,
+    session_timeout_ms: int = 10_000,
+    heartbeat_interval_ms: int = 2_000,
+) -> Any:
+    """The FastStream batch subscriber feeding `consumer` (returned: it starts with the broker, stops with
+    it or on its own); offsets committed after the consumer's transactions."""
+    subscriber = broker.subscriber(
+        *TOPICS,
+        group_id=group_id,
+        batch=True,
+        max_records=batch,
+        batch_timeout_ms=500,
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=heartbeat_interval_ms,
+        max_poll_interval_ms=300_000,
+        listener=consumer.listener,
+    )
+    consumer.kafka = lambda: subscriber.consumer
+
+    @subscriber(parser=parse_without_headers, decoder=no_decode)
+    async def consume_matcher_batch(message: KafkaMessage) -> None:
+        records: tuple[ConsumerRecord, ...] = message.raw_message  # type: ignore[assignment]
+        if not records:
+            return
+        # Never raises but for cancellation: transient database trouble is retried, a bad message skipped.
+        await consumer.handle_records(records)
+        try:
+            await message.ack()  # commit offsets only now: the batch is durable in PostgreSQL
+        except Exception as exc:
+            # E.g. a rebalance took the partitions away: the new owner re-reads from the last committed
+            # offset and the inbox turns this batch into duplicates. Nothing is lost.
+            log.warning(
+                "offset commit failed after the database commit; the batch will be redelivered",
+                extra={"error": type(exc).__name__},
+            )
+        if consumer.on_committed is not None:
+            consumer.on_committed()
+
+    return subscriber

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.pool import parse_pool_event
 from schemas.topics import TYPE_PREFIX
 from services.matcher import metrics
 from services.matcher.pool import repository as repo
+from services.platform.versioning import Version
 
 
 def entity_action(type_name: str) -> tuple[str, str]:
@@ -19,14 +21,36 @@ def entity_action(type_name: str) -> tuple[str, str]:
     return entity, action
 
 
-async def apply_pool_event(
-    session: AsyncSession, event: dict[str, Any], *, partition: int, offset: int, touch: bool = True
-) -> tuple[str, bool]:
-    """Validates and applies the event: (region, whether it changed the pool). Raises ValueError if
-    invalid. With touch=False the caller records the region's change itself (once per batch)."""
-    return await apply_parsed_pool_event(
-        session, parse_pool_event(event), partition=partition, offset=offset, touch=touch
-    )
+@dataclass(frozen=True)
+class PoolChange:
+    """One validated pool event: which entity of which region, its version and its payload."""
+
+    region: str
+    entity: str
+    key: str
+    version: Version
+    data: Any
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.data.snapshot.model_dump(mode="json")
+
+
+Handler = Callable[[AsyncSession, PoolChange], Awaitable[bool]]
+
+# One handler per pool event type, (entity, action) -> handler; each returns whether the pool changed.
+HANDLERS: dict[tuple[str, str], Handler] = {
+    ("case", "upserted"): lambda s, c: repo.upsert(s, "case", c.region, c.key, c.snapshot(), c.version),
+    ("case", "removed"): lambda s, c: repo.remove(s, "case", c.region, c.key, c.version),
+    ("unit", "upserted"): lambda s, c: repo.upsert(
+        s, "unit", c.region, c.key, c.snapshot(), c.version, owner=getattr(c.data, "owner", None)
+    ),
+    ("unit", "removed"): lambda s, c: repo.remove(s, "unit", c.region, c.key, c.version),
+}
+# Every reference entity (neighbourhood, complex, care_capacity, quota, policy): a row, or a tombstone.
+REFERENCE_HANDLERS: dict[str, Handler] = {
+    "upserted": lambda s, c: repo.set_reference(s, c.region, c.entity, c.key, c.snapshot(), c.version),
+    "removed": lambda s, c: repo.set_reference(s, c.region, c.entity, c.key, None, c.version),
+}
 
 
 async def apply_parsed_pool_event(
@@ -38,20 +62,9 @@ async def apply_parsed_pool_event(
     region: str = data.region  # type: ignore[attr-defined]
     key: str = data.key  # type: ignore[attr-defined]
     event_time: datetime = envelope.time  # type: ignore[assignment]
-    snapshot = data.snapshot.model_dump(mode="json") if action == "upserted" else None  # type: ignore[attr-defined]
-    if entity == "case":
-        if snapshot is None:
-            applied = await repo.remove_case(session, region, key, event_time, offset)
-        else:
-            applied = await repo.upsert_case(session, region, key, snapshot, event_time, offset)
-    elif entity == "unit":
-        if snapshot is None:
-            applied = await repo.remove_unit(session, region, key, event_time, offset)
-        else:
-            owner: str | None = getattr(data, "owner", None)
-            applied = await repo.upsert_unit(session, region, key, snapshot, event_time, offset, owner=owner)
-    else:
-        applied = await repo.set_reference(session, region, entity, key, snapshot, event_time, offset)
+    change = PoolChange(region, entity, key, Version(event_time, offset), data)
+    handler = HANDLERS.get((entity, action)) or REFERENCE_HANDLERS[action]
+    applied = await handler(session, change)
     metrics.POOL_EVENT_AGE.observe(max(0.0, (datetime.now(UTC) - event_time).total_seconds()))
     if applied and touch:
         await repo.touch_region(session, region, partition)

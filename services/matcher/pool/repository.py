@@ -1,21 +1,24 @@
-"""Pool state changes in PostgreSQL, each in the caller's transaction (one event = one unit of work)."""
+"""Pool state in PostgreSQL, each change in the caller's transaction (one event = one unit of work): loads
+the rows the pool model (pool/model.py) decides on and saves what it decided, with its outbox events."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.topics import PROPOSALS
 from services.matcher import events
-from services.matcher.pool import pins
+from services.matcher.pool import model, pins
 from services.matcher.pool.tables import cases, forbidden, proposals, reference, region_state, units
 from services.matcher.settings import SCHEMA
+from services.platform.versioning import Version, newer_in_sql
 
-ACTIVE = ("pending", "approved", "offered")
 REFERENCE_ENTITIES = ("neighbourhood", "complex", "care_capacity", "quota", "policy")
 
 
@@ -70,80 +73,75 @@ async def request_round(session: AsyncSession, region: str) -> None:
     )
 
 
-def _newer(table: Any, event_time: datetime, offset: int) -> Any:
-    return or_(
-        table.c.event_time < event_time,
-        and_(table.c.event_time == event_time, table.c.event_offset < offset),
-    )
-
-
-async def cancel_active(
-    session: AsyncSession, region: str, *, reason: str, case_id: str | None = None, unit_id: str | None = None
-) -> int:
-    """Cancel the active proposals of a case or unit; the other side goes back to the pool."""
-    cond = [proposals.c.region == region, proposals.c.status.in_(ACTIVE)]
+async def _proposals(
+    session: AsyncSession,
+    region: str,
+    statuses: tuple[str, ...],
+    *,
+    case_id: str | None = None,
+    unit_id: str | None = None,
+) -> list[model.Proposal]:
+    """The case's or unit's proposals in these statuses, locked for the rest of the transaction."""
+    cond = [proposals.c.region == region, proposals.c.status.in_(statuses)]
     if case_id is not None:
         cond.append(proposals.c.case_id == case_id)
     if unit_id is not None:
         cond.append(proposals.c.unit_id == unit_id)
     rows = (await session.execute(select(proposals).where(*cond).with_for_update())).mappings().all()
-    for row in rows:
-        await cancel_proposal(session, region, row, reason)
-    return len(rows)
+    return [model.Proposal(r["id"], r["region"], r["case_id"], r["unit_id"], r["status"]) for r in rows]
 
 
-async def cancel_proposal(session: AsyncSession, region: str, row: Any, reason: str) -> None:
-    """Cancel one (locked) proposal row: both sides back in the pool, `match.cancelled` with the reason."""
-    await session.execute(
-        update(proposals)
-        .where(proposals.c.id == row["id"])
-        .values(status="cancelled", reason=reason, updated_at=func.now())
-    )
-    await release_case(session, region, row["case_id"])
-    await release_unit(session, region, row["unit_id"])
-    await publish(
-        session,
-        region,
-        events.match_cancelled(
-            region=region, proposal_id=row["id"], case=row["case_id"], unit=row["unit_id"], reason=reason
-        ),
-    )
-
-
-async def cancel_on_update(
-    session: AsyncSession, region: str, entity: str, key: str, before: dict[str, Any], after: dict[str, Any]
-) -> bool:
-    """A `proposed` case or unit got a new snapshot: cancel its pending proposal (`<entity>_updated`: staff
-    have not decided yet and the next round re-solves with the new data); keep an approved one (a pin)
-    unless the update makes the pair break a hard rule (services/matcher/pool/pins.py), then cancel it
-    with a reason naming the rule. True when a proposal is still active afterwards (the pin was kept)."""
-    column = proposals.c.case_id if entity == "case" else proposals.c.unit_id
-    query = select(proposals).where(
-        proposals.c.region == region, column == key, proposals.c.status.in_(("pending", "approved"))
-    )
-    kept = False
-    for row in (await session.execute(query.with_for_update())).mappings().all():
-        reason: str | None = f"{entity}_updated"
-        if row["status"] == "approved":
-            reason = await _pin_cancel_reason(session, region, entity, row, before, after)
-        if reason is None:
-            kept = True
-        else:
-            await cancel_proposal(session, region, row, reason)
-    return kept
-
-
-async def _pin_cancel_reason(
-    session: AsyncSession, region: str, entity: str, row: Any, before: dict[str, Any], after: dict[str, Any]
-) -> str | None:
-    """pins.pin_cancel_reason for an approved proposal, with the other side's current snapshot and the
-    region's current care capacity."""
-    other_table, other_id = (units, row["unit_id"]) if entity == "case" else (cases, row["case_id"])
-    other = (
+async def save_cancellations(
+    session: AsyncSession, region: str, cancellations: Iterable[model.Cancellation]
+) -> None:
+    """Each (locked) proposal cancelled: both sides back in the pool, `match.cancelled` with the reason."""
+    for c in cancellations:
         await session.execute(
-            select(other_table.c.snapshot).where(other_table.c.region == region, other_table.c.id == other_id)
+            update(proposals)
+            .where(proposals.c.id == c.proposal_id)
+            .values(status="cancelled", reason=c.reason, updated_at=func.now())
         )
-    ).scalar_one()
+        await release_case(session, region, c.case_id)
+        await release_unit(session, region, c.unit_id)
+        await publish(
+            session,
+            region,
+            events.match_cancelled(
+                region=region, proposal_id=c.proposal_id, case=c.case_id, unit=c.unit_id, reason=c.reason
+            ),
+        )
+
+
+async def _update_proposals(
+    session: AsyncSession, region: str, current: model.Entity, snapshot: dict[str, Any]
+) -> tuple[list[model.Proposal], dict[tuple[str, str], int]]:
+    """What model.upsert needs to decide about a proposed entity's proposals: the pending and approved
+    ones (locked), each approved one with its other side's current snapshot, and the region's current
+    care capacity (only read when a pin is at stake)."""
+    if not model.update_needs_proposals(current, snapshot):
+        return [], {}
+    side = {"case_id": current.id} if current.kind == "case" else {"unit_id": current.id}
+    found = await _proposals(session, region, model.UPDATABLE, **side)
+    approved = [p for p in found if p.status == "approved"]
+    if not approved:
+        return found, {}
+    other_table = units if current.kind == "case" else cases
+    other_ids = [p.unit_id if current.kind == "case" else p.case_id for p in approved]
+    others = dict(
+        (
+            await session.execute(
+                select(other_table.c.id, other_table.c.snapshot).where(
+                    other_table.c.region == region, other_table.c.id.in_(other_ids)
+                )
+            )
+        ).all()
+    )
+    with_other = [
+        replace(p, other=others[p.unit_id if current.kind == "case" else p.case_id])
+        if p.status == "approved"
+        else p
+        for p in found
+    ]
     care = (
         await session.execute(
             select(reference.c.snapshot).where(
@@ -153,148 +151,107 @@ async def _pin_cancel_reason(
             )
         )
     ).scalars()
-    slots = pins.care_slots(care)
-    if entity == "case":
-        return pins.pin_cancel_reason("case", before, other, after, other, slots)
-    return pins.pin_cancel_reason("unit", other, before, other, after, slots)
+    return with_other, pins.care_slots(care)
 
 
 async def release_case(
     session: AsyncSession, region: str, case_id: str, parked_until: datetime | None = None
-):
+) -> None:
+    """The case back in the pool (only while a proposal holds it), parked until `parked_until`."""
     await session.execute(
         update(cases)
-        .where(cases.c.region == region, cases.c.id == case_id, cases.c.status.in_(("proposed", "offered")))
-        .values(status="open", parked_until=parked_until, updated_at=func.now())
+        .where(cases.c.region == region, cases.c.id == case_id, cases.c.status.in_(model.HELD))
+        .values(status=model.FREE["case"], parked_until=parked_until, updated_at=func.now())
     )
 
 
 async def release_unit(session: AsyncSession, region: str, unit_id: str) -> None:
+    """The unit back in the pool (only while a proposal holds it), vacant again from now."""
     await session.execute(
         update(units)
-        .where(units.c.region == region, units.c.id == unit_id, units.c.status.in_(("proposed", "offered")))
-        .values(status="vacant", vacant_since=func.now(), updated_at=func.now())
+        .where(units.c.region == region, units.c.id == unit_id, units.c.status.in_(model.HELD))
+        .values(status=model.FREE["unit"], vacant_since=func.now(), updated_at=func.now())
     )
 
 
-async def _locked(session: AsyncSession, table: Any, region: str, key: str) -> Any:
-    """The entity's row (a mapping), locked for the rest of the transaction; None if absent."""
+_TABLES = {"case": cases, "unit": units}
+
+
+async def _load(session: AsyncSession, kind: model.Kind, region: str, key: str) -> model.Entity | None:
+    """The stored case or unit, its row locked for the rest of the transaction; None if absent."""
+    table = _TABLES[kind]
     query = select(table).where(table.c.region == region, table.c.id == key).with_for_update()
-    return (await session.execute(query)).mappings().first()
-
-
-async def upsert_case(
-    session: AsyncSession, region: str, key: str, snapshot: dict[str, Any], event_time: datetime, offset: int
-) -> bool:
-    """Insert or replace a case snapshot if this event is newer; False for a late older event. A changed
-    snapshot of a `proposed` case goes through cancel_on_update (a pending proposal is cancelled, an
-    approved one only when the change breaks a hard rule)."""
-    inserted = (
-        await session.execute(
-            insert(cases)
-            .values(
-                region=region,
-                id=key,
-                status="open",
-                snapshot=snapshot,
-                event_time=event_time,
-                event_offset=offset,
-            )
-            .on_conflict_do_nothing()
-            .returning(cases.c.id)
-        )
-    ).first()
-    if inserted is not None:  # a new case: one round trip
-        return True
-    current = await _locked(session, cases, region, key)
-    assert current is not None
-    if (current["event_time"], current["event_offset"]) >= (event_time, offset):
-        return False
-    status = current["status"]
-    changed = current["snapshot"] != snapshot
-    if status == "proposed" and changed:
-        if not await cancel_on_update(session, region, "case", key, current["snapshot"], snapshot):
-            status = "open"
-    elif status == "withdrawn":
-        status = "open"
-    await session.execute(
-        update(cases)
-        .where(cases.c.region == region, cases.c.id == key)
-        .values(
-            snapshot=snapshot,
-            status=status,
-            event_time=event_time,
-            event_offset=offset,
-            version=cases.c.version + (1 if changed else 0),
-            updated_at=func.now(),
-        )
+    row = (await session.execute(query)).mappings().first()
+    if row is None:
+        return None
+    return model.Entity(
+        kind,
+        key,
+        row["status"],
+        row["snapshot"],
+        Version(row["event_time"], row["event_offset"]),
+        row.get("vacant_since"),
+        row.get("owner"),
     )
-    return True
 
 
-async def remove_case(
-    session: AsyncSession, region: str, key: str, event_time: datetime, offset: int
-) -> bool:
-    return await _remove(session, cases, region, key, event_time, offset, kept="housed", entity="case")
+async def _insert_new(session: AsyncSession, region: str, entity: model.Entity) -> bool:
+    """Insert a case or unit seen for the first time; False if it is already stored (one round trip)."""
+    table = _TABLES[entity.kind]
+    values: dict[str, Any] = {
+        "region": region,
+        "id": entity.id,
+        "status": entity.status,
+        "snapshot": entity.snapshot,
+        "event_time": entity.version.time,
+        "event_offset": entity.version.offset,
+    }
+    if entity.kind == "unit":
+        values |= {"vacant_since": entity.vacant_since, "owner": entity.owner}
+    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
+    return (await session.execute(stmt)).first() is not None
 
 
-async def upsert_unit(
+async def _save(session: AsyncSession, region: str, entity: model.Entity, *, changed: bool) -> None:
+    table = _TABLES[entity.kind]
+    values: dict[str, Any] = {
+        "snapshot": entity.snapshot,
+        "status": entity.status,
+        "event_time": entity.version.time,
+        "event_offset": entity.version.offset,
+        "version": table.c.version + (1 if changed else 0),
+        "updated_at": func.now(),
+    }
+    if entity.kind == "unit":
+        values |= {"vacant_since": entity.vacant_since, "owner": entity.owner}
+    await session.execute(
+        update(table).where(table.c.region == region, table.c.id == entity.id).values(**values)
+    )
+
+
+async def upsert(
     session: AsyncSession,
+    kind: model.Kind,
     region: str,
     key: str,
     snapshot: dict[str, Any],
-    event_time: datetime,
-    offset: int,
+    version: Version,
     *,
     owner: str | None = None,
 ) -> bool:
-    """As upsert_case, for units; `owner` (the corporation, None = not named) replaces a stored one."""
-    inserted = (
-        await session.execute(
-            insert(units)
-            .values(
-                region=region,
-                id=key,
-                status="vacant",
-                snapshot=snapshot,
-                event_time=event_time,
-                event_offset=offset,
-                vacant_since=event_time,
-                owner=owner,
-            )
-            .on_conflict_do_nothing()
-            .returning(units.c.id)
-        )
-    ).first()
-    if inserted is not None:  # a new vacancy: one round trip
+    """Insert or replace a case or unit snapshot as model.upsert decides; False for a late older event."""
+    if await _insert_new(session, region, model.new_entity(kind, key, snapshot, version, owner)):
         return True
-    current = await _locked(session, units, region, key)
+    current = await _load(session, kind, region, key)
     assert current is not None
-    if (current["event_time"], current["event_offset"]) >= (event_time, offset):
+    if model.is_late(current, version):
         return False
-    status = current["status"]
-    vacant_since = current["vacant_since"]
-    changed = current["snapshot"] != snapshot
-    if status == "proposed" and changed:
-        if not await cancel_on_update(session, region, "unit", key, current["snapshot"], snapshot):
-            status = "vacant"
-    elif status in ("withdrawn", "let"):
-        # A vacancy published again after a withdrawal or letting is a new vacancy of the same home.
-        status, vacant_since = "vacant", event_time
-    await session.execute(
-        update(units)
-        .where(units.c.region == region, units.c.id == key)
-        .values(
-            snapshot=snapshot,
-            status=status,
-            vacant_since=vacant_since,
-            owner=owner if owner is not None else current["owner"],
-            event_time=event_time,
-            event_offset=offset,
-            version=units.c.version + (1 if changed else 0),
-            updated_at=func.now(),
-        )
-    )
+    found, slots = await _update_proposals(session, region, current, snapshot)
+    upserted = model.upsert(current, snapshot, version, owner=owner, proposals=found, care_slots=slots)
+    if upserted is None:
+        return False
+    await save_cancellations(session, region, upserted.cancellations)
+    await _save(session, region, upserted.entity, changed=upserted.changed)
     return True
 
 
@@ -304,37 +261,23 @@ async def unit_owner(session: AsyncSession, region: str, unit_id: str) -> str | 
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def remove_unit(
-    session: AsyncSession, region: str, key: str, event_time: datetime, offset: int
-) -> bool:
-    return await _remove(session, units, region, key, event_time, offset, kept="let", entity="unit")
-
-
-async def _remove(
-    session: AsyncSession,
-    table: Any,
-    region: str,
-    key: str,
-    event_time: datetime,
-    offset: int,
-    *,
-    kept: str,
-    entity: str,
-) -> bool:
-    """Withdraw a case or unit (a housed case / let unit keeps its status) and cancel its proposals."""
-    current = await _locked(session, table, region, key)
-    if current is None:
+async def remove(session: AsyncSession, kind: model.Kind, region: str, key: str, version: Version) -> bool:
+    """Withdraw a case or unit as model.remove decides and cancel its active proposals."""
+    current = await _load(session, kind, region, key)
+    if current is None or model.is_late(current, version):
         return False
-    if (current["event_time"], current["event_offset"]) >= (event_time, offset):
-        return False
-    await cancel_active(session, region, reason=f"{entity}_withdrawn", **{f"{entity}_id": key})
+    side = {"case_id": key} if kind == "case" else {"unit_id": key}
+    removed = model.remove(current, version, await _proposals(session, region, model.ACTIVE, **side))
+    assert removed is not None
+    await save_cancellations(session, region, removed.cancellations)
+    table = _TABLES[kind]
     await session.execute(
         update(table)
         .where(table.c.region == region, table.c.id == key)
         .values(
-            status=kept if current["status"] == kept else "withdrawn",
-            event_time=event_time,
-            event_offset=offset,
+            status=removed.status,
+            event_time=version.time,
+            event_offset=version.offset,
             version=table.c.version + 1,
             updated_at=func.now(),
         )
@@ -348,8 +291,7 @@ async def set_reference(
     entity: str,
     key: str,
     snapshot: dict[str, Any] | None,
-    event_time: datetime,
-    offset: int,
+    version: Version,
 ) -> bool:
     """Upsert (snapshot) or remove (None) a reference row if this event is newer."""
     stmt = insert(reference).values(
@@ -358,8 +300,8 @@ async def set_reference(
         key=key,
         snapshot=snapshot,
         removed=snapshot is None,
-        event_time=event_time,
-        event_offset=offset,
+        event_time=version.time,
+        event_offset=version.offset,
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=["region", "entity", "key"],
@@ -370,7 +312,7 @@ async def set_reference(
             "event_offset": stmt.excluded.event_offset,
             "updated_at": func.now(),
         },
-        where=_newer(reference, event_time, offset),
+        where=newer_in_sql(reference, version),
     ).returning(reference.c.key)
     return (await session.execute(stmt)).first() is not None
 
@@ -383,7 +325,3 @@ async def forbid(
         .values(region=region, case_id=case_id, unit_id=unit_id, reason=reason, proposal_id=proposal_id)
         .on_conflict_do_nothing()
     )
-
-
-def park_until(now: datetime, policy: str, park_days: float) -> datetime | None:
-    return now + timedelta(days=park_days) if policy == "park_case" and park_days > 0 else None

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from devstack import samples
 from schemas.events import DATA_MODELS, full_type
 from services.intake.core.changes import IncomingEvent, plan_change
-from services.intake.core.versioning import Version, supersedes
+from services.platform.versioning import Version, supersedes
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -1,0 +1,276 @@
+"""The SQL of rounds, in one place: the region's advisory lock, its round state (`region_state`), the
+round records (`rounds`), the pool as a round reads it, and the proposals a round creates. Every function
+runs in the caller's transaction; what to do with the rows is the runner's business (rounds/runner.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from schemas.topics import PROPOSALS
+from services.matcher.pool.problem import HousedRow, PinRow, PoolView, ReferenceRow
+from services.matcher.pool.tables import cases, forbidden, proposals, reference, region_state, rounds, units
+from services.matcher.settings import SCHEMA
+from services.platform.outbox import enqueue_many
+
+log = logging.getLogger(__name__)
+
+LOCK_NAMESPACE = 0x574D  # "WM": first key of the two-int advisory lock; the second is hashtext(region)
+
+Captured = dict[str, dict[str, int]]  # {"cases": {id: version}, "units": {id: version}} a round saw
+
+
+@asynccontextmanager
+async def region_lock(engine: AsyncEngine, region: str) -> AsyncIterator[AsyncConnection | None]:
+    """A session-level advisory lock on the region, held on its own connection (None if taken)."""
+    async with engine.connect() as conn:
+        got = (
+            await conn.execute(
+                text("SELECT pg_try_advisory_lock(:ns, hashtext(:region))"),
+                {"ns": LOCK_NAMESPACE, "region": region},
+            )
+        ).scalar()
+        await conn.commit()
+        if not got:
+            yield None
+            return
+        try:
+            yield conn
+        finally:
+            try:
+                if conn.in_transaction():
+                    await conn.rollback()
+                await conn.execute(
+                    text("SELECT pg_advisory_unlock(:ns, hashtext(:region))"),
+                    {"ns": LOCK_NAMESPACE, "region": region},
+                )
+                await conn.commit()
+            except Exception:  # the connection is gone: PostgreSQL released the lock with it
+                log.warning("could not release region lock", extra={"region": region}, exc_info=True)
+                await conn.invalidate()
+
+
+@dataclass(frozen=True)
+class RegionState:
+    change_seq: int
+    handled_seq: int
+    requested_at: datetime | None
+
+
+async def read_state(session: AsyncSession, region: str, *, create: bool) -> RegionState | None:
+    """The region's change counters (no row lock: anything newer than what is read stays unhandled). An
+    absent region is None, or with `create` a new row at zero."""
+    row = (
+        (await session.execute(select(region_state).where(region_state.c.region == region)))
+        .mappings()
+        .first()
+    )
+    if row is not None:
+        return RegionState(row["change_seq"], row["handled_seq"], row["requested_at"])
+    if not create:
+        return None
+    await session.execute(insert(region_state).values(region=region).on_conflict_do_nothing())
+    return RegionState(0, 0, None)
+
+
+async def lock_state(session: AsyncSession, region: str) -> RegionState:
+    """The region's state, its row locked (the pool handlers take the same lock first)."""
+    query = select(region_state).where(region_state.c.region == region).with_for_update()
+    row = (await session.execute(query)).mappings().one()
+    return RegionState(row["change_seq"], row["handled_seq"], row["requested_at"])
+
+
+async def abandon_running(session: AsyncSession, region: str) -> list[str]:
+    """Mark the region's `running` rounds abandoned (we hold the lock: their instance died); their ids."""
+    abandoned = await session.execute(
+        update(rounds)
+        .where(rounds.c.region == region, rounds.c.status == "running")
+        .values(status="abandoned", finished_at=func.now(), error="no instance finished this round")
+        .returning(rounds.c.id)
+    )
+    return list(abandoned.scalars().all())
+
+
+async def db_now(session: AsyncSession) -> datetime:
+    return (await session.execute(select(func.now()))).scalar_one()
+
+
+async def insert_round(session: AsyncSession, **values: Any) -> None:
+    await session.execute(rounds.insert().values(**values))
+
+
+@dataclass(frozen=True)
+class RecordedRound:
+    seq_at_build: int
+    status: str
+    problem_sha256: str
+
+
+async def recorded_round(session: AsyncSession, round_id: str) -> RecordedRound:
+    row = (
+        await session.execute(
+            select(rounds.c.seq_at_build, rounds.c.status, rounds.c.problem_sha256).where(
+                rounds.c.id == round_id
+            )
+        )
+    ).one()
+    return RecordedRound(row.seq_at_build, row.status, row.problem_sha256)
+
+
+async def finish_round(session: AsyncSession, round_id: str, **values: Any) -> None:
+    await session.execute(
+        update(rounds).where(rounds.c.id == round_id).values(finished_at=func.now(), **values)
+    )
+
+
+async def mark_handled(
+    session: AsyncSession,
+    region: str,
+    seq: int,
+    *,
+    first_unhandled_at: datetime | None,
+    requested_at: datetime | None,
+) -> None:
+    await session.execute(
+        update(region_state)
+        .where(region_state.c.region == region)
+        .values(
+            handled_seq=seq,
+            first_unhandled_at=first_unhandled_at,
+            requested_at=requested_at,
+            not_before=None,
+            updated_at=func.now(),
+        )
+    )
+
+
+async def back_off(conn: AsyncSession | AsyncConnection, region: str, seconds: float) -> None:
+    """Leave the region alone for `seconds` (after a failure) instead of retrying hot."""
+    await conn.execute(
+        update(region_state)
+        .where(region_state.c.region == region)
+        .values(not_before=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, seconds))
+    )
+
+
+async def lock_pairs(
+    session: AsyncSession, region: str, case_ids: Sequence[str], unit_ids: Sequence[str]
+) -> tuple[dict[str, tuple[str, int]], dict[str, tuple[str, int, datetime | None]]]:
+    """The current (status, version) of these cases and (status, version, vacant_since) of these units,
+    their rows locked."""
+    case_now = {
+        r.id: (r.status, r.version)
+        for r in (
+            await session.execute(
+                select(cases.c.id, cases.c.status, cases.c.version)
+                .where(cases.c.region == region, cases.c.id.in_(case_ids))
+                .with_for_update()
+            )
+        ).all()
+    }
+    unit_now = {
+        r.id: (r.status, r.version, r.vacant_since)
+        for r in (
+            await session.execute(
+                select(units.c.id, units.c.status, units.c.version, units.c.vacant_since)
+                .where(units.c.region == region, units.c.id.in_(unit_ids))
+                .with_for_update()
+            )
+        ).all()
+    }
+    return case_now, unit_now
+
+
+async def save_proposals(
+    session: AsyncSession, region: str, rows: Sequence[Mapping[str, Any]], published: Sequence[dict[str, Any]]
+) -> None:
+    """Insert the new pending proposals, mark their cases and units `proposed`, enqueue `match.proposed`."""
+    await session.execute(proposals.insert(), list(rows))
+    await session.execute(
+        update(cases)
+        .where(cases.c.region == region, cases.c.id.in_([r["case_id"] for r in rows]))
+        .values(status="proposed", updated_at=func.now())
+    )
+    await session.execute(
+        update(units)
+        .where(units.c.region == region, units.c.id.in_([r["unit_id"] for r in rows]))
+        .values(status="proposed", updated_at=func.now())
+    )
+    await enqueue_many(session, SCHEMA, [(PROPOSALS, region, e) for e in published])
+
+
+async def load_pool(session: AsyncSession, region: str) -> tuple[PoolView, Captured]:
+    """The region's pool as one round sees it, plus the case/unit versions it saw."""
+    case_rows = (
+        await session.execute(
+            select(cases.c.id, cases.c.snapshot, cases.c.version).where(
+                cases.c.region == region,
+                cases.c.status == "open",
+                or_(cases.c.parked_until.is_(None), cases.c.parked_until <= func.now()),
+            )
+        )
+    ).all()
+    unit_rows = (
+        await session.execute(
+            select(units.c.id, units.c.snapshot, units.c.version).where(
+                units.c.region == region, units.c.status == "vacant"
+            )
+        )
+    ).all()
+    ref_rows = (
+        await session.execute(
+            select(reference.c.entity, reference.c.key, reference.c.snapshot, reference.c.event_time).where(
+                reference.c.region == region, reference.c.removed.is_(False)
+            )
+        )
+    ).all()
+    pin_rows = (
+        await session.execute(
+            select(
+                proposals.c.case_id, proposals.c.unit_id, proposals.c.case_snapshot, proposals.c.unit_snapshot
+            ).where(proposals.c.region == region, proposals.c.status.in_(("approved", "offered")))
+        )
+    ).all()
+    forbidden_rows = (
+        await session.execute(
+            select(forbidden.c.case_id, forbidden.c.unit_id).where(forbidden.c.region == region)
+        )
+    ).all()
+    committed_rows = (
+        await session.execute(
+            select(
+                proposals.c.case_snapshot,
+                proposals.c.unit_snapshot,
+                proposals.c.status,
+                proposals.c.created_at,
+                proposals.c.updated_at,
+            ).where(proposals.c.region == region, proposals.c.status.in_(("pending", "accepted")))
+        )
+    ).all()
+    pool = PoolView(
+        region=region,
+        cases=[r.snapshot for r in case_rows],
+        units=[r.snapshot for r in unit_rows],
+        reference=[ReferenceRow(r.entity, r.key, r.snapshot, r.event_time) for r in ref_rows],
+        pins=[PinRow(r.case_id, r.unit_id, r.case_snapshot, r.unit_snapshot) for r in pin_rows],
+        forbidden=[(r.case_id, r.unit_id) for r in forbidden_rows],
+        housed=[
+            HousedRow.of(
+                r.case_snapshot, r.unit_snapshot, r.created_at if r.status == "pending" else r.updated_at
+            )
+            for r in committed_rows
+        ],
+    )
+    captured = {
+        "cases": {r.id: r.version for r in case_rows},
+        "units": {r.id: r.version for r in unit_rows},
+    }
+    return pool, captured
