@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from faststream.kafka import KafkaBroker
 
+from services.platform.observability import make_kafka_broker
+
 
 def matcher_broker(bootstrap_servers: str) -> KafkaBroker:
-    """Metadata refreshed every 5 s, so new topics and partitions (and so rebalances) are seen soon."""
-    return KafkaBroker(bootstrap_servers, logger=None, metadata_max_age_ms=5_000)
+    """The platform's broker (Kafka security settings, Prometheus middleware); metadata refreshed every
+    5 s, so new topics and partitions (and so rebalances) are seen soon."""
+    return make_kafka_broker(bootstrap_servers, "matcher", logger=None, metadata_max_age_ms=5_000)

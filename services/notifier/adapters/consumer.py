@@ -13,7 +13,6 @@ the snapshots (a case's care categories among them) are validated and dropped, n
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from services.notifier.adapters import repository as repo
 from services.notifier.adapters.tables import SCHEMA
 from services.notifier.core.offers import ANSWER_STATUS, ResponsePeriods
 from services.platform.inbox import record_once
+from services.platform.kafka import no_decode, parse_without_headers
 from services.platform.observability import ProgressProbe
 
 log = logging.getLogger("wijkmatch.notifier")
@@ -137,16 +137,6 @@ class EventApplier:
         return org is not None and org.may_send_type(envelope.type) and org.may_send_region(data.region)
 
 
-async def _parse_without_headers(record: Any, original: Any) -> Any:
-    # FastStream decodes every header as UTF-8: one hostile header would fail the message before the
-    # handler sees it. The notifier ignores headers, so they are dropped before FastStream's parser runs.
-    return await original(dataclasses.replace(record, headers=()) if record.headers else record)
-
-
-def _no_decode(message: Any) -> None:
-    return None  # the handler reads raw bytes
-
-
 def register_consumer(
     broker: KafkaBroker,
     sessions: async_sessionmaker[AsyncSession],
@@ -163,7 +153,7 @@ def register_consumer(
         auto_offset_reset="earliest",
     )
 
-    @subscriber(parser=_parse_without_headers, decoder=_no_decode)
+    @subscriber(parser=parse_without_headers, decoder=no_decode)
     async def consume(message: KafkaMessage) -> None:
         raw = message.raw_message
         if probe is not None:

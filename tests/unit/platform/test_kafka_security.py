@@ -134,14 +134,10 @@ def test_a_bad_setting_never_echoes_the_password(monkeypatch):
 
 
 KAFKA_CLIENTS = {"AIOKafkaConsumer", "AIOKafkaProducer", "AIOKafkaAdminClient", "KafkaBroker"}
-# Kafka clients a service builds itself without the security settings. The matcher is being reshaped on
-# another branch; these two need `**kafka_client_options()` / `security=kafka_broker_security()` before it
-# can connect to the mTLS listener of deploy/kafka (docs/operations.md, "Known gap"). Remove an entry
-# when it is fixed — this test fails until you do, and fails for any new client that ignores the settings.
-KNOWN_UNSECURED = {
-    "services/matcher/adapters/consumer.py:AIOKafkaConsumer",
-    "services/matcher/app.py:KafkaBroker",
-}
+# Kafka clients a service builds itself without the security settings (none: every service builds its
+# clients through services/platform/kafka.py and observability.make_kafka_broker). The test fails for any
+# new client that ignores the settings.
+KNOWN_UNSECURED: set[str] = set()
 
 
 def _client_calls_without_security() -> set[str]:
