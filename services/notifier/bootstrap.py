@@ -42,11 +42,12 @@ class NotifierRuntime:
     probes: list[ProgressProbe] = field(default_factory=list)
 
     async def start(self, *, migrate: bool = True) -> None:
+        self.settings.check_admin_key()
         if migrate:
             from services.platform.migrations import upgrade_async
 
             await upgrade_async(self.settings.database_url, [SCHEMA])
-        if self.settings.admin_api_key.get_secret_value() == "demo-notifier-admin":
+        if self.settings.uses_insecure_admin_key:
             log.warning(
                 "the notifier admin API uses the INSECURE built-in key; set WIJKMATCH_NOTIFIER_ADMIN_API_KEY",
                 extra={"event": "insecure_admin_key"},
@@ -100,6 +101,7 @@ class NotifierRuntime:
 
 def build_runtime(settings: NotifierSettings | None = None) -> NotifierRuntime:
     settings = settings or NotifierSettings()
+    settings.check_admin_key()  # before anything is built: an empty or misplaced demo key never serves
     engine = create_engine(settings.database_url)
     sessions = session_maker(engine)
     registry, path = load_organisations(settings.organisations)

@@ -80,8 +80,15 @@ class EventApplier:
             data = DATA_MODELS[envelope.type].model_validate(envelope.data)
         except (ValueError, ValidationError, RecursionError, TypeError):
             return "invalid"
-        if topic == OFFER_RESPONSES and not self._sender_may(envelope, data):
-            return "refused"
+        sender = None
+        if kind in ANSWER_STATUS:
+            # Answers count only from the responses topic and a registered sender allowed to send them;
+            # whether that sender may answer this offer is judged against the offer (close_answered).
+            sender = self._answer_sender(topic, envelope, data)
+            if sender is None:
+                return "refused"
+        elif topic == OFFER_RESPONSES:
+            return "refused"  # only answers count from the external topic
         if not await record_once(session, SCHEMA, envelope.source, envelope.id, topic, partition, offset):
             return "duplicate"
         if kind == "match.approved":
@@ -91,12 +98,14 @@ class EventApplier:
             assert isinstance(data, MatchCancelled)
             outcome = await repo.cancel_proposal(session, data, envelope.model_dump(mode="json"))
         else:
-            outcome = await repo.close_answered(
-                session,
-                data.offer_id,  # type: ignore[attr-defined]
-                data.proposal_id,  # type: ignore[attr-defined]
-                ANSWER_STATUS[kind],
-            )
+            assert sender is not None
+            outcome = await repo.close_answered(session, data, sender, ANSWER_STATUS[kind])
+            if outcome.detail.startswith("refused:"):
+                log.warning(
+                    "offer answer refused; the offer is unchanged",
+                    extra={"type": kind, "event_id": envelope.id, "detail": outcome.detail},
+                )
+                return "refused"
         if not outcome.applied:
             log.info(
                 "event changed nothing",
@@ -131,10 +140,15 @@ class EventApplier:
             await repo.record_case_referrer(session, region, key, owner, self.source)
         return "applied"
 
-    def _sender_may(self, envelope: CloudEvent, data: Any) -> bool:
-        """Offer answers count only from a registered sender allowed to send them (as intake checks)."""
+    def _answer_sender(self, topic: str, envelope: CloudEvent, data: Any) -> str | None:
+        """The organisation id of an offer answer's sender, if the answer may count at all: read from the
+        responses topic, from a registered sender allowed that type and region (as intake checks)."""
+        if topic != OFFER_RESPONSES:
+            return None
         org = self.registry.by_source(envelope.source)
-        return org is not None and org.may_send_type(envelope.type) and org.may_send_region(data.region)
+        if org is None or not org.may_send_type(envelope.type) or not org.may_send_region(data.region):
+            return None
+        return str(org.id)
 
 
 def register_consumer(

@@ -45,7 +45,7 @@ _LEASE = text(
     f"UPDATE {SCHEMA}.deliveries d SET lease_until = now() + make_interval(secs => :lease) "
     f"FROM {SCHEMA}.endpoints e WHERE d.id = ANY(CAST(:ids AS bigint[])) AND e.id = d.endpoint_id "
     "RETURNING d.id, d.endpoint_id, d.webhook_id, d.body, d.attempts, e.url, e.secret, e.previous_secret, "
-    "e.previous_secret_until"
+    "e.previous_secret_until, d.lease_until"
 )
 
 _PURGE = text(
@@ -65,6 +65,7 @@ class Claimed:
     secret: str
     previous_secret: str | None
     previous_secret_until: datetime | None
+    lease_until: datetime  # the claim: only the worker holding this lease may record the result
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,41 @@ class DeliveryWorker:
             dead_reason = f"http_{status_code}"
         elif verdict is Verdict.GONE:
             dead_reason = "endpoint_gone"
+        # Every UPDATE names the claimed lease: a worker whose lease ran out (and whose delivery another
+        # worker may have claimed since) changes nothing and records nothing.
+        params["lease"] = item.lease_until
+        held = "WHERE id = :id AND status = 'pending' AND lease_until = :lease"
         async with self.engine.begin() as conn:
+            if verdict is Verdict.DELIVERED:
+                sql = (
+                    f"UPDATE {SCHEMA}.deliveries SET status = 'delivered', delivered_at = now(), "
+                    "attempts = :attempts, lease_until = NULL, last_status_code = :code, "
+                    f"last_error = NULL {held}"
+                )
+            elif dead_reason is None:
+                sql = (
+                    f"UPDATE {SCHEMA}.deliveries SET attempts = :attempts, lease_until = NULL, "
+                    f"next_attempt_at = :next, last_status_code = :code, last_error = :error {held}"
+                )
+            else:
+                sql = (
+                    f"UPDATE {SCHEMA}.deliveries SET status = 'dead', attempts = :attempts, "
+                    f"lease_until = NULL, last_status_code = :code, last_error = :error {held}"
+                )
+            updated = await conn.execute(text(sql), params)
+            if not updated.rowcount:
+                metrics.ATTEMPTS.labels("lease_lost").inc()
+                log.warning(
+                    "webhook lease ran out before the attempt was recorded; its result is dropped",
+                    extra={
+                        "delivery_id": item.id,
+                        "endpoint": item.endpoint_id,
+                        "webhook_id": item.webhook_id,
+                        "status_code": status_code,
+                        "error": error,
+                    },
+                )
+                return
             await conn.execute(
                 text(
                     f"INSERT INTO {SCHEMA}.delivery_attempts (delivery_id, attempt, started_at, "
@@ -284,32 +319,7 @@ class DeliveryWorker:
                     "verdict": verdict.value,
                 },
             )
-            if verdict is Verdict.DELIVERED:
-                await conn.execute(
-                    text(
-                        f"UPDATE {SCHEMA}.deliveries SET status = 'delivered', delivered_at = now(), "
-                        "attempts = :attempts, lease_until = NULL, last_status_code = :code, "
-                        "last_error = NULL WHERE id = :id"
-                    ),
-                    params,
-                )
-            elif dead_reason is None:
-                await conn.execute(
-                    text(
-                        f"UPDATE {SCHEMA}.deliveries SET attempts = :attempts, lease_until = NULL, "
-                        "next_attempt_at = :next, last_status_code = :code, last_error = :error "
-                        "WHERE id = :id"
-                    ),
-                    params,
-                )
-            else:
-                await conn.execute(
-                    text(
-                        f"UPDATE {SCHEMA}.deliveries SET status = 'dead', attempts = :attempts, "
-                        "lease_until = NULL, last_status_code = :code, last_error = :error WHERE id = :id"
-                    ),
-                    params,
-                )
+            if dead_reason is not None:
                 await conn.execute(
                     text(
                         f"INSERT INTO {SCHEMA}.dead_letters (delivery_id, endpoint_id, webhook_id, reason) "

@@ -114,9 +114,12 @@ def create_api(
             raise HTTPException(401, "missing or unknown API key", {"WWW-Authenticate": "Bearer"})
         return org
 
+    if not admin_key:
+        raise ValueError("the notifier admin API key must not be empty")
+
     def require_admin(request: Request) -> None:
-        key = api_key_of(request) or ""
-        if not hmac.compare_digest(key.encode(), admin_key.encode()):
+        key = api_key_of(request)
+        if not key or not hmac.compare_digest(key.encode(), admin_key.encode()):
             raise HTTPException(401, "admin API key required", {"WWW-Authenticate": "Bearer"})
 
     @api.post("/v1/offer-responses", status_code=202, summary="Answer an offer (offer.accepted / declined)")
@@ -144,6 +147,14 @@ def create_api(
             if not check.ok:
                 metrics.ANSWERS.labels(f"http_{check.status_code}").inc()
                 return _error(check.status_code, check.reason)
+            # The notifier reads this topic too: its own copy is then a duplicate. An id this source has
+            # used before (over HTTP or on the topic) is refused before anything changes: the matcher
+            # would ignore the event as a duplicate while the offer stayed closed here.
+            if not await record_once(
+                session, SCHEMA, envelope["source"], envelope["id"], OFFER_RESPONSES, -1, -1
+            ):
+                metrics.ANSWERS.labels("http_409").inc()
+                return _error(409, "event id already used")
             await session.execute(
                 update(offers)
                 .where(offers.c.offer_id == data.offer_id)
@@ -153,8 +164,6 @@ def create_api(
                     close_reason="answered",
                 )
             )
-            # The notifier reads this topic too: its own copy is then a duplicate.
-            await record_once(session, SCHEMA, envelope["source"], envelope["id"], OFFER_RESPONSES, -1, -1)
             await enqueue(session, SCHEMA, topic=OFFER_RESPONSES, key=data.region, event=envelope)
         wake_relay()
         sent = await _wait_sent(engine, envelope["id"])

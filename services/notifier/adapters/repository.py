@@ -28,6 +28,7 @@ from services.notifier.core.offers import (
     EXPIRED,
     OPEN,
     ResponsePeriods,
+    answer_refusal,
     event_id_for,
     make_offer,
 )
@@ -257,14 +258,25 @@ async def cancel_proposal(
     return Outcome(True, "offer_cancelled")
 
 
-async def close_answered(session: AsyncSession, offer_id: str, proposal_id: str, status: str) -> Outcome:
-    """offer.accepted / offer.declined seen on the responses topic: the open offer closes (no expiry)."""
-    result = await session.execute(
+async def close_answered(session: AsyncSession, data: Any, organisation: str, status: str) -> Outcome:
+    """offer.accepted / offer.declined seen on the responses topic, from registered sender `organisation`:
+    the open offer closes (no expiry) only if that sender may answer it and the answer names the offer's
+    own region, proposal, case and unit (`answer_refusal`, the HTTP endpoint's rules); a refused answer
+    changes nothing (Outcome detail `refused:<why>`)."""
+    offer = await offer_row(session, data.offer_id, lock=True)
+    if offer is None:
+        return Outcome(False, "no_offer")
+    refusal = answer_refusal(offer, organisation, data.model_dump())
+    if refusal is not None:
+        return Outcome(False, f"refused:{refusal}")
+    if offer["status"] != OPEN:
+        return Outcome(False, "not_open")
+    await session.execute(
         update(offers)
-        .where(offers.c.offer_id == offer_id, offers.c.proposal_id == proposal_id, offers.c.status == OPEN)
+        .where(offers.c.offer_id == data.offer_id, offers.c.status == OPEN)
         .values(status=status, closed_at=func.now(), close_reason="answered")
     )
-    return Outcome(bool(result.rowcount), status if result.rowcount else "not_open")
+    return Outcome(True, status)
 
 
 async def expire_due(session: AsyncSession, now: datetime, source: str, limit: int = 100) -> list[str]:

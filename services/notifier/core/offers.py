@@ -58,6 +58,41 @@ def is_due(status: str, respond_by: datetime, now: datetime) -> bool:
     return status == OPEN and respond_by <= now
 
 
+def may_answer(owner: object, sender: str) -> bool:
+    """Whether `sender` (an organisation id) may answer an offer of a unit owned by `owner` — the
+    matcher's rule (services/matcher/decisions/validation.py `answer_refused`, docs/matcher.md "Who may
+    answer an offer"): only the unit's corporation; a unit whose owner is not known yet (None) refuses no
+    registered sender (the registry has already checked the sender's type and region)."""
+    return owner is None or owner == sender
+
+
+# Payload field -> offer column: an answer must name its offer's own region, proposal, case and unit.
+ANSWER_FIELDS = (
+    ("region", "region"),
+    ("proposal_id", "proposal_id"),
+    ("case", "case_id"),
+    ("unit", "unit_id"),
+)
+
+
+def mismatched_field(offer: Mapping[str, object], data: Mapping[str, object]) -> str | None:
+    """The first payload field that does not match the offer, or None."""
+    for field, column in ANSWER_FIELDS:
+        if data.get(field) != offer.get(column):
+            return field
+    return None
+
+
+def answer_refusal(offer: Mapping[str, object], organisation: str, data: Mapping[str, object]) -> str | None:
+    """Why an answer read from wijkmatch.offer-responses.v1 may not close this offer (None: it may).
+    The same rules as the HTTP endpoint (`check_answer`): the sender must be allowed to answer it
+    (`may_answer`) and the payload must name the offer's region, proposal, case and unit."""
+    if not may_answer(offer.get("corporation"), organisation):
+        return "not_the_owner"
+    field = mismatched_field(offer, data)
+    return None if field is None else f"{field}_mismatch"
+
+
 @dataclass(frozen=True)
 class AnswerCheck:
     ok: bool
@@ -74,20 +109,17 @@ def check_answer(
 ) -> AnswerCheck:
     """May `organisation` answer this offer now with this payload? (The HTTP answer endpoint's rules.)
 
-    Only the corporation that owns the offer's unit may answer; unknown offers and other organisations'
-    offers look the same (404), so nobody learns which offers exist. The payload must name the offer's
-    own proposal, case, unit and region; the offer must still be open and within its deadline.
+    Only the corporation that owns the offer's unit may answer (`may_answer`: while the owner is not
+    known, any registered sender allowed the type and region, as in the matcher); unknown offers and
+    other organisations' offers look the same (404), so nobody learns which offers exist. The payload
+    must name the offer's own proposal, case, unit and region; the offer must still be open and within
+    its deadline.
     """
-    if offer is None or offer.get("corporation") != organisation:
+    if offer is None or not may_answer(offer.get("corporation"), organisation):
         return AnswerCheck(False, 404, "no such offer for your organisation")
-    for field, column in (
-        ("region", "region"),
-        ("proposal_id", "proposal_id"),
-        ("case", "case_id"),
-        ("unit", "unit_id"),
-    ):
-        if data.get(field) != offer.get(column):
-            return AnswerCheck(False, 422, f"data.{field} does not match the offer")
+    field = mismatched_field(offer, data)
+    if field is not None:
+        return AnswerCheck(False, 422, f"data.{field} does not match the offer")
     if offer.get("status") != OPEN:
         return AnswerCheck(False, 409, f"the offer is {offer.get('status')}, no longer open")
     respond_by = offer.get("respond_by")

@@ -11,6 +11,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from schemas.events import MatchApproved
 from services.notifier.core.offers import (
     ResponsePeriods,
+    answer_refusal,
     check_answer,
     event_id_for,
     is_due,
@@ -99,6 +100,23 @@ def test_an_answer_naming_another_unit_or_after_the_deadline_or_closed_is_refuse
     assert late.status_code == 409
     closed = check_answer(offer=_offer(status="expired"), organisation="woonstad", data=ANSWER, now=NOW)
     assert (closed.status_code, closed.ok) == (409, False)
+
+
+def test_while_the_units_owner_is_unknown_any_registered_sender_may_answer_as_in_the_matcher() -> None:
+    # services/matcher/decisions/validation.answer_refused: an unknown owner refuses no registered sender
+    for organisation in ("woonstad", "mitros"):
+        check = check_answer(offer=_offer(corporation=None), organisation=organisation, data=ANSWER, now=NOW)
+        assert (check.ok, check.status_code) == (True, 202)
+        assert answer_refusal(_offer(corporation=None), organisation, ANSWER) is None
+
+
+def test_an_answer_from_the_topic_counts_only_from_the_owner_and_naming_the_offers_case_unit_region() -> None:
+    assert answer_refusal(_offer(), "woonstad", ANSWER) is None
+    assert answer_refusal(_offer(), "mitros", ANSWER) == "not_the_owner"
+    for field in ("region", "proposal_id", "case", "unit"):
+        assert answer_refusal(_offer(), "woonstad", {**ANSWER, field: "x"}) == f"{field}_mismatch"
+    # the owner check comes first: a stranger learns nothing about the offer from the reason
+    assert answer_refusal(_offer(), "mitros", {**ANSWER, "unit": "x"}) == "not_the_owner"
 
 
 # -- signing -------------------------------------------------------------------------------------
