@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from faststream.kafka import KafkaBroker
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -446,3 +447,114 @@ async def _cancellation_seen(notifier: Notifier, proposal: str) -> bool:
             text("SELECT 1 FROM notifier.proposal_cancellations WHERE proposal_id = :p"), {"p": proposal}
         )
         return row.first() is not None
+
+
+async def test_an_answer_on_the_topic_closes_the_offer_only_from_its_corporation_naming_its_case_and_unit(
+    notifier: Notifier,
+) -> None:
+    region = notifier.region
+    proposal, case, unit = (
+        f"p-{uuid.uuid4().hex[:8]}",
+        f"c-{uuid.uuid4().hex[:6]}",
+        f"u-{uuid.uuid4().hex[:6]}",
+    )
+    offer_id = offer_id_for(proposal)
+    await produce(notifier.bootstrap, POOL, region, [pool_unit(region, unit)])
+    await wait_until(lambda: _owner_known(notifier, region, unit), timeout=30, what="unit owner")
+    await produce(notifier.bootstrap, DECISIONS, region, [approval(region, proposal, case, unit)])
+    await wait_until(lambda: _status_is(notifier, proposal, "open"), timeout=30, what="offer")
+    refused_before = _events("refused")
+    # other-corp is registered and may send offer answers in this region, but the unit is test-corp's
+    foreign = answer("offer.declined", region, offer_id, proposal, case, unit, "urn:org:corp:other-corp")
+    # the owner's own answer naming another case of the region is refused as well
+    wrong_case = answer("offer.declined", region, offer_id, proposal, "c-other", unit, CORP_SOURCE)
+    await produce(notifier.bootstrap, OFFER_RESPONSES, region, [foreign, wrong_case])
+    for event in (foreign, wrong_case):
+        # recorded as seen (a redelivery changes nothing), in the transaction that would have closed it
+        await wait_until(lambda e=event: _consumed(notifier, e["id"]), timeout=30, what="answer consumed")
+    assert (await notifier.offers(proposal))[0]["status"] == "open"
+    await wait_until(lambda: _events("refused") - refused_before >= 2, timeout=10, what="counted refused")
+    owner = answer("offer.declined", region, offer_id, proposal, case, unit, CORP_SOURCE)
+    await produce(notifier.bootstrap, OFFER_RESPONSES, region, [owner])
+    await wait_until(lambda: _status_is(notifier, proposal, "declined"), timeout=30, what="declined")
+    [row] = await notifier.offers(proposal)
+    assert (row["close_reason"], row["corporation"]) == ("answered", "test-corp")
+
+
+async def test_while_the_units_owner_is_unknown_both_answer_paths_accept_any_registered_sender(
+    notifier: Notifier,
+) -> None:
+    """docs/matcher.md "Who may answer an offer": an unknown owner refuses no registered sender; the
+    notifier's topic consumer and its HTTP endpoint follow the same rule."""
+    region = notifier.region
+    over_topic, over_http = f"p-{uuid.uuid4().hex[:8]}", f"p-{uuid.uuid4().hex[:8]}"
+    unit = f"u-{uuid.uuid4().hex[:6]}"  # no pool event names its owner
+    await produce(
+        notifier.bootstrap,
+        DECISIONS,
+        region,
+        [approval(region, over_topic, "c-a", unit), approval(region, over_http, "c-b", unit)],
+    )
+    for proposal in (over_topic, over_http):
+        await wait_until(lambda p=proposal: _status_is(notifier, p, "open"), timeout=30, what="offer")
+        assert (await notifier.offers(proposal))[0]["corporation"] is None
+    other = "urn:org:corp:other-corp"
+    topic_answer = answer("offer.accepted", region, offer_id_for(over_topic), over_topic, "c-a", unit, other)
+    await produce(notifier.bootstrap, OFFER_RESPONSES, region, [topic_answer])
+    await wait_until(lambda: _status_is(notifier, over_topic, "accepted"), timeout=30, what="accepted")
+    http_answer = answer("offer.declined", region, offer_id_for(over_http), over_http, "c-b", unit, other)
+    async with notifier.http() as http:
+        response = await http.post(
+            "/v1/offer-responses", content=json.dumps(http_answer), headers={"X-Api-Key": OTHER_KEY}
+        )
+    assert response.status_code == 202, response.text
+    assert (await notifier.offers(over_http))[0]["status"] == "declined"
+
+
+async def test_an_http_answer_reusing_an_event_id_is_refused_with_409_and_changes_nothing(
+    notifier: Notifier,
+) -> None:
+    region = notifier.region
+    first, second = f"p-{uuid.uuid4().hex[:8]}", f"p-{uuid.uuid4().hex[:8]}"
+    unit = f"u-{uuid.uuid4().hex[:6]}"
+    await produce(notifier.bootstrap, POOL, region, [pool_unit(region, unit)])
+    await wait_until(lambda: _owner_known(notifier, region, unit), timeout=30, what="unit owner")
+    await produce(
+        notifier.bootstrap,
+        DECISIONS,
+        region,
+        [approval(region, first, "c-1", unit), approval(region, second, "c-2", unit)],
+    )
+    for proposal in (first, second):
+        await wait_until(lambda p=proposal: _status_is(notifier, p, "open"), timeout=30, what="offer")
+    used = answer("offer.accepted", region, offer_id_for(first), first, "c-1", unit, CORP_SOURCE)
+    # the same CloudEvent id (and source) for an answer to the other offer: the matcher would drop it as a
+    # duplicate, so the notifier must not close that offer either
+    reused = {
+        **answer("offer.declined", region, offer_id_for(second), second, "c-2", unit, CORP_SOURCE),
+        "id": used["id"],
+    }
+    async with notifier.http() as http:
+        ok = await http.post("/v1/offer-responses", content=json.dumps(used), headers={"X-Api-Key": CORP_KEY})
+        assert ok.status_code == 202, ok.text
+        again = await http.post(
+            "/v1/offer-responses", content=json.dumps(reused), headers={"X-Api-Key": CORP_KEY}
+        )
+    assert (again.status_code, again.json()) == (409, {"error": "event id already used"})
+    assert (await notifier.offers(second))[0]["status"] == "open"
+    async with notifier.runtime.engine.connect() as conn:
+        queued = (
+            await conn.execute(
+                text("SELECT count(*) FROM notifier.outbox WHERE event_id = :id"), {"id": used["id"]}
+            )
+        ).scalar_one()
+    assert queued == 1  # the first answer only
+
+
+def _events(outcome: str) -> float:
+    return (
+        REGISTRY.get_sample_value(
+            "wijkmatch_notifier_events_total", {"topic": OFFER_RESPONSES, "outcome": outcome}
+        )
+        or 0.0
+    )
