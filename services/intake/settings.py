@@ -89,22 +89,6 @@ class IntakeSettings(ServiceSettings):
     def uses_insecure_master_key(self) -> bool:
         return self.master_key.get_secret_value() == INSECURE_LOCAL_MASTER_KEY
 
-    @property
-    def database_is_local(self) -> bool:
-        """The database runs on this machine (loopback or a Unix socket): local development or tests."""
-        from sqlalchemy.engine import make_url
-
-        try:
-            url = make_url(self.database_url)
-        except Exception:
-            return False
-        socket_dir = url.query.get("host")
-        if isinstance(socket_dir, tuple):
-            socket_dir = socket_dir[0]
-        if isinstance(socket_dir, str) and socket_dir.startswith("/"):
-            return True
-        return url.host in {None, "", "localhost", "127.0.0.1", "::1"}
-
     def warn_if_insecure(self) -> None:
         """Warn about the built-in key on a local database; refuse it on any other (fail closed: personal
         data must never be encrypted under a key that is published in the source)."""
@@ -117,6 +101,13 @@ class IntakeSettings(ServiceSettings):
                 "intake refuses the INSECURE built-in master key with a database that is not on this "
                 "machine: set WIJKMATCH_INTAKE_MASTER_KEY (base64 of 32 random bytes), or "
                 "WIJKMATCH_INTAKE_ALLOW_INSECURE_MASTER_KEY=true for a throwaway setup"
+            )
+        if self.keystore_url is None and not self.database_is_local and not self.allow_insecure_master_key:
+            raise RuntimeError(
+                "intake refuses the default key store (a database on intake's own PostgreSQL server) with a "
+                "database that is not on this machine: a base backup or archived WAL of that server would "
+                "carry the data keys with the ciphertext, so an erasure would not reach it. Set "
+                "WIJKMATCH_INTAKE_KEYSTORE_URL to a database on a separate server (docs/intake.md)"
             )
         if self.uses_insecure_master_key:
             log.warning(

@@ -103,12 +103,13 @@ class ServiceSettings(KafkaClientSettings):
             url = make_url(self.database_url)
         except Exception:
             return False
-        socket_dir = url.query.get("host")
-        if isinstance(socket_dir, tuple):
-            socket_dir = socket_dir[0]
-        if isinstance(socket_dir, str) and socket_dir.startswith("/"):
-            return True
-        return url.host in {None, "", "localhost", "127.0.0.1", "::1"}
+        # Every host the client may connect to: the URL's and any `?host=` (a Unix socket folder or a
+        # server name; libpq and asyncpg accept both there). All must be this machine.
+        query_hosts = url.query.get("host")
+        hosts = list(query_hosts) if isinstance(query_hosts, tuple) else [query_hosts] if query_hosts else []
+        if url.host:
+            hosts.append(url.host)
+        return all(h.startswith("/") or h in {"localhost", "127.0.0.1", "::1"} for h in hosts)
 
     _prefixed_fields: ClassVar[dict[str, tuple[str, ...]]] = _PREFIXED_WITH_FALLBACK
 

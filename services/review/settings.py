@@ -30,7 +30,8 @@ class ReviewSettings(ServiceSettings):
     page_size_max: int = Field(default=200, ge=1)
     # Idempotency-Key records are kept this long.
     idempotency_retention_h: float = Field(default=48.0, gt=0)
-    # The web page's sign-in cookie is marked Secure unless the page is served on loopback.
+    # Mark the web page's sign-in cookie Secure (HTTPS only). Off for the local default on plain HTTP;
+    # deploy/base/review.yaml turns it on.
     cookie_secure: bool = False
     # The sign-in page offers buttons that mint development tokens (only in WIJKMATCH_AUTH_MODE=local).
     dev_sign_in: bool = True

@@ -4,11 +4,13 @@ Each message is applied in one transaction with its inbox row (dedupe on source 
 acknowledged only after that commit (AckPolicy.MANUAL). A message that cannot be parsed or validated is
 never dropped: a rejection with field-level reasons goes to wijkmatch.intake-rejected.v1 through the
 outbox (deduped on topic/partition/offset), and the partition moves on. A database outage nacks the
-message, so it comes again.
+message after a pause, so it comes again; a message that keeps failing for another reason is set aside
+to the rejected topic after three attempts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC
 from typing import Any
@@ -37,6 +39,10 @@ from services.review.settings import SCHEMA, SOURCE
 log = logging.getLogger("wijkmatch.review.consumer")
 TOPICS = (PROPOSALS, OFFERS)
 REJECTION_INBOX_SOURCE = "urn:wijkmatch:review:rejections"
+# A failing event is retried after a pause; one that keeps failing for a reason other than the database
+# being away is set aside to the rejected topic after MAX_ATTEMPTS, so its partition moves on.
+RETRY_PAUSE_S = 1.0
+MAX_ATTEMPTS = 3
 
 
 def parse(
@@ -113,6 +119,13 @@ async def _reject(sessions: async_sessionmaker[AsyncSession], rejected: Rejected
     )
 
 
+def _set_aside(record: Any) -> Rejected:
+    rejector = Rejector(record.topic, record.partition, record.offset, record.key, record.value)
+    return rejector.with_errors(
+        [FieldError("", "the event could not be processed (internal error) and was set aside")]
+    )
+
+
 def register_consumer(
     broker: KafkaBroker,
     sessions: async_sessionmaker[AsyncSession],
@@ -122,6 +135,8 @@ def register_consumer(
     state: ConsumerState,
     on_applied: Any = None,
 ) -> None:
+    attempts: dict[tuple[str, int, int], int] = {}
+
     @broker.subscriber(
         *TOPICS,
         group_id=group_id,
@@ -140,15 +155,28 @@ def register_consumer(
                 sessions, record.topic, record.partition, record.offset, record.key, record.value
             )
         except Exception as exc:
+            position = (record.topic, record.partition, record.offset)
+            attempts[position] = attempts.get(position, 0) + 1
+            if not is_transient(exc) and attempts[position] >= MAX_ATTEMPTS:
+                # A message that keeps breaking the code must not block its partition (EVENTS.md): it goes
+                # to the rejected topic, named by its position and SHA-256, and the partition moves on.
+                log.exception("event handling failed repeatedly; set aside", extra={"topic": record.topic})
+                attempts.pop(position, None)
+                await _reject(sessions, _set_aside(record))
+                metrics.EVENTS.labels(record.topic, "rejected").inc()
+                await msg.ack()
+                return
             if is_transient(exc):
                 log.warning("database unavailable; the event comes again", extra={"topic": record.topic})
             else:
                 log.exception("event handling failed; it comes again", extra={"topic": record.topic})
             metrics.EVENTS.labels(record.topic, "retry").inc()
+            await asyncio.sleep(RETRY_PAUSE_S)  # no tight redelivery loop while the database is away
             await msg.nack()
             return
         finally:
             state.in_flight -= 1
+        attempts.pop((record.topic, record.partition, record.offset), None)
         metrics.EVENTS.labels(record.topic, outcome).inc()
         await msg.ack()
         probe.touch()

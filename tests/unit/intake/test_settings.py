@@ -88,4 +88,15 @@ def test_the_insecure_key_is_refused_with_a_remote_database_unless_explicitly_al
         IntakeSettings(database_url=remote).warn_if_insecure()
     IntakeSettings(database_url=remote, allow_insecure_master_key=True).warn_if_insecure()
     key = base64.b64encode(bytes(range(32))).decode()
-    IntakeSettings(database_url=remote, master_key=key).warn_if_insecure()
+    keys_elsewhere = "postgresql+asyncpg://keys:pw@keystore.prod.svc:5432/wijkmatch_keys"
+    IntakeSettings(database_url=remote, master_key=key, keystore_url=keys_elsewhere).warn_if_insecure()
+
+
+def test_the_same_server_key_store_is_refused_with_a_remote_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WIJKMATCH_INTAKE_ALLOW_INSECURE_MASTER_KEY", raising=False)
+    remote = "postgresql+asyncpg://wijkmatch:pw@postgres.prod.svc:5432/wijkmatch"
+    key = base64.b64encode(bytes(range(32))).decode()
+    with pytest.raises(RuntimeError, match="WIJKMATCH_INTAKE_KEYSTORE_URL"):
+        IntakeSettings(database_url=remote, master_key=key).warn_if_insecure()
+    local = "postgresql+asyncpg://postgres@127.0.0.1:5432/wijkmatch"
+    IntakeSettings(database_url=local, master_key=key).warn_if_insecure()

@@ -62,3 +62,20 @@ def test_keyword_arguments_override_environment(monkeypatch: pytest.MonkeyPatch)
     settings = ExampleSettings(database_url="postgresql+asyncpg://other/db", http_port=1)
     assert settings.database_url == "postgresql+asyncpg://other/db"
     assert settings.http_port == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "local"),
+    [
+        ("postgresql+asyncpg://postgres@/wijkmatch?host=/work/.wijkmatch/pg", True),
+        ("postgresql+asyncpg://postgres@127.0.0.1:5432/test", True),
+        ("postgresql+asyncpg://postgres@localhost/test", True),
+        ("postgresql+asyncpg://postgres@/test", True),
+        ("postgresql+asyncpg://u:p@db.prod.example:5432/wijkmatch", False),
+        # a server named in the query is where the client connects: not this machine
+        ("postgresql+asyncpg://u:p@/wijkmatch?host=db.prod.example", False),
+        ("postgresql+asyncpg://u:p@127.0.0.1/wijkmatch?host=db.prod.example", False),
+    ],
+)
+def test_database_is_local_only_when_every_host_is_this_machine(url: str, local: bool) -> None:
+    assert ServiceSettings(database_url=url).database_is_local is local
