@@ -3,7 +3,9 @@
 One message, one transaction: inbox row (dedupe on source + id), state change, outbox rows and delivery
 rows commit together, and only then is the offset committed (AckPolicy.MANUAL). Messages the notifier
 cannot use are counted and skipped, never retried for ever: on the external topic (offer responses) the
-matcher already sends the rejections, so the notifier does not send them twice.
+matcher already sends the rejections, so the notifier does not send them twice. An answer there closes its
+offer only if its sender may answer it and it names the offer's region, proposal, case and unit (the HTTP
+endpoint's rules, core/offers.py); otherwise it is counted as `refused` and changes nothing.
 
 From the internal pool topic (written by intake only) the notifier learns who owns what: a unit upsert's
 `owner` is the unit's corporation, a case upsert's `owner` the case's referrer. It keeps those ids only —

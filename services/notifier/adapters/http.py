@@ -2,7 +2,9 @@
 
 - POST /v1/offer-responses: a CloudEvent `offer.accepted` / `offer.declined`, with the organisation's API
   key (`Authorization: Bearer KEY` or `X-Api-Key: KEY`) — the same validation and organisation checks as
-  intake's gateway, and only the corporation that owns the offer's unit may answer. The offer closes and
+  intake's gateway, and only the corporation that owns the offer's unit may answer (while its owner is
+  not known, any registered sender: the matcher's rule, docs/notifier.md "Who may answer an offer"); an
+  event id already used by that source gets 409. The offer closes and
   the event enters the outbox for wijkmatch.offer-responses.v1 in one transaction (so an answer and the
   expiry can never both win); 202 once the broker has it ("queued" if the relay has not sent it within a
   few seconds: it is durable and will be sent).
