@@ -69,8 +69,12 @@ class WebhookReceiver:
         port: int = 0,
         behaviour: Callable[[Received, int], Answer] | None = None,
         on_receive: Callable[[Received], None] | None = None,
+        keep: Callable[[Received], bool] | None = None,
     ) -> None:
         self.port = port
+        # Requests `keep` refuses are answered like the others but not recorded (a test on a shared broker
+        # and database keeps only the deliveries of its own regions).
+        self.keep = keep
         self.behaviour = behaviour or (lambda request, index: Answer())
         self.on_receive = on_receive
         self.received: list[Received] = []
@@ -94,7 +98,8 @@ class WebhookReceiver:
                 )
                 with receiver._lock:
                     index = len(receiver.received)
-                    receiver.received.append(request)
+                    if receiver.keep is None or receiver.keep(request):
+                        receiver.received.append(request)
                 if receiver.on_receive is not None:
                     receiver.on_receive(request)
                 answer = receiver.behaviour(request, index)
@@ -166,3 +171,16 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def for_regions(*regions: str) -> Callable[[Received], bool]:
+    """A `keep` filter: webhooks whose CloudEvent names one of these regions."""
+    wanted = set(regions)
+
+    def keep(request: Received) -> bool:
+        try:
+            return request.json()["data"]["region"] in wanted
+        except (ValueError, KeyError, TypeError):
+            return False
+
+    return keep

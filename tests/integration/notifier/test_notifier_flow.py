@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from devstack.webhook_receiver import WebhookReceiver
+from devstack.webhook_receiver import WebhookReceiver, for_regions
 from schemas.topics import DECISIONS, OFFER_RESPONSES, OFFERS, POOL, PROPOSALS
 from services.notifier.adapters.consumer import register_consumer
 from services.notifier.adapters.expiry import ExpiryLoop
@@ -74,8 +74,10 @@ async def notifier(
     tmp_path: Path, region: str, kafka_bootstrap: str, migrated_database_url: str
 ) -> AsyncIterator[Notifier]:
     secret, care_secret = new_secret(), new_secret()
-    receiver = WebhookReceiver().start()
-    care_receiver = WebhookReceiver().start()
+    # The broker and database are shared by the whole run, and a fresh consumer group replays what earlier
+    # tests left on the topics: keep only the webhooks of this test's regions.
+    receiver = WebhookReceiver(keep=for_regions(region, fast(region))).start()
+    care_receiver = WebhookReceiver(keep=for_regions(region, fast(region))).start()
     registry = write_registry(
         tmp_path,
         [region, fast(region)],

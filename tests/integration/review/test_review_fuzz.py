@@ -14,6 +14,11 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+
+# Imported here, at collection, not lazily inside the test: pytest rewrites schemathesis' modules (it is a
+# pytest plugin), and CPython 3.11.7's parser can fail with "AST constructor recursion depth mismatch"
+# when that rewrite happens deep in a running test's stack (seen in the full suite).
+import schemathesis.specs.openapi.schemas
 import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
