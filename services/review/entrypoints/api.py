@@ -30,6 +30,8 @@ from services.review.entrypoints.decide import public_proposal, take_decision
 
 ProposalId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
 RegionQuery = Annotated[str | None, Query(min_length=1, max_length=64, pattern=REGION_PATTERN)]
+# No control characters (a NUL cannot even be sent to PostgreSQL): found by the schemathesis run.
+RoundQuery = Annotated[str | None, Query(alias="round", min_length=1, max_length=200, pattern=ID_PATTERN)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -242,7 +244,9 @@ def create_api_router(runtime: ReviewRuntime) -> APIRouter:
         principal: Caller,
         region: RegionQuery = None,
         status: Status | None = None,
-        round_id: Annotated[str | None, Query(alias="round", min_length=1, max_length=200)] = None,
+        round_id: Annotated[
+            str | None, Query(alias="round", min_length=1, max_length=200, pattern=ID_PATTERN)
+        ] = None,
         sort: Literal["priority", "proposed_at", "fit", "status"] = "priority",
         order: Literal["asc", "desc"] = "desc",
         limit: Annotated[int, Query(ge=1, le=200)] = 50,

@@ -26,7 +26,7 @@ from services.review.bootstrap import ReviewRuntime
 from services.review.core.decisions import four_eyes_for, may_decide, may_read_audit
 from services.review.core.explain import unplaced_view
 from services.review.core.reasons import BY_CODE, MAX_NOTE_LENGTH, REASON_CODES
-from services.review.entrypoints.api import detail_view, verify_audit
+from services.review.entrypoints.api import ProposalId, detail_view, verify_audit
 from services.review.entrypoints.decide import take_decision
 
 COOKIE = "wijkmatch_review_token"
@@ -238,7 +238,7 @@ def create_page_router(runtime: ReviewRuntime) -> APIRouter:
         )
 
     @router.get("/proposals/{proposal_id}")
-    async def proposal(request: Request, proposal_id: str) -> Response:
+    async def proposal(request: Request, proposal_id: ProposalId) -> Response:
         principal = await signed_in(request)
         if principal is None:
             return to_sign_in()
@@ -262,13 +262,13 @@ def create_page_router(runtime: ReviewRuntime) -> APIRouter:
         return await proposal_page(request, principal, proposal_id, answer.status_code, answer.body["detail"])
 
     @router.post("/proposals/{proposal_id}/approve")
-    async def approve(request: Request, proposal_id: str, idempotency_key: str = Form("")) -> Response:
+    async def approve(request: Request, proposal_id: ProposalId, idempotency_key: str = Form("")) -> Response:
         return await decide_form(request, proposal_id, DecisionRequest("approve"), idempotency_key)
 
     @router.post("/proposals/{proposal_id}/reject")
     async def reject(
         request: Request,
-        proposal_id: str,
+        proposal_id: ProposalId,
         reason_code: str = Form(""),
         note: str = Form(""),
         idempotency_key: str = Form(""),
@@ -288,7 +288,7 @@ def create_page_router(runtime: ReviewRuntime) -> APIRouter:
         return render(request, "rounds.html", principal, title="Rounds", active="rounds", rounds=rows)
 
     @router.get("/rounds/{round_id}")
-    async def one_round(request: Request, round_id: str) -> Response:
+    async def one_round(request: Request, round_id: ProposalId) -> Response:
         principal = await signed_in(request)
         if principal is None:
             return to_sign_in()

@@ -92,6 +92,13 @@ async def test_missing_token_is_401(client) -> None:
     assert (await client.get("/v1/proposals", headers={"Authorization": "Basic abc"})).status_code == 401
 
 
+async def test_control_characters_in_filters_and_ids_are_422_not_a_database_error(client, region) -> None:
+    # found by the schemathesis run: a NUL in the round filter reached PostgreSQL and gave a 500
+    reviewer = auth("reviewer", [region])
+    assert (await client.get("/v1/proposals", params={"round": "r\x00"}, headers=reviewer)).status_code == 422
+    assert (await client.get("/v1/proposals/p%00", headers=reviewer)).status_code == 422
+
+
 async def test_an_auditor_reads_everything_and_decides_nothing(client, publish, region) -> None:
     pid = await _one_proposal(client, publish, region)
     auditor = auth("auditor", [region])
