@@ -261,3 +261,35 @@ class NotifierProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait(10)
+
+
+async def drain_backlog(engine: AsyncEngine, bootstrap: str, partitions: int, timeout: float = 240.0) -> None:
+    """Wait until a notifier that just joined with a fresh consumer group has read what earlier tests left on
+    the shared broker's pool topic: one sentinel unit upsert per partition, produced now; every sentinel
+    owner recorded means every partition was read up to it. Time-critical steps start after this."""
+    import json as _json
+
+    from schemas.topics import POOL
+    from services.platform.kafka import make_producer
+    from tests.support.matcher_support import wait_until
+
+    region = f"sentinel-{uuid.uuid4().hex[:8]}"
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        for partition in range(partitions):
+            event = pool_unit(region, f"sentinel-{partition}")
+            await producer.send_and_wait(
+                POOL, _json.dumps(event).encode(), key=region.encode(), partition=partition
+            )
+    finally:
+        await producer.stop()
+
+    async def all_recorded() -> bool:
+        async with engine.connect() as conn:
+            found = await conn.execute(
+                text("SELECT count(*) FROM notifier.unit_owners WHERE region = :r"), {"r": region}
+            )
+            return found.scalar_one() == partitions
+
+    await wait_until(all_recorded, timeout=timeout, what="the notifier caught up with the pool topic")

@@ -4,7 +4,10 @@ region, over real HTTP against the real broker and PostgreSQL: no request may pr
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import itertools
+import pkgutil
 import socket
 import threading
 import time
@@ -14,11 +17,6 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-
-# Imported here, at collection, not lazily inside the test: pytest rewrites schemathesis' modules (it is a
-# pytest plugin), and CPython 3.11.7's parser can fail with "AST constructor recursion depth mismatch"
-# when that rewrite happens deep in a running test's stack (seen in the full suite).
-import schemathesis.specs.openapi.schemas
 import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -27,6 +25,19 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from services.review.app import create_app
 from tests.integration.review.helpers import review_settings, token
+
+
+def _import_all_of_schemathesis() -> None:
+    """Every schemathesis module imported now, at collection, not lazily inside the test: pytest rewrites
+    them (schemathesis is a pytest plugin), and CPython 3.11.7's parser fails with "AST constructor
+    recursion depth mismatch" when that rewrite runs deep inside a hypothesis-driven test (seen twice in
+    the full suite, each time in another lazily imported module)."""
+    for module in pkgutil.walk_packages(schemathesis.__path__, "schemathesis."):
+        with contextlib.suppress(Exception):  # optional integrations whose packages are not installed
+            importlib.import_module(module.name)
+
+
+_import_all_of_schemathesis()
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
