@@ -5,68 +5,66 @@ region, over real HTTP against the real broker and PostgreSQL: no request may pr
 from __future__ import annotations
 
 import contextlib
-import importlib
 import itertools
-import pkgutil
 import socket
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
-from services.review.app import create_app
-from tests.integration.review.helpers import review_settings, token
+from tests.integration.review.helpers import token
 
+ROOT = Path(__file__).resolve().parents[3]
 
-def _import_all_of_schemathesis() -> None:
-    """Every schemathesis module imported now, at collection, not lazily inside the test: pytest rewrites
-    them (schemathesis is a pytest plugin), and CPython 3.11.7's parser fails with "AST constructor
-    recursion depth mismatch" when that rewrite runs deep inside a hypothesis-driven test (seen twice in
-    the full suite, each time in another lazily imported module)."""
-    for module in pkgutil.walk_packages(schemathesis.__path__, "schemathesis."):
-        with contextlib.suppress(Exception):  # optional integrations whose packages are not installed
-            importlib.import_module(module.name)
-
-
-_import_all_of_schemathesis()
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def review_server(kafka_bootstrap: str, migrated_database_url: str) -> Iterator[str]:
-    """The review service on a loopback port, served by uvicorn in its own thread and event loop."""
+    """The review service on a loopback port, in its own process (see serve.py for why not a thread)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    # Generous bulk limits: the fuzzer would otherwise mostly see (documented) 429s.
-    app = create_app(
-        review_settings(kafka_bootstrap, migrated_database_url, bulk_per_minute=10_000),
-        configure_logs=False,
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.review.serve",
+            kafka_bootstrap,
+            migrated_database_url,
+            str(port),
+        ],
+        cwd=ROOT,
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the review service did not start")
-        time.sleep(0.05)
     try:
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the review service did not start (exit code {process.poll()})")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
         yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 ADMIN = {"Authorization": f"Bearer {token('admin', ['*'], 'fuzz-admin')}"}
