@@ -169,6 +169,6 @@ def test_overlapping_id_ranges_of_two_organisations_are_refused(a: list[str], b:
 
 
 def test_required_ranges_refuse_a_sender_of_units_without_one() -> None:
-    with pytest.raises(RegistryError, match="corp-b.*no id_prefixes"):
+    with pytest.raises(RegistryError, match=r"corp-b.*no id_prefixes"):
         _ranged(["wst-"], [], require=True)
     assert _ranged(["wst-"], ["mvw-"], require=True).require_id_prefixes
