@@ -5,7 +5,8 @@ service's tokens and roles): on-demand rounds, rounds and proposals. docs/securi
   without data (a round of another region is "unknown round").
 - `GET /v1/rounds/{id}?full=true` (the problem: care categories per case) is for `auditor` only, and each
   read is recorded in `matcher.problem_reads` (who, which round, when) in the read's own transaction.
-- `POST /v1/rounds/{region}` is for `admin` or a `service` identity, rate limited per region (429).
+- `POST /v1/rounds/{region}` is for `admin` or a `service` identity, for a region with pool data (404
+  otherwise), rate limited per region (429).
 - /healthz and /readyz stay open (probes); /metrics is on the internal health port only (`serve_metrics`).
 """
 
@@ -110,7 +111,7 @@ def create_api(service: MatcherService) -> FastAPI:
             **UNAUTHORIZED,
             200: {"description": "the round finished within wait_s"},
             403: {"description": "starting rounds needs the admin role or a service identity"},
-            404: {"description": NOT_YOURS},
+            404: {"description": f"{NOT_YOURS}, or a region without pool data"},
             429: {"description": "too many on-demand rounds for this region; see Retry-After"},
         },
     )
@@ -123,6 +124,12 @@ def create_api(service: MatcherService) -> FastAPI:
             raise HTTPException(404, NOT_YOURS)
         if not principal.has_any(ROUND_STARTERS):
             raise HTTPException(403, "starting rounds needs the admin role or a service identity")
+        async with service.sessions() as session:
+            known = select(region_state.c.region).where(region_state.c.region == region)
+            if (await session.execute(known)).scalar() is None:
+                # A region the matcher never received pool data for has nothing to match; refusing it
+                # also bounds the rate limiter's buckets and region_state to real regions.
+                raise HTTPException(404, "no such region")
         wait = limiter.take(region, time.monotonic())
         if wait > 0:
             metrics.ROUND_REQUESTS_LIMITED.labels(region).inc()

@@ -1,7 +1,7 @@
 """The matcher's API with the stack's OIDC tokens, against the real broker and PostgreSQL: region scope
 (a token for region B on region A's data answers 404, as data that does not exist), the full problem of
 a round for auditors only with every read in matcher.problem_reads, on-demand rounds for admins and
-service identities only, rate limited per region."""
+service identities and regions with pool data only, rate limited per region."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from devstack.generate import generate_problem
 from services.matcher.bootstrap import MatcherService
@@ -118,9 +118,13 @@ async def test_on_demand_rounds_are_for_admins_and_services_and_rate_limited_per
                 assert (await start(region, bearer([role], ["*"]))).status_code == 403
             assert (await start(region, bearer(["admin"], [other]))).status_code == 404
             assert (await start(region, {})).status_code == 401
+            unknown = await start(region, bearer(["admin"], [region]))  # no pool data has arrived yet
+            assert (unknown.status_code, unknown.json()) == (404, {"detail": "no such region"})
             async with service.sessions() as session:
                 query = select(region_state.c.requested_at).where(region_state.c.region == region)
                 assert (await session.execute(query)).scalar() is None  # refused requests changed nothing
+            async with service.engine.begin() as conn:  # what the first pool event of a region creates
+                await conn.execute(insert(region_state), [{"region": region}, {"region": other}])
 
             admin = await start(region, bearer(["admin"], [region]))
             assert admin.status_code == 202 and admin.json()["status"] == "requested"
