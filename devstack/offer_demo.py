@@ -54,8 +54,13 @@ async def offer_roundtrip(
     timeout_s: float = 120.0,
     review_url: str | None = None,
 ) -> bool:
+    # The matcher's API takes staff tokens: a development reviewer token for this region (local mode only;
+    # mint_dev_token refuses under WIJKMATCH_AUTH_MODE=oidc).
+    from services.platform.auth import mint_dev_token
+
+    staff = {"Authorization": f"Bearer {mint_dev_token('demo-reviewer', ['reviewer'], [region])}"}
     async with httpx.AsyncClient(timeout=10) as http:
-        proposal = await _first_pending(http, matcher_url, region, timeout_s, review_url)
+        proposal = await _first_pending(http, matcher_url, region, timeout_s, review_url, staff)
         if proposal is None:
             say(f"no pending proposal in {region} within {timeout_s:.0f}s: nothing to offer")
             return False
@@ -95,7 +100,7 @@ async def offer_roundtrip(
         if response.status_code != 202:
             return False
         accepted = await _wait(
-            lambda: _proposal_status(http, matcher_url, region, proposal["proposal_id"], "accepted"),
+            lambda: _proposal_status(http, matcher_url, region, proposal["proposal_id"], "accepted", staff),
             timeout_s,
         )
         if accepted is None:
@@ -106,20 +111,20 @@ async def offer_roundtrip(
 
 
 async def _first_pending(
-    http: httpx.AsyncClient, matcher_url: str, region: str, timeout_s: float, review_url: str | None = None
+    http: httpx.AsyncClient,
+    matcher_url: str,
+    region: str,
+    timeout_s: float,
+    review_url: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any] | None:
     """The most urgent proposal pending in the matcher — and, when review runs, pending there too (the
     bundled broker keeps no messages across restarts, so an earlier demo can leave proposals that
     review never received)."""
-    headers = {}
-    if review_url is not None:
-        from services.platform.auth import mint_dev_token
-
-        headers = {"Authorization": f"Bearer {mint_dev_token('demo-reviewer', ['reviewer'], [region])}"}
 
     async def check() -> dict[str, Any] | None:
         response = await http.get(
-            f"{matcher_url}/v1/regions/{region}/proposals", params={"status": "pending"}
+            f"{matcher_url}/v1/regions/{region}/proposals", params={"status": "pending"}, headers=headers
         )
         rows = response.json().get("proposals", []) if response.status_code == 200 else []
         if review_url is None or not rows:
@@ -184,9 +189,16 @@ def _offer_hook(receiver: WebhookReceiver, proposal_id: str) -> Received | None:
 
 
 async def _proposal_status(
-    http: httpx.AsyncClient, matcher_url: str, region: str, proposal_id: str, status: str
+    http: httpx.AsyncClient,
+    matcher_url: str,
+    region: str,
+    proposal_id: str,
+    status: str,
+    headers: dict[str, str] | None = None,
 ) -> bool:
-    response = await http.get(f"{matcher_url}/v1/regions/{region}/proposals", params={"status": status})
+    response = await http.get(
+        f"{matcher_url}/v1/regions/{region}/proposals", params={"status": status}, headers=headers
+    )
     return any(p["proposal_id"] == proposal_id for p in response.json().get("proposals", []))
 
 

@@ -66,3 +66,14 @@ def record_round(region: str, status: str, summary: dict, result: dict, duration
         LAST_UNPLACED_GROUP.labels(region, group).set(summary.get("unplaced_by_group", {}).get(group, 0))
     for reason in UNPLACED_REASONS:
         LAST_UNPLACED_REASON.labels(region, reason).set(summary.get("unplaced_by_reason", {}).get(reason, 0))
+
+
+HTTP_AUTH_FAILURES = Counter(
+    "wijkmatch_matcher_http_auth_failures_total", "API requests refused for a missing or invalid token"
+)
+ROUND_REQUESTS_LIMITED = Counter(
+    "wijkmatch_matcher_round_requests_limited_total", "On-demand round requests refused (429)", ["region"]
+)
+PROBLEM_READS = Counter(
+    "wijkmatch_matcher_problem_reads_total", "Full round problems read (audited)", ["region"]
+)

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -165,4 +166,18 @@ rounds = Table(
     Column("duration_s", Float),
     Column("error", Text),
     Index("rounds_region_started", "region", "started_at"),
+)
+
+# Who read a round's full problem (care categories per case) and when: written in the same transaction as
+# the read (GET /v1/rounds/{id}?full=true, role auditor). Kept when the round itself is purged.
+problem_reads = Table(
+    "problem_reads",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("round_id", Text, nullable=False),
+    Column("region", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("roles", JSONB, nullable=False),
+    Column("read_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("problem_reads_region_read_at", "region", "read_at"),
 )

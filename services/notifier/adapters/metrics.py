@@ -28,3 +28,6 @@ ENDPOINTS_DISABLED = Counter(
     "wijkmatch_notifier_endpoints_disabled_total", "Endpoints disabled because the receiver answered 410"
 )
 IN_FLIGHT = Gauge("wijkmatch_notifier_webhook_in_flight", "Webhook attempts in flight")
+AUTH_FAILURES = Counter(
+    "wijkmatch_notifier_auth_failures_total", "Admin API requests refused for a missing or invalid token"
+)
