@@ -19,7 +19,12 @@ from fastapi.staticfiles import StaticFiles
 from schemas.topics import DECISIONS, INTAKE_REJECTED, OFFERS, PROPOSALS
 from services.platform.auth import serve_openapi
 from services.platform.kafka import ensure_topics
-from services.platform.observability import configure_logging, health_router, make_kafka_broker
+from services.platform.observability import (
+    answer_503_while_the_database_is_away,
+    configure_logging,
+    health_router,
+    make_kafka_broker,
+)
 from services.review.bootstrap import ReviewRuntime, build_runtime
 from services.review.entrypoints.api import bearer_principal, create_api_router
 from services.review.entrypoints.consumer import register_consumer
@@ -78,6 +83,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    answer_503_while_the_database_is_away(app)
     app.state.runtime = runtime
     app.include_router(
         health_router(broker=broker, engine=runtime.engine, probes=[runtime.progress], metrics=False)

@@ -27,6 +27,7 @@ from services.matcher.pool import repository as repo
 from services.matcher.pool.tables import cases, problem_reads, proposals, region_state, rounds, units
 from services.platform.admission.rate_limit import RateLimiter
 from services.platform.auth import SERVICE_ROLE, Principal, principal_dependency, serve_openapi
+from services.platform.observability import answer_503_while_the_database_is_away
 
 log = logging.getLogger("wijkmatch.matcher.http")
 
@@ -78,6 +79,7 @@ def create_api(service: MatcherService) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    answer_503_while_the_database_is_away(api)
     api.state.verifier = service.verifier
     serve_openapi(api, authenticate)
     limiter = RateLimiter(

@@ -53,6 +53,7 @@ from services.platform.admission.outcome import MAX_VALUE_BYTES
 from services.platform.admission.rate_limit import RateLimiter
 from services.platform.auth import ALL_REGIONS, AuthError, Principal, TokenVerifier, bearer_token
 from services.platform.inbox import record_once
+from services.platform.observability import answer_503_while_the_database_is_away
 from services.platform.outbox import enqueue
 
 log = logging.getLogger("wijkmatch.notifier.http")
@@ -111,6 +112,7 @@ def create_api(
 ) -> FastAPI:
     """`validate_answer(body)` -> (envelope dict, typed data, organisation) or a dict of errors (422)."""
     api = FastAPI(title="wijkmatch notifier", version="1", openapi_url=None, docs_url=None, redoc_url=None)
+    answer_503_while_the_database_is_away(api)
 
     def organisation_of(request: Request) -> Any:
         key = api_key_of(request)
