@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser promtool test test-fast lint format demo up schemas bench bench-components bench-intake bench-solver bench-matcher clean
+.PHONY: venv browser promtool test test-fast lint format demo up schemas bench bench-components bench-intake bench-solver bench-matcher bench-simulate algorithm-register clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,14 @@ bench-solver: $(STAMP)
 
 bench-matcher: $(STAMP)
 	$(PY) -m bench.matcher
+
+# A simulated year (5,000 households x 2,000 homes) per policy against hindsight (docs/lab.md).
+bench-simulate: $(STAMP)
+	$(PY) -m bench.simulate
+
+# Regenerates the figures in docs/algorithm-register.md from bench/results/simulate.json.
+algorithm-register: $(STAMP)
+	$(PY) -m lab.register
 
 clean:
 	rm -rf .wijkmatch .pytest_cache
