@@ -70,7 +70,7 @@ small_tables = st.integers(1, 2).flatmap(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(table=small_tables)
 def test_no_small_count_is_determined_brute_force(table: list[list[int]]) -> None:
     k = 4
