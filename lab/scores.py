@@ -106,7 +106,7 @@ def score(year: Year, tables: Tables, out: Outcome, hindsight: Hindsight) -> dic
         },
         "mix": {
             "neighbourhood_max_share": mix_max,
-            "monthly_highest_share": [round(s, 4) for s in out.monthly_max_share],
+            "monthly_highest_share_within_at_start": [round(s, 4) for s in out.monthly_max_share],
             "monthly_neighbourhoods_above_max": out.monthly_over,
         },
         "quota": {

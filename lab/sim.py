@@ -55,7 +55,7 @@ class Outcome:
     solve_seconds: float
     care_used: np.ndarray  # accepted placements per care entry
     quota_persons: np.ndarray  # (2 halves x municipalities) persons housed towards the statushouder task
-    monthly_max_share: list[float]  # per month end: highest share of the neighbourhood rule's groups
+    monthly_max_share: list[float]  # per month end: highest share (neighbourhoods within the max on day 0)
     monthly_over: list[int]  # per month end: neighbourhoods above the mix maximum
     records: list[RoundRecord] = field(default_factory=list)
 
@@ -107,10 +107,17 @@ class World:
         self.quota_persons = np.zeros((2, len(tables.mun_codes)), dtype=np.int64)
         self.answers: list[tuple[float, int, int, int]] = []  # (day, case, unit, half)
         self.offers = self.declines = 0
+        self.hold_days, self.hold_below = 0.0, 0
         self.rules = [
             (r["scope"], np.array([g in r["groups"] for g in GROUPS]), round(float(r["max_share"]) * 10000))
             for r in year.policy.get("mix_rules") or []
         ]
+        self._within_at_start = np.ones(len(tables.nbh_codes), dtype=bool)
+        for scope, groups, s in self.rules:
+            if scope == "neighbourhood":
+                share = self.nbh_g[:, groups].sum(axis=1) / np.maximum(self.nbh_h, 1)
+                self._within_at_start = share * 10000 <= s
+                break
         # event pointers
         self._arr = np.argsort(year.arrive, kind="stable")
         self._vac = np.argsort(year.vacant, kind="stable")
@@ -226,6 +233,7 @@ class World:
         if len(w) == 0 or len(v) == 0:
             return w, v, np.zeros((len(w), len(v)), dtype=bool)
         mask = pair_mask(self.t, w, v, care_ok(self.t, self.available(day), v))
+        mask &= ~self.held(day, w, v)
         if self.declined:
             col = {int(u): j for j, u in enumerate(v)}
             for i, c in enumerate(w):
@@ -234,6 +242,15 @@ class World:
                     if j is not None:
                         mask[i, j] = False
         return w, v, mask
+
+    def held(self, day: float, cases: np.ndarray, units: np.ndarray) -> np.ndarray:
+        """bool (cases x units): pairs the hold policy keeps back today — a household below `hold_below`
+        gets a home only once the home has been vacant `hold_days` (an experiment; 0 = no hold)."""
+        if self.hold_days <= 0 or len(cases) == 0 or len(units) == 0:
+            return np.zeros((len(cases), len(units)), dtype=bool)
+        low = self.priority(cases, day) < self.hold_below
+        young = (day - self.year.vacant[units]) < self.hold_days
+        return low[:, None] & young[None, :]
 
     def problem(self, day: float, cases: np.ndarray, units: np.ndarray) -> dict[str, Any]:
         """DOMAIN.md's problem for these waiting cases and vacant units, with today's counts and slots."""
@@ -294,13 +311,17 @@ class World:
         ]
         case_ids = {int(c) for c in cases}
         unit_ids = {int(u) for u in units}
-        forbidden = sorted(
+        pairs = {
             (y.cases[c]["id"], y.units[u]["id"])
             for c, us in self.declined.items()
             if c in case_ids
             for u in us
             if u in unit_ids
-        )
+        }
+        held = self.held(day, cases, units)
+        for i, j in zip(*np.nonzero(held & self.t.eligible[np.ix_(cases, units)]), strict=True):
+            pairs.add((y.cases[cases[i]]["id"], y.units[units[j]]["id"]))
+        forbidden = sorted(pairs)
         return {
             "region": y.region,
             "round_id": f"{y.region}-d{day:.3f}",
@@ -345,13 +366,14 @@ class World:
         return True
 
     def snapshot_mix(self) -> tuple[float, int]:
-        """The highest share of the neighbourhood rule's groups over neighbourhoods; how many are above it."""
+        """The highest share of the neighbourhood rule's groups among the neighbourhoods that were within
+        the maximum on day 0 (those a policy can keep there or push over); how many of all are above it."""
         for scope, groups, s in self.rules:
             if scope != "neighbourhood":
                 continue
-            d = self.nbh_described & (self.nbh_h > 0)
-            share = self.nbh_g[d][:, groups].sum(axis=1) / self.nbh_h[d]
-            return float(share.max(initial=0.0)), int((share * 10000 > s).sum())
+            share = self.nbh_g[:, groups].sum(axis=1) / np.maximum(self.nbh_h, 1)
+            governed = share[self._within_at_start & (self.nbh_h > 0)]
+            return float(governed.max(initial=0.0)), int((share * 10000 > s).sum())
         return 0.0, 0
 
 
@@ -372,11 +394,14 @@ def run_policy(
     time_limit_s: float = 5.0,
     record: bool = False,
     progress: Progress | None = None,
+    hold_days: float = 0.0,
+    hold_below: int = 0,
 ) -> Outcome:
     """Run `policy` (`online` or `status_quo`) over the year and return what happened."""
     from services.matcher.solver import solve_problem
 
     world = World(year, tables)
+    world.hold_days, world.hold_below = hold_days, hold_below
     records: list[RoundRecord] = []
     monthly_share: list[float] = []
     monthly_over: list[int] = []

@@ -25,6 +25,8 @@ def simulate(
     time_limit_s: float = 5.0,
     debounce_days: float = 1 / 96,
     show_progress: bool = True,
+    hold_days: float = 0.0,
+    hold_below: int = 0,
 ) -> dict[str, Any]:
     """Every figure of the year for each policy (a JSON-ready dict)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -61,6 +63,8 @@ def simulate(
                 time_limit_s=time_limit_s,
                 debounce_days=debounce_days,
                 progress=lambda d, task=task: bar.update(task, completed=d),
+                hold_days=hold_days,
+                hold_below=hold_below,
             )
             timings[name] = round(time.perf_counter() - t0, 1)
             figures = score(year, tables, out, hs)
@@ -71,6 +75,7 @@ def simulate(
             results[name] = figures
     return {
         "config": config.__dict__,
+        "hold": {"days": hold_days, "below_priority": hold_below},
         "region": year.region,
         "cases": year.n_cases,
         "units": year.n_units,
@@ -151,7 +156,12 @@ def write_report(data: dict[str, Any], out_dir: Path) -> Path:
     )
     months = list(range(1, 13))
     mix_rows = [
-        [n, m, p["mix"]["monthly_highest_share"][m - 1], p["mix"]["monthly_neighbourhoods_above_max"][m - 1]]
+        [
+            n,
+            m,
+            p["mix"]["monthly_highest_share_within_at_start"][m - 1],
+            p["mix"]["monthly_neighbourhoods_above_max"][m - 1],
+        ]
         for n, p in pols.items()
         for m in months
     ]
@@ -175,9 +185,9 @@ def write_report(data: dict[str, Any], out_dir: Path) -> Path:
     mix_max = next(iter(pols.values()))["mix"]["neighbourhood_max_share"] if pols else None
     output.line_plot(
         out_dir / "mix.png",
-        "Highest share of the spread groups in a neighbourhood (month end)",
+        "Highest share of the spread groups (neighbourhoods within the maximum on day 0)",
         months,
-        {n: p["mix"]["monthly_highest_share"] for n, p in pols.items()},
+        {n: p["mix"]["monthly_highest_share_within_at_start"] for n, p in pols.items()},
         "share",
         hline=mix_max,
     )
@@ -246,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--priority-growth", type=int, default=0, help="priority points per day waited")
     parser.add_argument("--max-share", type=float, help="override the neighbourhood mix maximum")
     parser.add_argument("--quota-bonus", type=int, help="override the quota bonus")
+    parser.add_argument("--hold-days", type=float, default=0.0, help="experiment: see docs/lab.md")
+    parser.add_argument(
+        "--hold-below", type=int, default=0, help="experiment: priority threshold of the hold"
+    )
     parser.add_argument("-o", "--output", type=Path, default=Path("lab-results/simulate"))
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -268,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         time_limit_s=args.time_limit,
         debounce_days=args.debounce_minutes / (24 * 60),
         show_progress=not args.no_progress,
+        hold_days=args.hold_days,
+        hold_below=args.hold_below,
     )
     page = write_report(data, args.output)
     print_figures(data)

@@ -143,3 +143,28 @@ def test_the_year_is_deterministic_by_seed() -> None:
     oa = run_policy(a, ta, "status_quo")
     ob = run_policy(b, tb, "status_quo")
     assert np.array_equal(oa.housed_unit, ob.housed_unit)
+
+
+def test_the_hold_experiment_keeps_young_homes_for_urgent_households() -> None:
+    year = make_year(YearConfig(cases=120, units=50, seed=7, mean_stay_days=60))
+    tables = build_tables(year)
+    case_pos = {c["id"]: i for i, c in enumerate(year.cases)}
+    unit_pos = {u["id"]: j for j, u in enumerate(year.units)}
+    for policy in ("status_quo", "online"):
+        out = run_policy(
+            year,
+            tables,
+            policy,
+            cadence="weekly",
+            time_limit_s=2,
+            record=True,
+            hold_days=14,
+            hold_below=300_000,
+        )
+        pairs = [(r.day, c, u) for r in out.records for c, u in r.pairs]
+        assert pairs
+        for day, c, u in pairs:
+            low = year.cases[case_pos[c]]["priority"] < 300_000
+            assert not low or day - year.vacant[unit_pos[u]] >= 14, (policy, day, c, u)
+        for record in out.records:
+            assert checker.solution_violations(record.problem, record.pairs) == []
