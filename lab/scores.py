@@ -51,7 +51,7 @@ def score(year: Year, tables: Tables, out: Outcome, hindsight: Hindsight) -> dic
     kinds = ("flex", "clustered", "regular")
     placed_by_kind = {k: int((let & (year.kind_index == i)).sum()) for i, k in enumerate(kinds)}
     vacancies_by_kind = {k: int((vac_in_year & (year.kind_index == i)).sum()) for i, k in enumerate(kinds)}
-    quota = []
+    quota: list[dict[str, Any]] = []
     for mi, m in enumerate(tables.mun_codes):
         targets = [
             q["persons"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,13 @@ from lab.sim import run_policy
 from lab.year import DAYS, GROUPS, URGENT, YearConfig, make_year
 
 CADENCES = ("daily", "weekly", "change")
+
+
+def _updater(bar: Any, task: Any) -> Callable[[float], None]:
+    def update(day: float) -> None:
+        bar.update(task, completed=day)
+
+    return update
 
 
 def simulate(
@@ -62,7 +70,7 @@ def simulate(
                 cadence=cadence,
                 time_limit_s=time_limit_s,
                 debounce_days=debounce_days,
-                progress=lambda d, task=task: bar.update(task, completed=d),
+                progress=_updater(bar, task),
                 hold_days=hold_days,
                 hold_below=hold_below,
             )

@@ -130,8 +130,8 @@ def suppress(table: Sequence[Sequence[int]], k: int = 10) -> Suppressed:
         while changed:
             changed = False
             for line in lines:
-                cells = [p for p, _ in line]
-                h = [p for p in cells if hidden[p]]
+                members = [p for p, _ in line]
+                h = [p for p in members if hidden[p]]
                 if len(h) == 1:
                     extra = _one_more(x, hidden, h[0])
                     if extra is None:
@@ -146,7 +146,8 @@ def suppress(table: Sequence[Sequence[int]], k: int = 10) -> Suppressed:
             shown = np.argwhere(~hidden)
             if len(shown) == 0:
                 break
-            extra = tuple(int(v) for v in min(shown, key=lambda p: int(x[tuple(p)])))
+            low = min(shown, key=lambda p: int(x[tuple(p)]))
+            extra = (int(low[0]), int(low[1]))
         hidden[extra] = True
     secondary = hidden & ~primary
     cells = [
