@@ -32,7 +32,6 @@ KINDS = ("flex", "clustered", "regular")
 # Example targets per year (the agreements: flex homes and clustered units), pro-rated to the period.
 DEFAULT_TARGETS = {"flex": 350, "clustered": 500}
 DECIDED = ("approved", "offered", "accepted", "declined", "expired", "rejected")
-APPROVED_OR_LATER = ("approved", "offered", "accepted", "declined", "expired")
 
 
 @dataclass
@@ -163,17 +162,75 @@ def _percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(np.asarray(values), q)), 1)
 
 
-def _column(labels: list[str], counts: list[int], k: int) -> dict[str, Any]:
-    shown, total = suppress_column(counts, k) if counts else ([], "0")
+def _column(
+    labels: list[str],
+    counts: list[int],
+    k: int,
+    force_rows: set[str] | frozenset[str] = frozenset(),
+    force_total: bool = False,
+) -> dict[str, Any]:
+    if not counts:
+        return {"rows": {}, "total": f"< {k}"}
+    rows = [i for i, label in enumerate(labels) if label in force_rows]
+    shown, total = suppress_column(counts, k, force_rows=rows, force_total=force_total)
     return {"rows": dict(zip(labels, shown, strict=True)), "total": total}
+
+
+def _hidden(text: str) -> bool:
+    return not text.isdigit()
+
+
+# A status of the proposals table and the total of another table that count the same proposals.
+LINKED = ("accepted", "declined", "rejected")
+
+
+def _linked_tables(raw: Raw, k: int) -> tuple[Any, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The homes-let table, proposals by status, declines and rejections by reason, suppressed together:
+    a number two tables share (homes let = accepted proposals, declines = declined ones, rejections =
+    rejected ones) is hidden in both when either hides it, until nothing changes."""
+    let_table = [[raw.let.get((g, kind), 0) for kind in KINDS] for g in GROUPS]
+    statuses = sorted(raw.proposals_by_status)
+    decline_reasons = sorted(raw.declines_by_reason)
+    reject_reasons = sorted(raw.rejections_by_reason)
+    force_status: set[str] = set()
+    force_total = dict.fromkeys(LINKED, False)
+    while True:
+        let_s = suppress(let_table, k, [(len(GROUPS), len(KINDS))] if force_total["accepted"] else [])
+        status = _column(statuses, [raw.proposals_by_status[s] for s in statuses], k, force_status)
+        declines = _column(
+            decline_reasons,
+            [raw.declines_by_reason[r] for r in decline_reasons],
+            k,
+            force_total=force_total["declined"],
+        )
+        rejections = _column(
+            reject_reasons,
+            [raw.rejections_by_reason[r] for r in reject_reasons],
+            k,
+            force_total=force_total["rejected"],
+        )
+        totals = {
+            "accepted": let_s.cells[-1][-1],
+            "declined": declines["total"],
+            "rejected": rejections["total"],
+        }
+        changed = False
+        for name in LINKED:
+            in_status = status["rows"].get(name, f"< {k}")
+            if _hidden(in_status) and not _hidden(totals[name]) and not force_total[name]:
+                force_total[name] = changed = True
+            if _hidden(totals[name]) and not _hidden(in_status) and name not in force_status:
+                force_status.add(name)
+                changed = True
+        if not changed:
+            return let_s, status, declines, rejections
 
 
 def publish(raw: Raw, k: int = 10, targets: dict[str, int] | None = None) -> dict[str, Any]:
     """The publishable report (every count suppressed below k) from the raw counts."""
     targets = DEFAULT_TARGETS if targets is None else targets
     days = (raw.end - raw.start).total_seconds() / 86400
-    let_table = [[raw.let.get((g, kind), 0) for kind in KINDS] for g in GROUPS]
-    let_s = suppress(let_table, k)
+    let_s, status, declines, rejections = _linked_tables(raw, k)
     let_by_kind = [sum(raw.let.get((g, kind), 0) for g in GROUPS) for kind in KINDS]
     target_rows = {
         kind: {
@@ -189,10 +246,8 @@ def publish(raw: Raw, k: int = 10, targets: dict[str, int] | None = None) -> dic
     }
     decided = sum(raw.proposals_by_status.get(s, 0) for s in DECIDED)
     rejected = raw.proposals_by_status.get("rejected", 0)
-    approved = sum(raw.proposals_by_status.get(s, 0) for s in APPROVED_OR_LATER)
-    statuses = sorted(raw.proposals_by_status)
-    decline_reasons = sorted(raw.declines_by_reason)
-    reject_reasons = sorted(raw.rejections_by_reason)
+    # The rate is shown only when every count it is made of is shown (else it could pin a hidden one).
+    rate_shown = rejected >= k and all(not _hidden(status["rows"][s]) for s in DECIDED if s in status["rows"])
     quota_muns = sorted(set(raw.quota_persons) | set(raw.quota_remaining))
     waits: dict[str, Any] = {}
     for g in GROUPS:
@@ -203,7 +258,7 @@ def publish(raw: Raw, k: int = 10, targets: dict[str, int] | None = None) -> dic
         ):
             if len(values) >= k:
                 entry[name] = {
-                    "households": len(values),
+                    "households": f">= {k}",  # the count itself is in the homes-let table
                     "p50": _percentile(values, 50),
                     "p90": _percentile(values, 90),
                 }
@@ -232,15 +287,10 @@ def publish(raw: Raw, k: int = 10, targets: dict[str, int] | None = None) -> dic
             "remaining_persons_now": {m: raw.quota_remaining.get(m) for m in quota_muns},
         },
         "waiting_days": waits,
-        "proposals_by_status": _column(statuses, [raw.proposals_by_status[s] for s in statuses], k),
-        "declines_by_reason": _column(
-            decline_reasons, [raw.declines_by_reason[r] for r in decline_reasons], k
-        ),
-        "staff_rejections_by_reason": _column(
-            reject_reasons, [raw.rejections_by_reason[r] for r in reject_reasons], k
-        ),
-        "overrule_rate": round(rejected / decided, 3) if decided >= k and rejected >= k else None,
-        "approved_or_later": approved if approved >= k else f"< {k}",
+        "proposals_by_status": status,
+        "declines_by_reason": declines,
+        "staff_rejections_by_reason": rejections,
+        "overrule_rate": round(rejected / decided, 3) if rate_shown and decided else None,
         "rounds": {
             "by_status": dict(raw.rounds_by_status),
             "count": len(raw.round_starts),

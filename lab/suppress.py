@@ -13,7 +13,7 @@ cell is at least k.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,15 +114,24 @@ def _one_more(x: np.ndarray, hidden: np.ndarray, cell: tuple[int, int]) -> tuple
     return min(options, key=lambda p: (p[0] == r - 1 or p[1] == c - 1, int(x[p]), p))
 
 
-def suppress(table: Sequence[Sequence[int]], k: int = 10) -> Suppressed:
-    """Suppress `table` (counts, R x C) with its totals for publication."""
+def suppress(
+    table: Sequence[Sequence[int]], k: int = 10, force: Iterable[tuple[int, int]] = ()
+) -> Suppressed:
+    """Suppress `table` (counts, R x C) with its totals for publication.
+
+    `force`: cells of the extended table (totals in row R / column C) to hide in any case — a count that
+    another published table hides (the same number must not be shown in one table and hidden in another).
+    """
     if k < 1:
         raise ValueError("k must be >= 1")
     x = extend(table)
     if (x < 0).any():
         raise ValueError("counts must be >= 0")
-    primary = x < k
+    # k = 1 protects nothing ("< 1" could only mean 0): everything is shown, as with no suppression.
+    primary = x < k if k > 1 else np.zeros(x.shape, dtype=bool)
     hidden = primary.copy()
+    for forced in force:
+        hidden[forced] = True
     lines = _lines(x.shape)
     while True:
         # Cheap pass first: no relation may have exactly one hidden cell.
@@ -138,10 +147,10 @@ def suppress(table: Sequence[Sequence[int]], k: int = 10) -> Suppressed:
                         continue
                     hidden[extra] = True
                     changed = True
-        cell = _determined(x, hidden, primary, k) if primary.any() else None
-        if cell is None:
+        found = _determined(x, hidden, primary, k) if primary.any() else None
+        if found is None:
             break
-        extra = _one_more(x, hidden, cell)
+        extra = _one_more(x, hidden, found)
         if extra is None:  # every cell in its lines is hidden; hide the smallest shown cell anywhere
             shown = np.argwhere(~hidden)
             if len(shown) == 0:
@@ -160,9 +169,13 @@ def suppress(table: Sequence[Sequence[int]], k: int = 10) -> Suppressed:
     return Suppressed(cells=cells, primary=primary, secondary=secondary, k=k)
 
 
-def suppress_column(values: Sequence[int], k: int = 10) -> tuple[list[str], str]:
+def suppress_column(
+    values: Sequence[int], k: int = 10, force_rows: Iterable[int] = (), force_total: bool = False
+) -> tuple[list[str], str]:
     """A one-column table (e.g. counts by reason) with its total: the shown values and the shown total."""
-    s = suppress([[int(v)] for v in values], k)
+    n = len(values)
+    force = [(i, j) for i in force_rows for j in (0, 1)] + ([(n, 0), (n, 1)] if force_total else [])
+    s = suppress([[int(v)] for v in values], k, force)
     return [row[0] for row in s.cells[:-1]], s.cells[-1][0]
 
 

@@ -189,7 +189,7 @@ async def test_report_counts_equal_the_pipeline_and_whatif_writes_nothing(
             )
         ).scalar_one()
     assert len(raw.round_starts) == n_rounds >= 1
-    # Published with k = 1 nothing but zeros is hidden; with k = 10 every count here is below k.
+    # Published with k = 1 nothing is hidden; with k = 10 every count here is below k.
     open_report = lab_report.publish(raw, k=1)
     assert open_report["proposals_by_status"]["rows"] == {
         s: str(n) for s, n in sorted(raw.proposals_by_status.items())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 from hypothesis import given, settings
@@ -70,7 +71,7 @@ small_tables = st.integers(1, 2).flatmap(
 )
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(table=small_tables)
 def test_no_small_count_is_determined_brute_force(table: list[list[int]]) -> None:
     k = 4
@@ -165,3 +166,76 @@ def test_examples() -> None:
     assert suppress([[0]], 10).cells == [["< 10", "< 10"], ["< 10", "< 10"]]
     big = suppress([[20, 30], [40, 50]], 10)
     assert big.cells == [["20", "30", "50"], ["40", "50", "90"], ["60", "80", "140"]]
+
+
+@settings(max_examples=30, deadline=None)
+@given(table=tables, data=st.data())
+def test_forced_cells_stay_hidden_and_nothing_small_follows(
+    table: list[list[int]], data: st.DataObject
+) -> None:
+    r, c = len(table) + 1, len(table[0]) + 1
+    force = data.draw(st.lists(st.tuples(st.integers(0, r - 1), st.integers(0, c - 1)), max_size=3))
+    s = suppress(table, 10, force)
+    for i, j in force:
+        assert _shown_value(s.cells[i][j]) is None
+    for i, row in enumerate(s.cells):
+        for j, text in enumerate(row):
+            if text == "< 10":
+                lo, hi = _lp_range(s.cells, 10, (i, j))
+                assert hi - lo >= 1 - 1e-6
+
+
+def _raw(data: st.DataObject) -> Any:
+    from datetime import UTC, datetime
+
+    from lab.report import GROUPS, KINDS, Raw
+
+    count = st.one_of(st.integers(0, 12), st.integers(10, 200))
+    raw = Raw("r", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC))
+    for g in GROUPS:
+        for kind in KINDS:
+            n = data.draw(count)
+            if n:
+                raw.let[(g, kind)] = n
+    raw.declines_by_reason = {r: data.draw(count) for r in ("too_far", "too_small", "no_reason")}
+    raw.rejections_by_reason = {r: data.draw(count) for r in ("unsuitable", "care_not_arranged")}
+    raw.proposals_by_status = {
+        "accepted": sum(raw.let.values()),
+        "declined": sum(raw.declines_by_reason.values()),
+        "rejected": sum(raw.rejections_by_reason.values()),
+        "pending": data.draw(count),
+        "offered": data.draw(count),
+    }
+    return raw
+
+
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_the_report_hides_a_shared_number_in_every_table(data: st.DataObject) -> None:
+    from lab.report import publish
+
+    raw = _raw(data)
+    report = publish(raw, 10)
+    status = report["proposals_by_status"]["rows"]
+    linked = {
+        "accepted": report["homes_let"]["cells"][-1][-1],
+        "declined": report["declines_by_reason"]["total"],
+        "rejected": report["staff_rejections_by_reason"]["total"],
+    }
+    for name, total in linked.items():
+        assert (_shown_value(status[name]) is None) == (_shown_value(total) is None), (name, status, total)
+        if _shown_value(total) is not None:
+            assert int(total) == int(status[name]) == raw.proposals_by_status[name]
+    for table in ("proposals_by_status", "declines_by_reason", "staff_rejections_by_reason"):
+        column = report[table]
+        cells = [[v, v] for v in column["rows"].values()] + [[column["total"], column["total"]]]
+        for i, row in enumerate(cells):
+            value = _shown_value(row[0])
+            assert value is None or value >= 10
+            if row[0] == "< 10":
+                lo, hi = _lp_range(cells, 10, (i, 0))
+                assert hi - lo >= 1 - 1e-6
+    if report["overrule_rate"] is not None:
+        assert all(
+            _shown_value(status[s]) is not None for s in ("accepted", "declined", "rejected", "offered")
+        )
