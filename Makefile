@@ -83,4 +83,4 @@ algorithm-register: $(STAMP)
 	$(PY) -m lab.register
 
 clean:
-	rm -rf .wijkmatch .pytest_cache
+	rm -rf .wijkmatch .pytest_cache lab-results
