@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.rules import CARE_TYPES, Tables, care_possible
-from lab.year import DAYS, Year
+from lab.year import DAYS, Year, care_accrued
 
 
 @dataclass
@@ -114,7 +114,8 @@ def lp_bound(year: Year, tables: Tables, time_limit_s: float = 120.0) -> Bound:
     """An upper bound on P with side constraints, from the LP relaxation (HiGHS, its optimal value).
 
     Rows, over the hindsight pairs x (0 <= x <= 1): each household and each home at most once; per care
-    entry, the pairs covering it <= its yearly intake; per mix rule and place with R0 = S*H0 - 10000*g0
+    entry, the pairs covering it <= its yearly intake, and per month end tau the pairs covering it whose
+    time window closes by tau <= the intake accrued by tau; per mix rule and place with R0 = S*H0 - 10000*g0
     at the start of the year: 10000*n_G - S*n_all <= max(R0, 0) (a place already above its share may
     take members of the groups only once others made room, so this holds at the end of any run whose
     rounds keep the rules).
@@ -153,12 +154,18 @@ def lp_bound(year: Year, tables: Tables, time_limit_s: float = 120.0) -> Bound:
             er.append(cover[sel])
             ec.append(k[sel])
     if er:
-        add(
-            np.concatenate(er),
-            np.concatenate(ec),
-            np.ones(sum(len(e) for e in ec)),
-            tables.entry_slots.astype(float),
-        )
+        entry_of, pair_of = np.concatenate(er), np.concatenate(ec)
+        add(entry_of, pair_of, np.ones(len(pair_of)), tables.entry_slots.astype(float))
+        # Care over time: a pair whose window closes by month end tau was offered before tau, and accepted
+        # placements offered before tau never exceed the intake accrued by tau.
+        _, leave, _, lapse = time_windows(year)
+        closes = np.minimum(leave[cs], lapse[us])[pair_of]
+        for m in range(1, 12):
+            tau = DAYS * m / 12
+            sel = closes <= tau
+            if sel.any():
+                cap = np.floor(tables.entry_slots * care_accrued(tau) + 1e-9)
+                add(entry_of[sel], pair_of[sel], np.ones(int(sel.sum())), cap)
     g_idx = year.group_index[cs]
     from lab.year import GROUPS
 
