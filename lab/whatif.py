@@ -189,7 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         changed = apply_changes(problem, args.changes)
     except ValueError as exc:
         parser.error(str(exc))
-    diff = compare(problem, changed, args.time_limit)
+    try:
+        diff = compare(problem, changed, args.time_limit)
+    except ValueError as exc:  # e.g. a max_share outside (0, 1]: the solver's message names the field
+        print(f"wijkmatch whatif: {exc}")
+        return 2
     print(render(args.region, diff, args.changes))
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
