@@ -78,7 +78,8 @@ bench-matcher: $(STAMP)
 bench-simulate: $(STAMP)
 	$(PY) -m bench.simulate
 
-# Regenerates the figures in docs/algorithm-register.md from bench/results/simulate.json.
+# Regenerates the figures in docs/algorithm-register.md from bench/results/simulate.json (bench-simulate
+# does it too).
 algorithm-register: $(STAMP)
 	$(PY) -m lab.register
 
