@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,8 +36,13 @@ def simulate(
     show_progress: bool = True,
     hold_days: float = 0.0,
     hold_below: int = 0,
+    variants: tuple[dict[str, Any], ...] = (),
 ) -> dict[str, Any]:
-    """Every figure of the year for each policy (a JSON-ready dict)."""
+    """Every figure of the year for each policy (a JSON-ready dict).
+
+    `variants`: changed region policies (`{"max_share": 0.08}`, `{"quota_bonus": 0}`) under which
+    wijkmatch's rounds also run, on the same arrivals; each is scored against its own hindsight bound.
+    """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     started = time.perf_counter()
@@ -47,9 +53,18 @@ def simulate(
     bound = lp_bound(year, tables)
     best = min(float(hs.priority), bound.priority_bound)
     hs_s = time.perf_counter() - started - prep_s
-    policies: list[tuple[str, str]] = [("online", c) for c in cadences]
+    policies: list[tuple[str, str, str, Any, float]] = [
+        (f"wijkmatch_{c}", "online", c, year, best) for c in cadences
+    ]
     if status_quo:
-        policies.append(("status_quo", "daily"))
+        policies.append(("status_quo", "status_quo", "daily", year, best))
+    variant_bounds: dict[str, float] = {}
+    for variant in variants:
+        label = ",".join(f"{k}={v}" for k, v in variant.items())
+        v_year = make_year(dataclasses.replace(config, **variant))
+        v_best = min(float(hs.priority), lp_bound(v_year, tables).priority_bound)
+        variant_bounds[label] = round(v_best, 1)
+        policies += [(f"wijkmatch_{c}[{label}]", "online", c, v_year, v_best) for c in cadences]
     results: dict[str, Any] = {}
     timings: dict[str, float] = {}
     with Progress(
@@ -59,12 +74,11 @@ def simulate(
         TimeElapsedColumn(),
         disable=not show_progress,
     ) as bar:
-        for policy, cadence in policies:
-            name = "status_quo" if policy == "status_quo" else f"wijkmatch_{cadence}"
+        for name, policy, cadence, run_year, run_best in policies:
             task = bar.add_task(name, total=DAYS)
             t0 = time.perf_counter()
             out = run_policy(
-                year,
+                run_year,
                 tables,
                 policy,
                 cadence=cadence,
@@ -75,8 +89,9 @@ def simulate(
                 hold_below=hold_below,
             )
             timings[name] = round(time.perf_counter() - t0, 1)
-            figures = score(year, tables, out, hs)
-            figures["P_share_of_hindsight"] = round(figures["P"] / best, 4) if best else None
+            figures = score(run_year, tables, out, hs)
+            figures["policy"] = name
+            figures["P_share_of_hindsight"] = round(figures["P"] / run_best, 4) if run_best else None
             figures["P_share_of_hindsight_matching"] = (
                 round(figures["P"] / hs.priority, 4) if hs.priority else None
             )
@@ -96,6 +111,7 @@ def simulate(
             "lp_bound_status": bound.status,
             "lp_method": "LP relaxation with the year's care intake and mix rows (HiGHS); an upper bound",
             "denominator": round(best, 1),
+            "variant_denominators": variant_bounds,
             "candidate_pairs": hs.candidate_pairs,
         },
         "policies": results,
@@ -264,6 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--priority-growth", type=int, default=0, help="priority points per day waited")
     parser.add_argument("--max-share", type=float, help="override the neighbourhood mix maximum")
     parser.add_argument("--quota-bonus", type=int, help="override the quota bonus")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="max_share=S|quota_bonus=N",
+        help="also run wijkmatch's rounds under this changed policy (repeatable; same arrivals)",
+    )
     parser.add_argument("--hold-days", type=float, default=0.0, help="experiment: see docs/lab.md")
     parser.add_argument(
         "--hold-below", type=int, default=0, help="experiment: priority threshold of the hold"
@@ -275,6 +298,15 @@ def main(argv: list[str] | None = None) -> int:
     bad = [c for c in cadences if c not in CADENCES]
     if bad:
         parser.error(f"unknown cadence {bad[0]!r}")
+    variants = []
+    for text in args.variant:
+        key, _, value = text.partition("=")
+        if key == "max_share":
+            variants.append({"max_share": float(value)})
+        elif key == "quota_bonus":
+            variants.append({"quota_bonus": int(value)})
+        else:
+            parser.error(f"unknown variant {text!r} (max_share=S or quota_bonus=N)")
     config = YearConfig(
         cases=args.cases,
         units=args.units,
@@ -292,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         show_progress=not args.no_progress,
         hold_days=args.hold_days,
         hold_below=args.hold_below,
+        variants=tuple(variants),
     )
     page = write_report(data, args.output)
     print_figures(data)

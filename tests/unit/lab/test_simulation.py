@@ -168,3 +168,23 @@ def test_the_hold_experiment_keeps_young_homes_for_urgent_households() -> None:
             assert not low or day - year.vacant[unit_pos[u]] >= 14, (policy, day, c, u)
         for record in out.records:
             assert checker.solution_violations(record.problem, record.pairs) == []
+
+
+def test_simulate_reports_every_policy_and_a_variant_on_the_same_arrivals(tmp_path) -> None:
+    from lab.simulate import simulate, write_report
+
+    data = simulate(
+        YearConfig(cases=60, units=24, seed=4),
+        ("weekly",),
+        time_limit_s=2,
+        show_progress=False,
+        variants=({"max_share": 0.5},),
+    )
+    names = set(data["policies"])
+    assert names == {"wijkmatch_weekly", "status_quo", "wijkmatch_weekly[max_share=0.5]"}
+    for figures in data["policies"].values():
+        assert 0 <= figures["P_share_of_hindsight"] <= 1
+        assert sum(figures["placed_by_group"].values()) == figures["placed"]
+    page = write_report(data, tmp_path)
+    assert "wijkmatch_weekly[max_share=0.5]" in page.read_text()
+    assert (tmp_path / "summary.csv").exists() and (tmp_path / "simulate.json").exists()
