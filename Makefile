@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser promtool test test-fast lint format demo up schemas bench bench-components bench-intake bench-solver bench-matcher chaos clean
+.PHONY: venv browser promtool test test-fast lint format demo up schemas bench bench-components bench-intake bench-solver bench-matcher bench-simulate algorithm-register chaos clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,10 +74,19 @@ bench-solver: $(STAMP)
 bench-matcher: $(STAMP)
 	$(PY) -m bench.matcher
 
+# A simulated year (5,000 households x 2,000 homes) per policy against hindsight (docs/lab.md).
+bench-simulate: $(STAMP)
+	$(PY) -m bench.simulate
+
+# Regenerates the figures in docs/algorithm-register.md from bench/results/simulate.json (bench-simulate
+# does it too).
+algorithm-register: $(STAMP)
+	$(PY) -m lab.register
+
 # Fault injection: the pipeline as processes under SIGKILLs and PostgreSQL restarts, then an anomaly count
 # (docs/benchmarks.md, "Fault injection"); writes bench/results/chaos.json, exits 1 on any anomaly.
 chaos: $(STAMP)
 	$(PY) -m bench.chaos
 
 clean:
-	rm -rf .wijkmatch .pytest_cache
+	rm -rf .wijkmatch .pytest_cache lab-results

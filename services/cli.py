@@ -48,6 +48,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "solve a problem file (DOMAIN.md) into a result file",
     ),
     "generate": ("devstack.generate:main", "write a realistic synthetic problem file"),
+    "simulate": ("lab.simulate:main", "simulate a year per policy (wijkmatch, status quo) against hindsight"),
+    "report": (
+        "lab.report:main",
+        "results monitor of a region from the recorded rounds, offers and decisions",
+    ),
+    "whatif": ("lab.whatif:main", "solve a region's current pool under a changed policy (writes nothing)"),
 }
 
 

@@ -1,0 +1,207 @@
+"""The hindsight optimum of a simulated year: an upper bound on P for every policy (docs/lab.md).
+
+With every arrival, departure, vacancy, lapse and answer known in advance, household c may be given
+home u iff
+- the pair passes hard rules 1-6 and, for every care need, some entry covering the home has a positive
+  intake this year (a relaxation of rule 7 and of care capacity);
+- the household would accept it (the year's fixed answer per pair);
+- they overlap in time: the household is waiting at some moment while the home is vacant, before the
+  year ends (max(arrival, 0, vacancy) < min(departure, lapse) and that moment <= 365).
+
+Every placement any policy of `lab.sim` makes is such a pair (it offers at a moment inside both windows,
+and only accepted offers count), and no household or home is placed twice, so the placements of any run
+form a matching in this graph. The hindsight optimum is the maximum-weight matching (weight = the
+household's base priority), computed EXACTLY as a min-cost flow (OR-Tools, integral). It leaves out the
+mix rules, the care capacities over time and the quota bonus, so it is an upper bound, not necessarily
+attainable: the share "P of hindsight" is a lower bound on the share of the true best time-respecting
+policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab.rules import CARE_TYPES, Tables, care_possible
+from lab.year import DAYS, Year, care_accrued
+
+
+@dataclass
+class Hindsight:
+    priority: int  # the optimum's total base priority
+    placed: int
+    pairs: list[tuple[int, int]]  # (case index, unit index)
+    candidate_pairs: int
+
+
+def time_windows(year: Year) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return np.maximum(year.arrive, 0.0), year.leave, year.vacant, year.lapse
+
+
+def hindsight_pairs(year: Year, tables: Tables) -> tuple[np.ndarray, np.ndarray]:
+    """Case and unit index of every pair the hindsight optimum may use."""
+    a, leave, v, lapse = time_windows(year)
+    units = np.arange(year.n_units)
+    possible = care_possible(tables, units)
+    cs, us = [], []
+    for c in range(year.n_cases):
+        ok = tables.eligible[c] & tables.accepts[c]
+        for ti in range(len(CARE_TYPES)):
+            if tables.needs[c, ti]:
+                ok &= possible[ti]
+        start = np.maximum(a[c], v)
+        ok &= (start < np.minimum(leave[c], lapse)) & (start <= DAYS)
+        js = np.flatnonzero(ok)
+        cs.append(np.full(len(js), c))
+        us.append(js)
+    if not cs:
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    return np.concatenate(cs).astype(int), np.concatenate(us).astype(int)
+
+
+def max_weight_matching(
+    n_left: int, n_right: int, left: np.ndarray, right: np.ndarray, weight: np.ndarray
+) -> list[tuple[int, int]]:
+    """An exact maximum-weight bipartite matching (positive integer weights) by min-cost flow."""
+    from ortools.graph.python import min_cost_flow
+
+    if len(left) == 0:
+        return []
+    # Only nodes with an edge take part.
+    lu, li = np.unique(left, return_inverse=True)
+    ru, ri = np.unique(right, return_inverse=True)
+    nl, nr = len(lu), len(ru)
+    source, sink = nl + nr, nl + nr + 1
+    f = min_cost_flow.SimpleMinCostFlow()
+    tails = np.concatenate([np.full(nl, source), li, nl + np.arange(nr), [source]])
+    heads = np.concatenate([np.arange(nl), nl + ri, np.full(nr, sink), [sink]])
+    caps = np.concatenate([np.ones(nl), np.ones(len(li)), np.ones(nr), [nl]]).astype(np.int64)
+    costs = np.concatenate([np.zeros(nl), -np.asarray(weight), np.zeros(nr), [0]]).astype(np.int64)
+    f.add_arcs_with_capacity_and_unit_cost(tails.astype(np.int32), heads.astype(np.int32), caps, costs)
+    f.set_node_supply(source, nl)
+    f.set_node_supply(sink, -nl)
+    status = f.solve()
+    if status != f.OPTIMAL:
+        raise RuntimeError(f"min-cost flow ended with status {status}")
+    flows = f.flows(np.arange(nl, nl + len(li)))
+    chosen = np.flatnonzero(flows > 0)
+    return [(int(lu[li[k]]), int(ru[ri[k]])) for k in chosen]
+
+
+def hindsight_optimum(year: Year, tables: Tables) -> Hindsight:
+    cs, us = hindsight_pairs(year, tables)
+    prio = np.array([c["priority"] for c in year.cases], dtype=np.int64)
+    pairs = max_weight_matching(year.n_cases, year.n_units, cs, us, prio[cs] if len(cs) else cs)
+    return Hindsight(
+        priority=int(sum(prio[c] for c, _ in pairs)),
+        placed=len(pairs),
+        pairs=sorted(pairs),
+        candidate_pairs=len(cs),
+    )
+
+
+@dataclass
+class Bound:
+    """The LP bound: the matching above plus the year's care intake and the mix rules at year end."""
+
+    priority_bound: float
+    seconds: float
+    status: str
+
+
+def lp_bound(year: Year, tables: Tables, time_limit_s: float = 120.0) -> Bound:
+    """An upper bound on P with side constraints, from the LP relaxation (HiGHS, its optimal value).
+
+    Rows, over the hindsight pairs x (0 <= x <= 1): each household and each home at most once; per care
+    entry, the pairs covering it <= its yearly intake, and per month end tau the pairs covering it whose
+    time window closes by tau <= the intake accrued by tau; per mix rule and place with R0 = S*H0 - 10000*g0
+    at the start of the year: 10000*n_G - S*n_all <= max(R0, 0) (a place already above its share may
+    take members of the groups only once others made room, so this holds at the end of any run whose
+    rounds keep the rules).
+    """
+    import time
+
+    from scipy import sparse
+    from scipy.optimize import linprog
+
+    started = time.perf_counter()
+    cs, us = hindsight_pairs(year, tables)
+    n = len(cs)
+    if n == 0:
+        return Bound(0.0, 0.0, "empty")
+    prio = np.array([c["priority"] for c in year.cases], dtype=float)
+    rows, cols, vals, rhs = [], [], [], []
+    r = 0
+
+    def add(row_ids: np.ndarray, col_ids: np.ndarray, values: np.ndarray, bounds: np.ndarray) -> None:
+        nonlocal r
+        rows.append(row_ids + r)
+        cols.append(col_ids)
+        vals.append(values)
+        rhs.append(bounds)
+        r += len(bounds)
+
+    k = np.arange(n)
+    add(cs, k, np.ones(n), np.ones(year.n_cases))
+    add(us, k, np.ones(n), np.ones(year.n_units))
+    # care: every entry a pair covers (its case's needs x the unit's neighbourhood and municipality entries)
+    er, ec = [], []
+    for ti in range(len(CARE_TYPES)):
+        need = tables.needs[cs, ti]
+        for cover in (tables.cover_nbh[ti, us], tables.cover_mun[ti, us]):
+            sel = need & (cover >= 0)
+            er.append(cover[sel])
+            ec.append(k[sel])
+    if er:
+        entry_of, pair_of = np.concatenate(er), np.concatenate(ec)
+        add(entry_of, pair_of, np.ones(len(pair_of)), tables.entry_slots.astype(float))
+        # Care over time: a pair whose window closes by month end tau was offered before tau, and accepted
+        # placements offered before tau never exceed the intake accrued by tau.
+        _, leave, _, lapse = time_windows(year)
+        closes = np.minimum(leave[cs], lapse[us])[pair_of]
+        for m in range(1, 12):
+            tau = DAYS * m / 12
+            sel = closes <= tau
+            if sel.any():
+                cap = np.floor(tables.entry_slots * care_accrued(tau) + 1e-9)
+                add(entry_of[sel], pair_of[sel], np.ones(int(sel.sum())), cap)
+    g_idx = year.group_index[cs]
+    from lab.year import GROUPS
+
+    nbh_h = {n_["code"]: n_["households"] for n_ in year.neighbourhoods}
+    nbh_g = {n_["code"]: n_.get("group_counts") or {} for n_ in year.neighbourhoods}
+    cx_h = {c["id"]: c["occupied"] for c in year.complexes}
+    cx_g = {c["id"]: c.get("group_counts") or {} for c in year.complexes}
+    for rule in year.policy.get("mix_rules") or []:
+        s = round(float(rule["max_share"]) * 10000)
+        in_groups = np.isin(g_idx, [GROUPS.index(g) for g in rule["groups"]])
+        coef = np.where(in_groups, 10000 - s, -s).astype(float)
+        if rule["scope"] == "neighbourhood":
+            place, codes = tables.unit_nbh[us], tables.nbh_codes
+            h0 = np.array([nbh_h.get(code, 0) for code in codes], dtype=float)
+            g0 = np.array(
+                [sum(nbh_g.get(code, {}).get(g, 0) for g in rule["groups"]) for code in codes], dtype=float
+            )
+        else:
+            place, codes = tables.unit_cx[us], tables.cx_ids
+            h0 = np.array([cx_h.get(code, 0) for code in codes], dtype=float)
+            g0 = np.array(
+                [sum(cx_g.get(code, {}).get(g, 0) for g in rule["groups"]) for code in codes], dtype=float
+            )
+        sel = place >= 0
+        add(place[sel], k[sel], coef[sel], np.maximum(s * h0 - 10000 * g0, 0.0))
+    a = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, n))
+    res = linprog(
+        -prio[cs],
+        A_ub=a,
+        b_ub=np.concatenate(rhs),
+        bounds=(0, 1),
+        method="highs",
+        options={"time_limit": time_limit_s, "presolve": True},
+    )
+    seconds = time.perf_counter() - started
+    if res.status != 0:
+        return Bound(float("inf"), seconds, f"not solved ({res.message})")
+    # The dual objective bounds the LP from above; HiGHS's reported optimum is within its tolerance.
+    return Bound(float(-res.fun), seconds, "optimal")
