@@ -66,3 +66,15 @@ def record_round(region: str, status: str, summary: dict, result: dict, duration
         LAST_UNPLACED_GROUP.labels(region, group).set(summary.get("unplaced_by_group", {}).get(group, 0))
     for reason in UNPLACED_REASONS:
         LAST_UNPLACED_REASON.labels(region, reason).set(summary.get("unplaced_by_reason", {}).get(reason, 0))
+
+
+CARE_CLAIMS = Counter(
+    "wijkmatch_matcher_care_claims_total",
+    "Care claims by what happened: requested, confirmed, declined, expired, care_unavailable (issue 16)",
+    ["outcome"],
+)
+CARE_OVER_CLAIMED = Gauge(
+    "wijkmatch_matcher_care_over_claimed",
+    "Claims kept beyond a provider's lowered report, per region (the provider must honour or decline them)",
+    ["region"],
+)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.topics import TYPE_PREFIX
 from services.matcher import metrics
+from services.matcher.pool import care_store
 from services.matcher.pool import repository as repo
 from services.platform.versioning import Version
 
@@ -37,9 +38,35 @@ class PoolChange:
 
 Handler = Callable[[AsyncSession, PoolChange], Awaitable[bool]]
 
+
 # One handler per pool event type, (entity, action) -> handler; each returns whether the pool changed.
+async def _upsert_case(session: AsyncSession, c: PoolChange) -> bool:
+    applied = await repo.upsert(session, "case", c.region, c.key, c.snapshot(), c.version)
+    if applied:
+        await care_store.set_case_care(
+            session,
+            c.region,
+            c.key,
+            referrer=getattr(c.data, "owner", None),
+            care_provider=getattr(c.data, "care_provider", None),
+            lease_provider=getattr(c.data, "lease_provider", None),
+        )
+    return applied
+
+
+async def _set_care_capacity(session: AsyncSession, c: PoolChange) -> bool:
+    """The summed entry as before (a reference row), plus its per-provider breakdown (issue 16)."""
+    snapshot = c.snapshot()
+    applied = await repo.set_reference(session, c.region, c.entity, c.key, snapshot, c.version)
+    if applied:
+        providers = getattr(c.data, "providers", None)
+        await care_store.set_providers(session, c.region, snapshot["area"], snapshot["care_type"], providers)
+    return applied
+
+
 HANDLERS: dict[tuple[str, str], Handler] = {
-    ("case", "upserted"): lambda s, c: repo.upsert(s, "case", c.region, c.key, c.snapshot(), c.version),
+    ("case", "upserted"): _upsert_case,
+    ("care_capacity", "upserted"): _set_care_capacity,
     ("case", "removed"): lambda s, c: repo.remove(s, "case", c.region, c.key, c.version),
     ("unit", "upserted"): lambda s, c: repo.upsert(
         s, "unit", c.region, c.key, c.snapshot(), c.version, owner=getattr(c.data, "owner", None)

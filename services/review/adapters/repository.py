@@ -72,6 +72,7 @@ async def apply_proposed(session: AsyncSession, data: dict[str, Any], at: dateti
             eligible_households=data.get("eligible_households"),
             candidate_rank=data.get("rank"),
             candidates=data.get("candidates"),
+            care_needs=data.get("care_needs"),
             status="pending",
             proposed_at=at,
         )
@@ -391,6 +392,8 @@ async def decide_proposal(
         }
         if decision.event == "match.rejected":
             data["reason_code"] = reason_code
+        elif row.get("care_needs"):
+            data["care_needs"] = list(row["care_needs"])  # the notifier waits for care (issue 16)
         event = make_event(
             decision.event,
             data,

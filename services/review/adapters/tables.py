@@ -70,6 +70,8 @@ class Proposal(ProposalBase, table=True):
     rank: int | None = Field(default=None, sa_column=Column("candidate_rank", Integer))
     candidates: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSONB(none_as_null=True)))
     offer_id: str | None = Field(default=None, sa_column=Column(Text))
+    # Issue 16: the household's care categories (from match.proposed; passed on with the approval).
+    care_needs: list[str] | None = Field(default=None, sa_column=Column(JSONB(none_as_null=True)))
     decision_hash: str | None = Field(default=None, sa_column=Column(Text))
     version: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
 
