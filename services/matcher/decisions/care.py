@@ -77,7 +77,7 @@ async def _claim(
         continuity=(care.get("care_provider"), care.get("referrer")),
         refusals=refusals,
     )
-    all_needs = list(proposal["case_snapshot"].get("care_needs") or ())
+    all_needs = await _known_needs(session, proposal, list(proposal["case_snapshot"].get("care_needs") or ()))
     for need, choice in chosen.items():
         if choice is None:
             continue
@@ -141,12 +141,24 @@ async def on_approved(session: AsyncSession, proposal_id: str) -> None:
     proposal = await _proposal(session, proposal_id)
     if proposal is None or proposal["status"] != "approved":
         return
-    needs = list(proposal["case_snapshot"].get("care_needs") or ())
+    needs = await _known_needs(session, proposal, list(proposal["case_snapshot"].get("care_needs") or ()))
     if not needs or await care_store.claims_of(session, proposal_id):
         return
     chosen = await _claim(session, proposal, needs, {})
     if any(choice is None for choice in chosen.values()):
         await _cancel_unavailable(session, proposal)
+
+
+async def _known_needs(session: AsyncSession, proposal: dict[str, Any], needs: list[str]) -> list[str]:
+    """The needs whose providers are known at the home's areas. Capacity known only as a sum (pool data
+    from before intake named providers) claims nothing: the approval pins as before, and the providers'
+    next reports name them."""
+    unit = proposal["unit_snapshot"]
+    entries = await care_store.provider_entries(
+        session, proposal["region"], areas=(unit["neighbourhood"], unit["municipality"]), care_types=needs
+    )
+    known = {e.care_type for e in entries}
+    return [n for n in needs if n in known]
 
 
 async def _next_provider(session: AsyncSession, claim: dict[str, Any], reason: str) -> None:

@@ -70,6 +70,8 @@ async def _ensure_gate(
     }
     if approved:
         set_["approved"] = True
+    else:  # from care.claimed: the matcher names the needs it arranges (those whose providers are known)
+        set_["needs"] = stmt.excluded.needs
     await session.execute(stmt.on_conflict_do_update(index_elements=["proposal_id"], set_=set_))
     gate = await _gate(session, proposal_id)
     assert gate is not None
