@@ -144,7 +144,8 @@ async def test_deadline_releases_exactly_once_across_loops_and_a_restart(
             await conn.execute(
                 text(
                     "SELECT payload FROM notifier.outbox WHERE topic = 'wijkmatch.care-requests.v1' "
-                    "AND payload->>'type' = 'nl.wijkmatch.care.expired' AND payload->'data'->>'request_id' = :r"
+                    "AND payload->>'type' = 'nl.wijkmatch.care.expired' "
+                    "AND payload->'data'->>'request_id' = :r"
                 ),
                 {"r": first["id"]},
             )
