@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +15,8 @@ from services.matcher import metrics
 from services.matcher.pool import care_store
 from services.matcher.pool import repository as repo
 from services.platform.versioning import Version
+
+log = logging.getLogger(__name__)
 
 
 def entity_action(type_name: str) -> tuple[str, str]:
@@ -61,6 +64,22 @@ async def _set_care_capacity(session: AsyncSession, c: PoolChange) -> bool:
     if applied:
         providers = getattr(c.data, "providers", None)
         await care_store.set_providers(session, c.region, snapshot["area"], snapshot["care_type"], providers)
+        if providers is not None:
+            over = await care_store.over_claimed(session, c.region)
+            metrics.CARE_OVER_CLAIMED.labels(c.region).set(sum(e.over_claimed for e in over))
+            for e in over:
+                # Says so: the claims are kept (the provider confirms or declines each), free is 0.
+                log.warning(
+                    "care capacity reported below its active claims; the claims are kept",
+                    extra={
+                        "region": c.region,
+                        "provider": e.provider,
+                        "area": e.area,
+                        "care_type": e.care_type,
+                        "slots": e.slots,
+                        "claims": e.claims,
+                    },
+                )
     return applied
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, tuple_, update
+from sqlalchemy import and_, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -254,3 +254,71 @@ async def active_claim_pairs(session: AsyncSession, region: str) -> set[tuple[st
 
 
 _unused = (or_, tuple_, datetime)
+
+
+# The outcomes monitor's figures (issue 16; docs/matcher.md, *Care outcomes*), per region, over matches
+# approved since :since. One row per approved match of a household with care needs.
+_OUTCOMES = text(
+    """
+    WITH matches AS (
+        SELECT p.id, p.region, p.case_snapshot->>'group' AS grp, p.status,
+               min(c.created_at) AS approved_at,
+               max(c.confirmed_at) FILTER (WHERE c.status IN ('confirmed', 'ongoing')) AS confirmed_at,
+               count(DISTINCT c.care_type) FILTER (WHERE c.status IN ('confirmed', 'ongoing'))
+                   AS confirmed_needs,
+               jsonb_array_length(COALESCE(p.case_snapshot->'care_needs', '[]'::jsonb)) AS needs,
+               bool_or(c.continuity) FILTER (WHERE c.status IN ('confirmed', 'ongoing')) AS continuity,
+               p.status IN ('offered', 'accepted', 'declined', 'expired') AS offered
+        FROM matcher.proposals p JOIN matcher.care_claims c ON c.proposal_id = p.id
+        WHERE p.region = :region AND c.created_at >= :since
+        GROUP BY p.id
+    )
+    SELECT
+        count(*) FILTER (WHERE grp = 'institution_leaver') AS leavers,
+        count(*) FILTER (WHERE grp = 'institution_leaver' AND offered AND confirmed_needs >= needs)
+            AS leavers_offered_with_care,
+        count(*) FILTER (WHERE grp = 'institution_leaver' AND offered) AS leavers_offered,
+        avg(extract(epoch FROM confirmed_at - approved_at) / 86400.0)
+            FILTER (WHERE confirmed_needs >= needs) AS mean_days_to_confirmation,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM confirmed_at - approved_at) / 86400.0)
+            FILTER (WHERE confirmed_needs >= needs) AS median_days_to_confirmation,
+        count(*) FILTER (WHERE confirmed_needs >= needs) AS arranged,
+        count(*) FILTER (WHERE confirmed_needs >= needs AND continuity) AS arranged_with_continuity,
+        count(*) FILTER (WHERE status = 'cancelled') AS cancelled
+    FROM matches
+    """
+)
+
+
+async def care_outcomes(session: AsyncSession, region: str, since: datetime) -> dict[str, Any]:
+    """Share of institution leavers whose care was confirmed before the offer, days from approval to the
+    last confirmation, share of arranged matches with continuity of provider (a provider that already
+    cared for the client)."""
+    row = (await session.execute(_OUTCOMES, {"region": region, "since": since})).mappings().one()
+    offered = int(row["leavers_offered"] or 0)
+    arranged = int(row["arranged"] or 0)
+    return {
+        "region": region,
+        "since": since.isoformat(),
+        "institution_leavers_approved": int(row["leavers"] or 0),
+        "institution_leavers_offered": offered,
+        "share_leavers_care_confirmed_before_offer": (
+            None if offered == 0 else round(int(row["leavers_offered_with_care"] or 0) / offered, 4)
+        ),
+        "mean_days_approval_to_confirmation": _round(row["mean_days_to_confirmation"]),
+        "median_days_approval_to_confirmation": _round(row["median_days_to_confirmation"]),
+        "matches_with_care_arranged": arranged,
+        "share_with_provider_continuity": (
+            None if arranged == 0 else round(int(row["arranged_with_continuity"] or 0) / arranged, 4)
+        ),
+        "cancelled_care_unavailable_or_other": int(row["cancelled"] or 0),
+    }
+
+
+def _round(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+async def over_claimed(session: AsyncSession, region: str) -> list[ProviderEntry]:
+    """Provider entries whose report is below their active claims (the claims are kept)."""
+    return [e for e in await provider_entries(session, region) if e.over_claimed > 0]

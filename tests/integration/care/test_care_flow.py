@@ -356,6 +356,22 @@ async def test_two_care_needs_two_providers_both_confirm_one_offer_with_both_arr
             lambda: _all_confirmed(stack, proposed[0]["data"]["proposal_id"]), 30, what="claims confirmed"
         )
         assert {c["provider"] for c in claims} == {"prov-a", "prov-c"}
+        # the outcomes monitor's figures (wijkmatch matcher care-outcomes)
+        outcomes = await wait_until(lambda: _outcomes(stack, region), 30, what="the offer in the matcher")
+        assert outcomes["share_leavers_care_confirmed_before_offer"] == 1.0
+        assert outcomes["share_with_provider_continuity"] == 1.0
+        assert 0 <= outcomes["mean_days_approval_to_confirmation"] < 1
+
+
+async def _outcomes(stack: Stack, region: str) -> dict[str, Any] | None:
+    from datetime import timedelta
+
+    from services.matcher.pool.care_store import care_outcomes
+    from services.platform.db import session_maker
+
+    async with session_maker(stack.notifier.engine)() as session:
+        found = await care_outcomes(session, region, datetime.now(UTC) - timedelta(days=1))
+    return found if found["institution_leavers_offered"] == 1 else None
 
 
 async def _all_confirmed(stack: Stack, proposal_id: str) -> list[dict[str, Any]] | None:
