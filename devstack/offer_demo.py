@@ -30,6 +30,11 @@ DEMO_SECRETS = {
     "woonstad": "whsec_SEIph3rfLuAI3O7VdBPuN7vwrCcmz5VCSFuoSaWda9A=",
     "mitros": "whsec_zZKmPmKwh6YemCUdxAbx7eMcDWolZDH+wHlSJKiCVXM=",
     "de-sleutels": "whsec_lvKHwc83luiXMeKNTIO0tklbF1L1/OhqF80e0rCAbv4=",
+    # care providers' endpoints for care requests (issue 16)
+    "parnassia": "whsec_4OJZmoWWMc1sD+ebWI6gGzNLazQ10AAd7x2mnGsjIHM=",
+    "brijder": "whsec_tgrG7QUr2Xp+iriAVjBDkt+1fMm78EsMGVcESEBbC1o=",
+    "wijkteam-utrecht": "whsec_L4RyBaALNlTVY9OiX29QWEaaNFDEdJxZTZzM3REEfSY=",
+    "wijkmatch-demo": "whsec_72i29nvPqusstkK35Gui4HyrtuYe/rwCL1t7Gnvc77w=",
 }
 
 
@@ -55,7 +60,7 @@ async def offer_roundtrip(
     review_url: str | None = None,
 ) -> bool:
     async with httpx.AsyncClient(timeout=10) as http:
-        proposal = await _first_pending(http, matcher_url, region, timeout_s, review_url)
+        proposal = await _first_pending(http, matcher_url, region, timeout_s, review_url, care=False)
         if proposal is None:
             say(f"no pending proposal in {region} within {timeout_s:.0f}s: nothing to offer")
             return False
@@ -106,11 +111,18 @@ async def offer_roundtrip(
 
 
 async def _first_pending(
-    http: httpx.AsyncClient, matcher_url: str, region: str, timeout_s: float, review_url: str | None = None
+    http: httpx.AsyncClient,
+    matcher_url: str,
+    region: str,
+    timeout_s: float,
+    review_url: str | None = None,
+    *,
+    care: bool | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> dict[str, Any] | None:
     """The most urgent proposal pending in the matcher — and, when review runs, pending there too (the
     bundled broker keeps no messages across restarts, so an earlier demo can leave proposals that
-    review never received)."""
+    review never received). `care`: only households with (True) or without (False) care needs."""
     headers = {}
     if review_url is not None:
         from services.platform.auth import mint_dev_token
@@ -122,6 +134,9 @@ async def _first_pending(
             f"{matcher_url}/v1/regions/{region}/proposals", params={"status": "pending"}
         )
         rows = response.json().get("proposals", []) if response.status_code == 200 else []
+        if care is not None:
+            rows = [r for r in rows if bool(r.get("care_needs")) == care]
+        rows = [r for r in rows if r["proposal_id"] not in skip and r["case"] not in skip]
         if review_url is None or not rows:
             return rows[0] if rows else None
         listed = await http.get(
@@ -160,6 +175,7 @@ async def _approve(bootstrap: str, region: str, proposal: dict[str, Any]) -> Non
         "case": proposal["case"],
         "unit": proposal["unit"],
         "decided_at": datetime.now(UTC),
+        "care_needs": proposal.get("care_needs") or None,  # as review passes them on (issue 16)
     }
     event = make_event(
         "match.approved", data, source=DEMO_REVIEW_SOURCE, id=str(uuid.uuid4()), time=datetime.now(UTC)
@@ -201,3 +217,171 @@ async def _wait(check: Callable[[], Any], timeout_s: float, interval_s: float = 
         if asyncio.get_running_loop().time() > deadline:
             return None
         await asyncio.sleep(interval_s)
+
+
+# ------------------------------------------------------------------------ care arranged (issue 16)
+
+
+async def care_roundtrip(
+    *,
+    matcher_url: str,
+    notifier_url: str,
+    bootstrap: str,
+    region: str,
+    receiver: WebhookReceiver,
+    say: Callable[[str], None],
+    timeout_s: float = 120.0,
+    review_url: str | None = None,
+) -> bool:
+    """Two approved matches of households with care needs: every care request of the first is confirmed
+    by its provider (over the notifier's HTTP answer endpoint, with the provider's demo key) and its offer
+    goes out with the arrangements; the second's providers decline until the matcher cancels it
+    (`care_unavailable`) and a later round places the household elsewhere."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        confirmed = await _first_pending(http, matcher_url, region, timeout_s, review_url, care=True)
+        if confirmed is None:
+            say(f"no pending proposal of a household with care needs in {region}: skipping the care demo")
+            return False
+        declined = await _first_pending(
+            http, matcher_url, region, timeout_s, review_url, care=True, skip=frozenset({confirmed["case"]})
+        )
+        for proposal in (confirmed, declined):
+            if proposal is None:
+                continue
+            say(
+                f"approving proposal {proposal['proposal_id']} (case {proposal['case']} with care needs "
+                f"{', '.join(proposal['care_needs'])} -> unit {proposal['unit']})"
+            )
+            if review_url is not None:
+                if not await _approve_in_review(http, review_url, region, proposal, timeout_s):
+                    say("the review service did not take the approval: see its log")
+                    return False
+            else:
+                await _approve(bootstrap, region, proposal)
+        ok = await _confirm_all(http, notifier_url, receiver, confirmed, say, timeout_s)
+        if declined is not None:
+            ok = (
+                await _decline_until_placed_elsewhere(
+                    http, matcher_url, notifier_url, receiver, region, declined, say, timeout_s
+                )
+                and ok
+            )
+        return ok
+
+
+def _care_hooks(receiver: WebhookReceiver, proposal_id: str) -> list[dict[str, Any]]:
+    found = []
+    for request in list(receiver.received):
+        try:
+            event = request.json()
+        except ValueError:
+            continue
+        if (
+            event.get("type") == "nl.wijkmatch.care.requested"
+            and event["data"].get("proposal_id") == proposal_id
+        ):
+            found.append(event)
+    return found
+
+
+async def _answer_care(
+    http: httpx.AsyncClient, notifier_url: str, request: dict[str, Any], answer: str
+) -> httpx.Response:
+    from services.platform.admission.registry import load_registry
+
+    d = request["data"]
+    org = load_registry().by_id(d["provider"])  # the demo registry: the provider's own source
+    source = sorted(org.sources)[0] if org is not None else f"urn:org:provider:{d['provider']}"
+    data = {k: d[k] for k in ("region", "request_id", "proposal_id", "case", "care_type", "provider")}
+    data |= {"answer": answer, "reason_code": "no_capacity" if answer == "decline" else None}
+    event = make_event("care.answered", data, source=source, id=str(uuid.uuid4()), time=datetime.now(UTC))
+    return await http.post(
+        f"{notifier_url}/v1/care-responses",
+        content=json.dumps(event),
+        headers={"X-Api-Key": f"demo-key-{d['provider']}", "content-type": "application/cloudevents+json"},
+    )
+
+
+async def _confirm_all(
+    http: httpx.AsyncClient,
+    notifier_url: str,
+    receiver: WebhookReceiver,
+    proposal: dict[str, Any],
+    say: Callable[[str], None],
+    timeout_s: float,
+) -> bool:
+    pid, needs = proposal["proposal_id"], len(proposal["care_needs"])
+    requests = await _wait(lambda: (r := _care_hooks(receiver, pid)) and len(r) >= needs and r, timeout_s)
+    if not requests:
+        say("no care request reached the providers' receiver: see the matcher's and notifier's logs")
+        return False
+    for request in requests:
+        d = request["data"]
+        response = await _answer_care(http, notifier_url, request, "confirm")
+        say(f"{d['provider']} confirms {d['care_type']} care for case {d['case']}: {response.status_code}")
+    hook = await _wait(lambda: _offer_hook(receiver, pid), timeout_s)
+    if hook is None:
+        say("no offer went out after the confirmations: see the notifier's log")
+        return False
+    offer = hook.json()["data"]
+    arranged = ", ".join(
+        f"{a['care_type']} by {a['provider']} from {a['start_date']}" for a in offer.get("arrangements") or []
+    )
+    lease = offer.get("lease_party") or {"kind": "household"}
+    say(
+        f"offer {offer['offer_id']} went out with care arranged: {arranged}; "
+        f"lease to {lease.get('provider') or 'the household'}"
+    )
+    return True
+
+
+async def _decline_until_placed_elsewhere(
+    http: httpx.AsyncClient,
+    matcher_url: str,
+    notifier_url: str,
+    receiver: WebhookReceiver,
+    region: str,
+    proposal: dict[str, Any],
+    say: Callable[[str], None],
+    timeout_s: float,
+) -> bool:
+    pid, case = proposal["proposal_id"], proposal["case"]
+    answered: set[str] = set()
+    for _ in range(8):
+
+        async def next_or_cancelled() -> Any:
+            fresh = [r for r in _care_hooks(receiver, pid) if r["data"]["request_id"] not in answered]
+            if fresh:
+                return fresh[0]
+            return (
+                "cancelled" if await _proposal_status(http, matcher_url, region, pid, "cancelled") else None
+            )
+
+        found = await _wait(next_or_cancelled, timeout_s)
+        if found is None:
+            say(f"proposal {pid}: neither a care request nor a cancellation came")
+            return False
+        if found == "cancelled":
+            say(f"matcher: proposal {pid} cancelled (care_unavailable): case {case} back in the pool")
+            break
+        d = found["data"]
+        answered.add(d["request_id"])
+        response = await _answer_care(http, notifier_url, found, "decline")
+        say(
+            f"{d['provider']} declines {d['care_type']} care for case {case} (no_capacity): "
+            f"{response.status_code}"
+        )
+    placed = await _wait(lambda: _pending_of(http, matcher_url, region, case, pid), timeout_s)
+    if placed is None:
+        say(f"case {case}: no other home proposed within {timeout_s:.0f}s (none eligible with care there)")
+        return True
+    say(f"case {case} placed elsewhere: proposal {placed['proposal_id']} for unit {placed['unit']}")
+    return True
+
+
+async def _pending_of(
+    http: httpx.AsyncClient, matcher_url: str, region: str, case: str, old: str
+) -> dict[str, Any] | None:
+    response = await http.get(f"{matcher_url}/v1/regions/{region}/proposals", params={"status": "pending"})
+    rows = response.json().get("proposals", []) if response.status_code == 200 else []
+    return next((r for r in rows if r["case"] == case and r["proposal_id"] != old), None)
