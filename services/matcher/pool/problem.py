@@ -50,10 +50,14 @@ class HousedRow:
     complex: str | None
     housed_at: datetime
     care_needs: tuple[str, ...] = ()
+    pending: bool = False  # a pending proposal (not yet a claim), else an accepted offer
 
     @classmethod
-    def of(cls, case: dict[str, Any], unit: dict[str, Any], at: datetime) -> HousedRow:
+    def of(
+        cls, case: dict[str, Any], unit: dict[str, Any], at: datetime, *, pending: bool = False
+    ) -> HousedRow:
         return cls(
+            pending=pending,
             group=case["group"],
             household_size=case["household_size"],
             municipality=unit["municipality"],
@@ -165,12 +169,15 @@ def _care(
         )
         if net is not None:
             snap["slots"] = net
+        # A pending proposal holds a slot it has not claimed yet. Where the providers are known their
+        # reports never include it (they count claims only), so it is held against every report; else
+        # only against reports older than it (as before).
         used = sum(
             1
             for h in housed
             if snap["care_type"] in h.care_needs
             and snap["area"] in (h.neighbourhood, h.municipality)
-            and h.housed_at > row.event_time
+            and (h.housed_at > row.event_time or (net is not None and h.pending))
         )
         snap["slots"] = max(0, snap["slots"] - used)
         out.append(snap)

@@ -268,7 +268,10 @@ async def load_pool(session: AsyncSession, region: str) -> tuple[PoolView, Captu
         forbidden=[(r.case_id, r.unit_id) for r in forbidden_rows],
         housed=[
             HousedRow.of(
-                r.case_snapshot, r.unit_snapshot, r.created_at if r.status == "pending" else r.updated_at
+                r.case_snapshot,
+                r.unit_snapshot,
+                r.created_at if r.status == "pending" else r.updated_at,
+                pending=r.status == "pending",
             )
             for r in committed_rows
         ],

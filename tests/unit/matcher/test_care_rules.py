@@ -164,3 +164,21 @@ def test_property_claims_never_exceed_reported_slots(scenario: tuple[list[Provid
             net = round_slots(area, care, list(state.values()), 0)
             mine = [e for e in state.values() if e.area == area and e.care_type == care]
             assert net == (sum(e.slots - e.claims for e in mine) if mine else None)
+
+
+def test_a_pending_proposal_holds_its_slot_even_against_a_newer_report() -> None:
+    """Provider reports count claims only, never pending proposals: a report newer than a pending proposal
+    must not free its slot for the next round (it would propose beyond free capacity)."""
+    from services.matcher.pool.problem import HousedRow
+
+    later = T0 + timedelta(hours=1)
+    pending = HousedRow("homeless", 1, "GM1", "BU1", None, T0, ("ggz",), pending=True)
+    pool = PoolView(
+        region="r",
+        reference=[
+            ReferenceRow("care_capacity", "BU1/ggz", {"area": "BU1", "care_type": "ggz", "slots": 1}, later)
+        ],
+        housed=[pending],
+        care_providers=[ProviderEntry("a", "BU1", "ggz", 1, 0, later)],
+    )
+    assert build_problem(pool, "round-2")["care_capacity"][0]["slots"] == 0
