@@ -45,7 +45,8 @@ Handler = Callable[[AsyncSession, PoolChange], Awaitable[bool]]
 # One handler per pool event type, (entity, action) -> handler; each returns whether the pool changed.
 async def _upsert_case(session: AsyncSession, c: PoolChange) -> bool:
     applied = await repo.upsert(session, "case", c.region, c.key, c.snapshot(), c.version)
-    if applied:
+    named = (getattr(c.data, name, None) for name in ("owner", "care_provider", "lease_provider"))
+    if applied and (any(v is not None for v in named) or c.snapshot().get("care_needs")):
         await care_store.set_case_care(
             session,
             c.region,
