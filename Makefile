@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser promtool test test-fast lint format demo up schemas bench bench-components bench-intake bench-solver bench-matcher clean
+.PHONY: venv browser promtool test test-fast lint format demo up schemas bench bench-components bench-intake bench-solver bench-matcher chaos clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,11 @@ bench-solver: $(STAMP)
 
 bench-matcher: $(STAMP)
 	$(PY) -m bench.matcher
+
+# Fault injection: the pipeline as processes under SIGKILLs and PostgreSQL restarts, then an anomaly count
+# (docs/benchmarks.md, "Fault injection"); writes bench/results/chaos.json, exits 1 on any anomaly.
+chaos: $(STAMP)
+	$(PY) -m bench.chaos
 
 clean:
 	rm -rf .wijkmatch .pytest_cache

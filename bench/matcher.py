@@ -183,7 +183,8 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
         "WIJKMATCH_LOG_LEVEL": os.environ.get("WIJKMATCH_LOG_LEVEL", "WARNING"),
     }
     env.pop("WIJKMATCH_ORGANISATIONS", None)
-    intake_port, matcher_port = _free_port(), _free_port()
+    intake_port, matcher_port, metrics_port = _free_port(), _free_port(), _free_port()
+    env["WIJKMATCH_MATCHER_METRICS_PORT"] = str(metrics_port)  # /metrics: the internal health port
     via_pool = args.via == "pool"
     intake = None if via_pool else Child("intake", ["intake", "run", "--port", str(intake_port)], env)
     care_sums: dict[tuple[str, str, str], dict[str, int]] = {}
@@ -272,7 +273,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
             await asyncio.sleep(0.5)
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
-        pipeline = await _scrape_age(f"http://127.0.0.1:{matcher_port}")
+        pipeline = await _scrape_age(f"http://127.0.0.1:{metrics_port}")
         durations = await _round_durations(database_url, regions)
     finally:
         await producer.stop()

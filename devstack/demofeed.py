@@ -235,6 +235,7 @@ def review_hint(region: str, matcher_url: str) -> str:
             *([f"  review {review_url} (the review service's web page)"] if review_url else []),
             f"  topic  {PROPOSALS} (key = {region}): match.proposed / round.completed events",
             f"  HTTP   GET {matcher_url}/v1/regions/{region}/proposals?status=pending",
+            f"         (Authorization: Bearer $(wijkmatch review token --role reviewer --region {region}))",
             f"  CLI    wijkmatch matcher proposals {region}",
             f"  rounds GET {matcher_url}/v1/regions/{region}/rounds",
             f"  again  wijkmatch round {region}   (a new round now)",

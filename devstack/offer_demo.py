@@ -59,8 +59,13 @@ async def offer_roundtrip(
     timeout_s: float = 120.0,
     review_url: str | None = None,
 ) -> bool:
+    # The matcher's API takes staff tokens: a development reviewer token for this region (local mode only;
+    # mint_dev_token refuses under WIJKMATCH_AUTH_MODE=oidc).
+    from services.platform.auth import mint_dev_token
+
+    staff = {"Authorization": f"Bearer {mint_dev_token('demo-reviewer', ['reviewer'], [region])}"}
     async with httpx.AsyncClient(timeout=10) as http:
-        proposal = await _first_pending(http, matcher_url, region, timeout_s, review_url, care=False)
+        proposal = await _first_pending(http, matcher_url, region, timeout_s, review_url, staff, care=False)
         if proposal is None:
             say(f"no pending proposal in {region} within {timeout_s:.0f}s: nothing to offer")
             return False
@@ -100,7 +105,7 @@ async def offer_roundtrip(
         if response.status_code != 202:
             return False
         accepted = await _wait(
-            lambda: _proposal_status(http, matcher_url, region, proposal["proposal_id"], "accepted"),
+            lambda: _proposal_status(http, matcher_url, region, proposal["proposal_id"], "accepted", staff),
             timeout_s,
         )
         if accepted is None:
@@ -116,6 +121,7 @@ async def _first_pending(
     region: str,
     timeout_s: float,
     review_url: str | None = None,
+    headers: dict[str, str] | None = None,
     *,
     care: bool | None = None,
     skip: frozenset[str] = frozenset(),
@@ -123,15 +129,10 @@ async def _first_pending(
     """The most urgent proposal pending in the matcher — and, when review runs, pending there too (the
     bundled broker keeps no messages across restarts, so an earlier demo can leave proposals that
     review never received). `care`: only households with (True) or without (False) care needs."""
-    headers = {}
-    if review_url is not None:
-        from services.platform.auth import mint_dev_token
-
-        headers = {"Authorization": f"Bearer {mint_dev_token('demo-reviewer', ['reviewer'], [region])}"}
 
     async def check() -> dict[str, Any] | None:
         response = await http.get(
-            f"{matcher_url}/v1/regions/{region}/proposals", params={"status": "pending"}
+            f"{matcher_url}/v1/regions/{region}/proposals", params={"status": "pending"}, headers=headers
         )
         rows = response.json().get("proposals", []) if response.status_code == 200 else []
         if care is not None:
@@ -200,9 +201,16 @@ def _offer_hook(receiver: WebhookReceiver, proposal_id: str) -> Received | None:
 
 
 async def _proposal_status(
-    http: httpx.AsyncClient, matcher_url: str, region: str, proposal_id: str, status: str
+    http: httpx.AsyncClient,
+    matcher_url: str,
+    region: str,
+    proposal_id: str,
+    status: str,
+    headers: dict[str, str] | None = None,
 ) -> bool:
-    response = await http.get(f"{matcher_url}/v1/regions/{region}/proposals", params={"status": status})
+    response = await http.get(
+        f"{matcher_url}/v1/regions/{region}/proposals", params={"status": status}, headers=headers
+    )
     return any(p["proposal_id"] == proposal_id for p in response.json().get("proposals", []))
 
 
@@ -237,13 +245,23 @@ async def care_roundtrip(
     by its provider (over the notifier's HTTP answer endpoint, with the provider's demo key) and its offer
     goes out with the arrangements; the second's providers decline until the matcher cancels it
     (`care_unavailable`) and a later round places the household elsewhere."""
+    from services.platform.auth import mint_dev_token
+
+    staff = {"Authorization": f"Bearer {mint_dev_token('demo-reviewer', ['reviewer'], [region])}"}
     async with httpx.AsyncClient(timeout=10) as http:
-        confirmed = await _first_pending(http, matcher_url, region, timeout_s, review_url, care=True)
+        confirmed = await _first_pending(http, matcher_url, region, timeout_s, review_url, staff, care=True)
         if confirmed is None:
             say(f"no pending proposal of a household with care needs in {region}: skipping the care demo")
             return False
         declined = await _first_pending(
-            http, matcher_url, region, timeout_s, review_url, care=True, skip=frozenset({confirmed["case"]})
+            http,
+            matcher_url,
+            region,
+            timeout_s,
+            review_url,
+            staff,
+            care=True,
+            skip=frozenset({confirmed["case"]}),
         )
         for proposal in (confirmed, declined):
             if proposal is None:
@@ -345,6 +363,9 @@ async def _decline_until_placed_elsewhere(
     say: Callable[[str], None],
     timeout_s: float,
 ) -> bool:
+    from services.platform.auth import mint_dev_token
+
+    staff = {"Authorization": f"Bearer {mint_dev_token('demo-reviewer', ['reviewer'], [region])}"}
     pid, case = proposal["proposal_id"], proposal["case"]
     answered: set[str] = set()
     for _ in range(8):
@@ -354,7 +375,9 @@ async def _decline_until_placed_elsewhere(
             if fresh:
                 return fresh[0]
             return (
-                "cancelled" if await _proposal_status(http, matcher_url, region, pid, "cancelled") else None
+                "cancelled"
+                if await _proposal_status(http, matcher_url, region, pid, "cancelled", staff)
+                else None
             )
 
         found = await _wait(next_or_cancelled, timeout_s)
@@ -371,7 +394,7 @@ async def _decline_until_placed_elsewhere(
             f"{d['provider']} declines {d['care_type']} care for case {case} (no_capacity): "
             f"{response.status_code}"
         )
-    placed = await _wait(lambda: _pending_of(http, matcher_url, region, case, pid), timeout_s)
+    placed = await _wait(lambda: _pending_of(http, matcher_url, region, case, pid, staff), timeout_s)
     if placed is None:
         say(f"case {case}: no other home proposed within {timeout_s:.0f}s (none eligible with care there)")
         return True
@@ -380,8 +403,10 @@ async def _decline_until_placed_elsewhere(
 
 
 async def _pending_of(
-    http: httpx.AsyncClient, matcher_url: str, region: str, case: str, old: str
+    http: httpx.AsyncClient, matcher_url: str, region: str, case: str, old: str, headers: dict[str, str]
 ) -> dict[str, Any] | None:
-    response = await http.get(f"{matcher_url}/v1/regions/{region}/proposals", params={"status": "pending"})
+    response = await http.get(
+        f"{matcher_url}/v1/regions/{region}/proposals", params={"status": "pending"}, headers=headers
+    )
     rows = response.json().get("proposals", []) if response.status_code == 200 else []
     return next((r for r in rows if r["case"] == case and r["proposal_id"] != old), None)

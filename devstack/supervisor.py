@@ -52,7 +52,7 @@ class ServiceSpec:
     port_env: str  # environment variable the service reads its HTTP port from
     ready_path: str = "/readyz"
     exec_argv: tuple[str, ...] | None = None  # full command instead of `wijkmatch <argv>` (tests)
-    metrics_port_env: str | None = None  # a separate internal metrics port (the gateway's), if any
+    metrics_port_env: str | None = None  # its internal health port (/metrics), when it has an API port
 
     def command(self) -> list[str]:
         if self.exec_argv:
@@ -71,10 +71,29 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "WIJKMATCH_INTAKE_GATEWAY_PORT",
         metrics_port_env="WIJKMATCH_INTAKE_GATEWAY_METRICS_PORT",
     ),
-    ServiceSpec("matcher", ("matcher",), "services.matcher.cli:main", 8020, "WIJKMATCH_MATCHER_HTTP_PORT"),
-    ServiceSpec("review", ("review",), "services.review.cli:main", 8030, "WIJKMATCH_REVIEW_HTTP_PORT"),
     ServiceSpec(
-        "notifier", ("notifier",), "services.notifier.cli:main", 8040, "WIJKMATCH_NOTIFIER_HTTP_PORT"
+        "matcher",
+        ("matcher",),
+        "services.matcher.cli:main",
+        8020,
+        "WIJKMATCH_MATCHER_HTTP_PORT",
+        metrics_port_env="WIJKMATCH_MATCHER_METRICS_PORT",
+    ),
+    ServiceSpec(
+        "review",
+        ("review",),
+        "services.review.cli:main",
+        8030,
+        "WIJKMATCH_REVIEW_HTTP_PORT",
+        metrics_port_env="WIJKMATCH_REVIEW_METRICS_PORT",
+    ),
+    ServiceSpec(
+        "notifier",
+        ("notifier",),
+        "services.notifier.cli:main",
+        8040,
+        "WIJKMATCH_NOTIFIER_HTTP_PORT",
+        metrics_port_env="WIJKMATCH_NOTIFIER_METRICS_PORT",
     ),
 )
 

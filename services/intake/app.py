@@ -1,7 +1,8 @@
 """The intake service process: `faststream run services.intake.app:app` (or `wijkmatch intake`).
 
 FastStream app shell (AsgiFastStream): the batch consumer, the outbox relay in the same process,
-/healthz (liveness: the consumer makes progress), /readyz (broker, database), /metrics.
+/healthz (liveness: the consumer makes progress), /readyz (broker, database, the consumer has joined its
+group), /metrics.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def create_app(
         broker,
         engine=runtime.engine,
         probes=[runtime.progress],
-        extra_checks={"batches_commit": database_ready},
+        extra_checks={"batches_commit": database_ready, "consumer_group": runtime.membership.ready},
         on_startup=[start],
         after_shutdown=[runtime.stop],
     )

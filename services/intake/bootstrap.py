@@ -19,6 +19,7 @@ from services.intake.settings import IntakeSettings
 from services.platform import chaos
 from services.platform.admission.registry import Registry, load_registry
 from services.platform.db import create_engine, session_maker
+from services.platform.kafka import GroupMembership
 from services.platform.observability import ProgressProbe
 from services.platform.outbox import OutboxRelay
 
@@ -36,6 +37,7 @@ class IntakeRuntime:
     relay: OutboxRelay
     keys: KeyStore
     progress: ProgressProbe = field(default_factory=ProgressProbe)
+    membership: GroupMembership = field(default_factory=GroupMembership)  # readiness: joined the group
     busy_since: float | None = None  # monotonic start of the batch in progress
     last_commit: float = field(default_factory=time.monotonic)
     batches: int = 0

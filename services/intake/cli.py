@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
         help="erase even if intake has not seen the case in --region yet (tombstones it, so its events "
         "still on the topics are ignored); without it an unknown case or region exits 2 and changes nothing",
     )
+    sub.add_parser(
+        "rotate-master-key",
+        help="re-wrap every personal-data key under WIJKMATCH_INTAKE_MASTER_KEY (keys wrapped by one of "
+        "WIJKMATCH_INTAKE_PREVIOUS_MASTER_KEYS); safe while intake runs; see docs/operations.md",
+    )
     return parser
 
 
@@ -48,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         return _gateway(settings, args.host, args.port)
     if command == "relay":
         return asyncio.run(_relay(settings))
+    if command == "rotate-master-key":
+        return asyncio.run(_rotate_master_key(settings))
     if command == "erase":
         return asyncio.run(_erase(settings, args.region, args.case_id, args.tombstone_unknown))
     return 2
@@ -107,6 +114,34 @@ async def _relay(settings: IntakeSettings) -> int:
         await stop.wait()
     finally:
         await runtime.stop()
+    return 0
+
+
+async def _rotate_master_key(settings: IntakeSettings) -> int:
+    from services.intake.adapters.keystore import UnknownMasterKey, master_key_id
+    from services.platform.observability import configure_logging
+
+    configure_logging("wijkmatch-intake-rotate", settings.log_level)
+    keys = settings.build_keystore()
+    try:
+        await keys.start()
+        try:
+            rewrapped = await keys.rewrap()
+        except UnknownMasterKey as exc:
+            print(f"NOT finished: {exc}", file=sys.stderr)
+            return 2
+        remaining = await keys.keys_by_master_key()
+    finally:
+        await keys.close()
+    current = master_key_id(settings.master_key_bytes)
+    others = sum(n for key_id, n in remaining.items() if key_id != current)
+    print(
+        f"re-wrapped {rewrapped} data keys under master key {current}; "
+        f"{remaining.get(current, 0)} wrapped by it, {others} by any other key"
+    )
+    if others:
+        return 2
+    print("the previous master keys are no longer needed: remove WIJKMATCH_INTAKE_PREVIOUS_MASTER_KEYS")
     return 0
 
 

@@ -26,6 +26,9 @@ class IntakeSettings(ServiceSettings):
 
     # Master key that wraps every per-case data key in the personal-data vault: base64 of 32 bytes.
     master_key: SecretStr = SecretStr(INSECURE_LOCAL_MASTER_KEY)
+    # Master-key rotation (docs/operations.md): earlier master keys, comma-separated base64, still accepted
+    # for reading data keys they wrapped until `wijkmatch intake rotate-master-key` has re-wrapped them.
+    previous_master_keys: SecretStr = SecretStr("")
     # The key store of the vault's data keys (services/intake/adapters/keystore.py): a PostgreSQL database
     # apart from intake's, so a backup of intake's database never holds a key. None = DATABASE_URL's
     # database name + "_keys" on the same server (created at start when missing).
@@ -68,6 +71,25 @@ class IntakeSettings(ServiceSettings):
             raise ValueError("WIJKMATCH_INTAKE_MASTER_KEY must decode to exactly 32 bytes")
         return value
 
+    @field_validator("previous_master_keys")
+    @classmethod
+    def _previous_keys_are_32_bytes(cls, value: SecretStr) -> SecretStr:
+        for part in filter(None, (p.strip() for p in value.get_secret_value().split(","))):
+            try:
+                raw = base64.b64decode(part, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError(
+                    "WIJKMATCH_INTAKE_PREVIOUS_MASTER_KEYS must be comma-separated base64"
+                ) from exc
+            if len(raw) != 32:
+                raise ValueError("each of WIJKMATCH_INTAKE_PREVIOUS_MASTER_KEYS must decode to 32 bytes")
+        return value
+
+    @property
+    def previous_master_key_bytes(self) -> list[bytes]:
+        parts = (p.strip() for p in self.previous_master_keys.get_secret_value().split(","))
+        return [base64.b64decode(p) for p in parts if p]
+
     @property
     def keystore_database_url(self) -> str:
         from services.intake.adapters.keystore import keystore_url
@@ -78,7 +100,10 @@ class IntakeSettings(ServiceSettings):
         from services.intake.adapters.keystore import PostgresKeyStore
 
         return PostgresKeyStore(
-            self.keystore_database_url, self.master_key_bytes, admin_url=self.database_url
+            self.keystore_database_url,
+            self.master_key_bytes,
+            admin_url=self.database_url,
+            previous_master_keys=self.previous_master_key_bytes,
         )
 
     @property

@@ -17,6 +17,7 @@ from services.matcher.rounds.worker import SolverPool
 from services.matcher.settings import SCHEMA, MatcherSettings
 from services.matcher.solver.params import SolveParams
 from services.platform import chaos
+from services.platform.auth import AuthSettings, TokenVerifier
 from services.platform.db import create_engine, session_maker
 from services.platform.observability import ProgressProbe
 from services.platform.observability import liveness as probes_liveness
@@ -39,6 +40,11 @@ class MatcherService:
         subscriber is then stopped here, first); without one the service runs a broker of its own."""
         self.settings = settings or MatcherSettings()
         s = self.settings
+        # The API's bearer tokens (WIJKMATCH_AUTH_*): refused at start-up when production settings would
+        # run on the development key.
+        self.auth = AuthSettings()
+        self.auth.check_start_up(database_is_local=s.database_is_local)
+        self.verifier = TokenVerifier(self.auth)
         self.engine = create_engine(s.database_url, pool_size=5 + s.round_concurrency, max_overflow=5)
         self.sessions = session_maker(self.engine)
         self.solver = SolverPool(s.solver_processes, s.solver_nice)

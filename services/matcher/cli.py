@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from services.matcher.app import create_app
+    from services.platform.observability import serve_metrics
 
     config = uvicorn.Config(
         create_app(settings),
@@ -59,7 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         timeout_graceful_shutdown=max(5, int(settings.shutdown_grace_s) + 5),
     )
-    uvicorn.Server(config).run()
+    # /metrics on the internal health port only; the API port has /v1 (tokens), /healthz and /readyz.
+    metrics_server = serve_metrics(settings.metrics_host, settings.metrics_port)
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        metrics_server.shutdown()
+        metrics_server.server_close()
     return 0
 
 

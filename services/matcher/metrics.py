@@ -78,3 +78,12 @@ CARE_OVER_CLAIMED = Gauge(
     "Claims kept beyond a provider's lowered report, per region (the provider must honour or decline them)",
     ["region"],
 )
+HTTP_AUTH_FAILURES = Counter(
+    "wijkmatch_matcher_http_auth_failures_total", "API requests refused for a missing or invalid token"
+)
+ROUND_REQUESTS_LIMITED = Counter(
+    "wijkmatch_matcher_round_requests_limited_total", "On-demand round requests refused (429)", ["region"]
+)
+PROBLEM_READS = Counter(
+    "wijkmatch_matcher_problem_reads_total", "Full round problems read (audited)", ["region"]
+)

@@ -23,6 +23,13 @@ class MatcherSettings(ServiceSettings):
     model_config = service_config("matcher")
 
     http_port: int = 8020
+    # The internal health port: Prometheus /metrics (never on the API port; docs/security.md). Bind the pod
+    # IP (0.0.0.0) in a cluster; 0 picks a free port (tests running several matchers).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9020, ge=0, le=65535)
+    # On-demand rounds (POST /v1/rounds/{region}, role admin or service): a token bucket per region.
+    round_requests_per_minute: float = Field(default=2.0, gt=0)
+    round_requests_burst: int = Field(default=3, ge=1)
     debounce_s: float = Field(default=30.0, gt=0)
     max_delay_s: float = Field(default=120.0, gt=0)
     scheduler_interval_s: float = Field(default=0.5, gt=0)

@@ -2,7 +2,8 @@
 
 FastStream app shell: the subscriber (decisions, proposals, offer responses, pool), the expiry loop,
 the webhook delivery worker and the outbox relay in one process; /healthz (the loops make progress),
-/readyz (broker, database), /metrics; every other path goes to the HTTP API (answers, admin).
+/readyz (broker, database); every other path goes to the HTTP API (answers, admin). /metrics: the internal
+health port (`wijkmatch notifier` serves it, WIJKMATCH_NOTIFIER_METRICS_PORT).
 """
 
 from __future__ import annotations
@@ -62,7 +63,10 @@ def create_app(
         )
         await runtime.start(migrate=settings.migrate_on_start)
 
-    routes = health_routes(probes=runtime.probes, checks=ready_checks(broker=broker, engine=runtime.engine))
+    # No /metrics on this port (it serves the API): `wijkmatch notifier` serves them on the health port.
+    routes = health_routes(
+        probes=runtime.probes, checks=ready_checks(broker=broker, engine=runtime.engine), metrics=False
+    )
     app = NotifierAsgi(broker, asgi_routes=routes, on_startup=[start], after_shutdown=[runtime.stop])
     app.api = runtime.api()
     return app

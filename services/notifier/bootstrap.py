@@ -20,6 +20,7 @@ from services.notifier.adapters.expiry import ExpiryLoop
 from services.notifier.core.retry import RetryPolicy
 from services.notifier.settings import NotifierSettings
 from services.platform.admission.rate_limit import RateLimiter
+from services.platform.auth import AuthSettings, TokenVerifier
 from services.platform.db import create_engine, session_maker
 from services.platform.observability import ProgressProbe
 from services.platform.outbox import OutboxRelay
@@ -40,18 +41,13 @@ class NotifierRuntime:
     worker: DeliveryWorker
     expiry: ExpiryLoop
     probes: list[ProgressProbe] = field(default_factory=list)
+    verifier: Any = None  # TokenVerifier of the admin API (build_runtime sets it)
 
     async def start(self, *, migrate: bool = True) -> None:
-        self.settings.check_admin_key()
         if migrate:
             from services.platform.migrations import upgrade_async
 
             await upgrade_async(self.settings.database_url, [SCHEMA])
-        if self.settings.uses_insecure_admin_key:
-            log.warning(
-                "the notifier admin API uses the INSECURE built-in key; set WIJKMATCH_NOTIFIER_ADMIN_API_KEY",
-                extra={"event": "insecure_admin_key"},
-            )
         problems = await sync_registry(
             self.engine,
             load_registry_webhooks(self.registry_path),
@@ -89,7 +85,7 @@ class NotifierRuntime:
             sessions=self.sessions,
             registry=self.registry,
             validate_answer=answer_validator(self.registry),
-            admin_key=s.admin_api_key.get_secret_value(),
+            verifier=self.verifier,
             allow_http=s.webhook_allow_http,
             allow_private=s.webhook_allow_private,
             rotation_overlap=timedelta(hours=s.webhook_rotation_overlap_hours),
@@ -103,7 +99,10 @@ class NotifierRuntime:
 
 def build_runtime(settings: NotifierSettings | None = None) -> NotifierRuntime:
     settings = settings or NotifierSettings()
-    settings.check_admin_key()  # before anything is built: an empty or misplaced demo key never serves
+    # The admin API's tokens (WIJKMATCH_AUTH_*), checked before anything is built: production settings never
+    # run on the development key.
+    auth = AuthSettings()
+    auth.check_start_up(database_is_local=settings.database_is_local)
     engine = create_engine(settings.database_url)
     sessions = session_maker(engine)
     registry, path = load_organisations(settings.organisations)
@@ -148,4 +147,5 @@ def build_runtime(settings: NotifierSettings | None = None) -> NotifierRuntime:
         [worker_probe, expiry_probe],
     )
     runtime.expiry.on_expired = runtime.events_committed
+    runtime.verifier = TokenVerifier(auth)
     return runtime

@@ -21,12 +21,20 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from services.notifier.app import create_app
+    from services.platform.observability import serve_metrics
 
-    uvicorn.run(
-        create_app(settings),
-        host=args.host or settings.http_host,
-        port=args.port or settings.http_port,
-        log_config=None,
-        timeout_graceful_shutdown=30,
-    )
+    # /metrics on the internal health port only; the API port has the answers and admin API, /healthz
+    # and /readyz.
+    metrics_server = serve_metrics(settings.metrics_host, settings.metrics_port)
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=args.host or settings.http_host,
+            port=args.port or settings.http_port,
+            log_config=None,
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        metrics_server.shutdown()
+        metrics_server.server_close()
     return 0

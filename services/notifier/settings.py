@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field
 
 from services.notifier.core.offers import ResponsePeriods
 from services.platform.settings import ServiceSettings, service_config
-
-# INSECURE, published in docs/notifier.md: local demo and tests only (refused unless the database is local,
-# `check_admin_key`). Set WIJKMATCH_NOTIFIER_ADMIN_API_KEY.
-INSECURE_LOCAL_ADMIN_KEY = "demo-notifier-admin"
 
 
 class NotifierSettings(ServiceSettings):
@@ -22,6 +18,10 @@ class NotifierSettings(ServiceSettings):
     )
     group_id: str = "wijkmatch-notifier"
     http_port: int = 8040
+    # The internal health port: Prometheus /metrics (never on the API port; docs/security.md). Bind the pod
+    # IP (0.0.0.0) in a cluster; 0 picks a free port.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9040, ge=0, le=65535)
     migrate_on_start: bool = True
     topic_partitions: int = 4
     source: str = "urn:wijkmatch:notifier"
@@ -51,34 +51,14 @@ class NotifierSettings(ServiceSettings):
     # Local use only: http:// endpoints and loopback/private targets (the demo receiver on 127.0.0.1).
     webhook_allow_http: bool = False
     webhook_allow_private: bool = False
-    # Admin API (endpoints, dead letters, replay): one shared key until the admin role moves to OIDC tokens
-    # (services/platform/auth.py, issue 17). Never empty.
-    admin_api_key: SecretStr = SecretStr(INSECURE_LOCAL_ADMIN_KEY)
+    # Admin API (endpoints, dead letters, replay): OIDC bearer tokens with the admin role (WIJKMATCH_AUTH_*,
+    # services/platform/auth.py), as every staff route of the stack.
     relay_poll_interval_s: float = 0.2
     # HTTP answers per organisation (token bucket, as intake's gateway)
     answer_rate_limit_per_s: float = Field(default=10.0, gt=0)
     answer_rate_limit_burst: int = Field(default=20, ge=1)
     # Delivered webhooks (and their attempt log) are deleted after this long; dead ones are kept.
     delivery_retention_days: float = Field(default=30.0, gt=0)
-
-    @property
-    def uses_insecure_admin_key(self) -> bool:
-        return self.admin_api_key.get_secret_value() == INSECURE_LOCAL_ADMIN_KEY
-
-    def check_admin_key(self) -> None:
-        """Refuse an admin key that would open the admin API (fail closed, as intake's master key and the
-        review service's signing key): an empty one always, the published demo key unless the database is
-        on this machine (local development and tests)."""
-        if not self.admin_api_key.get_secret_value().strip():
-            raise RuntimeError(
-                "WIJKMATCH_NOTIFIER_ADMIN_API_KEY is empty: set it to a long random value "
-                "(an empty key would open the admin API)"
-            )
-        if self.uses_insecure_admin_key and not self.database_is_local:
-            raise RuntimeError(
-                "the notifier refuses the INSECURE published admin key with a database that is not on this "
-                "machine: set WIJKMATCH_NOTIFIER_ADMIN_API_KEY to a long random value"
-            )
 
     def response_periods(self) -> ResponsePeriods:
         return ResponsePeriods(

@@ -10,7 +10,11 @@ Settings (`WIJKMATCH_AUTH_*`, one identity provider for the whole stack):
 - `ISSUER`, `AUDIENCE`: the `iss` and `aud` every token must carry.
 - `ALGORITHMS`: a subset of RS256, ES256 (nothing else is ever accepted: no `none`, no HMAC).
 - `ROLES_CLAIM` (dotted path, e.g. `realm_access.roles` for Keycloak) and `REGIONS_CLAIM`: the roles
-  (`reviewer`, `approver`, `auditor`, `admin`) and the regions the token may see (`*` = all).
+  (`reviewer`, `approver`, `auditor`, `admin` for staff; `service` for a machine client's
+  client-credentials token) and the regions the token may see (`*` = all).
+
+Every HTTP service authenticates its staff routes here (`principal_dependency`) and serves its OpenAPI
+document only to an authenticated caller (`serve_openapi`); docs/security.md lists every route.
 
 Signature checking is PyJWT's (with `cryptography`); this module only chooses keys and reads claims.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,7 +32,10 @@ import jwt
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ROLES: tuple[str, ...] = ("reviewer", "approver", "auditor", "admin")
+ROLES: tuple[str, ...] = ("reviewer", "approver", "auditor", "admin", "service")
+# A machine client (client-credentials grant at the identity provider): starts on-demand rounds, no staff
+# rights (the review service grants it nothing).
+SERVICE_ROLE = "service"
 SUPPORTED_ALGORITHMS: frozenset[str] = frozenset({"RS256", "ES256"})
 ALL_REGIONS = "*"
 
@@ -238,3 +245,38 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+def principal_dependency(
+    verifier_of: Callable[[Any], TokenVerifier], on_failure: Callable[[], None] | None = None
+) -> Callable[[Any], Awaitable[Principal]]:
+    """A FastAPI dependency: the verified caller of a request (`Authorization: Bearer <token>`), or 401
+    with `WWW-Authenticate: Bearer`. `verifier_of(request)` finds the app's TokenVerifier;
+    `on_failure` counts refusals (a metric)."""
+    from fastapi import HTTPException, Request
+
+    async def principal(request: Request) -> Principal:
+        try:
+            return await verifier_of(request).verify(bearer_token(request.headers.get("authorization")))
+        except AuthError as exc:
+            if on_failure is not None:
+                on_failure()
+            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+
+    # This module's annotations are strings (PEP 563) and Request is imported here, not at module level:
+    # give FastAPI the class itself, or it would take `request` for a query parameter.
+    principal.__annotations__["request"] = Request
+    return principal
+
+
+def serve_openapi(app: Any, authenticate: Callable[..., Any]) -> None:
+    """`GET /openapi.json` for callers that pass `authenticate` (a FastAPI dependency that raises 401).
+
+    Create the app with `openapi_url=None, docs_url=None, redoc_url=None`: no interactive docs on an API
+    port, and the document itself only with credentials (every route but liveness/readiness needs them)."""
+    from fastapi import Depends
+    from fastapi.responses import JSONResponse
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(authenticate)])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())

@@ -19,7 +19,13 @@ import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     CommitFailedError,
@@ -175,6 +181,33 @@ def no_decode(message: Any) -> None:
     """A FastStream decoder that decodes nothing: the handler reads the raw records (validation is the
     service's admission)."""
     return None
+
+
+class GroupMembership(ConsumerRebalanceListener):
+    """Readiness of a consumer-group member: ready once the group coordinator has given this member its first
+    assignment (an idle replica's empty assignment counts — it has joined and takes over on a rebalance).
+
+    A group join is not instant (real Kafka delays a new group's first rebalance by
+    `group.initial.rebalance.delay.ms`, 3 s by default; the bundled Tansu broker waits about half the
+    session timeout). A service that reports ready before it has joined makes whoever waits for readiness
+    (Kubernetes, `wijkmatch up`, tests, benchmarks) believe its first events are handled at once, while they
+    wait for the join. Pass it as the subscriber's `listener=` and `ready` as a readiness check."""
+
+    def __init__(self) -> None:
+        self.joined = False
+        self.assignments = 0
+        self.partitions: frozenset[TopicPartition] = frozenset()
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.partitions = frozenset(assigned)
+        self.assignments += 1
+        self.joined = True
+
+    async def ready(self) -> bool:
+        return self.joined
 
 
 BatchHandler = Callable[[list[ConsumerRecord]], Awaitable[None]]

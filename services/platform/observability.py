@@ -231,8 +231,12 @@ def health_routes(
     probes: Sequence[ProgressProbe] = (),
     checks: Mapping[str, ReadyCheck] | None = None,
     registry: CollectorRegistry = REGISTRY,
+    metrics: bool = True,
 ) -> list[tuple[str, Any]]:
-    """`asgi_routes` for AsgiFastStream: /healthz, /readyz, /metrics."""
+    """`asgi_routes` for AsgiFastStream: /healthz, /readyz, /metrics.
+
+    `metrics=False` leaves /metrics out, for a port that also serves an API: the process then serves its
+    metrics on its internal health port (`serve_metrics`)."""
 
     json_type = {"Content-Type": "application/json"}
     ready = dict(checks or {})
@@ -248,11 +252,12 @@ def health_routes(
         return AsgiResponse(_body(ok, detail), 200 if ok else 503, json_type)
 
     @get(include_in_schema=False)
-    async def metrics(scope: Any) -> AsgiResponse:
+    async def metrics_endpoint(scope: Any) -> AsgiResponse:
         payload, content_type = metrics_payload(registry)
         return AsgiResponse(payload, 200, {"Content-Type": content_type})
 
-    return [("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)]
+    routes: list[tuple[str, Any]] = [("/healthz", healthz), ("/readyz", readyz)]
+    return [*routes, ("/metrics", metrics_endpoint)] if metrics else routes
 
 
 def make_kafka_broker(
@@ -345,8 +350,9 @@ def health_router(
 
 
 def serve_metrics(host: str, port: int, registry: CollectorRegistry = REGISTRY) -> Any:
-    """Prometheus metrics on their own (internal) port, in a daemon thread; returns the server
-    (`.shutdown()` and `.server_close()` stop it). For processes whose main port is public."""
+    """Prometheus metrics on their own internal health port, in a daemon thread; returns the server
+    (`.shutdown()` and `.server_close()` stop it; `.server_port` is the port bound, useful with 0).
+    For every process whose main port serves an API: no API port serves /metrics (docs/security.md)."""
     from prometheus_client import start_http_server
 
     server, _thread = start_http_server(port, addr=host, registry=registry)

@@ -1,6 +1,7 @@
 """The review service as one ASGI app: `wijkmatch review` (uvicorn) — API, web page, consumer, relay.
 
-FastAPI serves the API (/v1, OpenAPI at /docs), the page (/ …) and /healthz, /readyz, /metrics; its
+FastAPI serves the API (/v1; its OpenAPI document at /openapi.json with a token), the page (/ …) and
+/healthz, /readyz (metrics: the internal health port, `wijkmatch review` serves them there); its
 lifespan runs migrations, starts the outbox relay and the FastStream broker with the subscriber, and
 on shutdown stops the subscriber first (its message in flight finishes), then flushes the outbox.
 """
@@ -16,10 +17,11 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from schemas.topics import DECISIONS, INTAKE_REJECTED, OFFERS, PROPOSALS
+from services.platform.auth import serve_openapi
 from services.platform.kafka import ensure_topics
 from services.platform.observability import configure_logging, health_router, make_kafka_broker
 from services.review.bootstrap import ReviewRuntime, build_runtime
-from services.review.entrypoints.api import create_api_router
+from services.review.entrypoints.api import bearer_principal, create_api_router
 from services.review.entrypoints.consumer import register_consumer
 from services.review.entrypoints.page import create_page_router
 from services.review.settings import ReviewSettings
@@ -72,9 +74,15 @@ def create_app(
         version="1",
         description="Allocation staff review proposed matches: explanation, decisions, four eyes, audit.",
         lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
-    app.include_router(health_router(broker=broker, engine=runtime.engine, probes=[runtime.progress]))
+    app.include_router(
+        health_router(broker=broker, engine=runtime.engine, probes=[runtime.progress], metrics=False)
+    )
+    serve_openapi(app, bearer_principal)
     app.include_router(create_api_router(runtime))
     app.include_router(create_page_router(runtime))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -54,15 +54,22 @@ def _token(args: argparse.Namespace) -> int:
 def _run(settings: ReviewSettings, host: str | None, port: int | None) -> int:
     import uvicorn
 
+    from services.platform.observability import serve_metrics
     from services.review.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.http_host,
-        port=port or settings.http_port,
-        log_config=None,
-        timeout_graceful_shutdown=30,
-    )
+    # /metrics on the internal health port only; the API port has /v1, the page, /healthz and /readyz.
+    metrics_server = serve_metrics(settings.metrics_host, settings.metrics_port)
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=host or settings.http_host,
+            port=port or settings.http_port,
+            log_config=None,
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        metrics_server.shutdown()
+        metrics_server.server_close()
     return 0
 
 

@@ -15,6 +15,10 @@ class ReviewSettings(ServiceSettings):
     model_config = service_config("review")
 
     http_port: int = 8030
+    # The internal health port: Prometheus /metrics (never on the API port; docs/security.md). Bind the pod
+    # IP (0.0.0.0) in a cluster; 0 picks a free port.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9030, ge=0, le=65535)
     # Where the region's policy asks for four eyes: comma-separated region codes, or `*` for every
     # region. Set by the region office per deployment; the policy.set event (DOMAIN.md's Policy) has no
     # such field, and the matcher has no use for it, so it is the review service's own setting.

@@ -25,6 +25,7 @@ from devstack.webhook_receiver import WebhookReceiver
 from schemas.topics import DECISIONS
 from services.intake.settings import IntakeSettings
 from services.notifier.core.signing import new_secret
+from services.platform.auth import mint_dev_token
 from services.platform.db import create_engine
 from tests.integration.intake.conftest import IntakeProcess
 from tests.support.matcher_support import MatcherProcess, matcher_env, produce, wait_until
@@ -180,7 +181,9 @@ async def test_offer_accepted_lets_the_unit_and_a_declined_pair_is_never_propose
                 )).scalar_one()  # fmt: skip
             assert (unit_status, case_status) == ("let", "housed")
             # the next round proposes for the declined case and unit again, never as that pair
-            done = await http.post(f"{matcher.url}/v1/rounds/{region}", params={"wait_s": 120})
+            done = await http.post(
+                f"{matcher.url}/v1/rounds/{region}", params={"wait_s": 120}, headers=_staff(region, "admin")
+            )
             assert done.status_code == 200, done.text
             after = await _proposals(http, matcher.url, region, None, at_least=0)
             later = [p for p in after if p["created_at"] > decline["created_at"]]
@@ -196,11 +199,17 @@ async def test_offer_accepted_lets_the_unit_and_a_declined_pair_is_never_propose
         await engine.dispose()
 
 
+def _staff(region: str, role: str = "reviewer") -> dict[str, str]:
+    """The matcher's API takes staff tokens (development tokens: the matcher runs in local auth mode)."""
+    return {"Authorization": f"Bearer {mint_dev_token('e2e-staff', [role], [region])}"}
+
+
 async def _proposals(
     http: httpx.AsyncClient, url: str, region: str, status: str | None, at_least: int
 ) -> list[dict[str, Any]] | None:
     params = {"status": status} if status else {}
-    rows = (await http.get(f"{url}/v1/regions/{region}/proposals", params=params)).json()["proposals"]
+    answer = await http.get(f"{url}/v1/regions/{region}/proposals", params=params, headers=_staff(region))
+    rows = answer.json()["proposals"]
     return rows if len(rows) >= at_least else None
 
 

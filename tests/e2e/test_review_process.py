@@ -28,6 +28,7 @@ def test_the_review_process_becomes_ready_and_stops_gracefully_on_sigterm(
         "DATABASE_URL": migrated_database_url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "WIJKMATCH_REVIEW_HTTP_PORT": str(port),
+        "WIJKMATCH_REVIEW_METRICS_PORT": "0",  # the internal health port: any free one
         "WIJKMATCH_REVIEW_CONSUMER_GROUP": f"review-proc-{uuid.uuid4().hex[:8]}",
     }
     process = subprocess.Popen(

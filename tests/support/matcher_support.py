@@ -218,8 +218,14 @@ class MatcherProcess:
         from devstack.localbroker import free_port
 
         self.port = free_port()
+        self.metrics_port = free_port()  # the internal health port (/metrics)
         self.log_path = log_path
-        self.env = {**os.environ, "WIJKMATCH_MATCHER_HTTP_PORT": str(self.port), **env}
+        self.env = {
+            **os.environ,
+            "WIJKMATCH_MATCHER_HTTP_PORT": str(self.port),
+            "WIJKMATCH_MATCHER_METRICS_PORT": str(self.metrics_port),
+            **env,
+        }
         self.process: Any = None
 
     @property

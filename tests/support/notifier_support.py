@@ -23,9 +23,15 @@ from services.notifier.core.signing import new_secret
 
 CORP_KEY = "key-test-corp"
 OTHER_KEY = "key-other-corp"
-ADMIN_KEY = "admin-test-key"
 CORP_SOURCE = "urn:org:corp:test-corp"
 CARE = "test-care"  # the referrer (care institution) of the test cases
+
+
+def admin_token(roles: tuple[str, ...] = ("admin",), regions: tuple[str, ...] = ("*",)) -> str:
+    """A development token for the notifier's admin API (OIDC `admin` role, all regions)."""
+    from services.platform.auth import mint_dev_token
+
+    return mint_dev_token("test-admin", list(roles), list(regions))
 
 
 def registry_document(
@@ -207,8 +213,14 @@ class NotifierProcess:
         from devstack.localbroker import free_port
 
         self.port = free_port()
+        self.metrics_port = free_port()  # the internal health port (/metrics)
         self.log_path = log_path
-        self.env = {**os.environ, "WIJKMATCH_NOTIFIER_HTTP_PORT": str(self.port), **env}
+        self.env = {
+            **os.environ,
+            "WIJKMATCH_NOTIFIER_HTTP_PORT": str(self.port),
+            "WIJKMATCH_NOTIFIER_METRICS_PORT": str(self.metrics_port),
+            **env,
+        }
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

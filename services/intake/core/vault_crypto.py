@@ -55,6 +55,11 @@ def new_wrapped_data_key(master_key: bytes, region: str, case_id: str) -> bytes:
     return _seal(master_key, AESGCM.generate_key(bit_length=KEY_BYTES * 8), _aad(region, case_id, "key"))
 
 
+def wrap_data_key(master_key: bytes, data_key: bytes, region: str, case_id: str) -> bytes:
+    """An existing data key wrapped under (another) master key: master-key rotation re-wraps with it."""
+    return _seal(master_key, data_key, _aad(region, case_id, "key"))
+
+
 def unwrap_data_key(master_key: bytes, wrapped_key: bytes, region: str, case_id: str) -> bytes:
     return _open(master_key, wrapped_key, _aad(region, case_id, "key"))
 

@@ -37,6 +37,7 @@ def register_consumer(broker: KafkaBroker, runtime: IntakeRuntime) -> Any:
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        listener=runtime.membership,
     )
 
     @subscriber(parser=parse_without_headers, decoder=no_decode)

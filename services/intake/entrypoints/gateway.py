@@ -117,7 +117,19 @@ def create_gateway(
             "as your own `source`. The event goes to the same Kafka topic, keyed by `data.region`."
         ),
         lifespan=lifespan,
+        # Every route but liveness/readiness needs credentials (docs/security.md): the OpenAPI document is
+        # served to an organisation's API key, and the port has no interactive docs.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> Any:
+        key = _api_key(request)
+        if key is None or registry.by_api_key(key) is None:
+            return _error(401, "missing or unknown API key", {"WWW-Authenticate": "Bearer"})
+        return JSONResponse(app.openapi())
 
     async def producer_ready() -> bool:
         p = state.get("producer")

@@ -1,20 +1,50 @@
-"""HTTP API of the matcher: health, metrics, on-demand rounds, rounds and proposals for staff tools."""
+"""HTTP API of the matcher, staff-facing with OIDC bearer tokens (services.platform.auth, the review
+service's tokens and roles): on-demand rounds, rounds and proposals. docs/security.md has the table.
+
+- Every /v1 route needs a valid token; a region outside the token's scope answers 404, exactly as one
+  without data (a round of another region is "unknown round").
+- `GET /v1/rounds/{id}?full=true` (the problem: care categories per case) is for `auditor` only, and each
+  read is recorded in `matcher.problem_reads` (who, which round, when) in the read's own transaction.
+- `POST /v1/rounds/{region}` is for `admin` or a `service` identity, for a region with pool data (404
+  otherwise), rate limited per region (429).
+- /healthz and /readyz stay open (probes); /metrics is on the internal health port only (`serve_metrics`).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
+import time
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query, Response
+from fastapi import Depends, FastAPI, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import desc, func, select
+from sqlalchemy import desc, func, insert, select
 
+from services.matcher import metrics
 from services.matcher.bootstrap import MatcherService
 from services.matcher.pool import repository as repo
-from services.matcher.pool.tables import cases, proposals, region_state, rounds, units
+from services.matcher.pool.tables import cases, problem_reads, proposals, region_state, rounds, units
+from services.platform.admission.rate_limit import RateLimiter
+from services.platform.auth import SERVICE_ROLE, Principal, principal_dependency, serve_openapi
+
+log = logging.getLogger("wijkmatch.matcher.http")
 
 REGION_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+ID_PATTERN = r"^[\x21-\x7e]{1,200}$"  # printable ASCII: no control characters reach PostgreSQL
+STATUS_PATTERN = r"^[a-z_]{1,32}$"
+Region = Annotated[str, Path(min_length=1, max_length=64, pattern=REGION_PATTERN)]
+RoundId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"description": "missing or invalid bearer token"}}
+NOT_YOURS = "no such region in your scope"
+ROUND_STARTERS = frozenset({"admin", SERVICE_ROLE})
+STAFF_READERS = frozenset({"reviewer", "approver", "auditor", "admin"})
+
+# The verified caller (401 without a valid token); the app keeps its service's TokenVerifier in its state.
+authenticate = principal_dependency(
+    lambda request: request.app.state.verifier, on_failure=metrics.HTTP_AUTH_FAILURES.inc
+)
+Caller = Annotated[Principal, Depends(authenticate)]
 
 
 def round_view(row: Any, *, full: bool = False) -> dict[str, Any]:
@@ -40,7 +70,27 @@ def round_view(row: Any, *, full: bool = False) -> dict[str, Any]:
 
 
 def create_api(service: MatcherService) -> FastAPI:
-    api = FastAPI(title="wijkmatch matcher", version="1")
+    api = FastAPI(
+        title="wijkmatch matcher",
+        version="1",
+        description="Rounds, proposals and pool counts for staff tools (OIDC bearer tokens).",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    api.state.verifier = service.verifier
+    serve_openapi(api, authenticate)
+    limiter = RateLimiter(
+        service.settings.round_requests_per_minute / 60.0, service.settings.round_requests_burst
+    )
+
+    def staff_in(principal: Principal, region: str) -> None:
+        """404 for a region outside the token's scope (as for one without data); 403 for a token that
+        carries no staff role (a service identity starts rounds but reads nothing)."""
+        if not principal.sees(region):
+            raise HTTPException(404, NOT_YOURS)
+        if not principal.has_any(STAFF_READERS):
+            raise HTTPException(403, "reading rounds and proposals needs a staff role")
 
     @api.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -54,16 +104,44 @@ def create_api(service: MatcherService) -> FastAPI:
             {"status": "ready" if ok else "not_ready", **details}, status_code=200 if ok else 503
         )
 
-    @api.get("/metrics")
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    @api.post("/v1/rounds/{region}", status_code=202)
+    @api.post(
+        "/v1/rounds/{region}",
+        status_code=202,
+        responses={
+            **UNAUTHORIZED,
+            200: {"description": "the round finished within wait_s"},
+            403: {"description": "starting rounds needs the admin role or a service identity"},
+            404: {"description": f"{NOT_YOURS}, or a region without pool data"},
+            429: {"description": "too many on-demand rounds for this region; see Retry-After"},
+        },
+    )
     async def request_round(
-        region: str, wait_s: float = Query(0.0, ge=0, le=600, description="wait for the round to finish")
+        region: Region,
+        principal: Caller,
+        wait_s: float = Query(0.0, ge=0, le=600, description="wait for the round to finish"),
     ) -> JSONResponse:
-        if not _valid_region(region):
-            raise HTTPException(422, "region must match " + REGION_PATTERN)
+        if not principal.sees(region):
+            raise HTTPException(404, NOT_YOURS)
+        if not principal.has_any(ROUND_STARTERS):
+            raise HTTPException(403, "starting rounds needs the admin role or a service identity")
+        async with service.sessions() as session:
+            known = select(region_state.c.region).where(region_state.c.region == region)
+            if (await session.execute(known)).scalar() is None:
+                # A region the matcher never received pool data for has nothing to match; refusing it
+                # also bounds the rate limiter's buckets and region_state to real regions.
+                raise HTTPException(404, "no such region")
+        wait = limiter.take(region, time.monotonic())
+        if wait > 0:
+            metrics.ROUND_REQUESTS_LIMITED.labels(region).inc()
+            raise HTTPException(
+                429,
+                "too many on-demand rounds for this region; try again later",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
+        log.info(
+            "round requested over HTTP",
+            extra={"region": region, "requested_by": principal.subject, "roles": sorted(principal.roles)},
+        )
         async with service.sessions() as session, session.begin():
             requested_at = (await session.execute(select(func.now()))).scalar_one()
             await repo.request_round(session, region)
@@ -80,19 +158,56 @@ def create_api(service: MatcherService) -> FastAPI:
                 )
         return JSONResponse(body, status_code=202)
 
-    @api.get("/v1/rounds/{round_id}")
-    async def get_round(round_id: str, full: bool = False) -> dict[str, Any]:
-        async with service.sessions() as session:
+    @api.get(
+        "/v1/rounds/{round_id}",
+        responses={
+            **UNAUTHORIZED,
+            403: {"description": "full=true (the problem: care categories per case) is for auditors"},
+            404: {"description": "unknown round, or a round of a region outside your scope"},
+        },
+    )
+    async def get_round(
+        round_id: RoundId,
+        principal: Caller,
+        full: bool = Query(False, description="include problem and result (auditor only; audited)"),
+    ) -> dict[str, Any]:
+        async with service.sessions() as session, session.begin():
             row = (await session.execute(select(rounds).where(rounds.c.id == round_id))).mappings().first()
-        if row is None:
-            raise HTTPException(404, "unknown round")
+            if row is None or not principal.sees(row["region"]):
+                raise HTTPException(404, "unknown round")
+            if not principal.has_any(STAFF_READERS):
+                raise HTTPException(403, "reading rounds needs a staff role")
+            if full:
+                if "auditor" not in principal.roles:
+                    raise HTTPException(403, "the full problem of a round is for auditors")
+                await session.execute(
+                    insert(problem_reads).values(
+                        round_id=row["id"],
+                        region=row["region"],
+                        subject=principal.subject,
+                        roles=sorted(principal.roles),
+                    )
+                )
         view = round_view(row, full=full)
         if full:
             view["problem"] = row["problem"]
+            metrics.PROBLEM_READS.labels(row["region"]).inc()
+            log.info(
+                "round problem read",
+                extra={
+                    "audit": "problem_read",
+                    "round_id": row["id"],
+                    "region": row["region"],
+                    "subject": principal.subject,
+                },
+            )
         return view
 
-    @api.get("/v1/regions/{region}/rounds")
-    async def list_rounds(region: str, limit: int = Query(20, ge=1, le=500)) -> dict[str, Any]:
+    @api.get("/v1/regions/{region}/rounds", responses={**UNAUTHORIZED, 404: {"description": NOT_YOURS}})
+    async def list_rounds(
+        region: Region, principal: Caller, limit: int = Query(20, ge=1, le=500)
+    ) -> dict[str, Any]:
+        staff_in(principal, region)
         async with service.sessions() as session:
             rows = (
                 (
@@ -108,10 +223,14 @@ def create_api(service: MatcherService) -> FastAPI:
             )
         return {"region": region, "rounds": [round_view(r) for r in rows]}
 
-    @api.get("/v1/regions/{region}/proposals")
+    @api.get("/v1/regions/{region}/proposals", responses={**UNAUTHORIZED, 404: {"description": NOT_YOURS}})
     async def list_proposals(
-        region: str, status: str | None = Query(None), limit: int = Query(500, ge=1, le=10_000)
+        region: Region,
+        principal: Caller,
+        status: str | None = Query(None, pattern=STATUS_PATTERN),
+        limit: int = Query(500, ge=1, le=10_000),
     ) -> dict[str, Any]:
+        staff_in(principal, region)
         query = select(proposals).where(proposals.c.region == region)
         if status:
             query = query.where(proposals.c.status == status)
@@ -146,8 +265,9 @@ def create_api(service: MatcherService) -> FastAPI:
             ],
         }
 
-    @api.get("/v1/regions/{region}/pool")
-    async def pool(region: str) -> dict[str, Any]:
+    @api.get("/v1/regions/{region}/pool", responses={**UNAUTHORIZED, 404: {"description": NOT_YOURS}})
+    async def pool(region: Region, principal: Caller) -> dict[str, Any]:
+        staff_in(principal, region)
         async with service.sessions() as session:
             case_counts = dict(
                 (
@@ -180,12 +300,6 @@ def create_api(service: MatcherService) -> FastAPI:
         }
 
     return api
-
-
-def _valid_region(region: str) -> bool:
-    import re
-
-    return re.match(REGION_PATTERN, region) is not None
 
 
 async def _wait_for_round(service: MatcherService, region: str, since: Any, wait_s: float) -> Any:

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -235,4 +236,18 @@ case_care = Table(
     Column("lease_provider", Text),
     _now(),
     PrimaryKeyConstraint("region", "case_id"),
+)
+
+# Who read a round's full problem (care categories per case) and when: written in the same transaction as
+# the read (GET /v1/rounds/{id}?full=true, role auditor). Kept when the round itself is purged.
+problem_reads = Table(
+    "problem_reads",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("round_id", Text, nullable=False),
+    Column("region", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("roles", JSONB, nullable=False),
+    Column("read_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("problem_reads_region_read_at", "region", "read_at"),
 )

@@ -10,13 +10,15 @@
   few seconds: it is durable and will be sent).
 - GET /v1/offers/{offer_id}: the offer's state, for its corporation.
 - /admin/...: endpoints (list, create, rotate secret, enable, disable), the delivery log, dead letters
-  and replay; `Authorization: Bearer <WIJKMATCH_NOTIFIER_ADMIN_API_KEY>`.
+  and replay; an OIDC bearer token (services.platform.auth, the staff tokens of every service) with the
+  `admin` role for all regions (`*`): the admin API is not split by region.
+- /openapi.json: for any caller above (an organisation's API key or a valid staff token); no /docs.
+/healthz and /readyz are the app shell's; /metrics is on the internal health port only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import math
@@ -50,6 +52,7 @@ from services.notifier.core.urls import EndpointUrlError
 from services.platform.admission.http import read_bounded_body
 from services.platform.admission.outcome import MAX_VALUE_BYTES
 from services.platform.admission.rate_limit import RateLimiter
+from services.platform.auth import ALL_REGIONS, AuthError, Principal, TokenVerifier, bearer_token
 from services.platform.inbox import record_once
 from services.platform.outbox import enqueue
 
@@ -97,7 +100,7 @@ def create_api(
     sessions: async_sessionmaker[AsyncSession],
     registry: Any,
     validate_answer: Callable[[bytes], Any],
-    admin_key: str,
+    verifier: TokenVerifier,
     allow_http: bool,
     allow_private: bool,
     rotation_overlap: timedelta,
@@ -110,7 +113,7 @@ def create_api(
     source: str = "urn:wijkmatch:notifier",
 ) -> FastAPI:
     """`validate_answer(body)` -> (envelope dict, typed data, organisation) or a dict of errors (422)."""
-    api = FastAPI(title="wijkmatch notifier", version="1")
+    api = FastAPI(title="wijkmatch notifier", version="1", openapi_url=None, docs_url=None, redoc_url=None)
 
     def organisation_of(request: Request) -> Any:
         key = api_key_of(request)
@@ -119,13 +122,27 @@ def create_api(
             raise HTTPException(401, "missing or unknown API key", {"WWW-Authenticate": "Bearer"})
         return org
 
-    if not admin_key:
-        raise ValueError("the notifier admin API key must not be empty")
+    async def staff_token(request: Request) -> Principal:
+        try:
+            return await verifier.verify(bearer_token(request.headers.get("authorization")))
+        except AuthError as exc:
+            metrics.AUTH_FAILURES.inc()
+            raise HTTPException(401, str(exc), {"WWW-Authenticate": "Bearer"}) from None
 
-    def require_admin(request: Request) -> None:
+    async def require_admin(request: Request) -> None:
+        principal = await staff_token(request)
+        if "admin" not in principal.roles or ALL_REGIONS not in principal.regions:
+            raise HTTPException(403, "the admin API needs the admin role for all regions")
+
+    async def any_caller(request: Request) -> None:
         key = api_key_of(request)
-        if not key or not hmac.compare_digest(key.encode(), admin_key.encode()):
-            raise HTTPException(401, "admin API key required", {"WWW-Authenticate": "Bearer"})
+        if key and registry is not None and registry.by_api_key(key) is not None:
+            return
+        await staff_token(request)
+
+    @api.get("/openapi.json", include_in_schema=False, dependencies=[Depends(any_caller)])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(api.openapi())
 
     @api.post("/v1/offer-responses", status_code=202, summary="Answer an offer (offer.accepted / declined)")
     async def answer(request: Request) -> Any:

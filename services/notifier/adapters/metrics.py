@@ -33,3 +33,6 @@ CARE_REQUESTS = Counter(
     "Care request events: care.requested, care.confirmed, care.declined, care.expired (issue 16)",
     ["type"],
 )
+AUTH_FAILURES = Counter(
+    "wijkmatch_notifier_auth_failures_total", "Admin API requests refused for a missing or invalid token"
+)

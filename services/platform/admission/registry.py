@@ -12,6 +12,15 @@ YAML format (path in WIJKMATCH_ORGANISATIONS; default: demo_organisations.yaml n
           - 5e88...                        # a digest, see below
         webhooks:                          # optional: the notifier's webhook endpoints (docs/notifier.md)
           - {id: woonstad-offers, url: "https://...", events: [offer.made], secret_env: WOONSTAD_WHSEC}
+        id_prefixes: [wst-]                # optional: the organisation's own range of unit/case ids
+    require_id_prefixes: true              # optional (default false): every sender of units or cases
+                                           # must have id_prefixes — set it in production
+
+Id ranges (docs/events.md, "Who owns an id"): a unit or case id that begins with an organisation's prefix
+can be sent only by that organisation, and an organisation with prefixes sends only ids in its range. No two
+organisations' prefixes overlap (neither may begin with the other). With `require_id_prefixes` nobody can
+claim another organisation's future id first ("id squatting"): ownership goes to the first sender of an id,
+and the ranges make the rightful owner the only possible first sender.
 
 Generate a digest for a key:  printf %s 'THE-KEY' | sha256sum
 (or: python -c "import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())" THE-KEY)
@@ -57,6 +66,9 @@ class _OrganisationSpec(BaseModel):
     api_keys: list[Annotated[str, Field(pattern=SHA256_PATTERN)]] = Field(default_factory=list)
     # Webhook endpoints of the organisation: read and checked by the notifier (docs/notifier.md).
     webhooks: list[dict[str, Any]] = Field(default_factory=list)
+    id_prefixes: list[Annotated[str, Field(min_length=2, max_length=40, pattern=CODE_PATTERN)]] = Field(
+        default_factory=list
+    )
 
     @field_validator("types")
     @classmethod
@@ -71,6 +83,14 @@ class _RegistrySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     organisations: list[_OrganisationSpec]
+    require_id_prefixes: bool = False
+
+
+# The event types whose `id` names a unit or case: the ids an organisation owns (ownership in intake).
+OWNED_ID_TYPES = frozenset(
+    full_type(t)
+    for t in ("vacancy.published", "vacancy.withdrawn", "case.registered", "case.updated", "case.withdrawn")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +101,11 @@ class Organisation:
     regions: frozenset[str] | None  # None = every region ("*")
     api_key_hashes: frozenset[str] = field(default_factory=frozenset)
     name: str | None = None
+    id_prefixes: tuple[str, ...] = ()
+
+    @property
+    def sends_owned_ids(self) -> bool:
+        return not self.types.isdisjoint(OWNED_ID_TYPES)
 
     def may_send_type(self, type_name: str) -> bool:
         return full_type(type_name) in self.types
@@ -92,7 +117,9 @@ class Organisation:
 class Registry:
     """Lookups by source URI, organisation id and API key."""
 
-    def __init__(self, organisations: Iterable[Organisation]) -> None:
+    def __init__(self, organisations: Iterable[Organisation], *, require_id_prefixes: bool = False) -> None:
+        self.require_id_prefixes = require_id_prefixes
+        self._prefixes: list[tuple[str, Organisation]] = []
         self._by_id: dict[str, Organisation] = {}
         self._by_source: dict[str, Organisation] = {}
         self._by_key_hash: dict[str, Organisation] = {}
@@ -108,6 +135,36 @@ class Registry:
                 if digest in self._by_key_hash:
                     raise RegistryError(f"an API key hash of {org.id!r} is used by another organisation")
                 self._by_key_hash[digest] = org
+            if require_id_prefixes and org.sends_owned_ids and not org.id_prefixes:
+                raise RegistryError(
+                    f"organisation {org.id!r} sends units or cases but has no id_prefixes "
+                    "(require_id_prefixes is set)"
+                )
+            for prefix in org.id_prefixes:
+                for other, owner in self._prefixes:
+                    if owner.id != org.id and (prefix.startswith(other) or other.startswith(prefix)):
+                        raise RegistryError(
+                            f"id prefix {prefix!r} of {org.id!r} overlaps {other!r} of {owner.id!r}"
+                        )
+                self._prefixes.append((prefix, org))
+
+    def id_range_owner(self, entity_id: str) -> Organisation | None:
+        """The organisation whose registered id range holds `entity_id` (None: in nobody's range)."""
+        for prefix, org in self._prefixes:
+            if entity_id.startswith(prefix):
+                return org
+        return None
+
+    def id_range_error(self, organisation: Organisation, entity_id: str) -> str | None:
+        """Why `organisation` may not send this unit or case id (None: it may)."""
+        owner = self.id_range_owner(entity_id)
+        if owner is not None and owner.id != organisation.id:
+            return "lies in the id range registered to another organisation; use an id in your own range"
+        if owner is None and organisation.id_prefixes:
+            return f"must begin with one of organisation {organisation.id}'s id prefixes: " + ", ".join(
+                organisation.id_prefixes
+            )
+        return None
 
     @property
     def organisations(self) -> tuple[Organisation, ...]:
@@ -138,7 +195,7 @@ class Registry:
                 for err in exc.errors(include_input=False, include_url=False)
             )
             raise RegistryError(f"invalid organisation registry: {problems}") from None
-        return cls(
+        organisations = [
             Organisation(
                 id=o.id,
                 name=o.name,
@@ -146,9 +203,11 @@ class Registry:
                 types=frozenset(full_type(t) for t in o.types),
                 regions=None if o.regions == "*" else frozenset(o.regions),
                 api_key_hashes=frozenset(o.api_keys),
+                id_prefixes=tuple(o.id_prefixes),
             )
             for o in spec.organisations
-        )
+        ]
+        return cls(organisations, require_id_prefixes=spec.require_id_prefixes)
 
 
 def registry_path(path: str | os.PathLike[str] | None = None) -> Path:

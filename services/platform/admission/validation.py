@@ -25,7 +25,7 @@ from schemas.events import (
 )
 from services.platform.admission.guards import parse_document
 from services.platform.admission.outcome import Accepted, FieldError, Rejected
-from services.platform.admission.registry import Organisation, Registry
+from services.platform.admission.registry import OWNED_ID_TYPES, Organisation, Registry
 from services.platform.admission.rejection import Rejector
 from services.platform.admission.texts import validation_errors
 
@@ -101,7 +101,9 @@ def _validate_event(
             errors.append(FieldError("/source", "unknown source: it is not registered for any organisation"))
         else:
             errors.extend(
-                _sender_errors(organisation, type_name if on_topic else None, raw_data, region_ok, errors)
+                _sender_errors(
+                    organisation, type_name if on_topic else None, raw_data, region_ok, errors, registry
+                )
             )
 
     if region_ok:
@@ -144,8 +146,10 @@ def _sender_errors(
     raw_data: Any,
     region_ok: bool,
     errors: list[FieldError],
+    registry: Registry,
 ) -> list[FieldError]:
-    """The registry's rules for a known sender: its types, its regions, its own id in the payload."""
+    """The registry's rules for a known sender: its types, its regions, its own id in the payload, and the
+    id ranges of units and cases (no organisation sends an id in another's range)."""
     found: list[FieldError] = []
     if type_name is not None and not organisation.may_send_type(type_name):
         found.append(FieldError("/type", f"organisation {organisation.id} may not send this event type"))
@@ -163,6 +167,10 @@ def _sender_errors(
                     f"/data/{sender_field}", f"must be the sending organisation's id ({organisation.id})"
                 )
             )
+    if type_name in OWNED_ID_TYPES and isinstance(raw_data, dict) and not _has_error(errors, "/data/id"):
+        entity_id = raw_data.get("id")
+        if isinstance(entity_id, str) and (why := registry.id_range_error(organisation, entity_id)):
+            found.append(FieldError("/data/id", why))
     return found
 
 

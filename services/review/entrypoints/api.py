@@ -23,7 +23,7 @@ from services.review.adapters.repository import DecisionRequest, NotFound, Propo
 from services.review.adapters.tables import AuditBase, CareRequestBase, ProposalBase, RoundBase
 from services.review.bootstrap import ReviewRuntime
 from services.review.core import audit as audit_core
-from services.review.core.decisions import four_eyes_for, may_read_audit
+from services.review.core.decisions import ROLES, four_eyes_for, may_read_audit
 from services.review.core.explain import explain, unplaced_view
 from services.review.core.reasons import MAX_NOTE_LENGTH, REASON_CODES
 from services.review.entrypoints.decide import public_proposal, take_decision
@@ -191,10 +191,13 @@ async def bearer_principal(request: Request) -> Principal:
     """The verified caller of an API request (401 with WWW-Authenticate when there is none)."""
     runtime: ReviewRuntime = request.app.state.runtime
     try:
-        return await runtime.verifier.verify(bearer_token(request.headers.get("authorization")))
+        principal = await runtime.verifier.verify(bearer_token(request.headers.get("authorization")))
     except AuthError as exc:
         metrics.AUTH_FAILURES.inc()
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    if not principal.has_any(ROLES):  # a machine client's `service` token, or none: no staff rights here
+        raise HTTPException(403, "the review service is for staff roles")
+    return principal
 
 
 Caller = Annotated[Principal, Depends(bearer_principal)]

@@ -23,7 +23,7 @@ from services.platform.auth import AuthError, Principal, mint_dev_token
 from services.review.adapters import repository
 from services.review.adapters.repository import DecisionRequest, NotFound, ProposalQuery
 from services.review.bootstrap import ReviewRuntime
-from services.review.core.decisions import four_eyes_for, may_decide, may_read_audit
+from services.review.core.decisions import ROLES, four_eyes_for, may_decide, may_read_audit
 from services.review.core.explain import unplaced_view
 from services.review.core.reasons import BY_CODE, MAX_NOTE_LENGTH, REASON_CODES
 from services.review.entrypoints.api import ProposalId, detail_view, verify_audit
@@ -62,9 +62,10 @@ def create_page_router(runtime: ReviewRuntime) -> APIRouter:
 
     async def signed_in(request: Request) -> Principal | None:
         try:
-            return await runtime.verifier.verify(request.cookies.get(COOKIE))
+            principal = await runtime.verifier.verify(request.cookies.get(COOKIE))
         except AuthError:
             return None
+        return principal if principal.has_any(ROLES) else None  # staff only (not a `service` token)
 
     def render(
         request: Request, name: str, principal: Principal | None, status_code: int = 200, **context: Any

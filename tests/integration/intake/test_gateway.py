@@ -113,10 +113,12 @@ async def test_rate_limit_per_organisation_answers_429_with_retry_after(
     assert again.status_code == 422
 
 
-async def test_openapi_documents_the_events_endpoint(gateway: httpx.AsyncClient) -> None:
-    spec = (await gateway.get("/openapi.json")).json()
+async def test_openapi_documents_the_events_endpoint_to_an_organisation(gateway: httpx.AsyncClient) -> None:
+    assert (await gateway.get("/openapi.json")).status_code == 401
+    assert (await gateway.get("/openapi.json", headers={"X-Api-Key": "nope"})).status_code == 401
+    spec = (await gateway.get("/openapi.json", headers={"X-Api-Key": DEMO_KEY})).json()
     assert "/v1/events" in spec["paths"]
-    assert (await gateway.get("/docs")).status_code == 200
+    assert (await gateway.get("/docs")).status_code == 404  # no interactive docs on the public port
     assert (await gateway.get("/healthz")).status_code == 200
     assert (await gateway.get("/readyz")).status_code == 200
     assert (await gateway.get("/metrics")).status_code == 404  # metrics: internal port only (below)

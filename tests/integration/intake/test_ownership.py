@@ -259,3 +259,69 @@ async def test_a_foreign_withdrawal_right_after_the_publication_is_refused_too(
     _assert_refused(rejection, foreign_withdrawal, "unit", "U-2", "corp-b")
     assert await _pool(kafka_bootstrap, region, "U-2") == ["nl.wijkmatch.pool.unit.upserted"]
     assert (await _entity(db, region, "unit", "U-2")).owner == "corp-b"
+
+
+# The same organisations with id ranges, as a production registry has them (issue 12, finding 11).
+RANGED_REGISTRY = (
+    "require_id_prefixes: true\n"
+    + REGISTRY.replace(
+        '    regions: "*"\n  - id: corp-b', '    regions: "*"\n    id_prefixes: [a-]\n  - id: corp-b'
+    )
+    .replace('    regions: "*"\n  - id: care-a', '    regions: "*"\n    id_prefixes: [b-]\n  - id: care-a')
+    .replace('    regions: "*"\n  - id: care-b', '    regions: "*"\n    id_prefixes: [ca-]\n  - id: care-b')
+    + "    id_prefixes: [cb-]\n"
+)
+
+
+async def test_nobody_can_claim_another_organisations_future_id_first(
+    intake_settings: IntakeSettings, db: AsyncEngine, kafka_bootstrap: str, region: str, tmp_path: Path
+) -> None:
+    """Id squatting: without ranges, B publishing (or withdrawing) A's next id first made B its owner and A's
+    own events were refused for good. With ranges B's attempts are refused at /data/id, A's events apply."""
+    path = tmp_path / "ranged.yaml"
+    path.write_text(RANGED_REGISTRY, encoding="utf-8")
+    settings = intake_settings.model_copy(update={"organisations": str(path)})
+    squat_unit = samples.event(
+        "vacancy.published", samples.unit(region, "a-U-9", corporation="corp-b"), source="urn:org:corp:b"
+    )
+    squat_withdrawal = samples.event(
+        "vacancy.withdrawn", {"region": region, "id": "a-U-8"}, source="urn:org:corp:b"
+    )
+    squat_case = samples.event(
+        "case.registered", samples.case(region, "ca-C-1", referrer="care-b"), source="urn:org:care:b"
+    )
+    outside_own_range = samples.event(
+        "vacancy.published", samples.unit(region, "U-10", corporation="corp-b"), source="urn:org:corp:b"
+    )
+    rightful = [
+        samples.event(
+            "vacancy.published", samples.unit(region, u, corporation="corp-a"), source="urn:org:corp:a"
+        )
+        for u in ("a-U-9", "a-U-8")
+    ] + [
+        samples.event(
+            "case.registered", samples.case(region, "ca-C-1", referrer="care-a"), source="urn:org:care:a"
+        )
+    ]
+    await produce(kafka_bootstrap, [squat_unit, squat_withdrawal, squat_case, outside_own_range, *rightful])
+    await _run_until_consumed(settings, kafka_bootstrap)
+
+    rejections = {r["event_id"]: r["errors"] for r in await _rejections(kafka_bootstrap, region)}
+    foreign = [
+        {
+            "path": "/data/id",
+            "message": "lies in the id range registered to another organisation; use an id in your own range",
+        }
+    ]
+    assert rejections == {
+        squat_unit["id"]: foreign,
+        squat_withdrawal["id"]: foreign,
+        squat_case["id"]: foreign,
+        outside_own_range["id"]: [
+            {"path": "/data/id", "message": "must begin with one of organisation corp-b's id prefixes: b-"}
+        ],
+    }
+    for kind, key in (("unit", "a-U-9"), ("unit", "a-U-8")):
+        assert await _pool(kafka_bootstrap, region, key) == ["nl.wijkmatch.pool.unit.upserted"]
+        assert (await _entity(db, region, kind, key)).owner == "corp-a"
+    assert (await _entity(db, region, "case", "ca-C-1")).owner == "care-a"

@@ -16,6 +16,7 @@ from services.matcher.bootstrap import MatcherService
 from services.matcher.entrypoints.http import create_api
 from services.matcher.pool.tables import rounds
 from services.matcher.settings import MatcherSettings
+from services.platform.auth import mint_dev_token
 from tests.support.matcher_support import pool_events_for, produce_pool, wait_until
 
 pytestmark = pytest.mark.integration
@@ -71,7 +72,12 @@ async def test_http_round_request_runs_a_round_and_lists_its_proposals(
     await produce_pool(kafka_bootstrap, region, pool_events_for(generate_problem(20, 10, seed=2), region))
     await wait_until(lambda: _completed(matcher, region), timeout=60, what="the first round")
     api = create_api(matcher)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://matcher") as client:
+    admin = mint_dev_token("test-admin", ["admin", "auditor"], [region])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api),
+        base_url="http://matcher",
+        headers={"Authorization": f"Bearer {admin}"},
+    ) as client:
         answer = await client.post(f"/v1/rounds/{region}", params={"wait_s": 60})
         assert answer.status_code == 200, answer.text
         body = answer.json()
@@ -96,7 +102,10 @@ async def test_http_round_request_runs_a_round_and_lists_its_proposals(
         ready = await client.get("/readyz")
         assert live.status_code == 200 and live.json()["status"] == "ok"
         assert ready.status_code == 200 and ready.json()["database"] == "ok"
-        metrics = (await client.get("/metrics")).text
+        assert (await client.get("/metrics")).status_code == 404  # the internal health port serves them
+        from prometheus_client import REGISTRY, generate_latest
+
+        metrics = generate_latest(REGISTRY).decode()
         assert f'wijkmatch_matcher_rounds_total{{region="{region}",status="OPTIMAL"}}' in metrics
 
 

@@ -1,5 +1,5 @@
-"""The admin API (its own key): endpoint registration with URL checks, rotation, enable/disable, the
-delivery log, dead letters and replay — against real PostgreSQL."""
+"""The admin API (OIDC tokens with the admin role): endpoint registration with URL checks, rotation,
+enable/disable, the delivery log, dead letters and replay — against real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.notifier.adapters.answers import answer_validator, load_organisations
 from services.notifier.adapters.http import create_api
 from services.notifier.core.signing import secret_key
+from services.platform.auth import TokenVerifier
 from services.platform.db import session_maker
-from tests.support.notifier_support import ADMIN_KEY, CORP_KEY, add_delivery, add_endpoint, write_registry
+from tests.support.notifier_support import CORP_KEY, add_delivery, add_endpoint, admin_token, write_registry
 
 pytestmark = pytest.mark.integration
 PUBLIC_URL = "https://93.184.216.34/hooks"  # a literal public address: no DNS needed
@@ -40,7 +41,7 @@ def admin(tmp_path: Path, region: str, engine: AsyncEngine) -> httpx.AsyncClient
         sessions=session_maker(engine),
         registry=registry,
         validate_answer=answer_validator(registry),
-        admin_key=ADMIN_KEY,
+        verifier=TokenVerifier(),
         allow_http=False,
         allow_private=False,
         rotation_overlap=timedelta(hours=24),
@@ -50,7 +51,7 @@ def admin(tmp_path: Path, region: str, engine: AsyncEngine) -> httpx.AsyncClient
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=api),
         base_url="http://notifier",
-        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        headers={"Authorization": f"Bearer {admin_token()}"},
     )
 
 
@@ -58,12 +59,15 @@ def new_id() -> str:
     return f"ep-{uuid.uuid4().hex[:8]}"
 
 
-async def test_admin_routes_need_the_admin_key_and_an_organisation_key_is_not_enough(admin) -> None:
+async def test_admin_routes_need_an_admin_token_and_an_organisation_key_is_not_enough(admin) -> None:
     async with admin:
         assert (await admin.get("/admin/endpoints", headers={"Authorization": ""})).status_code == 401
         assert (
             await admin.get("/admin/endpoints", headers={"Authorization": f"Bearer {CORP_KEY}"})
         ).status_code == 401
+        for roles, regions in ((("reviewer", "auditor"), ("*",)), (("admin",), ("utrecht",))):
+            staff = {"Authorization": f"Bearer {admin_token(roles, regions)}"}
+            assert (await admin.get("/admin/endpoints", headers=staff)).status_code == 403
         assert (await admin.get("/admin/endpoints")).status_code == 200
 
 
@@ -180,7 +184,7 @@ async def test_answers_are_rate_limited_per_organisation_and_bodies_over_1_mib_r
         sessions=session_maker(engine),
         registry=registry,
         validate_answer=answer_validator(registry),
-        admin_key=ADMIN_KEY,
+        verifier=TokenVerifier(),
         allow_http=False,
         allow_private=False,
         rotation_overlap=timedelta(hours=24),

@@ -30,7 +30,6 @@ from services.notifier.core.signing import new_secret
 from services.notifier.settings import NotifierSettings
 from tests.support.matcher_support import TopicWatcher, produce, wait_until
 from tests.support.notifier_support import (
-    ADMIN_KEY,
     CARE,
     CORP_KEY,
     CORP_SOURCE,
@@ -111,7 +110,6 @@ async def notifier(
         webhook_poll_s=0.1,
         webhook_allow_http=True,
         webhook_allow_private=True,
-        admin_api_key=ADMIN_KEY,
         relay_poll_interval_s=0.05,
     )
     runtime = build_runtime(settings)

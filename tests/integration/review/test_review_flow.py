@@ -318,6 +318,10 @@ async def test_health_readiness_and_metrics(client) -> None:
     assert (await client.get("/healthz")).status_code == 200
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
-    metrics = (await client.get("/metrics")).text
+    # No /metrics on the API port: `wijkmatch review` serves the registry on its internal health port.
+    assert (await client.get("/metrics")).status_code == 404
+    from prometheus_client import REGISTRY, generate_latest
+
+    metrics = generate_latest(REGISTRY).decode()
     assert "wijkmatch_review_events_total" in metrics
     assert "wijkmatch_review_decisions_total" in metrics

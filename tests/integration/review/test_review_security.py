@@ -92,6 +92,16 @@ async def test_missing_token_is_401(client) -> None:
     assert (await client.get("/v1/proposals", headers={"Authorization": "Basic abc"})).status_code == 401
 
 
+async def test_a_token_without_a_staff_role_reads_nothing(client) -> None:
+    """A machine client's `service` token (it may start matcher rounds) has no rights in review."""
+    from services.platform.auth import mint_dev_token
+
+    for roles in (["service"], []):
+        headers = {"Authorization": f"Bearer {mint_dev_token('svc-1', roles, ['*'])}"}
+        for url in ("/v1/proposals", "/v1/rounds", "/v1/me"):
+            assert (await client.get(url, headers=headers)).status_code == 403, (roles, url)
+
+
 async def test_control_characters_in_filters_and_ids_are_422_not_a_database_error(client, region) -> None:
     # found by the schemathesis run: a NUL in the round filter reached PostgreSQL and gave a 500
     reviewer = auth("reviewer", [region])

@@ -161,10 +161,36 @@ def test_every_deployment_is_scraped_on_the_port_that_serves_metrics(production)
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         container_port = next(p for p in container["ports"] if p["name"] == port["targetPort"])
         env = {e["name"]: e.get("value") for e in container.get("env", [])}
-        if "WIJKMATCH_INTAKE_GATEWAY_METRICS_PORT" in env:
-            # the gateway serves /metrics only on its internal metrics port, never on the public one
-            assert container_port["containerPort"] == int(env["WIJKMATCH_INTAKE_GATEWAY_METRICS_PORT"])
+        metrics_ports = [v for k, v in env.items() if k.endswith("_METRICS_PORT")]
+        if len(container["ports"]) > 1:
+            # a service with an API serves /metrics only on its internal health port, never on the API
+            # port its probes and clients use (issue 17); the process binds what the env says
+            (metrics_port,) = metrics_ports
+            assert container_port["containerPort"] == int(metrics_port)
+            assert container_port["name"] == "metrics" and port["name"] == "metrics"
             assert container["readinessProbe"]["httpGet"]["port"] != container_port["name"]
+            host = next(k for k in env if k.endswith("_METRICS_HOST"))
+            assert env[host] == "0.0.0.0"  # reachable by Prometheus on the pod IP
         else:
-            # the port /metrics is served on today (issue 17 moves it to an internal health port)
+            # intake's processor: no API, its one port is its health port (/healthz, /readyz, /metrics)
+            assert not metrics_ports
             assert container["readinessProbe"]["httpGet"]["port"] == container_port["name"]
+
+
+def test_health_ports_are_open_to_prometheus_only_and_api_ports_never_serve_metrics(production):
+    """The NetworkPolicies: every containerPort is allowed by exactly one policy; a `metrics` port (and
+    intake's health-only port) only from the labelled scrape/ingress namespaces, not from every pod."""
+    policies = {doc["metadata"]["name"]: doc for doc in production if doc["kind"] == "NetworkPolicy"}
+    api_rule = policies["wijkmatch-allow-http"]["spec"]["ingress"][0]
+    metrics_rule = policies["wijkmatch-allow-metrics"]["spec"]["ingress"][0]
+    api_ports = {p["port"] for p in api_rule["ports"]}
+    metrics_ports = {p["port"] for p in metrics_rule["ports"]}
+    assert not any("podSelector" in source for source in metrics_rule["from"])
+    assert not api_ports & metrics_ports
+    for deployment in (doc for doc in production if doc["kind"] == "Deployment"):
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        if "metrics" in ports:
+            assert ports["metrics"] in metrics_ports and ports["http"] in api_ports
+        else:
+            assert ports["http"] in metrics_ports, deployment["metadata"]["name"]

@@ -11,6 +11,7 @@ from schemas.topics import CASES, VACANCIES
 from services.intake.entrypoints.consumer import register_consumer
 from services.intake.service.apply import BatchOutcome
 from services.intake.settings import IntakeSettings
+from services.platform.kafka import GroupMembership
 
 
 class FakeProcessor:
@@ -45,6 +46,7 @@ class FakeRuntime:
         self.committed: list[int] = []
         self.latencies: list[float] = []
         self.batches = 0
+        self.membership = GroupMembership()
 
     def observe_commit_latencies(self, latencies: list[float]) -> None:
         self.latencies.extend(latencies)

@@ -123,3 +123,52 @@ def test_a_key_hash_shared_by_two_organisations_is_an_error(tmp_path: Path) -> N
 def test_missing_registry_file_fails_loudly(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="cannot read"):
         load_registry(tmp_path / "absent.yaml")
+
+
+def _ranged(prefixes_a: list[str], prefixes_b: list[str], *, require: bool = False) -> reg.Registry:
+    def org(name: str, prefixes: list[str]) -> dict:
+        entry: dict = {
+            "id": name,
+            "sources": [f"urn:org:{name}"],
+            "types": ["vacancy.published"],
+            "regions": "*",
+        }
+        if prefixes:
+            entry["id_prefixes"] = prefixes
+        return entry
+
+    return reg.Registry.from_mapping(
+        {
+            "require_id_prefixes": require,
+            "organisations": [org("corp-a", prefixes_a), org("corp-b", prefixes_b)],
+        }
+    )
+
+
+def test_id_ranges_decide_who_may_send_a_unit_or_case_id() -> None:
+    registry = _ranged(["wst-", "ws2-"], ["mvw-"])
+    a, b = registry.by_id("corp-a"), registry.by_id("corp-b")
+    assert a is not None and b is not None
+    assert registry.id_range_owner("wst-17") is a and registry.id_range_owner("mvw-1") is b
+    assert registry.id_range_owner("other-1") is None
+    assert registry.id_range_error(a, "ws2-9") is None
+    assert "another organisation" in (registry.id_range_error(b, "wst-17") or "")
+    assert "corp-a's id prefixes: wst-, ws2-" in (registry.id_range_error(a, "other-1") or "")
+
+
+def test_without_ranges_every_id_stays_open_to_its_first_sender() -> None:
+    registry = _ranged([], [])
+    a = registry.by_id("corp-a")
+    assert a is not None and registry.id_range_error(a, "anything-1") is None
+
+
+@pytest.mark.parametrize(("a", "b"), [(["wst-"], ["wst-x"]), (["abc-"], ["ab"]), (["same"], ["same"])])
+def test_overlapping_id_ranges_of_two_organisations_are_refused(a: list[str], b: list[str]) -> None:
+    with pytest.raises(RegistryError, match="overlaps"):
+        _ranged(a, b)
+
+
+def test_required_ranges_refuse_a_sender_of_units_without_one() -> None:
+    with pytest.raises(RegistryError, match=r"corp-b.*no id_prefixes"):
+        _ranged(["wst-"], [], require=True)
+    assert _ranged(["wst-"], ["mvw-"], require=True).require_id_prefixes

@@ -29,6 +29,13 @@ async def test_a_dev_token_gives_subject_roles_and_regions() -> None:
     assert p.sees("utrecht") and not p.sees("gouda")
 
 
+async def test_a_service_identity_is_a_role_of_its_own_with_no_staff_rights() -> None:
+    token = mint_dev_token("svc-scheduler", ["service"], ["utrecht"], settings=LOCAL)
+    p = await TokenVerifier(LOCAL).verify(token)
+    assert p.roles == frozenset({"service"})
+    assert not p.has_any({"reviewer", "approver", "auditor", "admin"})
+
+
 async def test_unknown_roles_in_a_token_are_ignored() -> None:
     claims = {"iss": DEV_ISSUER, "aud": "wijkmatch", "sub": "x", "iat": 1, "exp": int(time.time()) + 60}
     from services.platform.auth import _dev_private_key

@@ -1,15 +1,15 @@
 """Care arranged with the home (issue 16): per-provider care capacity, claimed slots, refused pairings and
 each case's continuity / lease party (ids only).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
