@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, asc, case, cast, desc, func, literal, select, text, update
+from sqlalchemy import and_, asc, cast, desc, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import JSONPATH, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -137,9 +137,11 @@ CARE_STATUS = {"confirm": "confirmed", "decline": "declined"}
 async def apply_care(session: AsyncSession, short_type: str, data: dict[str, Any], at: datetime) -> bool:
     """care.claimed -> requested (and the lease party on the proposal); care.answered from the request's
     own provider -> confirmed / declined; care.expired (the notifier's, it wins) -> timed_out. The three
-    travel on different topics, so an answer may arrive before its claim: the row is then created by the
-    answer and the claim fills in the rest (a row whose provider the claim contradicts starts again)."""
+    travel on different topics, so an answer may arrive before its claim: rows are keyed by (request,
+    provider), an early answer waits in its row for the claim, and another provider's answer lands in a
+    row of its own that no claim ever completes (never shown)."""
     table = CareRequest.__table__
+    key = ["request_id", "provider"]
     if short_type == "care.claimed":
         stmt = insert(table).values(
             request_id=data["claim_id"],
@@ -152,17 +154,13 @@ async def apply_care(session: AsyncSession, short_type: str, data: dict[str, Any
             status="requested",
             requested_at=at,
         )
-        same = C.provider == stmt.excluded.provider
         await session.execute(
             stmt.on_conflict_do_update(
-                index_elements=["request_id"],
+                index_elements=key,
                 set_={
                     "attempt": stmt.excluded.attempt,
                     "continuity": stmt.excluded.continuity,
-                    "provider": stmt.excluded.provider,
                     "requested_at": stmt.excluded.requested_at,
-                    "status": case((same, C.status), else_=literal("requested")),
-                    "reason_code": case((same, C.reason_code), else_=literal(None)),
                 },
             )
         )
@@ -191,12 +189,12 @@ async def apply_care(session: AsyncSession, short_type: str, data: dict[str, Any
         requested_at=at,
         answered_at=at,
     )
-    where = C.provider == stmt.excluded.provider
+    where = C.region == stmt.excluded.region
     if short_type == "care.answered":
         where = and_(where, C.status == "requested")
     result = await session.execute(
         stmt.on_conflict_do_update(
-            index_elements=["request_id"],
+            index_elements=key,
             set_={"status": status, "reason_code": reason, "answered_at": at},
             where=where,
         )
@@ -206,7 +204,9 @@ async def apply_care(session: AsyncSession, short_type: str, data: dict[str, Any
 
 async def care_of(session: AsyncSession, proposal_id: str) -> list[dict[str, Any]]:
     rows = await session.execute(
-        select(CareRequest.__table__).where(C.proposal_id == proposal_id).order_by(C.care_type, C.attempt)
+        select(CareRequest.__table__)
+        .where(C.proposal_id == proposal_id, C.attempt >= 1)
+        .order_by(C.care_type, C.attempt)
     )
     return [dict(r) for r in rows.mappings().all()]
 
@@ -215,7 +215,7 @@ async def care_by_region(
     session: AsyncSession, principal: Principal, region: str | None
 ) -> list[dict[str, Any]]:
     """The care status of every approved match in the caller's regions (newest requests first)."""
-    query = select(CareRequest.__table__)
+    query = select(CareRequest.__table__).where(C.attempt >= 1)
     if "*" not in principal.regions:
         query = query.where(C.region.in_(sorted(principal.regions)))
     if region is not None:

@@ -133,11 +133,13 @@ class IdempotencyRecord(ReviewModel, table=True):
 class CareRequestBase(ReviewModel):
     """One care need of an approved match, asked of one provider (issue 16): what staff see."""
 
+    # Keyed by (request, provider): an answer read before its claim, or from another provider, never
+    # overwrites the claimed provider's row (only rows with a claim, attempt >= 1, are shown).
     request_id: str = Field(sa_column=Column(Text, primary_key=True))
     proposal_id: str = Field(sa_column=Column(Text, nullable=False, index=True))
     region: str = Field(sa_column=Column(Text, nullable=False))
     care_type: str = Field(sa_column=Column(Text, nullable=False))
-    provider: str = Field(sa_column=Column(Text, nullable=False))
+    provider: str = Field(sa_column=Column(Text, primary_key=True))
     attempt: int = Field(sa_column=Column(Integer, nullable=False))
     continuity: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default="false"))
     status: str = Field(

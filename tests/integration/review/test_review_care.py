@@ -1,7 +1,7 @@
 """Care status of approved matches in the review service (issue 16): care.claimed, care.answered and
 care.expired through the real broker into the read model; the API detail, `GET /v1/care` and the page
 show each care need's provider and status (requested, confirmed, declined, timed out) and the lease
-party; an answer from another provider changes nothing."""
+party; an answer from another provider changes nothing, also when read before the claim."""
 
 from __future__ import annotations
 
@@ -79,10 +79,11 @@ async def test_staff_see_the_care_status_and_the_lease_party(client, publish, re
         "urn:wijkmatch:notifier",
     )
     await publish(PROPOSALS, region, proposal)
-    for event in (ggz, addiction_1, addiction_2):
-        await publish(PROPOSALS, region, event)
+    # the ggz answers are read before their claim (different topics): another provider's, then the own
     await publish(CARE_RESPONSES, region, answered(ggz, "decline", provider="prov-b"))  # not its request
     await publish(CARE_RESPONSES, region, answered(ggz, "confirm"))
+    for event in (ggz, addiction_1, addiction_2):
+        await publish(PROPOSALS, region, event)
     await publish(CARE_RESPONSES, region, answered(addiction_1, "decline"))
     await publish(CARE_REQUESTS, region, expired)
     reviewer = auth("reviewer", [region])

@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("proposal_id", sa.Text, nullable=False),
         sa.Column("region", sa.Text, nullable=False),
         sa.Column("care_type", sa.Text, nullable=False),
-        sa.Column("provider", sa.Text, nullable=False),
+        sa.Column("provider", sa.Text, primary_key=True),
         sa.Column("attempt", sa.Integer, nullable=False),
         sa.Column("continuity", sa.Boolean, nullable=False, server_default="false"),
         sa.Column("status", sa.Text, nullable=False),
