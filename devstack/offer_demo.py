@@ -20,7 +20,7 @@ import httpx
 
 from devstack.webhook_receiver import Received, WebhookReceiver, describe
 from schemas.events import make_event
-from schemas.topics import DECISIONS
+from schemas.topics import CARE_CAPACITY, DECISIONS
 from services.platform.kafka import make_producer
 
 RECEIVER_PORT = 9400
@@ -280,7 +280,7 @@ async def care_roundtrip(
         if declined is not None:
             ok = (
                 await _decline_until_placed_elsewhere(
-                    http, matcher_url, notifier_url, receiver, region, declined, say, timeout_s
+                    http, matcher_url, notifier_url, receiver, region, declined, say, timeout_s, bootstrap
                 )
                 and ok
             )
@@ -362,12 +362,14 @@ async def _decline_until_placed_elsewhere(
     proposal: dict[str, Any],
     say: Callable[[str], None],
     timeout_s: float,
+    bootstrap: str = "",
 ) -> bool:
     from services.platform.auth import mint_dev_token
 
     staff = {"Authorization": f"Bearer {mint_dev_token('demo-reviewer', ['reviewer'], [region])}"}
     pid, case = proposal["proposal_id"], proposal["case"]
     answered: set[str] = set()
+    hoods: set[str] = set()  # the declined home's areas (its providers refused the household)
     for _ in range(8):
 
         async def next_or_cancelled() -> Any:
@@ -389,17 +391,106 @@ async def _decline_until_placed_elsewhere(
             break
         d = found["data"]
         answered.add(d["request_id"])
+        hoods.add(d["neighbourhood"])
         response = await _answer_care(http, notifier_url, found, "decline")
         say(
             f"{d['provider']} declines {d['care_type']} care for case {case} (no_capacity): "
             f"{response.status_code}"
         )
-    placed = await _wait(lambda: _pending_of(http, matcher_url, region, case, pid, staff), timeout_s)
+    placed = await _wait(lambda: _pending_of(http, matcher_url, region, case, pid, staff), timeout_s / 4)
+    if placed is None and bootstrap:
+        # No other home has a provider that did not refuse this household: another provider reports a
+        # free place for its care at another suitable home's neighbourhood, and the next round uses it.
+        area = await _report_care_elsewhere(http, matcher_url, bootstrap, region, proposal, hoods, say)
+        if area is not None:
+            placed = await _wait(lambda: _pending_of(http, matcher_url, region, case, pid, staff), timeout_s)
     if placed is None:
-        say(f"case {case}: no other home proposed within {timeout_s:.0f}s (none eligible with care there)")
+        say(f"case {case}: no other home proposed (none eligible with care there)")
         return True
     say(f"case {case} placed elsewhere: proposal {placed['proposal_id']} for unit {placed['unit']}")
     return True
+
+
+def _fits(case: dict[str, Any], unit: dict[str, Any]) -> bool:
+    """DOMAIN.md's hard rules 1-6 (care aside): could this home be proposed to this household?"""
+    groups = unit.get("allowed_groups") or []
+    return (
+        (not groups or case["group"] in groups)
+        and case["household_size"] <= unit["max_persons"]
+        and (not case.get("wheelchair") or unit.get("wheelchair"))
+        and (not case.get("step_free") or unit.get("step_free") or unit.get("wheelchair"))
+        and (case.get("max_rent") is None or unit["rent"] <= case["max_rent"])
+        and (not case.get("municipalities") or unit["municipality"] in case["municipalities"])
+        and unit["neighbourhood"] not in (case.get("excluded_neighbourhoods") or [])
+    )
+
+
+async def _report_care_elsewhere(
+    http: httpx.AsyncClient,
+    matcher_url: str,
+    bootstrap: str,
+    region: str,
+    proposal: dict[str, Any],
+    refused_hoods: set[str],
+    say: Callable[[str], None],
+) -> str | None:
+    """Read the latest round's problem (an auditor's dev token: the read is audited), pick a vacant home
+    outside the refused neighbourhoods that suits the household, and let the demo's catch-all provider
+    report a place for each of its care needs there (care.capacity.set through intake)."""
+    from services.platform.auth import mint_dev_token
+
+    auditor = {"Authorization": f"Bearer {mint_dev_token('demo-auditor', ['auditor'], [region])}"}
+    listed = await http.get(f"{matcher_url}/v1/regions/{region}/rounds", params={"limit": 5}, headers=auditor)
+    rounds = listed.json().get("rounds", []) if listed.status_code == 200 else []
+    for row in rounds:
+        full = await http.get(
+            f"{matcher_url}/v1/rounds/{row['round_id']}", params={"full": "true"}, headers=auditor
+        )
+        if full.status_code != 200 or not full.json().get("problem"):
+            continue
+        problem = json.loads(full.json()["problem"])
+        household = next((c for c in problem["cases"] if c["id"] == proposal["case"]), None)
+        if household is None:
+            continue
+        taken = {p["unit"] for p in problem.get("pinned") or []}
+        homes = [
+            u
+            for u in problem["units"]
+            if u["id"] not in taken and u["neighbourhood"] not in refused_hoods and _fits(household, u)
+        ]
+        if not homes:
+            return None
+        preferred = household.get("preferred_neighbourhoods") or []
+        home = min(homes, key=lambda u: (u["neighbourhood"] not in preferred, u["id"]))
+        events = [
+            make_event(
+                "care.capacity.set",
+                {
+                    "region": region,
+                    "area": home["neighbourhood"],
+                    "care_type": need,
+                    "slots": 2,
+                    "provider": "wijkmatch-demo",
+                },
+                source="urn:wijkmatch:demo-feed",
+                id=str(uuid.uuid4()),
+                time=datetime.now(UTC),
+            )
+            for need in proposal["care_needs"]
+        ]
+        producer = make_producer(bootstrap)
+        await producer.start()
+        try:
+            for event in events:
+                await producer.send_and_wait(CARE_CAPACITY, json.dumps(event).encode(), key=region.encode())
+        finally:
+            await producer.stop()
+        say(
+            f"provider wijkmatch-demo reports a place for {', '.join(proposal['care_needs'])} care in "
+            f"{home['neighbourhood']} (where home {home['id']} is vacant)"
+        )
+        return str(home["neighbourhood"])
+    return None
 
 
 async def _pending_of(
