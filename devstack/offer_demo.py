@@ -20,7 +20,7 @@ import httpx
 
 from devstack.webhook_receiver import Received, WebhookReceiver, describe
 from schemas.events import make_event
-from schemas.topics import CARE_CAPACITY, DECISIONS
+from schemas.topics import CARE_CAPACITY, DECISIONS, VACANCIES
 from services.platform.kafka import make_producer
 
 RECEIVER_PORT = 9400
@@ -401,7 +401,11 @@ async def _decline_until_placed_elsewhere(
     if placed is None and bootstrap:
         # No other home has a provider that did not refuse this household: another provider reports a
         # free place for its care at another suitable home's neighbourhood, and the next round uses it.
-        area = await _report_care_elsewhere(http, matcher_url, bootstrap, region, proposal, hoods, say)
+        try:
+            area = await _report_care_elsewhere(http, matcher_url, bootstrap, region, proposal, hoods, say)
+        except Exception as exc:  # the demo goes on; the stack keeps running for review
+            say(f"could not report care elsewhere: {type(exc).__name__}: {exc}")
+            area = None
         if area is not None:
             placed = await _wait(lambda: _pending_of(http, matcher_url, region, case, pid, staff), timeout_s)
     if placed is None:
@@ -409,6 +413,31 @@ async def _decline_until_placed_elsewhere(
         return True
     say(f"case {case} placed elsewhere: proposal {placed['proposal_id']} for unit {placed['unit']}")
     return True
+
+
+def _municipality_of(problem: dict[str, Any], proposal: dict[str, Any], case: dict[str, Any]) -> str:
+    allowed = case.get("municipalities") or []
+    declined = next((u["municipality"] for u in problem["units"] if u["id"] == proposal["unit"]), None)
+    if declined is not None and (not allowed or declined in allowed):
+        return str(declined)
+    if allowed:
+        return str(allowed[0])
+    return str(problem["units"][0]["municipality"]) if problem["units"] else "GM0000"
+
+
+def _home_for(case: dict[str, Any], municipality: str) -> dict[str, Any]:
+    """A flex home that keeps DOMAIN.md's hard rules 1-6 for this household."""
+    rent = 500 if case.get("max_rent") is None else min(500, int(case["max_rent"]))
+    return {
+        "id": f"U-care-demo-{uuid.uuid4().hex[:6]}",
+        "kind": "flex",
+        "municipality": municipality,
+        "neighbourhood": f"{municipality}-care-demo",
+        "max_persons": int(case["household_size"]),
+        "rent": rent,
+        "wheelchair": bool(case.get("wheelchair")),
+        "step_free": bool(case.get("step_free")),
+    }
 
 
 def _fits(case: dict[str, Any], unit: dict[str, Any]) -> bool:
@@ -440,13 +469,18 @@ async def _report_care_elsewhere(
     from services.platform.auth import mint_dev_token
 
     auditor = {"Authorization": f"Bearer {mint_dev_token('demo-auditor', ['auditor'], [region])}"}
-    listed = await http.get(f"{matcher_url}/v1/regions/{region}/rounds", params={"limit": 5}, headers=auditor)
+    listed = await http.get(
+        f"{matcher_url}/v1/regions/{region}/rounds", params={"limit": 20}, headers=auditor
+    )
     rounds = listed.json().get("rounds", []) if listed.status_code == 200 else []
+    if not rounds:
+        say(f"cannot read the region's rounds ({listed.status_code})")
     for row in rounds:
         full = await http.get(
             f"{matcher_url}/v1/rounds/{row['round_id']}", params={"full": "true"}, headers=auditor
         )
         if full.status_code != 200 or not full.json().get("problem"):
+            say(f"cannot read round {row['round_id']}'s problem ({full.status_code})")
             continue
         problem = json.loads(full.json()["problem"])
         household = next((c for c in problem["cases"] if c["id"] == proposal["case"]), None)
@@ -458,11 +492,26 @@ async def _report_care_elsewhere(
             for u in problem["units"]
             if u["id"] not in taken and u["neighbourhood"] not in refused_hoods and _fits(household, u)
         ]
-        if not homes:
-            return None
         preferred = household.get("preferred_neighbourhoods") or []
-        home = min(homes, key=lambda u: (u["neighbourhood"] not in preferred, u["id"]))
-        events = [
+        events: list[dict[str, Any]] = []
+        if homes:
+            home = min(homes, key=lambda u: (u["neighbourhood"] not in preferred, u["id"]))
+        else:
+            # Every suitable home is held by another proposal: a new vacancy comes in (the demo's catch-all
+            # corporation), shaped for the household, in a neighbourhood of its own.
+            say(f"no vacant home outside {', '.join(sorted(refused_hoods))} suits case {proposal['case']}")
+            home = _home_for(household, _municipality_of(problem, proposal, household))
+            events.append(
+                make_event(
+                    "vacancy.published",
+                    {**home, "region": region, "corporation": "wijkmatch-demo"},
+                    source="urn:wijkmatch:demo-feed",
+                    id=str(uuid.uuid4()),
+                    time=datetime.now(UTC),
+                )
+            )
+            say(f"a new vacancy comes in: home {home['id']} in {home['neighbourhood']}")
+        events += [
             make_event(
                 "care.capacity.set",
                 {
@@ -480,9 +529,10 @@ async def _report_care_elsewhere(
         ]
         producer = make_producer(bootstrap)
         await producer.start()
-        try:
-            for event in events:
-                await producer.send_and_wait(CARE_CAPACITY, json.dumps(event).encode(), key=region.encode())
+        try:  # the care capacity first, so the round that sees the new home also sees its care
+            for event in sorted(events, key=lambda e: e["type"] != "nl.wijkmatch.care.capacity.set"):
+                topic = CARE_CAPACITY if event["type"].endswith("care.capacity.set") else VACANCIES
+                await producer.send_and_wait(topic, json.dumps(event).encode(), key=region.encode())
         finally:
             await producer.stop()
         say(
@@ -490,6 +540,7 @@ async def _report_care_elsewhere(
             f"{home['neighbourhood']} (where home {home['id']} is vacant)"
         )
         return str(home["neighbourhood"])
+    say(f"case {proposal['case']} is in none of the last {len(rounds)} rounds' problems")
     return None
 
 
