@@ -409,7 +409,10 @@ async def _decline_until_placed_elsewhere(
         if area is not None:
             placed = await _wait(lambda: _pending_of(http, matcher_url, region, case, pid, staff), timeout_s)
     if placed is None:
-        say(f"case {case}: no other home proposed (none eligible with care there)")
+        say(
+            f"case {case}: no other home proposed yet (none suits it with care, or a more urgent household "
+            "took the new one); it stays in the pool, and no round proposes it to the refusing provider again"
+        )
         return True
     say(f"case {case} placed elsewhere: proposal {placed['proposal_id']} for unit {placed['unit']}")
     return True
