@@ -72,12 +72,15 @@ def run_offer_roundtrip(stack: LocalStack, feed_args: list[str], stop: threading
     """One offer out to a corporation's webhook (printed by the local receiver), one answer back."""
     import asyncio
 
-    from devstack.offer_demo import offer_roundtrip, start_receiver
+    from devstack.offer_demo import care_roundtrip, offer_roundtrip, start_receiver
 
     console = stack.console
 
     def say(text: str) -> None:
         console.print(f"[cyan]offers:[/] {escape(text)}", highlight=False)
+
+    def care_say(text: str) -> None:
+        console.print(f"[magenta]care:[/] {escape(text)}", highlight=False)
 
     try:
         receiver = start_receiver(say)
@@ -85,18 +88,21 @@ def run_offer_roundtrip(stack: LocalStack, feed_args: list[str], stop: threading
         say(f"cannot start the webhook receiver on 127.0.0.1:9400 ({exc}); skipping the offer round trip")
         return False
     say(f"webhook receiver (what a corporation receives) on {receiver.url}/<organisation>")
+    urls = {
+        "matcher_url": stack.services["matcher"].url,
+        "notifier_url": stack.services["notifier"].url,
+        "bootstrap": stack.kafka_bootstrap or "",
+        "region": feed_region(feed_args),
+        "review_url": stack.services["review"].url if "review" in stack.services else None,
+    }
     try:
-        return asyncio.run(
-            offer_roundtrip(
-                matcher_url=stack.services["matcher"].url,
-                notifier_url=stack.services["notifier"].url,
-                bootstrap=stack.kafka_bootstrap or "",
-                region=feed_region(feed_args),
-                receiver=receiver,
-                say=say,
-                review_url=stack.services["review"].url if "review" in stack.services else None,
-            )
-        )
+        ok = asyncio.run(offer_roundtrip(receiver=receiver, say=say, **urls))  # type: ignore[arg-type]
+        # Issue 16: care arranged with the home — one match's care confirmed (the offer names it), one
+        # declined until the household is placed elsewhere. Not required for `--once` to succeed.
+        care_ok = asyncio.run(care_roundtrip(receiver=receiver, say=care_say, **urls))  # type: ignore[arg-type]
+        if not care_ok:
+            say("the care demo did not complete (see above)")
+        return ok
     finally:
         if stop.is_set():
             receiver.stop()

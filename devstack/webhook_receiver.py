@@ -142,10 +142,22 @@ def describe(received: Received, secret: str | None) -> str:
     try:
         event = received.json()
         data = event.get("data", {})
-        what = (
-            f"{event.get('type', '?').removeprefix('nl.wijkmatch.')} offer={data.get('offer_id')} "
-            f"unit={data.get('unit')} case={data.get('case')} respond_by={data.get('respond_by')}"
-        )
+        kind = event.get("type", "?").removeprefix("nl.wijkmatch.")
+        if kind.startswith("care."):  # a care request to a provider (issue 16)
+            what = (
+                f"{kind} {data.get('care_type')} for case={data.get('case')} home in "
+                f"{data.get('neighbourhood')} start={data.get('start_date')} "
+                f"respond_by={data.get('respond_by')}"
+            )
+        else:
+            what = (
+                f"{kind} offer={data.get('offer_id')} unit={data.get('unit')} case={data.get('case')} "
+                f"respond_by={data.get('respond_by')}"
+            )
+            if data.get("arrangements"):
+                what += " care=" + ",".join(f"{a['care_type']}:{a['provider']}" for a in data["arrangements"])
+            if data.get("lease_party"):
+                what += f" lease={data['lease_party'].get('provider') or 'household'}"
     except (ValueError, AttributeError):
         what = f"{len(received.body)} bytes (not JSON)"
     check = "" if secret is None else (" signature ok" if verify(secret, received) else " SIGNATURE INVALID")

@@ -94,6 +94,8 @@ Sha256 = Annotated[str, Field(min_length=64, max_length=64, pattern=SHA256_PATTE
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 PositiveCount = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 Priority = Annotated[int, Field(ge=1, le=MAX_PRIORITY)]
+# A household's care categories in wijkmatch's own events (no duplicates; categories, never diagnoses).
+CareNeeds = Annotated[list[Code], Field(max_length=64), AfterValidator(_no_duplicates)]
 
 _RFC3339 = re.compile(
     r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
@@ -235,6 +237,12 @@ class CaseRegistered(Case, Regional):
     referrer: OrgId
     deadline: IsoDate | None = None
     personal: Personal | None = None
+    # Care continuity and intermediary letting (issue 16; optional). `care_provider`: the care provider
+    # that already cares for the client (continuity: it is asked first for the care types it offers in
+    # the home's area). `lease_provider`: the lease goes to this care provider (intermediary letting:
+    # it rents the home and sublets it to the client) instead of to the household.
+    care_provider: OrgId | None = None
+    lease_provider: OrgId | None = None
 
 
 class CaseUpdated(CaseRegistered):
@@ -305,6 +313,7 @@ class MatchProposed(Regional):
     eligible_households: PositiveCount | None = None  # households eligible for this home, this one included
     rank: PositiveCount | None = None  # this household's rank by priority among them (1 = most urgent)
     candidates: Annotated[list[Candidate], Field(max_length=MAX_CANDIDATES)] | None = None  # the others
+    care_needs: CareNeeds | None = None  # the household's own care categories (issue 16)
 
 
 class MatchCancelled(Regional):
@@ -351,10 +360,36 @@ class MatchApproved(Regional):
     case: Id
     unit: Id
     decided_at: Time
+    # The household's care categories as proposed (issue 16; absent in older events): when non-empty the
+    # notifier makes the offer only once every need is confirmed by a care provider.
+    care_needs: CareNeeds | None = None
 
 
 class MatchRejected(MatchApproved):
     reason_code: ReasonCode
+
+
+class CareArrangement(StrictModel):
+    """One care need of an offer's household, arranged: the provider that confirmed it and the start."""
+
+    care_type: Code
+    provider: OrgId
+    start_date: IsoDate
+
+
+class LeaseParty(StrictModel):
+    """Who signs the lease: the household, or a care provider that rents the home and sublets it."""
+
+    kind: Literal["household", "care_provider"]
+    provider: OrgId | None = None
+
+    @model_validator(mode="after")
+    def _provider_iff_care_provider(self) -> LeaseParty:
+        if (self.kind == "care_provider") != (self.provider is not None):
+            raise PydanticCustomError(
+                "lease_party", "a care_provider lease party names its provider; a household names none"
+            )
+        return self
 
 
 class OfferMade(Regional):
@@ -363,10 +398,84 @@ class OfferMade(Regional):
     case: Id
     unit: Id
     respond_by: Time
+    # Issue 16 (optional; absent in older events): the care arranged with the home, one entry per care
+    # need, each confirmed by its provider before the offer; and who the lease goes to.
+    arrangements: Annotated[list[CareArrangement], Field(max_length=64)] | None = None
+    lease_party: LeaseParty | None = None
 
 
 class OfferExpired(OfferMade):
     pass
+
+
+# ------------------------------------------------------------------------------ care arranged (issue 16)
+
+
+class CareClaimed(Regional):
+    """matcher -> notifier (wijkmatch.proposals.v1): one care need of an approved match has a claimed slot
+    with a named provider. `attempt` counts the providers asked for this need (1 = the first)."""
+
+    claim_id: Id
+    proposal_id: Id
+    case: Id
+    unit: Id
+    care_type: Code
+    provider: OrgId
+    area: Code  # the provider's capacity entry the slot is claimed from
+    neighbourhood: Code  # the home's address area
+    municipality: Code
+    attempt: PositiveCount
+    continuity: bool  # the provider already cares for the client
+    needs: CareNeeds  # every care need of the household (the offer waits for all of them)
+    lease_provider: OrgId | None = None  # intermediary letting: the care provider that takes the lease
+
+
+class CareRequested(Regional):
+    """notifier -> care provider (wijkmatch.care-requests.v1 and its webhook): please confirm that you take
+    this client on. Pseudonymous ids and care categories only, the home's area and the planned start."""
+
+    request_id: Id
+    proposal_id: Id
+    case: Id
+    unit: Id
+    care_type: Code
+    provider: OrgId
+    neighbourhood: Code
+    municipality: Code
+    start_date: IsoDate
+    respond_by: Time
+    continuity: bool = False
+    lease_to_provider: bool = False  # the provider is asked to take the lease too (intermediary letting)
+
+
+class CareExpired(Regional):
+    """notifier (wijkmatch.care-requests.v1): the provider did not answer by `respond_by`; the claim is
+    released (exactly once) and the matcher asks the next provider."""
+
+    request_id: Id
+    proposal_id: Id
+    case: Id
+    care_type: Code
+    provider: OrgId
+
+
+class CareAnswered(Regional):
+    """care provider -> wijkmatch.care-responses.v1 (or the notifier's HTTP answer endpoint): confirm or
+    decline one care request. Only the request's own provider may answer it."""
+
+    request_id: Id
+    proposal_id: Id
+    case: Id
+    care_type: Code
+    provider: OrgId
+    answer: Literal["confirm", "decline"]
+    reason_code: ReasonCode | None = None  # required when declining
+
+    @model_validator(mode="after")
+    def _reason_on_decline(self) -> CareAnswered:
+        if self.answer == "decline" and self.reason_code is None:
+            raise PydanticCustomError("reason_required", "a decline needs a reason_code")
+        return self
 
 
 class OfferAccepted(Regional):
@@ -423,6 +532,10 @@ DATA_MODELS: dict[str, type[StrictModel]] = {
         "offer.expired": OfferExpired,
         "offer.accepted": OfferAccepted,
         "offer.declined": OfferDeclined,
+        "care.claimed": CareClaimed,
+        "care.requested": CareRequested,
+        "care.expired": CareExpired,
+        "care.answered": CareAnswered,
     }.items()
 }
 
@@ -433,11 +546,13 @@ TOPIC_TYPES: dict[str, frozenset[str]] = {
     },
     topics.INTAKE_REJECTED: frozenset({TYPE_PREFIX + "intake.rejected"}),
     topics.PROPOSALS: frozenset(
-        TYPE_PREFIX + t for t in ("match.proposed", "match.cancelled", "round.completed")
+        TYPE_PREFIX + t for t in ("match.proposed", "match.cancelled", "round.completed", "care.claimed")
     ),
     topics.DECISIONS: frozenset(TYPE_PREFIX + t for t in ("match.approved", "match.rejected")),
     topics.OFFERS: frozenset(TYPE_PREFIX + t for t in ("offer.made", "offer.expired")),
     topics.OFFER_RESPONSES: frozenset(TYPE_PREFIX + t for t in ("offer.accepted", "offer.declined")),
+    topics.CARE_REQUESTS: frozenset(TYPE_PREFIX + t for t in ("care.requested", "care.expired")),
+    topics.CARE_RESPONSES: frozenset({TYPE_PREFIX + "care.answered"}),
 }
 
 TOPIC_OF_TYPE: dict[str, str] = {t: topic for topic, types in TOPIC_TYPES.items() for t in types}
@@ -450,6 +565,7 @@ INTAKE_TYPES: dict[str, frozenset[str]] = {topic: TOPIC_TYPES[topic] for topic i
 EXTERNAL_INPUT_TYPES: dict[str, frozenset[str]] = {
     **INTAKE_TYPES,
     topics.OFFER_RESPONSES: TOPIC_TYPES[topics.OFFER_RESPONSES],
+    topics.CARE_RESPONSES: TOPIC_TYPES[topics.CARE_RESPONSES],
 }
 
 
@@ -464,6 +580,7 @@ SENDER_FIELD: dict[str, str] = {
     TYPE_PREFIX + "case.registered": "referrer",
     TYPE_PREFIX + "case.updated": "referrer",
     TYPE_PREFIX + "care.capacity.set": "provider",
+    TYPE_PREFIX + "care.answered": "provider",
 }
 
 _SUBJECT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -486,6 +603,10 @@ _SUBJECT_FIELDS: dict[str, tuple[str, ...]] = {
     "offer.expired": ("offer_id",),
     "offer.accepted": ("offer_id",),
     "offer.declined": ("offer_id",),
+    "care.claimed": ("claim_id",),
+    "care.requested": ("request_id",),
+    "care.expired": ("request_id",),
+    "care.answered": ("request_id",),
 }
 
 SUBJECT_FIELDS: dict[str, tuple[str, ...]] = {TYPE_PREFIX + k: v for k, v in _SUBJECT_FIELDS.items()}

@@ -37,13 +37,18 @@ TOPIC_ROLES: dict[str, tuple[str, str]] = {
         "any wijkmatch service that consumes an external topic (intake)",
         "sending organisations, operators",
     ),
-    topics.PROPOSALS: ("wijkmatch matcher", "wijkmatch review"),
+    topics.PROPOSALS: ("wijkmatch matcher", "wijkmatch review, wijkmatch notifier (care.claimed)"),
     topics.DECISIONS: ("wijkmatch review", "wijkmatch matcher, wijkmatch notifier"),
     topics.OFFERS: ("wijkmatch notifier", "housing corporations, care institutions, wijkmatch matcher"),
     topics.OFFER_RESPONSES: ("housing corporations", "wijkmatch notifier, wijkmatch matcher"),
     topics.POOL: (
         "wijkmatch intake (internal, via its outbox)",
         "wijkmatch matcher, wijkmatch notifier (unit and case owners only)",
+    ),
+    topics.CARE_REQUESTS: ("wijkmatch notifier", "care providers, wijkmatch matcher (care.expired)"),
+    topics.CARE_RESPONSES: (
+        "care providers (or the notifier's HTTP answer endpoint)",
+        "wijkmatch matcher, wijkmatch notifier",
     ),
 }
 

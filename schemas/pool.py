@@ -64,6 +64,27 @@ class PoolRemoved(StrictModel):
 OWNED_ENTITIES = frozenset({"unit", "case"})
 
 
+class ProviderSlots(StrictModel):
+    """One provider's part of a summed care-capacity entry (issue 16): its reported `slots` (the total it
+    offers wijkmatch there for that care type, claimed slots included; docs/events.md) and the time of
+    its latest report."""
+
+    provider: events.OrgId
+    slots: events.Count
+    reported_at: events.Time
+
+
+# Optional fields next to the snapshot (never inside it: the snapshot is the problem-file entity), by entity.
+# case: the provider that already cares for the client and the intermediary lease party (issue 16);
+# care_capacity: the per-provider breakdown of the sum (issue 16; the matcher claims named providers' slots).
+EXTRA_FIELDS: dict[str, dict[str, Any]] = {
+    "case": {"care_provider": (events.OrgId | None, None), "lease_provider": (events.OrgId | None, None)},
+    "care_capacity": {
+        "providers": (Annotated[list[ProviderSlots], Field(max_length=100_000)] | None, None),
+    },
+}
+
+
 def _upserted_model(entity: str, snapshot_model: type[StrictModel]) -> type[StrictModel]:
     name = "Pool" + "".join(part.capitalize() for part in entity.split("_")) + "Upserted"
     fields: dict[str, Any] = {
@@ -73,6 +94,7 @@ def _upserted_model(entity: str, snapshot_model: type[StrictModel]) -> type[Stri
     }
     if entity in OWNED_ENTITIES:
         fields["owner"] = (events.OrgId | None, None)
+    fields.update(EXTRA_FIELDS.get(entity, {}))
     return create_model(name, __base__=StrictModel, __module__=__name__, **fields)
 
 
@@ -221,9 +243,11 @@ def pool_upserted(
     time: str | datetime,
     id: str,
     owner: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """CloudEvent dict `nl.wijkmatch.pool.<entity>.upserted`; the snapshot is validated and completed.
-    `owner` (units and cases only): the owning organisation's id; left out of the data when None."""
+    `owner` (units and cases only): the owning organisation's id; left out of the data when None.
+    `extra`: the entity's optional EXTRA_FIELDS (None values left out)."""
     type_name = topics.pool_type(entity, "upserted")
     model = SNAPSHOT_MODELS[entity]
     snap = snapshot if isinstance(snapshot, model) else model.model_validate(snapshot)
@@ -232,9 +256,14 @@ def pool_upserted(
         if entity not in OWNED_ENTITIES:
             raise ValueError(f"a pool {entity} has no owner")
         values["owner"] = owner
+    for name, value in (extra or {}).items():
+        if name not in EXTRA_FIELDS.get(entity, {}):
+            raise ValueError(f"a pool {entity} has no field {name}")
+        values[name] = value
     data = UPSERTED_MODELS[entity].model_validate(values).model_dump(mode="json")
-    if data.get("owner", "") is None:
-        del data["owner"]
+    for name in ("owner", *EXTRA_FIELDS.get(entity, {})):
+        if name in data and data[name] is None:
+            del data[name]
     return _envelope(type_name, key, time, id, data)
 
 

@@ -14,6 +14,8 @@ DECISIONS = "wijkmatch.decisions.v1"
 OFFERS = "wijkmatch.offers.v1"
 OFFER_RESPONSES = "wijkmatch.offer-responses.v1"
 POOL = "wijkmatch.internal.pool.v1"
+CARE_REQUESTS = "wijkmatch.care-requests.v1"
+CARE_RESPONSES = "wijkmatch.care-responses.v1"
 
 ALL_TOPICS: tuple[str, ...] = (
     VACANCIES,
@@ -26,6 +28,8 @@ ALL_TOPICS: tuple[str, ...] = (
     OFFERS,
     OFFER_RESPONSES,
     POOL,
+    CARE_REQUESTS,
+    CARE_RESPONSES,
 )
 
 # External input topics consumed by intake, with the event types each may carry (without prefix).

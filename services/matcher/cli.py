@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     args_list = list(argv or [])
     if args_list[:1] == ["proposals"]:
         return proposals_main(args_list[1:])
+    if args_list[:1] == ["care-outcomes"]:
+        return care_outcomes_main(args_list[1:])
     parser = argparse.ArgumentParser(
         prog="wijkmatch matcher",
         description="run the matcher service (`wijkmatch matcher proposals REGION` lists proposals)",
@@ -122,6 +124,38 @@ async def _proposals(settings: MatcherSettings, args: argparse.Namespace) -> int
             f"  {r['id']}  case {r['case_id']} -> unit {r['unit_id']}  priority {r['priority']}  "
             f"fit {fit.get('total')}  [{r['status']}]  round {r['round_id']}"
         )
+    return 0
+
+
+# ----------------------------------------------------------------------------------- care outcomes
+
+
+def care_outcomes_main(argv: list[str]) -> int:
+    """`wijkmatch matcher care-outcomes REGION [--days N]`: the outcomes monitor's care figures (issue 16)
+    as JSON, for the outcomes report."""
+    parser = argparse.ArgumentParser(
+        prog="wijkmatch matcher care-outcomes",
+        description="care confirmed before the offer, days to confirmation, continuity of provider",
+    )
+    parser.add_argument("region")
+    parser.add_argument("--days", type=float, default=365.0, help="matches approved in the last N days")
+    args = parser.parse_args(argv)
+    return asyncio.run(_care_outcomes(MatcherSettings(), args))
+
+
+async def _care_outcomes(settings: MatcherSettings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from services.matcher.pool.care_store import care_outcomes
+    from services.platform.db import create_engine, session_maker
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_maker(engine)() as session:
+            since = datetime.now(UTC) - timedelta(days=args.days)
+            print(json.dumps(await care_outcomes(session, args.region, since), indent=2))
+    finally:
+        await engine.dispose()
     return 0
 
 

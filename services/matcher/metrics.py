@@ -68,6 +68,16 @@ def record_round(region: str, status: str, summary: dict, result: dict, duration
         LAST_UNPLACED_REASON.labels(region, reason).set(summary.get("unplaced_by_reason", {}).get(reason, 0))
 
 
+CARE_CLAIMS = Counter(
+    "wijkmatch_matcher_care_claims_total",
+    "Care claims by what happened: requested, confirmed, declined, expired, care_unavailable (issue 16)",
+    ["outcome"],
+)
+CARE_OVER_CLAIMED = Gauge(
+    "wijkmatch_matcher_care_over_claimed",
+    "Claims kept beyond a provider's lowered report, per region (the provider must honour or decline them)",
+    ["region"],
+)
 HTTP_AUTH_FAILURES = Counter(
     "wijkmatch_matcher_http_auth_failures_total", "API requests refused for a missing or invalid token"
 )

@@ -92,6 +92,8 @@ class NotifierRuntime:
             wake_relay=self.relay.wake,
             wake_worker=self.worker.wake,
             rate_limiter=RateLimiter(s.answer_rate_limit_per_s, s.answer_rate_limit_burst),
+            periods=s.response_periods(),
+            source=s.source,
         )
 
 

@@ -30,6 +30,12 @@ class NotifierSettings(ServiceSettings):
     response_period_hours: float = Field(default=120.0, gt=0)
     response_period_by_region: dict[str, float] = Field(default_factory=dict)
     expiry_poll_s: float = Field(default=5.0, gt=0)
+    # Care requests (issue 16): working days (Mon-Fri) a care provider has to answer, with per-region
+    # overrides as JSON (WIJKMATCH_NOTIFIER_CARE_RESPONSE_WORKING_DAYS_BY_REGION='{"utrecht-west": 2}'),
+    # and the planned start of care: this many days after the approval.
+    care_response_working_days: int = Field(default=3, ge=1, le=60)
+    care_response_working_days_by_region: dict[str, int] = Field(default_factory=dict)
+    care_start_lead_days: int = Field(default=14, ge=0, le=365)
     # Webhook delivery
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_backoff_base_s: float = Field(default=5.0, gt=0)
@@ -55,4 +61,10 @@ class NotifierSettings(ServiceSettings):
     delivery_retention_days: float = Field(default=30.0, gt=0)
 
     def response_periods(self) -> ResponsePeriods:
-        return ResponsePeriods(self.response_period_hours, dict(self.response_period_by_region))
+        return ResponsePeriods(
+            self.response_period_hours,
+            dict(self.response_period_by_region),
+            care_working_days=self.care_response_working_days,
+            care_working_days_by_region=dict(self.care_response_working_days_by_region),
+            care_start_lead_days=self.care_start_lead_days,
+        )

@@ -84,6 +84,14 @@ _LOAD_CARE_TIMES = text(
     "AND v.key = c.area || '/' || c.care_type || '/' || c.provider "
     "GROUP BY c.region, c.area, c.care_type"
 )
+# Each current provider's latest report time (the per-provider breakdown in the pool event, issue 16).
+_LOAD_PROVIDER_TIMES = text(
+    "SELECT c.region, c.area, c.care_type, c.provider, v.event_time FROM intake.care_capacity c "
+    "JOIN unnest(CAST(:regions AS text[]), CAST(:areas AS text[]), CAST(:types AS text[])) "
+    "AS w(region, area, care_type) USING (region, area, care_type) "
+    "JOIN intake.entity_version v ON v.region = c.region AND v.kind = 'care_capacity_provider' "
+    "AND v.key = c.area || '/' || c.care_type || '/' || c.provider"
+)
 _LOG_COLUMNS = (
     ("region", "text"),
     ("source", "text"),
@@ -191,6 +199,24 @@ class IntakeRepository:
         result: dict[CareGroup, dict[str, int]] = {g: {} for g in wanted}
         for r in rows:
             result[(r.region, r.area, r.care_type)][r.provider] = r.slots
+        return result
+
+    async def load_provider_times(self, groups: Iterable[CareGroup]) -> dict[CareGroup, dict[str, datetime]]:
+        """Per (region, area, care_type): provider -> the event time of its current report."""
+        wanted = list(dict.fromkeys(groups))
+        if not wanted:
+            return {}
+        rows = await self.session.execute(
+            _LOAD_PROVIDER_TIMES,
+            {
+                "regions": [g[0] for g in wanted],
+                "areas": [g[1] for g in wanted],
+                "types": [g[2] for g in wanted],
+            },
+        )
+        result: dict[CareGroup, dict[str, datetime]] = {g: {} for g in wanted}
+        for r in rows:
+            result[(r.region, r.area, r.care_type)][r.provider] = r.event_time
         return result
 
     async def load_care_times(self, groups: Iterable[CareGroup]) -> dict[CareGroup, datetime]:

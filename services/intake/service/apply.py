@@ -127,6 +127,7 @@ async def _apply_events(
     care_groups = [care_group(e) for e, c in planned if c.kind == "care_capacity_provider"]
     slots: dict[CareGroup, dict[str, int]] = await repo.load_care_slots(care_groups)
     care_times: dict[CareGroup, datetime] = await repo.load_care_times(care_groups)
+    provider_times = await repo.load_provider_times(care_groups)
     personal_cases = list(dict.fromkeys((e.region, c.key) for e, c in planned if c.personal is not None))
     vault = await repo.load_vault(personal_cases)
     live = [case for case in personal_cases if not (case in vault and vault[case].erased)]
@@ -159,12 +160,16 @@ async def _apply_events(
             snapshot = change.pool.snapshot
             pool_time = event.time
             version_rows[ref] = {**_version_row(event, change, snapshot), "owner": owner}
+            extra = _case_extra(event, change)
             if change.kind == "care_capacity_provider":
                 snapshot = _set_provider_slots(event, slots, slot_rows)
                 pool_time = _newest_care_time(event, care_times)
+                extra = _provider_breakdown(event, slots, provider_times)
             if change.personal is not None:
                 _seal(event, change, data_keys, vault_rows)
-            pool_events.append((POOL, event.region, _pool_event(event, change, snapshot, pool_time, owner)))
+            pool_events.append(
+                (POOL, event.region, _pool_event(event, change, snapshot, pool_time, owner, extra))
+            )
         log_rows.append(_log_row(event, change, result))
         outcome.add(result, event.type, event.source)
 
@@ -217,6 +222,36 @@ def _set_provider_slots(
     return {"area": area, "care_type": care_type, "slots": capped_care_slots(providers.values())}
 
 
+def _case_extra(event: IncomingEvent, change: Change) -> dict[str, Any] | None:
+    """A case upsert's continuity and intermediary-letting fields (issue 16), next to its snapshot."""
+    if change.pool.entity != "case" or change.removes:
+        return None
+    data: Any = event.data
+    return {
+        "care_provider": getattr(data, "care_provider", None),
+        "lease_provider": getattr(data, "lease_provider", None),
+    }
+
+
+def _provider_breakdown(
+    event: IncomingEvent,
+    slots: dict[CareGroup, dict[str, int]],
+    provider_times: dict[CareGroup, dict[str, datetime]],
+) -> dict[str, Any]:
+    """The summed care entry's providers, each with its reported slots and report time (issue 16: the
+    matcher claims a named provider's slot)."""
+    group = care_group(event)
+    times = provider_times.setdefault(group, {})
+    times[str(event.data.provider)] = event.time  # type: ignore[attr-defined]
+    providers = slots.get(group, {})
+    return {
+        "providers": [
+            {"provider": p, "slots": n, "reported_at": times.get(p, event.time)}
+            for p, n in sorted(providers.items())
+        ]
+    }
+
+
 def _newest_care_time(event: IncomingEvent, care_times: dict[CareGroup, datetime]) -> datetime:
     """The summed snapshot's time: the newest of its providers' event times. Providers report on their own
     clocks; the matcher drops a pool event older than the one it holds, so a provider's report that is
@@ -247,7 +282,12 @@ def _seal(
 
 
 def _pool_event(
-    event: IncomingEvent, change: Change, snapshot: dict[str, Any] | None, time: datetime, owner: str | None
+    event: IncomingEvent,
+    change: Change,
+    snapshot: dict[str, Any] | None,
+    time: datetime,
+    owner: str | None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The pool event of an applied change; a unit or case upsert names its owner (the matcher accepts
     offer answers only from the unit's corporation; the notifier sends offers to both owners)."""
@@ -257,7 +297,9 @@ def _pool_event(
         return pool_removed(pool.entity, event.region, pool.key, time, event_id)
     assert snapshot is not None
     entity_owner = owner if pool.entity in OWNED_ENTITIES else None
-    return pool_upserted(pool.entity, event.region, pool.key, snapshot, time, event_id, owner=entity_owner)
+    return pool_upserted(
+        pool.entity, event.region, pool.key, snapshot, time, event_id, owner=entity_owner, extra=extra
+    )
 
 
 def _version(stored: StoredVersion | None) -> Version | None:

@@ -27,7 +27,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.events import DATA_MODELS, CloudEvent, short_type
 from schemas.pool import parse_pool_event
-from schemas.topics import DECISIONS, INTAKE_REJECTED, OFFER_RESPONSES, OFFERS, POOL
+from schemas.topics import (
+    CARE_REQUESTS,
+    CARE_RESPONSES,
+    DECISIONS,
+    INTAKE_REJECTED,
+    OFFER_RESPONSES,
+    OFFERS,
+    POOL,
+)
 from services.matcher import metrics
 from services.matcher.decisions.apply import apply_decision
 from services.matcher.pool.apply import apply_parsed_pool_event
@@ -41,7 +49,8 @@ from services.platform.outbox import enqueue
 
 log = logging.getLogger(__name__)
 
-TOPICS = (POOL, DECISIONS, OFFERS, OFFER_RESPONSES)
+TOPICS = (POOL, DECISIONS, OFFERS, OFFER_RESPONSES, CARE_REQUESTS, CARE_RESPONSES)
+NOTIFIER_SOURCE = "urn:wijkmatch:notifier"
 REJECTION_INBOX_SOURCE = "urn:wijkmatch:matcher:rejections"
 
 
@@ -93,6 +102,8 @@ class MatcherConsumer:
             DECISIONS: self._apply_decision,
             OFFERS: self._apply_decision,
             OFFER_RESPONSES: self._handle_offer_response,
+            CARE_REQUESTS: self._apply_care_expiry,
+            CARE_RESPONSES: self._handle_care_answer,
         }
 
     @property
@@ -315,6 +326,66 @@ class MatcherConsumer:
             log.info(
                 "offer response not applied", extra={"event_id": envelope["id"], "detail": outcome.detail}
             )
+        metrics.EVENTS.labels(record.topic, "applied").inc()
+
+    async def _apply_care_expiry(self, session: AsyncSession, record: ConsumerRecord) -> None:
+        """care.expired from the notifier (care.requested on the same topic is the notifier's and ignored)."""
+        from services.matcher.decisions import care
+
+        try:
+            event = json.loads(record.value)
+            envelope = CloudEvent.model_validate(event)
+            data = DATA_MODELS[envelope.type].model_validate(envelope.data).model_dump(mode="json")
+        except (ValueError, ValidationError, KeyError, TypeError):
+            self._invalid(record)
+            return
+        if short_type(envelope.type) != "care.expired" or envelope.source != NOTIFIER_SOURCE:
+            return
+        if not await self._admit(session, record, event):
+            return
+        outcome = await care.on_expired(session, data)
+        log.info("care request expired", extra={"event_id": envelope.id, "detail": outcome})
+        metrics.EVENTS.labels(record.topic, "applied").inc()
+
+    async def _handle_care_answer(self, session: AsyncSession, record: ConsumerRecord) -> None:
+        """A provider's care.answered: validated as external input (registry: the sender is `provider`);
+        only the claim's own provider's answer counts (services.matcher.decisions.care.on_answer)."""
+        from services.matcher.decisions import care
+        from services.platform.admission import Accepted, build_rejection_event, validate_message
+
+        outcome = validate_message(
+            topic=CARE_RESPONSES,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            registry=self.registry,
+        )
+        if not isinstance(outcome, Accepted):
+            if await record_once(
+                session,
+                SCHEMA,
+                REJECTION_INBOX_SOURCE,
+                f"{record.topic}/{record.partition}/{record.offset}",
+                record.topic,
+                record.partition,
+                record.offset,
+            ):
+                key = record.key.decode("utf-8", "replace") if record.key else "unknown"
+                rejection = build_rejection_event(outcome, source="urn:wijkmatch:matcher")
+                await enqueue(session, SCHEMA, topic=INTAKE_REJECTED, key=key, event=rejection)
+            metrics.EVENTS.labels(record.topic, "rejected").inc()
+            return
+        envelope = outcome.event
+        if not await record_once(
+            session, SCHEMA, envelope.source, envelope.id, record.topic, record.partition, record.offset
+        ):
+            metrics.EVENTS.labels(record.topic, "duplicate").inc()
+            return
+        data = outcome.data.model_dump(mode="json")
+        await self._lock(session, data["region"])
+        result = await care.on_answer(session, data)
+        log.info("care answer", extra={"event_id": envelope.id, "detail": result})
         metrics.EVENTS.labels(record.topic, "applied").inc()
 
     async def _foreign_answer(

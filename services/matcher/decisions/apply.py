@@ -62,8 +62,25 @@ async def apply_decision(
         await repo.release_unit(session, region, unit_id)
     if decided.housed:
         await _record_housed(session, row)
+    await _follow_claims(session, short_type, proposal_id, decided)
     await repo.touch_region(session, region)
     return Outcome(True, region, decided.detail)
+
+
+async def _follow_claims(
+    session: AsyncSession, short_type: str, proposal_id: str, decided: model.Decided
+) -> None:
+    """Issue 16: an approval claims care slots; an accepted offer makes them ongoing clients; a refusal
+    (declined, expired, rejected) releases them."""
+    from services.matcher.decisions import care
+    from services.matcher.pool import care_store
+
+    if short_type == "match.approved":
+        await care.on_approved(session, proposal_id)
+    elif decided.housed:
+        await care_store.release_claims(session, [proposal_id], to="ongoing")
+    elif decided.release:
+        await care_store.release_claims(session, [proposal_id])
 
 
 async def _set_status(

@@ -259,6 +259,7 @@ def create_api(service: MatcherService) -> FastAPI:
                     "fit": r["fit"],
                     "explanation": r["explanation"],
                     "offer_id": r["offer_id"],
+                    "care_needs": list((r["case_snapshot"] or {}).get("care_needs") or ()),
                     "reason": r["reason"],
                     "created_at": r["created_at"].isoformat(),
                 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,8 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.topics import TYPE_PREFIX
 from services.matcher import metrics
+from services.matcher.pool import care_store
 from services.matcher.pool import repository as repo
 from services.platform.versioning import Version
+
+log = logging.getLogger(__name__)
 
 
 def entity_action(type_name: str) -> tuple[str, str]:
@@ -37,9 +41,52 @@ class PoolChange:
 
 Handler = Callable[[AsyncSession, PoolChange], Awaitable[bool]]
 
+
 # One handler per pool event type, (entity, action) -> handler; each returns whether the pool changed.
+async def _upsert_case(session: AsyncSession, c: PoolChange) -> bool:
+    applied = await repo.upsert(session, "case", c.region, c.key, c.snapshot(), c.version)
+    named = (getattr(c.data, name, None) for name in ("owner", "care_provider", "lease_provider"))
+    if applied and (any(v is not None for v in named) or c.snapshot().get("care_needs")):
+        await care_store.set_case_care(
+            session,
+            c.region,
+            c.key,
+            referrer=getattr(c.data, "owner", None),
+            care_provider=getattr(c.data, "care_provider", None),
+            lease_provider=getattr(c.data, "lease_provider", None),
+        )
+    return applied
+
+
+async def _set_care_capacity(session: AsyncSession, c: PoolChange) -> bool:
+    """The summed entry as before (a reference row), plus its per-provider breakdown (issue 16)."""
+    snapshot = c.snapshot()
+    applied = await repo.set_reference(session, c.region, c.entity, c.key, snapshot, c.version)
+    if applied:
+        providers = getattr(c.data, "providers", None)
+        await care_store.set_providers(session, c.region, snapshot["area"], snapshot["care_type"], providers)
+        if providers is not None:
+            over = await care_store.over_claimed(session, c.region)
+            metrics.CARE_OVER_CLAIMED.labels(c.region).set(sum(e.over_claimed for e in over))
+            for e in over:
+                # Says so: the claims are kept (the provider confirms or declines each), free is 0.
+                log.warning(
+                    "care capacity reported below its active claims; the claims are kept",
+                    extra={
+                        "region": c.region,
+                        "provider": e.provider,
+                        "area": e.area,
+                        "care_type": e.care_type,
+                        "slots": e.slots,
+                        "claims": e.claims,
+                    },
+                )
+    return applied
+
+
 HANDLERS: dict[tuple[str, str], Handler] = {
-    ("case", "upserted"): lambda s, c: repo.upsert(s, "case", c.region, c.key, c.snapshot(), c.version),
+    ("case", "upserted"): _upsert_case,
+    ("care_capacity", "upserted"): _set_care_capacity,
     ("case", "removed"): lambda s, c: repo.remove(s, "case", c.region, c.key, c.version),
     ("unit", "upserted"): lambda s, c: repo.upsert(
         s, "unit", c.region, c.key, c.snapshot(), c.version, owner=getattr(c.data, "owner", None)

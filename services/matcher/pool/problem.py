@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from services.matcher.care.rules import ProviderEntry, Refusal, refusal_forbidden, round_slots
+
 
 @dataclass(frozen=True)
 class ReferenceRow:
@@ -48,10 +50,14 @@ class HousedRow:
     complex: str | None
     housed_at: datetime
     care_needs: tuple[str, ...] = ()
+    pending: bool = False  # a pending proposal (not yet a claim), else an accepted offer
 
     @classmethod
-    def of(cls, case: dict[str, Any], unit: dict[str, Any], at: datetime) -> HousedRow:
+    def of(
+        cls, case: dict[str, Any], unit: dict[str, Any], at: datetime, *, pending: bool = False
+    ) -> HousedRow:
         return cls(
+            pending=pending,
             group=case["group"],
             household_size=case["household_size"],
             municipality=unit["municipality"],
@@ -73,6 +79,9 @@ class PoolView:
     pins: list[PinRow] = field(default_factory=list)
     forbidden: list[tuple[str, str]] = field(default_factory=list)
     housed: list[HousedRow] = field(default_factory=list)
+    # Issue 16: each provider's entry with its active claims, and refused (case, provider, care type).
+    care_providers: list[ProviderEntry] = field(default_factory=list)
+    care_refusals: list[Refusal] = field(default_factory=list)
 
 
 def _by(key: str, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -132,16 +141,43 @@ def _complexes(rows: list[ReferenceRow], housed: list[HousedRow]) -> list[dict[s
     return _by("id", out + list(extra.values()))
 
 
-def _care(rows: list[ReferenceRow], housed: list[HousedRow]) -> list[dict[str, Any]]:
+def _pins_covering(pins: list[PinRow], area: str, care_type: str) -> int:
+    return sum(
+        1
+        for p in pins
+        if care_type in (p.case_snapshot.get("care_needs") or ())
+        and area in (p.unit_snapshot.get("neighbourhood"), p.unit_snapshot.get("municipality"))
+    )
+
+
+def _care(
+    rows: list[ReferenceRow],
+    housed: list[HousedRow],
+    providers: list[ProviderEntry] | None = None,
+    pins: list[PinRow] | None = None,
+) -> list[dict[str, Any]]:
+    """Care entries; where the providers are known (issue 16) the slots are their free slots (reported
+    minus active claims) plus the pins covering the entry (the solver takes those off again)."""
     out = []
     for row in rows:
         snap = copy.deepcopy(row.snapshot)
+        net = round_slots(
+            snap["area"],
+            snap["care_type"],
+            providers or [],
+            _pins_covering(pins or [], snap["area"], snap["care_type"]),
+        )
+        if net is not None:
+            snap["slots"] = net
+        # A pending proposal holds a slot it has not claimed yet. Where the providers are known their
+        # reports never include it (they count claims only), so it is held against every report; else
+        # only against reports older than it (as before).
         used = sum(
             1
             for h in housed
             if snap["care_type"] in h.care_needs
             and snap["area"] in (h.neighbourhood, h.municipality)
-            and h.housed_at > row.event_time
+            and (h.housed_at > row.event_time or (net is not None and h.pending))
         )
         snap["slots"] = max(0, snap["slots"] - used)
         out.append(snap)
@@ -183,8 +219,13 @@ def build_problem(pool: PoolView, round_id: str) -> dict[str, Any]:
         units[pin.unit_id] = pin.unit_snapshot
         pinned.append({"case": pin.case_id, "unit": pin.unit_id})
     pinned_pairs = {(p["case"], p["unit"]) for p in pinned}
+    refused = refusal_forbidden(pool.cases, pool.units, pool.care_providers, pool.care_refusals)
     forbidden = sorted(
-        {(c, u) for c, u in pool.forbidden if c in cases and u in units and (c, u) not in pinned_pairs}
+        {
+            (c, u)
+            for c, u in [*pool.forbidden, *refused]
+            if c in cases and u in units and (c, u) not in pinned_pairs
+        }
     )
     return {
         "region": pool.region,
@@ -194,7 +235,9 @@ def build_problem(pool: PoolView, round_id: str) -> dict[str, Any]:
         "units": _by("id", units.values()),
         "neighbourhoods": _neighbourhoods(by_entity.get("neighbourhood", []), pool.housed),
         "complexes": _complexes(by_entity.get("complex", []), pool.housed),
-        "care_capacity": _care(by_entity.get("care_capacity", []), pool.housed),
+        "care_capacity": _care(
+            by_entity.get("care_capacity", []), pool.housed, pool.care_providers, pool.pins
+        ),
         "quotas": _quotas(by_entity.get("quota", []), pool.housed),
         "pinned": pinned,
         "forbidden": [{"case": c, "unit": u} for c, u in forbidden],

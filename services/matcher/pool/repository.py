@@ -94,8 +94,12 @@ async def _proposals(
 async def save_cancellations(
     session: AsyncSession, region: str, cancellations: Iterable[model.Cancellation]
 ) -> None:
-    """Each (locked) proposal cancelled: both sides back in the pool, `match.cancelled` with the reason."""
+    """Each (locked) proposal cancelled: both sides back in the pool, its care claims released,
+    `match.cancelled` with the reason."""
+    from services.matcher.pool.care_store import release_claims
+
     for c in cancellations:
+        await release_claims(session, [c.proposal_id])
         await session.execute(
             update(proposals)
             .where(proposals.c.id == c.proposal_id)

@@ -168,6 +168,76 @@ rounds = Table(
     Index("rounds_region_started", "region", "started_at"),
 )
 
+# ------------------------------------------------------------------ care arranged with the home (issue 16)
+
+# Each provider's reported slots per (area, care_type), from the pool's per-provider breakdown. `slots` is
+# the total the provider offers wijkmatch there (claimed slots included): free = slots - active claims.
+care_providers = Table(
+    "care_providers",
+    metadata,
+    Column("region", Text, nullable=False),
+    Column("area", Text, nullable=False),
+    Column("care_type", Text, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("slots", BigInteger, nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False),
+    _now(),
+    PrimaryKeyConstraint("region", "area", "care_type", "provider"),
+)
+
+# One claimed slot per care need of an approved match. Status: requested -> confirmed -> ongoing;
+# requested|confirmed -> declined | expired | released. Active (counted against capacity): requested,
+# confirmed.
+care_claims = Table(
+    "care_claims",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("region", Text, nullable=False),
+    Column("proposal_id", Text, nullable=False),
+    Column("case_id", Text, nullable=False),
+    Column("unit_id", Text, nullable=False),
+    Column("care_type", Text, nullable=False),
+    Column("area", Text, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("continuity", Boolean, nullable=False, server_default="false"),
+    Column("reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("confirmed_at", DateTime(timezone=True)),
+    _now(),
+    Index("care_claims_provider", "region", "area", "care_type", "provider", "status"),
+    Index("care_claims_proposal", "proposal_id"),
+)
+
+# (case, provider, care_type) pairings a provider declined or let time out: no round proposes them again
+# until the provider reports its capacity anew (care_providers.reported_at > refused_at).
+care_refusals = Table(
+    "care_refusals",
+    metadata,
+    Column("region", Text, nullable=False),
+    Column("case_id", Text, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("care_type", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("refused_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("region", "case_id", "provider", "care_type"),
+)
+
+# Per case: the referrer (the pool's owner), the provider that already cares for the client (continuity)
+# and the intermediary lease party; ids only.
+case_care = Table(
+    "case_care",
+    metadata,
+    Column("region", Text, nullable=False),
+    Column("case_id", Text, nullable=False),
+    Column("referrer", Text),
+    Column("care_provider", Text),
+    Column("lease_provider", Text),
+    _now(),
+    PrimaryKeyConstraint("region", "case_id"),
+)
+
 # Who read a round's full problem (care categories per case) and when: written in the same transaction as
 # the read (GET /v1/rounds/{id}?full=true, role auditor). Kept when the round itself is purged.
 problem_reads = Table(

@@ -341,7 +341,7 @@ class RoundRunner:
                 round_id=prepared.round_id,
                 proposal_id=proposal_id,
                 assignment=a,
-                context=solved.context.for_pair(c, u),
+                context=_with_care_needs(solved.context.for_pair(c, u), case_snap[c]),
             )
             rows.append(
                 {
@@ -367,3 +367,12 @@ class RoundRunner:
         if stale:
             metrics.DROPPED_ASSIGNMENTS.labels(region).inc(stale)
         return made, stale
+
+
+def _with_care_needs(context: dict[str, Any] | None, case: dict[str, Any]) -> dict[str, Any] | None:
+    """Issue 16: a proposal names its household's care categories (review passes them on with the
+    approval, so the notifier knows to wait for the providers' confirmations before the offer)."""
+    needs = list(case.get("care_needs") or ())
+    if not needs:
+        return context
+    return {**(context or {}), "care_needs": needs}

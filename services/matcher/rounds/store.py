@@ -255,7 +255,11 @@ async def load_pool(session: AsyncSession, region: str) -> tuple[PoolView, Captu
             ).where(proposals.c.region == region, proposals.c.status.in_(("pending", "accepted")))
         )
     ).all()
+    from services.matcher.pool import care_store
+
     pool = PoolView(
+        care_providers=await care_store.provider_entries(session, region),
+        care_refusals=await care_store.refusals(session, region),
         region=region,
         cases=[r.snapshot for r in case_rows],
         units=[r.snapshot for r in unit_rows],
@@ -264,7 +268,10 @@ async def load_pool(session: AsyncSession, region: str) -> tuple[PoolView, Captu
         forbidden=[(r.case_id, r.unit_id) for r in forbidden_rows],
         housed=[
             HousedRow.of(
-                r.case_snapshot, r.unit_snapshot, r.created_at if r.status == "pending" else r.updated_at
+                r.case_snapshot,
+                r.unit_snapshot,
+                r.created_at if r.status == "pending" else r.updated_at,
+                pending=r.status == "pending",
             )
             for r in committed_rows
         ],

@@ -27,10 +27,10 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from schemas.events import DATA_MODELS, CloudEvent, MatchApproved, MatchCancelled, short_type
+from schemas.events import DATA_MODELS, CareClaimed, CloudEvent, MatchApproved, MatchCancelled, short_type
 from schemas.pool import POOL_DATA_MODELS, POOL_SOURCE, PoolCloudEvent
-from schemas.topics import DECISIONS, OFFER_RESPONSES, POOL, PROPOSALS, pool_type
-from services.notifier.adapters import metrics
+from schemas.topics import CARE_RESPONSES, DECISIONS, OFFER_RESPONSES, POOL, PROPOSALS, pool_type
+from services.notifier.adapters import care, metrics
 from services.notifier.adapters import repository as repo
 from services.notifier.adapters.tables import SCHEMA
 from services.notifier.core.offers import ANSWER_STATUS, ResponsePeriods
@@ -39,10 +39,12 @@ from services.platform.kafka import no_decode, parse_without_headers
 from services.platform.observability import ProgressProbe
 
 log = logging.getLogger("wijkmatch.notifier")
-TOPICS: tuple[str, ...] = (DECISIONS, PROPOSALS, OFFER_RESPONSES, POOL)
+TOPICS: tuple[str, ...] = (DECISIONS, PROPOSALS, OFFER_RESPONSES, POOL, CARE_RESPONSES)
 REDELIVERY_PAUSE_S = 1.0
 # Types the notifier acts on; the others on its topics are recorded as not for it.
-HANDLED = frozenset({"match.approved", "match.cancelled", "offer.accepted", "offer.declined"})
+HANDLED = frozenset(
+    {"match.approved", "match.cancelled", "offer.accepted", "offer.declined", "care.claimed", "care.answered"}
+)
 # Pool upserts that name an owner the notifier sends offers to.
 OWNER_POOL_TYPES = {pool_type("unit", "upserted"): "unit", pool_type("case", "upserted"): "case"}
 
@@ -83,7 +85,15 @@ class EventApplier:
         except (ValueError, ValidationError, RecursionError, TypeError):
             return "invalid"
         sender = None
-        if kind in ANSWER_STATUS:
+        if kind == "care.answered":
+            # Care answers count only from the care responses topic and a registered provider allowed to
+            # send them; whether it is the request's own provider is judged against the request.
+            sender = self._answer_sender(topic, envelope, data, expected_topic=CARE_RESPONSES)
+            if sender is None:
+                return "refused"
+        elif topic == CARE_RESPONSES:
+            return "refused"
+        elif kind in ANSWER_STATUS:
             # Answers count only from the responses topic and a registered sender allowed to send them;
             # whether that sender may answer this offer is judged against the offer (close_answered).
             sender = self._answer_sender(topic, envelope, data)
@@ -95,10 +105,33 @@ class EventApplier:
             return "duplicate"
         if kind == "match.approved":
             assert isinstance(data, MatchApproved)
-            outcome = await repo.make_offer_for(session, data, self.clock(), self.periods, self.source)
+            if await care.waits_for_care(session, data):
+                # Issue 16: the offer goes out when every care need is confirmed (perhaps already now).
+                outcome = await care.offer_when_arranged(
+                    session, data.proposal_id, self.clock(), self.periods, self.source
+                )
+            else:
+                outcome = await repo.make_offer_for(session, data, self.clock(), self.periods, self.source)
         elif kind == "match.cancelled":
             assert isinstance(data, MatchCancelled)
+            await care.cancel_for_proposal(session, data.proposal_id, self.clock())
             outcome = await repo.cancel_proposal(session, data, envelope.model_dump(mode="json"))
+        elif kind == "care.claimed":
+            assert isinstance(data, CareClaimed)
+            if envelope.source != "urn:wijkmatch:matcher":
+                return "refused"
+            outcome = await care.on_claimed(session, data, self.clock(), self.periods, self.source)
+        elif kind == "care.answered":
+            assert sender is not None
+            outcome = await care.answer_from_topic(
+                session, data, sender, self.clock(), self.periods, self.source
+            )
+            if outcome.detail.startswith("refused:"):
+                log.warning(
+                    "care answer refused; the request is unchanged",
+                    extra={"event_id": envelope.id, "detail": outcome.detail},
+                )
+                return "refused"
         else:
             assert sender is not None
             outcome = await repo.close_answered(session, data, sender, ANSWER_STATUS[kind])
@@ -142,10 +175,12 @@ class EventApplier:
             await repo.record_case_referrer(session, region, key, owner, self.source)
         return "applied"
 
-    def _answer_sender(self, topic: str, envelope: CloudEvent, data: Any) -> str | None:
-        """The organisation id of an offer answer's sender, if the answer may count at all: read from the
+    def _answer_sender(
+        self, topic: str, envelope: CloudEvent, data: Any, expected_topic: str = OFFER_RESPONSES
+    ) -> str | None:
+        """The organisation id of an answer's sender, if the answer may count at all: read from its
         responses topic, from a registered sender allowed that type and region (as intake checks)."""
-        if topic != OFFER_RESPONSES:
+        if topic != expected_topic:
             return None
         org = self.registry.by_source(envelope.source)
         if org is None or not org.may_send_type(envelope.type) or not org.may_send_region(data.region):

@@ -36,7 +36,9 @@ from services.notifier.adapters.tables import endpoints
 from services.notifier.core.signing import SecretError, secret_key
 from services.notifier.core.urls import EndpointUrlError, check_targets, check_url_shape, literal_address
 
-WEBHOOK_EVENT_TYPES = frozenset({"offer.made", "offer.expired", "match.cancelled"})
+WEBHOOK_EVENT_TYPES = frozenset(
+    {"offer.made", "offer.expired", "match.cancelled", "care.requested", "care.expired"}  # care: issue 16
+)
 
 
 class EndpointError(ValueError):

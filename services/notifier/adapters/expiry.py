@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.notifier.adapters.care import expire_care_due
 from services.notifier.adapters.repository import expire_due
 from services.platform.observability import ProgressProbe
 
@@ -44,6 +45,12 @@ class ExpiryLoop:
                 batch = await expire_due(session, self.clock(), self.source)
             expired.extend(batch)
             if len(batch) < 100:
+                break
+        while True:  # care requests past their deadline (issue 16), the same way
+            async with self.sessions() as session, session.begin():
+                care_batch = await expire_care_due(session, self.clock(), self.source)
+            expired.extend(care_batch)
+            if len(care_batch) < 100:
                 break
         if expired:
             log.info("offers expired", extra={"count": len(expired)})

@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from schemas.events import CODE_PATTERN
-from schemas.topics import OFFER_RESPONSES
+from schemas.topics import CARE_RESPONSES, OFFER_RESPONSES
 from services.notifier.adapters import metrics
 from services.notifier.adapters.delivery import replay_dead_letter
 from services.notifier.adapters.endpoints import (
@@ -45,7 +45,8 @@ from services.notifier.adapters.endpoints import (
 )
 from services.notifier.adapters.repository import offer_row
 from services.notifier.adapters.tables import SCHEMA, dead_letters, deliveries, endpoints, offers
-from services.notifier.core.offers import ANSWER_STATUS, check_answer
+from services.notifier.core.care import check_care_answer
+from services.notifier.core.offers import ANSWER_STATUS, ResponsePeriods, check_answer
 from services.notifier.core.signing import SecretError, new_secret, secret_key
 from services.notifier.core.urls import EndpointUrlError
 from services.platform.admission.http import read_bounded_body
@@ -109,6 +110,8 @@ def create_api(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     rate_limiter: RateLimiter | None = None,
     monotonic: Callable[[], float] = time.monotonic,
+    periods: ResponsePeriods | None = None,
+    source: str = "urn:wijkmatch:notifier",
 ) -> FastAPI:
     """`validate_answer(body)` -> (envelope dict, typed data, organisation) or a dict of errors (422)."""
     api = FastAPI(title="wijkmatch notifier", version="1", openapi_url=None, docs_url=None, redoc_url=None)
@@ -193,6 +196,66 @@ def create_api(
             {"id": envelope["id"], "offer_id": data.offer_id, "status": "sent" if sent else "queued"},
             status_code=202,
         )
+
+    from services.notifier.adapters import care as care_repo
+    from services.notifier.adapters.answers import care_answer_validator
+
+    validate_care_answer = care_answer_validator(registry)
+    care_periods = periods or ResponsePeriods(120.0, {})
+
+    @api.post("/v1/care-responses", status_code=202, summary="Answer a care request (care.answered)")
+    async def answer_care(request: Request) -> Any:
+        """A care provider confirms or declines one of its own care requests (issue 16): the same API
+        keys, admission and organisation checks as /v1/offer-responses; another provider's request or an
+        unknown one is 404."""
+        org = organisation_of(request)
+        wait_s = rate_limiter.take(org.id, monotonic()) if rate_limiter is not None else 0.0
+        if wait_s > 0:
+            metrics.ANSWERS.labels("rate_limited").inc()
+            return _error(429, "rate limit exceeded", {"Retry-After": str(max(1, math.ceil(wait_s)))})
+        body = await read_bounded_body(request)
+        if body is None:
+            return _error(413, f"the body is larger than {MAX_VALUE_BYTES} bytes (1 MiB)")
+        verdict = validate_care_answer(body)
+        if isinstance(verdict, dict):
+            metrics.ANSWERS.labels("invalid").inc()
+            return JSONResponse(verdict, status_code=422)
+        envelope, data, sender = verdict
+        if sender.id != org.id:
+            metrics.ANSWERS.labels("forbidden").inc()
+            return _error(403, f"this API key belongs to {org.id}; it may not send as that source")
+        async with sessions() as session, session.begin():
+            row = await care_repo.request_row(session, data.request_id, lock=True)
+            check = check_care_answer(request=row, organisation=org.id, data=data.model_dump(), now=clock())
+            if not check.ok:
+                metrics.ANSWERS.labels(f"care_http_{check.status_code}").inc()
+                return _error(check.status_code, check.reason)
+            if not await record_once(
+                session, SCHEMA, envelope["source"], envelope["id"], CARE_RESPONSES, -1, -1
+            ):
+                return _error(409, "event id already used")
+            assert row is not None
+            await care_repo.close_request(
+                session, row, data.answer, data.reason_code, clock(), care_periods, source
+            )
+            await enqueue(session, SCHEMA, topic=CARE_RESPONSES, key=data.region, event=envelope)
+        wake_relay()
+        wake_worker()
+        sent = await _wait_sent(engine, envelope["id"], CARE_RESPONSES)
+        metrics.ANSWERS.labels("care_accepted").inc()
+        return JSONResponse(
+            {"id": envelope["id"], "request_id": data.request_id, "status": "sent" if sent else "queued"},
+            status_code=202,
+        )
+
+    @api.get("/v1/care-requests/{request_id}", summary="State of one of your organisation's care requests")
+    async def get_care_request(request_id: str, request: Request) -> Any:
+        org = organisation_of(request)
+        async with sessions() as session:
+            row = await care_repo.request_row(session, request_id)
+        if row is None or row["provider"] != org.id:
+            return _error(404, "no such care request for your organisation")
+        return _jsonable(dict(row))
 
     @api.get("/v1/offers/{offer_id}", summary="State of one of your organisation's offers")
     async def get_offer(offer_id: str, request: Request) -> Any:
@@ -365,7 +428,7 @@ async def _set_enabled(
     return {"id": endpoint_id, "enabled": enabled}
 
 
-async def _wait_sent(engine: AsyncEngine, event_id: str) -> bool:
+async def _wait_sent(engine: AsyncEngine, event_id: str, topic: str = OFFER_RESPONSES) -> bool:
     deadline = asyncio.get_running_loop().time() + PUBLISH_WAIT_S
     query = text(
         f"SELECT sent_at IS NOT NULL FROM {SCHEMA}.outbox WHERE event_id = :id AND topic = :topic "
@@ -373,7 +436,7 @@ async def _wait_sent(engine: AsyncEngine, event_id: str) -> bool:
     )
     while True:
         async with engine.connect() as conn:
-            sent = (await conn.execute(query, {"id": event_id, "topic": OFFER_RESPONSES})).scalar()
+            sent = (await conn.execute(query, {"id": event_id, "topic": topic})).scalar()
         if sent or asyncio.get_running_loop().time() > deadline:
             return bool(sent)
         await asyncio.sleep(0.05)
@@ -393,7 +456,9 @@ def _offer_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+    from datetime import date
+
+    return {k: v.isoformat() if isinstance(v, datetime | date) else v for k, v in row.items()}
 
 
 def answer_errors(errors: list[dict[str, str]], event_id: str | None, body: bytes) -> dict[str, Any]:

@@ -28,6 +28,11 @@ ENDPOINTS_DISABLED = Counter(
     "wijkmatch_notifier_endpoints_disabled_total", "Endpoints disabled because the receiver answered 410"
 )
 IN_FLIGHT = Gauge("wijkmatch_notifier_webhook_in_flight", "Webhook attempts in flight")
+CARE_REQUESTS = Counter(
+    "wijkmatch_notifier_care_requests_total",
+    "Care request events: care.requested, care.confirmed, care.declined, care.expired (issue 16)",
+    ["type"],
+)
 AUTH_FAILURES = Counter(
     "wijkmatch_notifier_auth_failures_total", "Admin API requests refused for a missing or invalid token"
 )

@@ -169,6 +169,8 @@ def offer_made_event(row: Any, source: str) -> dict[str, Any]:
         case=row["case_id"],
         unit=row["unit_id"],
         respond_by=row["respond_by"],
+        arrangements=row.get("arrangements"),
+        lease_party=row.get("lease_party"),
     )
     return make_event(
         "offer.made", data, source=source, id=event_id_for(row["offer_id"], "offer.made"), time=row["made_at"]
@@ -176,9 +178,18 @@ def offer_made_event(row: Any, source: str) -> dict[str, Any]:
 
 
 async def make_offer_for(
-    session: AsyncSession, approval: MatchApproved, now: datetime, periods: ResponsePeriods, source: str
+    session: AsyncSession,
+    approval: MatchApproved,
+    now: datetime,
+    periods: ResponsePeriods,
+    source: str,
+    *,
+    arrangements: list[dict[str, Any]] | None = None,
+    lease_party: dict[str, Any] | None = None,
 ) -> Outcome:
-    """match.approved -> one offer (never two: the proposal id is unique) + offer.made in the outbox."""
+    """match.approved (or, for a household with care needs, the last care confirmation) -> one offer
+    (never two: the proposal id is unique) + offer.made in the outbox, with the care arranged and the
+    lease party when given (issue 16)."""
     cancelled = (
         await session.execute(
             select(proposal_cancellations.c.proposal_id).where(
@@ -188,7 +199,7 @@ async def make_offer_for(
     ).first()
     if cancelled is not None:
         return Outcome(False, "proposal_cancelled")
-    offer = make_offer(approval, now, periods)
+    offer = make_offer(approval, now, periods, arrangements=arrangements, lease_party=lease_party)
     corporation = await corporation_of(session, approval.region, approval.unit)
     referrer = await referrer_of(session, approval.region, approval.case)
     inserted = (
@@ -205,6 +216,8 @@ async def make_offer_for(
                 status=OPEN,
                 respond_by=offer.respond_by,
                 made_at=now,
+                arrangements=arrangements,
+                lease_party=lease_party,
             )
             .on_conflict_do_nothing()
             .returning(offers.c.offer_id)
@@ -220,6 +233,8 @@ async def make_offer_for(
         "unit_id": offer.unit,
         "respond_by": offer.respond_by,
         "made_at": now,
+        "arrangements": arrangements,
+        "lease_party": lease_party,
     }
     event = offer_made_event(row, source)
     await enqueue(session, SCHEMA, topic=OFFERS, key=offer.region, event=event)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 SCHEMA = "notifier"
 metadata = sa.MetaData(schema=SCHEMA)
@@ -25,6 +25,9 @@ offers = sa.Table(
     sa.Column("made_at", TS, nullable=False, server_default=_now),
     sa.Column("closed_at", TS, nullable=True),
     sa.Column("close_reason", sa.Text, nullable=True),
+    # Issue 16: the care arranged (one entry per need) and the lease party, as sent in offer.made.
+    sa.Column("arrangements", JSONB, nullable=True),
+    sa.Column("lease_party", JSONB, nullable=True),
     sa.Index("offers_open_due", "respond_by", postgresql_where=sa.text("status = 'open'")),
 )
 
@@ -125,4 +128,44 @@ dead_letters = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("dead_at", TS, nullable=False, server_default=_now),
     sa.Column("replayed_at", TS, nullable=True),
+)
+
+# Care requests (issue 16): one per claimed care need (request id = the matcher's claim id), sent to the
+# provider; status open -> confirmed | declined | expired | cancelled.
+care_requests = sa.Table(
+    "care_requests",
+    metadata,
+    sa.Column("request_id", sa.Text, primary_key=True),
+    sa.Column("proposal_id", sa.Text, nullable=False),
+    sa.Column("region", sa.Text, nullable=False),
+    sa.Column("case_id", sa.Text, nullable=False),
+    sa.Column("unit_id", sa.Text, nullable=False),
+    sa.Column("care_type", sa.Text, nullable=False),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("continuity", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("respond_by", TS, nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("made_at", TS, nullable=False, server_default=_now),
+    sa.Column("closed_at", TS, nullable=True),
+    sa.Column("close_reason", sa.Text, nullable=True),
+    sa.Index("care_requests_open_due", "respond_by", postgresql_where=sa.text("status = 'open'")),
+    sa.Index("care_requests_proposal", "proposal_id"),
+)
+
+# Approved matches whose offer waits for care (issue 16): the household's care needs, the lease party,
+# when it was approved; status waiting -> offered | cancelled.
+care_gates = sa.Table(
+    "care_gates",
+    metadata,
+    sa.Column("proposal_id", sa.Text, primary_key=True),
+    sa.Column("region", sa.Text, nullable=False),
+    sa.Column("case_id", sa.Text, nullable=False),
+    sa.Column("unit_id", sa.Text, nullable=False),
+    sa.Column("needs", ARRAY(sa.Text), nullable=False),
+    sa.Column("lease_provider", sa.Text, nullable=True),
+    sa.Column("approved", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_at", TS, nullable=False, server_default=_now),
+    sa.Column("confirmed_at", TS, nullable=True),
 )

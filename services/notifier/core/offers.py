@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import datetime, timedelta
 
 from schemas.envelope import deterministic_id
@@ -34,12 +35,27 @@ class ResponsePeriods:
 
     default_hours: float
     by_region: Mapping[str, float]
+    # Care requests (issue 16): a provider answers within this many working days (Mon-Fri), per region;
+    # care starts (the planned start date) this many days after the approval.
+    care_working_days: int = 3
+    care_working_days_by_region: Mapping[str, int] = dc_field(default_factory=dict)
+    care_start_lead_days: int = 14
 
     def for_region(self, region: str) -> timedelta:
         return timedelta(hours=self.by_region.get(region, self.default_hours))
 
+    def care_days(self, region: str) -> int:
+        return int(self.care_working_days_by_region.get(region, self.care_working_days))
 
-def make_offer(approval: MatchApproved, made_at: datetime, periods: ResponsePeriods) -> OfferMade:
+
+def make_offer(
+    approval: MatchApproved,
+    made_at: datetime,
+    periods: ResponsePeriods,
+    *,
+    arrangements: list[dict[str, object]] | None = None,
+    lease_party: dict[str, object] | None = None,
+) -> OfferMade:
     """The offer for an approved proposal: respond_by counts from when the offer is made (whole seconds),
     so a corporation always gets the region's full period even if the approval waited in the topic."""
     respond_by = (made_at + periods.for_region(approval.region)).replace(microsecond=0)
@@ -50,6 +66,8 @@ def make_offer(approval: MatchApproved, made_at: datetime, periods: ResponsePeri
         case=approval.case,
         unit=approval.unit,
         respond_by=respond_by,
+        arrangements=arrangements,  # type: ignore[arg-type]
+        lease_party=lease_party,  # type: ignore[arg-type]
     )
 
 

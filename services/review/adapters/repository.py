@@ -20,7 +20,7 @@ from schemas.events import make_event
 from schemas.topics import DECISIONS
 from services.platform.auth import Principal
 from services.platform.outbox import enqueue
-from services.review.adapters.tables import AuditEntry, IdempotencyRecord, Proposal, Round
+from services.review.adapters.tables import AuditEntry, CareRequest, IdempotencyRecord, Proposal, Round
 from services.review.core import audit as audit_core
 from services.review.core.decisions import (
     OPEN,
@@ -72,6 +72,7 @@ async def apply_proposed(session: AsyncSession, data: dict[str, Any], at: dateti
             eligible_households=data.get("eligible_households"),
             candidate_rank=data.get("rank"),
             candidates=data.get("candidates"),
+            care_needs=data.get("care_needs"),
             status="pending",
             proposed_at=at,
         )
@@ -115,11 +116,112 @@ async def apply_round_completed(session: AsyncSession, data: dict[str, Any], at:
 
 async def apply_offer(session: AsyncSession, short_type: str, data: dict[str, Any]) -> None:
     status = "offered" if short_type == "offer.made" else "expired"
+    values: dict[str, Any] = {"offer_status": status, "offer_id": data["offer_id"]}
+    lease = data.get("lease_party") or {}
+    if lease.get("kind") == "care_provider":
+        values["lease_provider"] = lease.get("provider")
     await session.execute(
         update(Proposal.__table__)
         .where(P.id == data["proposal_id"], P.region == data["region"])
-        .values(offer_status=status, offer_id=data["offer_id"])
+        .values(**values)
     )
+
+
+# -- care status (issue 16) -------------------------------------------------------------
+
+C = CareRequest.__table__.c
+# What staff see per care request; an answer or expiry counts only while the request is still open.
+CARE_STATUS = {"confirm": "confirmed", "decline": "declined"}
+
+
+async def apply_care(session: AsyncSession, short_type: str, data: dict[str, Any], at: datetime) -> bool:
+    """care.claimed -> requested (and the lease party on the proposal); care.answered from the request's
+    own provider -> confirmed / declined; care.expired (the notifier's, it wins) -> timed_out. The three
+    travel on different topics, so an answer may arrive before its claim: rows are keyed by (request,
+    provider), an early answer waits in its row for the claim, and another provider's answer lands in a
+    row of its own that no claim ever completes (never shown)."""
+    table = CareRequest.__table__
+    key = ["request_id", "provider"]
+    if short_type == "care.claimed":
+        stmt = insert(table).values(
+            request_id=data["claim_id"],
+            proposal_id=data["proposal_id"],
+            region=data["region"],
+            care_type=data["care_type"],
+            provider=data["provider"],
+            attempt=data["attempt"],
+            continuity=data["continuity"],
+            status="requested",
+            requested_at=at,
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=key,
+                set_={
+                    "attempt": stmt.excluded.attempt,
+                    "continuity": stmt.excluded.continuity,
+                    "requested_at": stmt.excluded.requested_at,
+                },
+            )
+        )
+        if data.get("lease_provider"):
+            await session.execute(
+                update(Proposal.__table__)
+                .where(P.id == data["proposal_id"], P.region == data["region"])
+                .values(lease_provider=data["lease_provider"])
+            )
+        return True
+    if short_type == "care.answered":
+        status, reason = CARE_STATUS[data["answer"]], data.get("reason_code")
+    elif short_type == "care.expired":
+        status, reason = "timed_out", None
+    else:
+        return False
+    stmt = insert(table).values(
+        request_id=data["request_id"],
+        proposal_id=data["proposal_id"],
+        region=data["region"],
+        care_type=data["care_type"],
+        provider=data["provider"],
+        attempt=0,
+        status=status,
+        reason_code=reason,
+        requested_at=at,
+        answered_at=at,
+    )
+    where = C.region == stmt.excluded.region
+    if short_type == "care.answered":
+        where = and_(where, C.status == "requested")
+    result = await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=key,
+            set_={"status": status, "reason_code": reason, "answered_at": at},
+            where=where,
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def care_of(session: AsyncSession, proposal_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(CareRequest.__table__)
+        .where(C.proposal_id == proposal_id, C.attempt >= 1)
+        .order_by(C.care_type, C.attempt)
+    )
+    return [dict(r) for r in rows.mappings().all()]
+
+
+async def care_by_region(
+    session: AsyncSession, principal: Principal, region: str | None
+) -> list[dict[str, Any]]:
+    """The care status of every approved match in the caller's regions (newest requests first)."""
+    query = select(CareRequest.__table__).where(C.attempt >= 1)
+    if "*" not in principal.regions:
+        query = query.where(C.region.in_(sorted(principal.regions)))
+    if region is not None:
+        query = query.where(C.region == region)
+    rows = await session.execute(query.order_by(desc(C.requested_at)).limit(1000))
+    return [dict(r) for r in rows.mappings().all()]
 
 
 # -- reads --------------------------------------------------------------------------------------------------
@@ -391,6 +493,8 @@ async def decide_proposal(
         }
         if decision.event == "match.rejected":
             data["reason_code"] = reason_code
+        elif row.get("care_needs"):
+            data["care_needs"] = list(row["care_needs"])  # the notifier waits for care (issue 16)
         event = make_event(
             decision.event,
             data,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Float, Integer, MetaData, Text
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Float, Integer, MetaData, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -70,6 +70,10 @@ class Proposal(ProposalBase, table=True):
     rank: int | None = Field(default=None, sa_column=Column("candidate_rank", Integer))
     candidates: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSONB(none_as_null=True)))
     offer_id: str | None = Field(default=None, sa_column=Column(Text))
+    # Issue 16: the household's care categories (from match.proposed; passed on with the approval).
+    care_needs: list[str] | None = Field(default=None, sa_column=Column(JSONB(none_as_null=True)))
+    # Issue 16, intermediary letting: the care provider that takes the lease (null: the household).
+    lease_provider: str | None = Field(default=None, sa_column=Column(Text))
     decision_hash: str | None = Field(default=None, sa_column=Column(Text))
     version: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
 
@@ -124,3 +128,27 @@ class IdempotencyRecord(ReviewModel, table=True):
     status_code: int = Field(sa_column=Column(Integer, nullable=False))
     body: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     created_at: datetime = Field(sa_column=Column(_tz(), nullable=False, index=True))
+
+
+class CareRequestBase(ReviewModel):
+    """One care need of an approved match, asked of one provider (issue 16): what staff see."""
+
+    # Keyed by (request, provider): an answer read before its claim, or from another provider, never
+    # overwrites the claimed provider's row (only rows with a claim, attempt >= 1, are shown).
+    request_id: str = Field(sa_column=Column(Text, primary_key=True))
+    proposal_id: str = Field(sa_column=Column(Text, nullable=False, index=True))
+    region: str = Field(sa_column=Column(Text, nullable=False))
+    care_type: str = Field(sa_column=Column(Text, nullable=False))
+    provider: str = Field(sa_column=Column(Text, primary_key=True))
+    attempt: int = Field(sa_column=Column(Integer, nullable=False))
+    continuity: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default="false"))
+    status: str = Field(
+        sa_column=Column(Text, nullable=False), description="requested | confirmed | declined | timed_out"
+    )
+    reason_code: str | None = Field(default=None, sa_column=Column(Text))
+    requested_at: datetime = Field(sa_column=Column(_tz(), nullable=False))
+    answered_at: datetime | None = Field(default=None, sa_column=Column(_tz()))
+
+
+class CareRequest(CareRequestBase, table=True):
+    __tablename__ = "care_requests"

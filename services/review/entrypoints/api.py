@@ -20,7 +20,7 @@ from services.platform.db import transaction
 from services.review import metrics
 from services.review.adapters import repository
 from services.review.adapters.repository import DecisionRequest, NotFound, ProposalQuery
-from services.review.adapters.tables import AuditBase, ProposalBase, RoundBase
+from services.review.adapters.tables import AuditBase, CareRequestBase, ProposalBase, RoundBase
 from services.review.bootstrap import ReviewRuntime
 from services.review.core import audit as audit_core
 from services.review.core.decisions import ROLES, four_eyes_for, may_read_audit
@@ -123,6 +123,16 @@ class ProposalDetail(ProposalBase):
     )
     four_eyes: bool
     round: RoundInfo | None = None
+    care_needs: list[str] | None = Field(default=None, description="the household's care categories")
+    lease_party: str = Field(
+        default="household",
+        description="who signs the lease: `household` or the intermediary care provider's id",
+    )
+    care: list[CareRequestBase] = Field(
+        default_factory=list,
+        description="care status of the approved match: one entry per provider asked "
+        "(requested | confirmed | declined | timed_out)",
+    )
 
 
 class UnplacedOut(Strict):
@@ -214,6 +224,9 @@ def detail_view(row: dict[str, Any], round_row: dict[str, Any] | None, four_eyes
         "candidates": row.get("candidates"),
         "four_eyes": four_eyes,
         "round": round_row,
+        "care_needs": row.get("care_needs"),
+        "lease_party": row.get("lease_provider") or "household",
+        "care": row.get("care") or [],
     }
 
 
@@ -273,7 +286,18 @@ def create_api_router(runtime: ReviewRuntime) -> APIRouter:
             except NotFound:
                 raise HTTPException(404, "no such proposal in your regions") from None
             round_row = await repository.get_round(session, row["round_id"])
+            row["care"] = await repository.care_of(session, proposal_id)
         return detail_view(row, round_row, four_eyes_for(row["region"], runtime.settings.four_eyes))
+
+    @router.get(
+        "/care",
+        response_model=list[CareRequestBase],
+        tags=["proposals"],
+        summary="Care status of the approved matches in your regions (issue 16)",
+    )
+    async def care_status(principal: Caller, region: RegionQuery = None) -> list[dict[str, Any]]:
+        async with runtime.sessions() as session:
+            return await repository.care_by_region(session, principal, region)
 
     @router.post(
         "/proposals/{proposal_id}/approve",

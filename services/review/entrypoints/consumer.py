@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.events import DATA_MODELS, TOPIC_TYPES, CloudEvent, short_type
-from schemas.topics import INTAKE_REJECTED, OFFERS, PROPOSALS
+from schemas.topics import CARE_REQUESTS, CARE_RESPONSES, INTAKE_REJECTED, OFFERS, PROPOSALS
 from services.platform.admission.guards import parse_document
 from services.platform.admission.outcome import FieldError, Rejected
 from services.platform.admission.rejection import Rejector, build_rejection_event
@@ -37,7 +37,7 @@ from services.review.bootstrap import ConsumerState
 from services.review.settings import SCHEMA, SOURCE
 
 log = logging.getLogger("wijkmatch.review.consumer")
-TOPICS = (PROPOSALS, OFFERS)
+TOPICS = (PROPOSALS, OFFERS, CARE_REQUESTS, CARE_RESPONSES)
 REJECTION_INBOX_SOURCE = "urn:wijkmatch:review:rejections"
 # A failing event is retried after a pause; one that keeps failing for a reason other than the database
 # being away is set aside to the rejected topic after MAX_ATTEMPTS, so its partition moves on.
@@ -100,6 +100,8 @@ async def handle_record(
             await repository.apply_round_completed(session, data, at)
         elif kind in {"offer.made", "offer.expired"}:
             await repository.apply_offer(session, kind, data)
+        elif kind in {"care.claimed", "care.answered", "care.expired"}:
+            await repository.apply_care(session, kind, data, at)
         else:
             return "ignored"
     return "applied"

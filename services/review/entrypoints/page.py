@@ -212,6 +212,7 @@ def create_page_router(runtime: ReviewRuntime) -> APIRouter:
                     error="No such proposal in your regions.",
                 )
             round_row = await repository.get_round(session, row["round_id"])
+            row["care"] = await repository.care_of(session, proposal_id)
         four_eyes = four_eyes_for(row["region"], settings.four_eyes)
         view = detail_view(row, round_row, four_eyes)
         approve_label = "Approve"

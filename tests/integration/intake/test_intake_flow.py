@@ -114,11 +114,14 @@ async def test_every_type_is_persisted_once_in_order_per_region_with_the_right_p
             "max_persons": 2,
             "rent": 650,
         }
-        assert by_type["care_capacity.upserted"][0]["data"] == {
+        care = by_type["care_capacity.upserted"][0]["data"]
+        assert {k: v for k, v in care.items() if k != "providers"} == {
             "region": r,
             "key": f"BU-{tag}/ggz",
             "snapshot": {"area": f"BU-{tag}", "care_type": "ggz", "slots": 3},
         }
+        # issue 16: the per-provider breakdown of the sum, next to the snapshot
+        assert [(p["provider"], p["slots"]) for p in care["providers"]] == [(samples.DEMO_ORG, 3)]
         assert by_type["policy.upserted"][0]["subject"] == r
         assert by_type["quota.upserted"][0]["data"]["key"] == "GM0546/homeless"
         assert by_type["unit.removed"][0]["data"] == {"region": r, "key": f"U-{tag}"}

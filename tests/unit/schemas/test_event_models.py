@@ -32,6 +32,10 @@ ALL_SHORT_TYPES = [
     "offer.expired",
     "offer.accepted",
     "offer.declined",
+    "care.claimed",
+    "care.requested",
+    "care.expired",
+    "care.answered",
 ]
 
 
