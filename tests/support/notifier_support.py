@@ -167,16 +167,32 @@ def pool_unit(region: str, unit: str, owner: str | None = "test-corp", source: s
     return _pool_upsert("vacancy.published", samples.unit(region, unit, corporation="x"), owner, source)
 
 
-def pool_case(region: str, case: str, owner: str | None = CARE, source: str = POOL_SOURCE) -> dict:
-    """Intake's pool `case.upserted` for a case referred by `owner`; its snapshot has care categories."""
+def pool_case(
+    region: str,
+    case: str,
+    owner: str | None = CARE,
+    source: str = POOL_SOURCE,
+    extra: dict[str, Any] | None = None,
+) -> dict:
+    """Intake's pool `case.upserted` for a case referred by `owner`; its snapshot has care categories.
+    `extra`: the case's optional pool fields (care_provider, lease_provider)."""
     data = samples.case(region, case, referrer="x", care_needs=["ggz"])
-    return _pool_upsert("case.registered", data, owner, source)
+    return _pool_upsert("case.registered", data, owner, source, extra)
 
 
-def _pool_upsert(kind: str, data: dict[str, Any], owner: str | None, source: str) -> dict[str, Any]:
+def _pool_upsert(
+    kind: str, data: dict[str, Any], owner: str | None, source: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     change = pool_change_for(kind, data)
     event = pool_upserted(
-        change.entity, change.region, change.key, change.snapshot, now(), str(uuid.uuid4()), owner=owner
+        change.entity,
+        change.region,
+        change.key,
+        change.snapshot,
+        now(),
+        str(uuid.uuid4()),
+        owner=owner,
+        extra=extra,
     )
     return {**event, "source": source}
 

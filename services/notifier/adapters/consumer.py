@@ -172,7 +172,8 @@ class EventApplier:
         if entity == "unit":
             await repo.record_unit_owner(session, region, key, owner, self.source)
         else:
-            await repo.record_case_referrer(session, region, key, owner, self.source)
+            lease_provider: str | None = getattr(data, "lease_provider", None)
+            await repo.record_case_referrer(session, region, key, owner, self.source, lease_provider)
         return "applied"
 
     def _answer_sender(

@@ -93,6 +93,20 @@ async def referrer_of(session: AsyncSession, region: str, case_id: str) -> str |
     ).scalar_one_or_none()
 
 
+async def lease_party_of(session: AsyncSession, region: str, case_id: str) -> dict[str, Any] | None:
+    """The lease party of a case as its pool upserts said (None: the case is not known here yet)."""
+    row = (
+        await session.execute(
+            select(case_referrers.c.lease_provider).where(
+                case_referrers.c.region == region, case_referrers.c.case_id == case_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return {"kind": "care_provider", "provider": row[0]} if row[0] else {"kind": "household"}
+
+
 async def record_unit_owner(
     session: AsyncSession, region: str, unit_id: str, corporation: str, source: str
 ) -> int:
@@ -113,15 +127,27 @@ async def record_unit_owner(
 
 
 async def record_case_referrer(
-    session: AsyncSession, region: str, case_id: str, referrer: str, source: str
+    session: AsyncSession,
+    region: str,
+    case_id: str,
+    referrer: str,
+    source: str,
+    lease_provider: str | None = None,
 ) -> int:
-    """Remember which care institution referred a case (from a pool case upsert); open offers for the case
-    made before it was known get their referrer now, and its endpoints the offer.made they missed."""
-    stmt = insert(case_referrers).values(region=region, case_id=case_id, referrer=referrer)
+    """Remember which care institution referred a case and who takes its lease (from a pool case upsert:
+    the newest version says both); open offers for the case made before it was known get their referrer
+    now, and its endpoints the offer.made they missed."""
+    stmt = insert(case_referrers).values(
+        region=region, case_id=case_id, referrer=referrer, lease_provider=lease_provider
+    )
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[case_referrers.c.region, case_referrers.c.case_id],
-            set_={"referrer": stmt.excluded.referrer, "updated_at": func.now()},
+            set_={
+                "referrer": stmt.excluded.referrer,
+                "lease_provider": stmt.excluded.lease_provider,
+                "updated_at": func.now(),
+            },
         )
     )
     return await _bind_open_offers(
@@ -199,6 +225,8 @@ async def make_offer_for(
     ).first()
     if cancelled is not None:
         return Outcome(False, "proposal_cancelled")
+    if lease_party is None:  # a household without care needs: the lease party its case upsert named
+        lease_party = await lease_party_of(session, approval.region, approval.case)
     offer = make_offer(approval, now, periods, arrangements=arrangements, lease_party=lease_party)
     corporation = await corporation_of(session, approval.region, approval.unit)
     referrer = await referrer_of(session, approval.region, approval.case)

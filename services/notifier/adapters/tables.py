@@ -60,6 +60,8 @@ case_referrers = sa.Table(
     sa.Column("case_id", sa.Text, primary_key=True),
     sa.Column("referrer", sa.Text, nullable=False),
     sa.Column("updated_at", TS, nullable=False, server_default=_now),
+    # The intermediary care provider the lease goes to (issue 16); NULL: the household signs it.
+    sa.Column("lease_provider", sa.Text, nullable=True),
 )
 
 endpoints = sa.Table(

@@ -363,6 +363,50 @@ async def test_an_approved_match_gives_a_signed_webhook_to_the_corporation_and_t
         ]
 
 
+async def test_the_offer_names_the_lease_party_its_case_named_also_without_care_needs(
+    notifier: Notifier,
+) -> None:
+    """Intermediary letting (issue 16): the case upsert says the lease goes to a care provider; the offer of
+    an approval without care needs (no care confirmation to wait for) names it, and so does the
+    corporation's webhook. A case without one gets the household as its lease party."""
+    region = notifier.region
+    ids = [uuid.uuid4().hex[:6] for _ in range(2)]
+    cases = {f"c-{ids[0]}": "lease-prov", f"c-{ids[1]}": None}
+    async with TopicWatcher(notifier.bootstrap, OFFERS, {region}) as offers:
+        for n, (case, provider) in enumerate(cases.items()):
+            unit = f"u-{ids[n]}"
+            extra = {"lease_provider": provider} if provider else None
+            await produce(
+                notifier.bootstrap,
+                POOL,
+                region,
+                [pool_unit(region, unit), pool_case(region, case, extra=extra)],
+            )
+            await wait_until(
+                lambda case=case: _referrer_known(notifier, region, case), timeout=30, what="case"
+            )
+            await produce(
+                notifier.bootstrap, DECISIONS, region, [approval(region, f"p-{ids[n]}", case, unit)]
+            )
+        made = await wait_until(
+            lambda: len(offers.of_type("offer.made", region)) >= 2 and offers.of_type("offer.made", region),
+            timeout=30,
+            what="two offers",
+        )
+        await wait_until(
+            lambda: len(notifier.receiver.received) >= 2, timeout=30, what="corporation's webhooks"
+        )
+    parties = {e["data"]["case"]: e["data"]["lease_party"] for e in made}
+    assert parties == {
+        f"c-{ids[0]}": {"kind": "care_provider", "provider": "lease-prov"},
+        f"c-{ids[1]}": {"kind": "household", "provider": None},
+    }
+    hooks = {
+        json.loads(h.body)["data"]["case"]: json.loads(h.body)["data"] for h in notifier.receiver.received
+    }
+    assert hooks[f"c-{ids[0]}"]["lease_party"] == {"kind": "care_provider", "provider": "lease-prov"}
+
+
 async def test_an_offer_made_before_its_cases_referrer_is_known_reaches_the_referrer_once_it_is(
     notifier: Notifier,
 ) -> None:
@@ -408,7 +452,7 @@ async def test_an_offer_made_before_its_cases_referrer_is_known_reaches_the_refe
         )
     # ids only: the snapshot (the case's care categories) is not kept
     assert [dict(r) | {"updated_at": None} for r in stored] == [
-        {"region": region, "case_id": case, "referrer": CARE, "updated_at": None}
+        {"region": region, "case_id": case, "referrer": CARE, "updated_at": None, "lease_provider": None}
     ]
 
 
