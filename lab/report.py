@@ -51,6 +51,7 @@ class Raw:
     round_starts: list[datetime] = field(default_factory=list)
     review_decisions: dict[str, int] | None = None  # review.proposals status -> count (if present)
     notifier_offers: dict[str, int] | None = None  # notifier.offers status -> count (if present)
+    care: dict[str, Any] | None = None  # matcher care_outcomes for the period (if care claims exist)
 
 
 def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -152,6 +153,11 @@ async def collect(database_url: str, region: str, start: datetime, end: datetime
                     params,
                 )
                 raw.notifier_offers = {s: int(n) for s, n in offer_rows}
+            if await _table_exists(conn, "matcher.care_claims"):
+                from services.matcher.pool.care_store import care_outcomes
+
+                # The query needs only `execute`: the read-only connection stands in for a session.
+                raw.care = await care_outcomes(conn, region, start, end)  # type: ignore[arg-type]
             await conn.rollback()
     finally:
         await engine.dispose()
@@ -224,6 +230,42 @@ def _linked_tables(raw: Raw, k: int) -> tuple[Any, dict[str, Any], dict[str, Any
                 changed = True
         if not changed:
             return let_s, status, declines, rejections
+
+
+def publish_care(care: dict[str, Any] | None, k: int) -> dict[str, Any] | None:
+    """Care arranged with the home (issue 16), publishable: a count below k is shown as "< k"; a share only
+    when neither its numerator nor the rest of its denominator is below k (either would follow from the
+    share and the shown total); the days only over at least k arranged matches."""
+    if care is None:
+        return None
+
+    def count(n: int) -> str:
+        return str(n) if n >= k else f"< {k}"
+
+    def share(value: float | None, total: int) -> float | None:
+        if value is None or total < k:
+            return None
+        part = round(value * total)
+        return value if part >= k and total - part >= k else None
+
+    offered = int(care["institution_leavers_offered"])
+    arranged = int(care["matches_with_care_arranged"])
+    return {
+        "institution_leavers_approved": count(int(care["institution_leavers_approved"])),
+        "institution_leavers_offered": count(offered),
+        "share_leavers_care_confirmed_before_offer": share(
+            care["share_leavers_care_confirmed_before_offer"], offered
+        ),
+        "matches_with_care_arranged": count(arranged),
+        "mean_days_approval_to_confirmation": (
+            care["mean_days_approval_to_confirmation"] if arranged >= k else None
+        ),
+        "median_days_approval_to_confirmation": (
+            care["median_days_approval_to_confirmation"] if arranged >= k else None
+        ),
+        "share_with_provider_continuity": share(care["share_with_provider_continuity"], arranged),
+        "cancelled_care_unavailable_or_other": count(int(care["cancelled_care_unavailable_or_other"])),
+    }
 
 
 def publish(raw: Raw, k: int = 10, targets: dict[str, int] | None = None) -> dict[str, Any]:
@@ -314,6 +356,7 @@ def publish(raw: Raw, k: int = 10, targets: dict[str, int] | None = None) -> dic
             if raw.notifier_offers is not None
             else None
         ),
+        "care": publish_care(raw.care, k),
     }
 
 
@@ -369,6 +412,9 @@ def write(report: dict[str, Any], out_dir: Path) -> Path:
          f"{rounds['gap_seconds_p50']} s, longest {rounds['gap_seconds_max']} s (from "
          f"{rounds['longest_gap_starts']}).</p>"),
     ]  # fmt: skip
+    if report.get("care") is not None:
+        care_rows = [[name.replace("_", " "), value] for name, value in report["care"].items()]
+        sections.append(("Care arranged with the home", output.html_table(["figure", "value"], care_rows)))
     page = out_dir / "report.html"
     title = f"wijkmatch results — {report['region']}, {report['from']} to {report['to']} (k = {report['k']})"
     page.write_text(output.html_page(title, sections))

@@ -271,6 +271,7 @@ _OUTCOMES = text(
                p.status IN ('offered', 'accepted', 'declined', 'expired') AS offered
         FROM matcher.proposals p JOIN matcher.care_claims c ON c.proposal_id = p.id
         WHERE p.region = :region AND c.created_at >= :since
+          AND (CAST(:until AS timestamptz) IS NULL OR c.created_at < CAST(:until AS timestamptz))
         GROUP BY p.id
     )
     SELECT
@@ -290,11 +291,14 @@ _OUTCOMES = text(
 )
 
 
-async def care_outcomes(session: AsyncSession, region: str, since: datetime) -> dict[str, Any]:
+async def care_outcomes(
+    session: AsyncSession, region: str, since: datetime, until: datetime | None = None
+) -> dict[str, Any]:
     """Share of institution leavers whose care was confirmed before the offer, days from approval to the
     last confirmation, share of arranged matches with continuity of provider (a provider that already
-    cared for the client)."""
-    row = (await session.execute(_OUTCOMES, {"region": region, "since": since})).mappings().one()
+    cared for the client) — for the matches whose first claim was made in [since, until)."""
+    params = {"region": region, "since": since, "until": until}
+    row = (await session.execute(_OUTCOMES, params)).mappings().one()
     offered = int(row["leavers_offered"] or 0)
     arranged = int(row["arranged"] or 0)
     return {

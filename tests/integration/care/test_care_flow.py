@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -361,6 +361,20 @@ async def test_two_care_needs_two_providers_both_confirm_one_offer_with_both_arr
         assert outcomes["share_leavers_care_confirmed_before_offer"] == 1.0
         assert outcomes["share_with_provider_continuity"] == 1.0
         assert 0 <= outcomes["mean_days_approval_to_confirmation"] < 1
+        # ...and the results monitor (`wijkmatch report`) reads the same figures for the period.
+        from lab.report import collect, publish
+
+        day = timedelta(days=1)
+        raw = await collect(
+            stack.notifier.settings.database_url, region, datetime.now(UTC) - day, datetime.now(UTC) + day
+        )
+        assert raw.care is not None
+        assert {k: v for k, v in raw.care.items() if k != "since"} == {
+            k: v for k, v in outcomes.items() if k != "since"
+        }
+        published = publish(raw, k=1)["care"]
+        assert published["share_leavers_care_confirmed_before_offer"] is None  # 1 of 1: the rest is 0 < k
+        assert published["institution_leavers_offered"] == "1"
 
 
 async def _outcomes(stack: Stack, region: str) -> dict[str, Any] | None:
