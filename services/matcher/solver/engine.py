@@ -109,6 +109,7 @@ def optimise(comp: Compiled, *, clock: Clock, budget: float, params: SolveParams
         if chosen is not None:
             p = const + int(comp.pweight[chosen].sum())
             secs = time.perf_counter() - t0
+            clock.record(p, p)
             return EngineResult(chosen, True, p, "min_cost_flow", secs, 0.0, True, True)
 
     relaxed = relaxed_weights(comp)
@@ -124,6 +125,7 @@ def optimise(comp: Compiled, *, clock: Clock, budget: float, params: SolveParams
         start = np.zeros(0, dtype=np.int64)
     warm = time.perf_counter() - t0
     clock.add("warm_start_seconds", warm)
+    clock.record(const + feas.model_p(start), relaxation_bound)
     # The warm start's work tells how fast this machine is right now (other load, CPU share).
     clock.slowdown = max(clock.slowdown, warm / max(0.05, PRE_LP_SECONDS_PER_PAIR * comp.n_pairs))
     clock.reserve = reserve_seconds(comp, clock.slowdown)
@@ -202,6 +204,7 @@ def _exact(
         chosen, p1 = found, feas.model_p(found)
         if proven:
             bound, stage1_optimal = const + p1, True
+        clock.record(const + p1, bound)
     if not stage1_optimal:
         b1 = budget * STAGE1_SHARE if deterministic else remaining() * STAGE1_SHARE
         t = time.perf_counter()
@@ -212,6 +215,7 @@ def _exact(
                 chosen, p1 = s1.chosen, s1.objective
             if s1.bound is not None:
                 bound = min(bound, const + s1.bound)
+            clock.record(const + p1, bound)
         else:
             notes.append("stage 1 found no solution in time; kept the warm start")
         stage1_optimal = s1.optimal and const + p1 == bound
@@ -344,6 +348,7 @@ def _lp_guided(
         rounded = feas.greedy(feas.repair(np.nonzero(lp.x > 0.5)[0]))
         if feas.is_feasible(rounded) and feas.model_p(rounded) > p_inc:
             incumbent, p_inc = rounded, feas.model_p(rounded)
+        clock.record(const + p_inc, bound)
         score = lp.reduced_cost
         keep |= lp.x > 1e-6
         support = keep.copy()
@@ -373,6 +378,7 @@ def _lp_guided(
         candidate = np.sort(kept[stage1])
         if feas.is_feasible(candidate) and feas.model_p(candidate) > p_inc:
             incumbent, p_inc = candidate, feas.model_p(candidate)
+            clock.record(const + p_inc)
         # A wider neighbourhood: each unit's 8 best pairs by reduced cost (and each case's 2), so a unit
         # can change hands between groups where a mix or care row binds (5k benchmark, seed 1: +298,060).
         # Wall-clock mode only: its HiGHS run is not bounded by a work limit that fits the budget.
@@ -391,6 +397,7 @@ def _lp_guided(
                 candidate = np.sort(wide_kept[found])
                 if feas.is_feasible(candidate) and feas.model_p(candidate) > p_inc:
                     incumbent, p_inc = candidate, feas.model_p(candidate)
+                    clock.record(const + p_inc)
             sub, kept = wide_sub, wide_kept
     stage1_seconds = time.perf_counter() - started
     stage1_optimal = const + p_inc >= bound
