@@ -65,6 +65,8 @@ MIP_NODES = 2000
 HUGE_PAIRS = 1_500_000
 SPARSE_FLOW_PER_UNIT = 24
 SPARSE_FLOW_PER_CASE = 6
+HUGE_MATRIX_SECONDS_PER_PAIR = 5e-7  # stage1_matrix at 3 M pairs (20 M non-zeros): ~1.5 s quiet
+HUGE_LP_SECONDS_PER_COLUMN = 2.5e-5  # HiGHS dual simplex, first round (136k columns: 6.7 s at a load of 4)
 LAGRANGIAN_SECONDS_PER_PAIR = 2e-6  # its min-cost flow on a quiet machine (3 M pairs: ~5 s)
 GAP_TARGET = 0.001  # keep improving while the gap is above 0.1 % and time is left
 IMPROVE_ROUNDS = 4  # at most this many further restricted MIPs after the wide one
@@ -379,9 +381,20 @@ def _lp_guided(
     slowdown = clock.slowdown
     t_lp = time.perf_counter()
     full_lp_fits = LP_SECONDS_PER_PAIR * comp.n_pairs * slowdown <= (remaining() - after_lp) * LP_SHARE
+    huge = comp.n_pairs > HUGE_PAIRS
+    # Huge problems: HiGHS looks at its limit only once its simplex runs, and the matrix is built before;
+    # a first round that cannot finish would only overrun (3 M pairs at a load of 4: 12 s for a 0.2 s limit).
+    first_round = (
+        HUGE_MATRIX_SECONDS_PER_PAIR * comp.n_pairs
+        + HUGE_LP_SECONDS_PER_COLUMN
+        * (LP_HUGE_PAIRS_PER_CASE * len(comp.cases) + (LP_PAIRS_PER_UNIT + 2) * len(comp.units))
+    ) * slowdown
     if comp.n_pairs <= FULL_LP_MAX_PAIRS and (deterministic or full_lp_fits):
         lp_seconds = budget * LP_SHARE if deterministic else max(0.2, remaining() - after_lp) * LP_SHARE
         lp = solve_stage1_lp(comp, lp_seconds, None, deterministic=deterministic)
+    elif huge and not deterministic and first_round > (remaining() - after_lp) * LP_SHARE:
+        lp = None
+        notes.append(f"LP skipped: its first round (~{first_round:.0f} s) would not finish in the time left")
     else:
         lp, bound = _lp_by_columns(
             comp,
@@ -391,7 +404,7 @@ def _lp_guided(
             budget,
             lambda: remaining() - after_lp,
             notes,
-            start=start if comp.n_pairs > HUGE_PAIRS else None,
+            start=start if huge else None,
             slowdown=clock.slowdown,
         )
     clock.add("lp_seconds", time.perf_counter() - t_lp)
