@@ -34,7 +34,7 @@ WIDE_PAIRS_PER_UNIT = 8
 RC_CUTOFF_SHARE = 0.6
 MIP_MAX_PAIRS = 30_000
 AFTER_LP_SECONDS_PER_PAIR = 6e-6
-AFTER_LP_HUGE_SECONDS_PER_PAIR = 1.5e-6
+AFTER_LP_HUGE_SECONDS_PER_PAIR = 0.7e-6  # rounding, repair, greedy (3 M pairs: ~2 s); the MIPs adapt
 # Flow relaxation, row bookkeeping and greedy start on a quiet machine; 3.5e-6 before issue 15 made the
 # row bookkeeping array-based (same load, 5k x 2k: 1.22 s -> 0.86 s).
 PRE_LP_SECONDS_PER_PAIR = 2.5e-6
@@ -67,7 +67,7 @@ SPARSE_FLOW_PER_UNIT = 24
 SPARSE_FLOW_PER_CASE = 6
 HUGE_MATRIX_SECONDS_PER_PAIR = 5e-7  # stage1_matrix at 3 M pairs (20 M non-zeros): ~1.5 s quiet
 HUGE_LP_SECONDS_PER_COLUMN = 2.5e-5  # HiGHS dual simplex, first round (136k columns: 6.7 s at a load of 4)
-LAGRANGIAN_SECONDS_PER_PAIR = 2e-6  # its min-cost flow on a quiet machine (3 M pairs: ~5 s)
+LAGRANGIAN_SECONDS_PER_PAIR = 1.4e-6  # its min-cost flow (3 M pairs: 4.2 s at a load of 1.5)
 GAP_TARGET = 0.001  # keep improving while the gap is above 0.1 % and time is left
 IMPROVE_ROUNDS = 4  # at most this many further restricted MIPs after the wide one
 
@@ -392,7 +392,7 @@ def _lp_guided(
     if comp.n_pairs <= FULL_LP_MAX_PAIRS and (deterministic or full_lp_fits):
         lp_seconds = budget * LP_SHARE if deterministic else max(0.2, remaining() - after_lp) * LP_SHARE
         lp = solve_stage1_lp(comp, lp_seconds, None, deterministic=deterministic)
-    elif huge and not deterministic and first_round > (remaining() - after_lp) * LP_SHARE:
+    elif huge and not deterministic and first_round > remaining() - after_lp:
         lp = None
         notes.append(f"LP skipped: its first round (~{first_round:.0f} s) would not finish in the time left")
     else:
@@ -413,7 +413,7 @@ def _lp_guided(
     score = comp.pweight.astype(float)
     cutoff = -np.inf
     keep = np.zeros(comp.n_pairs, dtype=bool)
-    support = keep
+    support = keep.copy()  # the LP's support (none without an LP); never an alias of `keep`
     if lp is not None:
         bound = min(bound, const + integer_bound(lp.bound))
         notes.append(f"LP relaxation {lp.seconds:.2f}s" + ("" if lp.optimal else " (stopped early)"))

@@ -81,3 +81,29 @@ def test_densify_widens_municipalities_and_keeps_the_file_valid() -> None:
     result = solve_problem(dense, workers=2, time_limit_s=3)
     assert result["status"] in ("OPTIMAL", "FEASIBLE")
     assert check_result(dense, result) == []
+
+
+@pytest.mark.parametrize("seed", [11, 13])
+def test_the_refitted_dual_bound_holds_for_arbitrary_multipliers(seed: int) -> None:
+    from schemas.problem import validate_problem
+    from services.matcher.solver.compile import compile_problem
+    from services.matcher.solver.engine import constant_p
+    from services.matcher.solver.lp import dual_bound, solve_stage1_lp, stage1_matrix
+
+    p = region_problem(40, 16, seed)
+    best = solve_problem(p, workers=2, time_limit_s=20)
+    assert best["status"] == "OPTIMAL"
+    parsed, _ = validate_problem(p)
+    comp = compile_problem(parsed)
+    model_optimum = best["objective"]["priority"] - constant_p(comp)
+    a, b, obj, ub = stage1_matrix(comp)
+    part = np.zeros(comp.n_pairs, dtype=bool)
+    part[::3] = True
+    lp = solve_stage1_lp(comp, 10, part, engine="highs")
+    assert lp is not None and lp.bound >= model_optimum - 1e-6
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        y = lp.duals * rng.uniform(0, 2, len(lp.duals)) + rng.exponential(1000, len(lp.duals)) * (
+            rng.random(len(lp.duals)) < 0.3
+        )
+        assert dual_bound(comp, y, b, obj - a.T @ y, ub) >= model_optimum - 1e-6
