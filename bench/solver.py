@@ -1,11 +1,13 @@
 """Solver benchmark (`make bench-solver`): the real solver against greedy and naive CP-SAT.
 
-For each instance size a synthetic problem is generated (devstack/generate.py),
+For each instance size a synthetic problem is generated (devstack/generate.py; the dense sizes widen
+each case's municipalities, `densify`),
 written to a file, and every method runs in its own subprocess — so peak RSS is that method's
 alone, measured from reading the file to writing the result. Every result is refereed by the
 independent checker (tests/support/checker.py); violations are printed loudly and recorded.
 
-    python -m bench.solver                     # smoke 1k, pure 5k, region 5k, region 20k
+    python -m bench.solver                     # smoke 1k, pure 5k, region 5k, region 20k, 20k dense (3 M)
+    python -m bench.solver --sizes region-50k-dense   # the stress size (7-8 M pairs, 120 s)
     python -m bench.solver --quick             # small sizes only
     python -m bench.solver --sizes region-5k,region:3000x1200:20
     python -m bench.solver --methods solver,greedy
@@ -30,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-METHODS = ("solver", "greedy", "naive", "lp", "highs", "exact")
-DEFAULT_METHODS = ("solver", "greedy", "naive", "lp")
+METHODS = ("solver", "solver_det", "greedy", "naive", "lp", "highs", "exact")
+# solver_det: the solver in deterministic mode (the matcher's replay), beside the wall-clock solver.
+DEFAULT_METHODS = ("solver", "solver_det", "greedy", "naive", "lp")
+GAP_MARKS = (0.01, 0.005, 0.001)  # time to 1 %, 0.5 % and 0.1 % below the solver's own bound
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,11 @@ class Size:
     units: int
     time_limit_s: float
     reference_mip: bool = False  # also run HiGHS for a proven optimum (small sizes only)
+    extra_municipalities: int = 0  # denser: each case accepts this many more municipalities (densify)
+    seed: int | None = None  # the instance's own generator seed (else --seeds)
+    # Only these methods (the baselines do not scale: naive CP-SAT and the full LP at 3 M pairs take
+    # many GiB and minutes); None: the ones asked for.
+    methods: tuple[str, ...] | None = None
 
 
 PRESETS: dict[str, Size] = {
@@ -52,9 +61,32 @@ PRESETS: dict[str, Size] = {
         Size("pure-5k", "pure", 5000, 2000, 10),
         Size("region-5k", "region", 5000, 2000, 10),
         Size("region-20k", "region", 20000, 8000, 60),
+        # Issue 15: the size of the largest regions, ~3 M usable pairs (about 2.5 x region-20k's density).
+        # 20,000 x 8,000 with 3.63 M eligible, 2.95 M usable pairs (region-20k seed 1: 1.18 M usable).
+        Size(
+            "region-20k-dense",
+            "region",
+            20000,
+            8000,
+            30,
+            extra_municipalities=4,
+            seed=15,
+            methods=("solver", "solver_det", "greedy"),
+        ),
+        # Issue 15's stress size: 50k x 20k, 8.85 M eligible pairs, 120 s (not in the default run).
+        Size(
+            "region-50k-dense",
+            "region",
+            50000,
+            20000,
+            120,
+            extra_municipalities=4,
+            seed=15,
+            methods=("solver", "greedy"),
+        ),
     )
 }
-DEFAULT_SIZES = ("region-1k", "pure-5k", "region-5k", "region-20k")
+DEFAULT_SIZES = ("region-1k", "pure-5k", "region-5k", "region-20k", "region-20k-dense")
 QUICK_SIZES = ("region-1k", "pure-1k")
 
 
@@ -73,14 +105,48 @@ def parse_size(text: str) -> Size:
     return Size(text, profile, cases, units, limit)
 
 
+def densify(problem: dict, extra: int, seed: int) -> dict:
+    """The same region with denser eligibility: each case that names municipalities accepts `extra` more.
+
+    The extra municipalities lie in the sub-region of the case's own ones (the generator's layout: the
+    quota list holds every municipality in generator order, municipality m in sub-region m mod n_sub), as a
+    household would widen its search to neighbouring towns. Widening never makes a pin ineligible.
+    """
+    if extra <= 0:
+        return problem
+    import numpy as np
+
+    codes = [q["municipality"] for q in problem["quotas"]]
+    n_sub = max(1, round(len(codes) / 20))
+    index = {c: i for i, c in enumerate(codes)}
+    by_sub = [[c for i, c in enumerate(codes) if i % n_sub == s] for s in range(n_sub)]
+    rng = np.random.default_rng([seed, 15])
+    for case in problem["cases"]:
+        muns = case["municipalities"]
+        if not muns:
+            continue
+        pool = [c for c in by_sub[index[muns[0]] % n_sub] if c not in muns]
+        k = min(extra, len(pool))
+        if k:
+            picked = rng.choice(len(pool), size=k, replace=False)
+            case["municipalities"] = sorted(set(muns) | {pool[int(i)] for i in picked})
+    return problem
+
+
 # ------------------------------------------------------------------------------------ child process
 
 
 def _run_method(method: str, problem: dict, time_limit_s: float, workers: int, seed: int) -> dict:
-    if method == "solver":
+    if method in ("solver", "solver_det"):
         from services.matcher.solver import solve_problem
 
-        return solve_problem(problem, time_limit_s=time_limit_s, workers=workers, seed=seed)
+        return solve_problem(
+            problem,
+            time_limit_s=time_limit_s,
+            workers=workers,
+            seed=seed,
+            deterministic=method == "solver_det",
+        )
     if method == "greedy":
         from bench.baselines import greedy
 
@@ -138,6 +204,7 @@ def run_child(
         "--time-limit", str(limit), "--workers", str(workers), "--seed", str(seed),
     ]  # fmt: skip
     start = time.perf_counter()
+    load_before = os.getloadavg()
     timeout = 3 * limit + 300
     try:
         proc = subprocess.run(
@@ -153,6 +220,7 @@ def run_child(
         }
     data = json.loads(out.read_text())
     data["outer_wall_seconds"] = outer
+    data["load_average"] = {"before": load_before, "after": os.getloadavg()}  # 2 shared cores: noisy
     return data
 
 
@@ -181,6 +249,7 @@ def summarise(method: str, run: dict, problem: dict) -> dict:
     stats = result.get("stats") or {}
     start = time.perf_counter()
     violations = check_result(problem, result)
+    row.update(time_to_gap(stats.get("progress") or []))
     row.update(
         status=result.get("status"),
         priority=objective.get("priority"),
@@ -192,11 +261,28 @@ def summarise(method: str, run: dict, problem: dict) -> dict:
         wall_seconds=run["wall_seconds"],
         outer_wall_seconds=run["outer_wall_seconds"],
         peak_rss_bytes=run["peak_rss_bytes"],
+        load_average=run.get("load_average"),
         stats=stats,
         violations=violations,
         check_seconds=time.perf_counter() - start,
     )
     return row
+
+
+def time_to_gap(progress: list[list[float]]) -> dict[str, float | None]:
+    """Seconds (from the solver's start) until P was within 1 %, 0.5 % and 0.1 % of its own best bound.
+
+    `progress` is the solver's stats.progress: [seconds, best P, best proven bound] whenever one improved.
+    None: never reached.
+    """
+    out: dict[str, float | None] = {}
+    for mark in GAP_MARKS:
+        key = f"seconds_to_{mark * 100:g}pct"
+        out[key] = next(
+            (float(t) for t, p, bound in progress if (bound - p) <= mark * max(1, bound)),
+            None,
+        )
+    return out
 
 
 def compare(rows: dict[str, dict]) -> dict[str, Any]:
@@ -283,13 +369,13 @@ def print_report(instances: list[dict]) -> None:
             ),
             title_justify="left",
         )
-        for col in ("method", "status", "P", "bound", "gap (own)", "gap (best bound)", "stage1 s", "stage2 s",
-                    "wall s", "peak RSS", "P vs greedy", "P vs naive", "violations"):  # fmt: skip
+        for col in ("method", "status", "P", "bound", "gap (own)", "gap (best bound)", "to 1%", "to 0.5%",
+                    "to 0.1%", "wall s", "peak RSS", "P vs greedy", "P vs naive", "violations"):  # fmt: skip
             table.add_column(col, justify="left" if col in ("method", "status") else "right")
         cmp = inst["compare"]
         for m, r in inst["methods"].items():
             if "error" in r:
-                table.add_row(m, "[red]ERROR[/red]", *["-"] * 10, r["error"][:60])
+                table.add_row(m, "[red]ERROR[/red]", *["-"] * 11, r["error"][:60])
                 continue
             s = r["stats"]
             found = s.get("solution_found", True)
@@ -304,8 +390,7 @@ def print_report(instances: list[dict]) -> None:
                 _fmt_int(r["priority_bound"]) if m != "greedy" else "(trivial)",
                 _fmt_pct(r.get("gap")) if m not in ("greedy", "lp") else "-",
                 _fmt_pct(cmp.get("gap_vs_best_bound", {}).get(m)),
-                _fmt_s(s.get("stage1_seconds")),
-                _fmt_s(s.get("stage2_seconds")),
+                *(_fmt_s(r.get(f"seconds_to_{mark * 100:g}pct")) for mark in GAP_MARKS),
                 _fmt_s(r["wall_seconds"]),
                 f"{r['peak_rss_bytes'] / 2**20:,.0f} MiB",
                 _fmt_rel(vs_g),
@@ -334,7 +419,15 @@ def plot(instances: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
-    markers = {"solver": "o", "greedy": "s", "naive": "^", "lp": "x", "highs": "D", "exact": "*"}
+    markers = {
+        "solver": "o",
+        "solver_det": "P",
+        "greedy": "s",
+        "naive": "^",
+        "lp": "x",
+        "highs": "D",
+        "exact": "*",
+    }
     for method in METHODS:
         for profile, style in (("region", "-"), ("pure", ":")):
             pts = [
@@ -511,7 +604,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-solver-") as tmp_name:
         tmp = Path(tmp_name)
         for size, seed in [(z, sd) for z in sizes for sd in seeds]:
-            problem = generate_problem(size.cases, size.units, seed, size.profile)
+            gen_seed = seed if size.seed is None else size.seed
+            problem = generate_problem(size.cases, size.units, gen_seed, size.profile)
+            problem = densify(problem, size.extra_municipalities, gen_seed)
             label = size.name if len(seeds) == 1 else f"{size.name}#{seed}"
             problem_path = tmp / f"{label.replace(':', '_').replace('#', '_')}.json"
             problem_path.write_text(json.dumps(problem))
@@ -520,7 +615,8 @@ def main(argv: list[str] | None = None) -> int:
                 "profile": size.profile,
                 "cases": size.cases,
                 "units": size.units,
-                "seed": seed,
+                "seed": gen_seed,
+                "extra_municipalities": size.extra_municipalities,
                 "time_limit_s": size.time_limit_s,
                 "eligible_pairs": eligible_pair_count(problem),
                 "care_rows": len(problem["care_capacity"]),
@@ -531,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
             # Pure instances have an exact lexicographic (P, F) reference by min-cost flow: always run it.
             # References with a proven optimum: exact min-cost flow on pure instances, HiGHS on
             # the sizes where it finishes (region-1k).
-            run_methods = list(methods)
+            run_methods = [m for m in methods if size.methods is None or m in size.methods]
             if size.profile == "pure" and "exact" not in run_methods:
                 run_methods.append("exact")
             if size.reference_mip and "highs" not in run_methods:

@@ -79,7 +79,10 @@ class Cover:
         if area not in self.code_index or care_type not in self.t_index or len(pcs) == 0:
             return EMPTY
         a = self.code_index[area]
-        idx = np.union1d(groups[0].get(a, EMPTY), groups[1].get(a, EMPTY))
+        by_nbh, by_mun = groups[0].get(a, EMPTY), groups[1].get(a, EMPTY)
+        # Positions are ascending per group; a code is nearly always only one kind of area (3 M pairs:
+        # 252 unions took 3.2 s), so the union is needed only when both hold pairs.
+        idx = by_mun if len(by_nbh) == 0 else by_nbh if len(by_mun) == 0 else np.union1d(by_nbh, by_mun)
         return idx[self.need[pcs[idx], self.t_index[care_type]]]
 
 
@@ -153,16 +156,21 @@ def unplaced_blocked(
     cover: Cover, full: Sequence[Key], free: np.ndarray, pc: np.ndarray, pu: np.ndarray
 ) -> np.ndarray:
     """Among the `free` pairs (unit not taken), those covering an entry that is full after this round."""
-    free = free.copy()
     hits = np.zeros(len(pc), dtype=bool)
+    at = np.nonzero(free)[0]  # only the free pairs are looked at (3 M eligible pairs: 5 s -> well under 1 s)
+    pc, pu = pc[at], pu[at]
+    u_nbh, u_mun = cover.u_nbh[pu], cover.u_mun[pu]
+    free = np.ones(len(at), dtype=bool)
+    sub_hits = np.zeros(len(at), dtype=bool)
     needs: dict[str, np.ndarray] = {}
     for area, care_type in full:
         if area not in cover.code_index or care_type not in cover.t_index:
             continue
         if care_type not in needs:
-            needs[care_type] = np.ascontiguousarray(cover.need[:, cover.t_index[care_type]])
+            needs[care_type] = cover.need[pc, cover.t_index[care_type]]
         code = cover.code_index[area]
-        hit = free & needs[care_type][pc] & ((cover.u_nbh[pu] == code) | (cover.u_mun[pu] == code))
-        hits |= hit
+        hit = free & needs[care_type] & ((u_nbh == code) | (u_mun == code))
+        sub_hits |= hit
         free &= ~hit
+    hits[at] = sub_hits
     return hits

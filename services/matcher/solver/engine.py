@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from services.matcher.solver.arrays import stable_argsort
 from services.matcher.solver.clock import Clock
 from services.matcher.solver.compile import Compiled, restrict
 from services.matcher.solver.flow import lexicographic_weights, max_weight_matching, polish_within_cells
@@ -33,7 +34,11 @@ WIDE_PAIRS_PER_UNIT = 8
 RC_CUTOFF_SHARE = 0.6
 MIP_MAX_PAIRS = 30_000
 AFTER_LP_SECONDS_PER_PAIR = 6e-6
-PRE_LP_SECONDS_PER_PAIR = 3.5e-6  # flow relaxation, row bookkeeping and greedy start on a quiet machine
+AFTER_LP_HUGE_SECONDS_PER_PAIR = 0.7e-6  # rounding, repair, greedy (3 M pairs: ~2 s); the MIPs adapt
+# Flow relaxation, row bookkeeping and greedy start on a quiet machine; 3.5e-6 before issue 15 made the
+# row bookkeeping array-based (same load, 5k x 2k: 1.22 s -> 0.86 s).
+PRE_LP_SECONDS_PER_PAIR = 2.5e-6
+PRE_LP_HUGE_SECONDS_PER_PAIR = 1.2e-6  # the same with the sparse relaxation and array-based rows (3 M pairs)
 LP_SECONDS_PER_PAIR = 1.2e-5  # GLOP on the full LP on a quiet machine (5k x 2k: ~2.6 s)
 MIP_SECONDS_PER_PAIR = 1e-4
 # HiGHS checks its time limit only after presolve and the root LP: on a full model without presolve
@@ -48,11 +53,25 @@ PROOF_MAX_PAIRS = 60_000
 PROOF_MIN_SECONDS = 2.0
 FULL_LP_MAX_PAIRS = 400_000
 LP_PAIRS_PER_CASE = 8
+LP_HUGE_PAIRS_PER_CASE = 3  # 3 M pairs: 136k first columns, HiGHS 6.7 s (8 per case: 221k, 16.6 s)
 LP_PAIRS_PER_UNIT = 10
 CG_MAX_ROUNDS = 8
 CG_ADD_PER_CASE_AND_UNIT = 8
 CG_CLOSE_ENOUGH = 1e-5
 MIP_NODES = 2000
+# Issue 15, the largest regions (beyond ~1.5 M usable pairs; today's 20k x 8k benchmark has 1.2-1.3 M and
+# keeps its route): the relaxation's flow runs on a sparse subgraph, the column-generation LPs on HiGHS,
+# the incumbent starts among the LP's columns and the restricted MIPs are trimmed to what fits.
+HUGE_PAIRS = 1_500_000
+SPARSE_FLOW_PER_UNIT = 24
+SPARSE_FLOW_PER_CASE = 6
+HUGE_MATRIX_SECONDS_PER_PAIR = 5e-7  # stage1_matrix at 3 M pairs (20 M non-zeros): ~1.5 s quiet
+# HiGHS dual simplex, first round: 138k columns took 8.5-10.5 s (matrix included) at slowdown 1.2-1.3
+HUGE_LP_SECONDS_PER_COLUMN = 4e-5
+HUGE_POLISH_SECONDS_PER_PAIR = 4e-7
+LAGRANGIAN_SECONDS_PER_PAIR = 1.4e-6  # its min-cost flow (3 M pairs: 4.2 s at a load of 1.5)
+GAP_TARGET = 0.001  # keep improving while the gap is above 0.1 % and time is left
+IMPROVE_ROUNDS = 4  # at most this many further restricted MIPs after the wide one
 
 
 @dataclass
@@ -109,12 +128,17 @@ def optimise(comp: Compiled, *, clock: Clock, budget: float, params: SolveParams
         if chosen is not None:
             p = const + int(comp.pweight[chosen].sum())
             secs = time.perf_counter() - t0
+            clock.record(p, p)
             return EngineResult(chosen, True, p, "min_cost_flow", secs, 0.0, True, True)
 
     relaxed = relaxed_weights(comp)
     try:
-        relaxed_match = max_weight_matching(comp, lexicographic_weights(comp, relaxed))
-        relaxation_bound = const + int(relaxed[relaxed_match].sum())
+        if comp.n_pairs > HUGE_PAIRS:
+            relaxed_match, relaxation_bound = _sparse_relaxation(comp, relaxed)
+            relaxation_bound += const
+        else:
+            relaxed_match = max_weight_matching(comp, lexicographic_weights(comp, relaxed))
+            relaxation_bound = const + int(relaxed[relaxed_match].sum())
     except (RuntimeError, OverflowError):
         relaxed_match = np.zeros(0, dtype=np.int64)
         relaxation_bound = const + int(np.sort(relaxed)[::-1][: comp.max_pairs].clip(min=0).sum())
@@ -124,8 +148,10 @@ def optimise(comp: Compiled, *, clock: Clock, budget: float, params: SolveParams
         start = np.zeros(0, dtype=np.int64)
     warm = time.perf_counter() - t0
     clock.add("warm_start_seconds", warm)
+    clock.record(const + feas.model_p(start), relaxation_bound)
     # The warm start's work tells how fast this machine is right now (other load, CPU share).
-    clock.slowdown = max(clock.slowdown, warm / max(0.05, PRE_LP_SECONDS_PER_PAIR * comp.n_pairs))
+    pre_lp = PRE_LP_HUGE_SECONDS_PER_PAIR if comp.n_pairs > HUGE_PAIRS else PRE_LP_SECONDS_PER_PAIR
+    clock.slowdown = max(clock.slowdown, warm / max(0.05, pre_lp * comp.n_pairs))
     clock.reserve = reserve_seconds(comp, clock.slowdown)
     if comp.n_pairs <= EXACT_MODEL_MAX_PAIRS:
         exact = _exact(comp, feas, start, relaxation_bound, params, clock=clock, budget=budget)
@@ -149,6 +175,29 @@ def optimise(comp: Compiled, *, clock: Clock, budget: float, params: SolveParams
     large.stage1_seconds, large.stage2_seconds = exact.stage1_seconds, exact.stage2_seconds
     large.notes += [n for n in exact.notes if n not in large.notes]
     return large
+
+
+def _sparse_relaxation(comp: Compiled, relaxed: np.ndarray) -> tuple[np.ndarray, int]:
+    """The side-row-free relaxation on each unit's 24 and each case's 6 most valuable pairs, and a bound.
+
+    The full min-cost flow over 3 M arcs took 5-10 s (half the budget); on the sparse graph it takes well
+    under a second, and its matching only seeds the greedy start and the LP's columns. Its value is then
+    no bound, so the bound is the cheap one: a matching holds each case and each unit once, so P is at
+    most the per-unit best values summed, and at most the `max_pairs` largest per-case best values.
+    """
+    jitter = comp.tiebreak / float(1 << 21)
+    keep = _best_per_unit(comp, relaxed + jitter, SPARSE_FLOW_PER_UNIT)
+    keep |= _best_per_case(comp, relaxed + jitter, SPARSE_FLOW_PER_CASE)
+    keep &= relaxed > 0
+    sub, kept = restrict(comp, keep)
+    match = kept[max_weight_matching(sub, lexicographic_weights(sub, relaxed[kept]))]
+    # Each unit's and each case's best pair is among the kept ones, so their maxima come from those.
+    best_unit = np.zeros(len(comp.units), dtype=np.int64)
+    np.maximum.at(best_unit, comp.pu[kept], relaxed[kept])
+    best_case = np.zeros(len(comp.cases), dtype=np.int64)
+    np.maximum.at(best_case, comp.pc[kept], relaxed[kept])
+    by_cases = int(np.sort(best_case)[::-1][: comp.max_pairs].sum())
+    return np.sort(match), min(int(best_unit.sum()), by_cases)
 
 
 def _exact(
@@ -202,6 +251,7 @@ def _exact(
         chosen, p1 = found, feas.model_p(found)
         if proven:
             bound, stage1_optimal = const + p1, True
+        clock.record(const + p1, bound)
     if not stage1_optimal:
         b1 = budget * STAGE1_SHARE if deterministic else remaining() * STAGE1_SHARE
         t = time.perf_counter()
@@ -212,6 +262,7 @@ def _exact(
                 chosen, p1 = s1.chosen, s1.objective
             if s1.bound is not None:
                 bound = min(bound, const + s1.bound)
+            clock.record(const + p1, bound)
         else:
             notes.append("stage 1 found no solution in time; kept the warm start")
         stage1_optimal = s1.optimal and const + p1 == bound
@@ -282,6 +333,10 @@ def reserve_seconds(comp: Compiled, slowdown: float = 1.0) -> float:
     # Measured on a quiet machine: 5k x 2k (319k eligible pairs) evaluates and explains in 0.15 s, and
     # writing the JSON plus the interpreter's exit take another ~0.3 s.
     quiet = 0.3 + 5e-7 * len(comp.table.pair_case) + 5e-5 * (len(comp.cases) + len(comp.units))
+    if comp.n_pairs > HUGE_PAIRS:
+        # Issue 15 made the unplaced explanations look at free pairs only: 3.6 M eligible pairs, 20k x 8k,
+        # evaluation and explanations 1.1-1.6 s at a load of 3.5 (the formula above gives 3.5 s quiet).
+        quiet = 0.5 + 1.5e-7 * len(comp.table.pair_case) + 2e-5 * (len(comp.cases) + len(comp.units))
     return quiet * max(1.0, slowdown)
 
 
@@ -317,33 +372,61 @@ def _lp_guided(
         return max(0.01, clock.left())
 
     # What follows the LP (rounding, bounds, flows) takes time in proportion to the pairs.
-    after_lp = AFTER_LP_SECONDS_PER_PAIR * comp.n_pairs
+    # Huge problems: rounding, repair and greedy are array work since issue 15 (~0.6 µs per pair at 3 M
+    # pairs), and the restricted MIPs are trimmed to the time they get, so far less is kept back.
+    after_lp = (
+        AFTER_LP_HUGE_SECONDS_PER_PAIR if comp.n_pairs > HUGE_PAIRS else AFTER_LP_SECONDS_PER_PAIR
+    ) * comp.n_pairs
     bound = relaxation_bound
     # A cut-short simplex leaves nothing useful (no bound, poor rounding), while column generation
     # degrades gracefully. The work so far tells how fast this machine is right now.
     slowdown = clock.slowdown
     t_lp = time.perf_counter()
     full_lp_fits = LP_SECONDS_PER_PAIR * comp.n_pairs * slowdown <= (remaining() - after_lp) * LP_SHARE
+    huge = comp.n_pairs > HUGE_PAIRS
+    # Huge problems: HiGHS looks at its limit only once its simplex runs, and the matrix is built before;
+    # a first round that cannot finish would only overrun (3 M pairs at a load of 4: 12 s for a 0.2 s limit).
+    first_round = (
+        HUGE_MATRIX_SECONDS_PER_PAIR * comp.n_pairs
+        + HUGE_LP_SECONDS_PER_COLUMN
+        * (LP_HUGE_PAIRS_PER_CASE * len(comp.cases) + (LP_PAIRS_PER_UNIT + 2) * len(comp.units))
+    ) * slowdown
     if comp.n_pairs <= FULL_LP_MAX_PAIRS and (deterministic or full_lp_fits):
         lp_seconds = budget * LP_SHARE if deterministic else max(0.2, remaining() - after_lp) * LP_SHARE
         lp = solve_stage1_lp(comp, lp_seconds, None, deterministic=deterministic)
+    elif huge and not deterministic and first_round > remaining() - after_lp:
+        lp = None
+        notes.append(f"LP skipped: its first round (~{first_round:.0f} s) would not finish in the time left")
     else:
         lp, bound = _lp_by_columns(
-            comp, bound, relaxed_match, deterministic, budget, lambda: remaining() - after_lp, notes
+            comp,
+            bound,
+            relaxed_match,
+            deterministic,
+            budget,
+            lambda: remaining() - after_lp,
+            notes,
+            start=start if huge else None,
+            slowdown=clock.slowdown,
         )
     clock.add("lp_seconds", time.perf_counter() - t_lp)
+    if huge and not deterministic:
+        # Stage 2's polish (a flow over the placed cases' cells, row checks over every pair) is not timed
+        # by any engine: keep its time out of the MIPs' shares (3 M pairs: ~1 s; the limit was overrun).
+        clock.reserve += HUGE_POLISH_SECONDS_PER_PAIR * comp.n_pairs * clock.slowdown
     incumbent = start
     p_inc = feas.model_p(start)
     score = comp.pweight.astype(float)
     cutoff = -np.inf
     keep = np.zeros(comp.n_pairs, dtype=bool)
-    support = keep
+    support = keep.copy()  # the LP's support (none without an LP); never an alias of `keep`
     if lp is not None:
         bound = min(bound, const + integer_bound(lp.bound))
         notes.append(f"LP relaxation {lp.seconds:.2f}s" + ("" if lp.optimal else " (stopped early)"))
         rounded = feas.greedy(feas.repair(np.nonzero(lp.x > 0.5)[0]))
         if feas.is_feasible(rounded) and feas.model_p(rounded) > p_inc:
             incumbent, p_inc = rounded, feas.model_p(rounded)
+        clock.record(const + p_inc, bound)
         score = lp.reduced_cost
         keep |= lp.x > 1e-6
         support = keep.copy()
@@ -355,14 +438,26 @@ def _lp_guided(
     near = score >= cutoff
     keep |= _best_per_case(comp, score, MIP_PAIRS_PER_CASE) & near
     keep[incumbent] = True
+    must = support.copy()
+    must[incumbent] = True
+    # HiGHS does not stop on time inside presolve and its root LP, so only a MIP it can finish is run; a
+    # neighbourhood too large for the time left (or above MIP_MAX_PAIRS) is trimmed to its best pairs by
+    # reduced cost instead of being skipped (issue 15: at 20k x 8k every restricted MIP used to be skipped).
+    # Deterministic mode: HiGHS's node count is the work limit; the wall-clock limit is only a fuse.
+    fuse = max(60.0, 10 * budget)
+    n_keep = int(keep.sum())
+    limit = fuse if deterministic else _highs_limit(clock, 0.75, n_keep, MIP_SECONDS_PER_PAIR)
+    if not deterministic and (n_keep > MIP_MAX_PAIRS or limit is None):
+        keep = _trim(keep, must, score, _mip_room(clock, 0.75, deterministic))
     sub, kept = restrict(comp, keep)
     notes.append(f"LP rounding P={const + p_inc}, restricted MIP over {sub.n_pairs} pairs")
     stage1 = None
-    # HiGHS does not stop on time inside presolve and its root LP, so only a MIP it can finish is run.
-    # Deterministic mode: HiGHS's node count is the work limit; the wall-clock limit is only a fuse.
-    fuse = max(60.0, 10 * budget)
-    limit = fuse if deterministic else _highs_limit(clock, 0.75, sub.n_pairs, MIP_SECONDS_PER_PAIR)
-    if sub.n_pairs <= MIP_MAX_PAIRS and limit is not None:
+    if limit is None:
+        limit = _highs_limit(clock, 0.75, sub.n_pairs, MIP_SECONDS_PER_PAIR)
+    # Deterministic mode as before: a neighbourhood above MIP_MAX_PAIRS is skipped, not trimmed (HiGHS's
+    # node limit does not bound its wall time: a trimmed 30k-pair MIP kept 20k x 8k busy past 480 s).
+    fits = sub.n_pairs <= MIP_MAX_PAIRS or not deterministic
+    if sub.n_pairs > len(incumbent) and limit is not None and fits:
         t = time.perf_counter()
         nodes = MIP_NODES if deterministic else None
         stage1, _ = solve_mip(sub, presolve=True, time_limit_s=limit, node_limit=nodes)
@@ -373,24 +468,48 @@ def _lp_guided(
         candidate = np.sort(kept[stage1])
         if feas.is_feasible(candidate) and feas.model_p(candidate) > p_inc:
             incumbent, p_inc = candidate, feas.model_p(candidate)
-        # A wider neighbourhood: each unit's 8 best pairs by reduced cost (and each case's 2), so a unit
-        # can change hands between groups where a mix or care row binds (5k benchmark, seed 1: +298,060).
-        # Wall-clock mode only: its HiGHS run is not bounded by a work limit that fits the budget.
-        wide = _best_per_case(comp, score, WIDE_PAIRS_PER_CASE)
-        wide |= _best_per_unit(comp, score, WIDE_PAIRS_PER_UNIT)
-        wide = support | (wide & near)
-        wide[incumbent] = True
-        limit = None if deterministic else _highs_limit(clock, 0.9, int(wide.sum()), MIP_SECONDS_PER_PAIR)
-        if int(wide.sum()) <= MIP_MAX_PAIRS and limit is not None and const + p_inc < bound:
+            clock.record(const + p_inc)
+        # Wider neighbourhoods: each unit's best pairs by reduced cost (and each case's), so a unit can
+        # change hands between groups where a mix or care row binds (5k benchmark, seed 1: +298,060).
+        # Wall-clock mode only: its HiGHS run is not bounded by a work limit that fits the budget. The first
+        # is the one of before (2 per case, 8 per unit, 90 % of the time left); while the gap is above the
+        # target and time is left, wider ones follow (issue 15: use the budget), each trimmed to fit.
+        widths = [(WIDE_PAIRS_PER_CASE, WIDE_PAIRS_PER_UNIT, 0.9)]
+        widths += [
+            (WIDE_PAIRS_PER_CASE * (r + 2), WIDE_PAIRS_PER_UNIT * (r + 2), 0.9) for r in range(IMPROVE_ROUNDS)
+        ]
+        previous = np.zeros(0, dtype=np.int64)
+        for round_, (per_case, per_unit, share) in enumerate(widths):
+            if deterministic or const + p_inc >= bound:
+                break
+            if round_ > 0 and (bound - const - p_inc) <= GAP_TARGET * max(1, bound):
+                break
+            wide = _best_per_case(comp, score, per_case)
+            wide |= _best_per_unit(comp, score, per_unit)
+            wide = support | (wide & near)
+            wide[incumbent] = True
+            limit = _highs_limit(clock, share, int(wide.sum()), MIP_SECONDS_PER_PAIR)
+            if int(wide.sum()) > MIP_MAX_PAIRS or limit is None:
+                held = must.copy()
+                held[incumbent] = True
+                wide = _trim(wide, held, score, _mip_room(clock, share, False))
+                limit = _highs_limit(clock, share, int(wide.sum()), MIP_SECONDS_PER_PAIR)
+            if limit is None or int(wide.sum()) <= len(incumbent):
+                notes.append(f"wider MIP {round_ + 1} skipped: no time left for its root")
+                break
+            if np.array_equal(np.nonzero(wide)[0], previous):
+                break  # no wider than the last one (its neighbourhood is exhausted)
+            previous = np.nonzero(wide)[0]
             wide_sub, wide_kept = restrict(comp, wide)
             t = time.perf_counter()
             found, _ = solve_mip(wide_sub, presolve=True, time_limit_s=limit)
             clock.add("highs_seconds", time.perf_counter() - t)
-            notes.append(f"wider restricted MIP over {wide_sub.n_pairs} pairs")
+            notes.append(f"wider restricted MIP {round_ + 1} over {wide_sub.n_pairs} pairs")
             if found is not None:
                 candidate = np.sort(wide_kept[found])
                 if feas.is_feasible(candidate) and feas.model_p(candidate) > p_inc:
                     incumbent, p_inc = candidate, feas.model_p(candidate)
+                    clock.record(const + p_inc)
             sub, kept = wide_sub, wide_kept
     stage1_seconds = time.perf_counter() - started
     stage1_optimal = const + p_inc >= bound
@@ -443,6 +562,9 @@ def _lp_by_columns(
     budget: float,
     seconds_left: Callable[[], float],
     notes: list[str],
+    *,
+    start: np.ndarray | None = None,
+    slowdown: float = 1.0,
 ) -> tuple[LpResult | None, int]:
     """LP by column generation for problems too big for one LP, with a Lagrangian bound each round.
 
@@ -452,6 +574,14 @@ def _lp_by_columns(
     take). Each round adds, for every unit and every case, its 8 pairs with the largest positive reduced
     cost. Every round's duals give a valid bound over all pairs (lp.bound and lagrangian_bound), so
     stopping early only weakens the bound; with no positive reduced cost left the LP is exact.
+
+    Huge problems (`start` given, > HUGE_PAIRS): 3 first columns per case instead of 8, the incumbent's
+    pairs join them (at 3 M
+    pairs the first LP was below the greedy start without them), rounds add 4 pairs per case and unit
+    instead of 8, the LPs run on HiGHS in wall-clock mode, and the Lagrangian bound (a min-cost flow over
+    all positively priced pairs, 5-9 s at 3 M pairs) is computed only when it fits in the time
+    left (3 M pairs: it takes the first round's bound from 20 % to 10 % above P, where the MIPs
+    gain 0.4 % of P); a round runs only when the last round's time per column says it can finish.
     """
     from services.matcher.solver.lp import integer_bound, lagrangian_bound, solve_stage1_lp
 
@@ -460,15 +590,28 @@ def _lp_by_columns(
     jitter = comp.tiebreak / float(1 << 21)  # a fixed order among equal scores
     held = np.zeros(len(comp.units))
     held[comp.pu[relaxed_match]] = relaxed[relaxed_match]
-    columns = _best_per_case(comp, relaxed - held[comp.pu] + jitter, LP_PAIRS_PER_CASE)
+    per_case = LP_HUGE_PAIRS_PER_CASE if start is not None else LP_PAIRS_PER_CASE
+    columns = _best_per_case(comp, relaxed - held[comp.pu] + jitter, per_case)
     columns |= _best_per_unit(comp, relaxed + jitter, LP_PAIRS_PER_UNIT)
     columns[relaxed_match] = True
+    huge = start is not None
+    if start is not None:
+        columns[start] = True
+    engine = "highs" if huge and not deterministic else "glop"
+    add_per = CG_ADD_PER_CASE_AND_UNIT // 2 if huge else CG_ADD_PER_CASE_AND_UNIT
     best: LpResult | None = None
+    per_column = 0.0  # seconds per column of the last round (huge problems: does the next one fit?)
     for round_ in range(CG_MAX_ROUNDS):
         left = budget * LP_SHARE / CG_MAX_ROUNDS if deterministic else seconds_left() * LP_SHARE
         if not deterministic and left < 0.5 and best is not None:
             break
-        lp = solve_stage1_lp(comp, max(0.2, left), columns, deterministic=deterministic)
+        if huge and not deterministic and best is not None and per_column * int(columns.sum()) > left:
+            # A HiGHS round cut short returns nothing: leave its time to the restricted MIPs instead.
+            notes.append(f"LP round {round_ + 1} skipped: it would not finish in the time left")
+            break
+        t_round = time.perf_counter()
+        lp = solve_stage1_lp(comp, max(0.2, left), columns, deterministic=deterministic, engine=engine)
+        per_column = (time.perf_counter() - t_round) / max(1, int(columns.sum()))
         if lp is None:
             break
         if lp.optimal or best is None:  # a round cut short has a poor primal; round the last finished one
@@ -478,15 +621,39 @@ def _lp_by_columns(
             bound = min(bound, const + integer_bound(lp.bound))
             notes.append(f"LP round {round_ + 1}: {int(columns.sum())} pairs, bound {bound} (all priced)")
             break
-        bound = min(bound, const + integer_bound(min(lp.bound, lagrangian_bound(comp, lp.duals))))
+        lagrangian_fits = LAGRANGIAN_SECONDS_PER_PAIR * comp.n_pairs * slowdown <= 0.9 * seconds_left()
+        if not huge or deterministic or lagrangian_fits:
+            bound = min(bound, const + integer_bound(min(lp.bound, lagrangian_bound(comp, lp.duals))))
+        else:
+            bound = min(bound, const + integer_bound(lp.bound))
         notes.append(f"LP round {round_ + 1}: {int(columns.sum())} pairs, bound {bound}")
         if lp.optimal and bound - (const + lp.objective) <= CG_CLOSE_ENOUGH * max(1, bound):
             break  # the LP over these columns is within 0.001 % of the bound: more rounds cannot gain
         price = np.where(improving, lp.reduced_cost, -np.inf)
-        add = _best_per_unit(comp, price, CG_ADD_PER_CASE_AND_UNIT)
-        add |= _best_per_case(comp, price, CG_ADD_PER_CASE_AND_UNIT)
+        add = _best_per_unit(comp, price, add_per)
+        add |= _best_per_case(comp, price, add_per)
         columns |= add & improving
     return best, bound
+
+
+def _mip_room(clock: Clock, share: float, deterministic: bool) -> int:
+    """How many pairs a restricted MIP may have: MIP_MAX_PAIRS, and its root (estimated) in half its time."""
+    if deterministic:
+        return MIP_MAX_PAIRS
+    seconds = clock.left() * share - HIGHS_LATE_STOP_SECONDS * clock.slowdown
+    return max(0, min(MIP_MAX_PAIRS, int(0.5 * seconds / (MIP_SECONDS_PER_PAIR * clock.slowdown))))
+
+
+def _trim(mask: np.ndarray, must: np.ndarray, score: np.ndarray, room: int) -> np.ndarray:
+    """`mask` cut to `room` pairs: every `must` pair, then the others by score (ties by index)."""
+    if int(mask.sum()) <= room:
+        return mask
+    out = mask & must
+    extra = np.nonzero(mask & ~must)[0]
+    left = room - int(out.sum())
+    if left > 0:
+        out[extra[np.argsort(-score[extra], kind="stable")[:left]]] = True
+    return out
 
 
 def _best_per_unit(comp: Compiled, score: np.ndarray, k: int) -> np.ndarray:
@@ -501,7 +668,8 @@ def _best_per_case(comp: Compiled, score: np.ndarray, k: int) -> np.ndarray:
 
 def _best_per(owner: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
     """Mask of the k highest-scoring pairs of each owner (case or unit index per pair)."""
-    order = np.lexsort((-score, owner))
+    by_score = np.argsort(-score, kind="stable")  # = np.lexsort((-score, owner)), with a radix sort on owner
+    order = by_score[stable_argsort(owner[by_score])]
     owners_sorted = owner[order]
     rank = np.arange(len(order)) - np.searchsorted(owners_sorted, owners_sorted, side="left")
     keep = np.zeros(len(owner), dtype=bool)

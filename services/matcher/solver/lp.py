@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from ortools.linear_solver.python import model_builder_helper as mbh
 
 from schemas.problem import SHARE_SCALE
+from services.matcher.solver.arrays import stable_argsort
 from services.matcher.solver.compile import Compiled
 from services.matcher.solver.mix import MixRow
 
@@ -103,56 +104,68 @@ def stage1_matrix(comp: Compiled) -> Matrix:
 
 
 def _build_stage1_matrix(comp: Compiled) -> Matrix:
+    """Assembled row by row straight into CSR arrays (no COO triplets: at 3 M pairs and 20 M non-zeros
+    the COO route took 10 s and three times the memory)."""
     n, nq = comp.n_pairs, len(comp.quota_rows)
     n_c, n_u = len(comp.cases), len(comp.units)
-    rows = [comp.pc, n_c + comp.pu]
-    cols = [np.arange(n), np.arange(n)]
-    vals = [np.ones(n), np.ones(n)]
+    by_case = stable_argsort(comp.pc)
+    by_unit = stable_argsort(comp.pu)
+    lengths = [np.bincount(comp.pc, minlength=n_c), np.bincount(comp.pu, minlength=n_u)]
+    cols: list[np.ndarray] = [by_case, by_unit]
+    vals: list[np.ndarray] = [np.ones(2 * n)]
     rhs = [np.ones(n_c + n_u)]
-    r = n_c + n_u
+
+    def add_row(parts: list[tuple[np.ndarray, float | np.ndarray]], limit: float) -> None:
+        lengths.append(np.array([sum(len(p) for p, _ in parts)]))
+        for pairs, value in parts:
+            cols.append(pairs)
+            vals.append(np.broadcast_to(np.asarray(value, dtype=float), (len(pairs),)))
+        rhs.append(np.array([limit]))
+
     for row in comp.care_rows:
-        rows.append(np.full(len(row.pairs), r))
-        cols.append(row.pairs)
-        vals.append(np.ones(len(row.pairs)))
-        rhs.append(np.array([row.cap], dtype=float))
-        r += 1
+        add_row([(row.pairs, 1.0)], float(row.cap))
     for mix_row in comp.mix_rows:  # scaled by 1/10000 for the LP's numerics
         s = mix_row.share / SHARE_SCALE
-        rows += [np.full(len(mix_row.pairs_g), r), np.full(len(mix_row.pairs_other), r)]
-        cols += [mix_row.pairs_g, mix_row.pairs_other]
-        vals += [np.full(len(mix_row.pairs_g), 1 - s), np.full(len(mix_row.pairs_other), -s)]
-        rhs.append(np.array([mix_row.room / SHARE_SCALE]))
-        r += 1
+        add_row([(mix_row.pairs_g, 1 - s), (mix_row.pairs_other, -s)], mix_row.room / SHARE_SCALE)
     for i, q in enumerate(comp.quota_rows):  # z_q − Σ size·x ≤ 0
-        rows += [np.full(len(q.pairs), r), np.array([r])]
-        cols += [q.pairs, np.array([n + i])]
-        vals += [-q.sizes.astype(float), np.array([1.0])]
-        rhs.append(np.zeros(1))
-        r += 1
+        add_row([(q.pairs, -q.sizes.astype(float)), (np.array([n + i]), 1.0)], 0.0)
     for mix_row in comp.mix_rows:
         g, o = mix_row.pairs_g, mix_row.pairs_other
         for coef_g, coef_o, limit in mix_hull_cuts(comp, mix_row):
-            rows += [np.full(len(g), r), np.full(len(o), r)]
-            cols += [g, o]
-            vals += [np.full(len(g), float(coef_g)), np.full(len(o), -float(coef_o))]
-            rhs.append(np.array([float(limit)]))
-            r += 1
-    a = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, n + nq))
+            add_row([(g, float(coef_g)), (o, -float(coef_o))], float(limit))
+    indptr = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64)
+    # Straight into the index type: an int64 copy first cost 400 MB more at the peak at 7 M pairs.
+    indices = np.concatenate(cols, dtype=np.int32 if n + nq < 2**31 else np.int64, casting="same_kind")
+    data = np.concatenate(vals)
+    a = sp.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, n + nq))
+    a.has_sorted_indices = False
+    a.sort_indices()
     obj = np.concatenate([comp.pweight.astype(float), np.full(nq, float(comp.bonus))])
     ub = np.concatenate([np.ones(n), np.array([q.cap for q in comp.quota_rows], dtype=float)])
     return a, np.concatenate(rhs), obj, ub
 
 
 def solve_stage1_lp(
-    comp: Compiled, time_limit_s: float, columns: np.ndarray | None = None, *, deterministic: bool = False
+    comp: Compiled,
+    time_limit_s: float,
+    columns: np.ndarray | None = None,
+    *,
+    deterministic: bool = False,
+    engine: str = "glop",
 ) -> LpResult | None:
-    """The LP over all pairs, or over `columns` only (a bool mask over pairs); the bound covers all pairs."""
+    """The LP over all pairs, or over `columns` only (a bool mask over pairs); the bound covers all pairs.
+
+    `engine="highs"`: HiGHS's dual simplex (scipy) instead of GLOP — measured 2.3-2.6 x faster on the
+    column-generation LPs at 3 M pairs (136k-221k columns); wall-clock mode only (its limit is a clock).
+    """
     started = time.perf_counter()
     a, b, obj, ub = stage1_matrix(comp)
     if columns is None:
         cols = np.arange(len(obj))
     else:
         cols = np.concatenate([np.nonzero(columns)[0], np.arange(comp.n_pairs, len(obj))])
+    if engine == "highs" and not deterministic:
+        return _highs_lp(comp, a, b, obj, ub, cols, time_limit_s, started)
     helper = mbh.ModelBuilderHelper()
     fill: Any = (
         helper.fill_model_from_sparse_data
@@ -171,7 +184,7 @@ def solve_stage1_lp(
     x[cols] = np.clip(np.asarray(solver.variable_values(), dtype=float), 0.0, None)
     y = np.clip(np.asarray(solver.dual_values(), dtype=float), 0.0, None)
     rc = obj - a.T @ y
-    bound = float(y @ b + np.maximum(rc, 0.0) @ ub)
+    bound = dual_bound(comp, y, b, rc, ub)
     return LpResult(
         x=x[: comp.n_pairs],
         reduced_cost=rc[: comp.n_pairs],
@@ -181,6 +194,75 @@ def solve_stage1_lp(
         optimal=solver.status() == mbh.SolveStatus.OPTIMAL,
         duals=y,
     )
+
+
+def _highs_lp(
+    comp: Compiled,
+    a: sp.csr_matrix,
+    b: np.ndarray,
+    obj: np.ndarray,
+    ub: np.ndarray,
+    cols: np.ndarray,
+    time_limit_s: float,
+    started: float,
+) -> LpResult | None:
+    from scipy.optimize import linprog
+
+    res = linprog(
+        -obj[cols],
+        A_ub=a[:, cols].tocsr(),
+        b_ub=b,
+        bounds=np.c_[np.zeros(len(cols)), ub[cols]],
+        method="highs-ds",
+        options={"time_limit": max(0.05, time_limit_s)},
+    )
+    if res.x is None or res.ineqlin is None:
+        return None
+    x = np.zeros(len(obj))
+    x[cols] = np.clip(np.asarray(res.x, dtype=float), 0.0, None)
+    y = np.clip(-np.asarray(res.ineqlin.marginals, dtype=float), 0.0, None)
+    rc = obj - a.T @ y
+    bound = dual_bound(comp, y, b, rc, ub)
+    return LpResult(
+        x=x[: comp.n_pairs],
+        reduced_cost=rc[: comp.n_pairs],
+        bound=bound,
+        objective=float(-res.fun),
+        seconds=time.perf_counter() - started,
+        optimal=bool(res.status == 0),
+        duals=y,
+    )
+
+
+def dual_bound(comp: Compiled, y: np.ndarray, b: np.ndarray, rc: np.ndarray, ub: np.ndarray) -> float:
+    """Weak duality for duals `y` ≥ 0 (reduced costs `rc`): the best of three valid dual points.
+
+    Adding every positive reduced cost (`y·b + Σ max(0, rc)·ub`) is valid but weak when the LP saw only
+    some of the pairs. With the side rows' duals kept, the case and unit duals can be re-fitted: each
+    unit's dual set to the largest value left for it by its pairs given the case duals, then each case's
+    given those unit duals (or cases first) — again a dual feasible point, counting one pair per unit
+    instead of every pair (issue 15, 3 M pairs, first column-generation round: 1.85e11 -> 4.39e9 with P
+    3.86e9, in 0.13 s; the Lagrangian bound reached 4.08e9 in 4-5 s).
+    """
+    n, n_c, n_u = comp.n_pairs, len(comp.cases), len(comp.units)
+    positive = np.maximum(rc, 0.0)
+    every = float(y @ b + positive @ ub)
+    if n == 0:
+        return every
+    side = float(y[n_c + n_u :] @ b[n_c + n_u :]) + float(positive[n:] @ ub[n:])
+    y_case, y_unit = y[:n_c], y[n_c : n_c + n_u]
+    value = rc[:n] + y_case[comp.pc] + y_unit[comp.pu]  # the pair's value with the side rows priced out
+
+    def refit(first: np.ndarray, first_of: np.ndarray, n_second: int, second_of: np.ndarray) -> float:
+        second = np.zeros(n_second)
+        np.maximum.at(second, second_of, np.maximum(value - first[first_of], 0.0))
+        again = np.zeros(len(first))
+        np.maximum.at(again, first_of, np.maximum(value - second[second_of], 0.0))
+        return float(second.sum() + again.sum())
+
+    units_first = refit(y_case, comp.pc, n_u, comp.pu)
+    cases_first = refit(y_unit, comp.pu, n_c, comp.pc)
+    return min(every, side + units_first, side + cases_first)
 
 
 def integer_bound(value: float) -> int:

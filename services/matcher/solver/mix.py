@@ -233,15 +233,26 @@ def unplaced_blocked(
     pu: np.ndarray,
 ) -> np.ndarray:
     """Among the `free` pairs, those of a group member where one more would break the rule."""
-    free = free.copy()
     hits = np.zeros(len(pc), dtype=bool)
+    at = np.nonzero(free)[0]  # only the free pairs are looked at (3 M eligible pairs: 4.7 s before)
+    pu = pu[at]
+    groups_of = c_group[pc[at]]
+    place_of: dict[str, np.ndarray] = {}
+    free = np.ones(len(at), dtype=bool)
+    sub_hits = np.zeros(len(at), dtype=bool)
+    members: dict[tuple[str, ...], np.ndarray] = {}
     for m in mix:
         if m.allows(1, 1):
             continue
-        at_place = where.of_unit[m.scope][pu] == where.code[m.scope].get(m.place, -2)
-        hit = free & at_place & in_groups(c_group[pc], m.groups)
-        hits |= hit
+        if m.scope not in place_of:
+            place_of[m.scope] = where.of_unit[m.scope][pu]
+        key = tuple(m.groups)
+        if key not in members:
+            members[key] = in_groups(groups_of, m.groups)
+        hit = free & (place_of[m.scope] == where.code[m.scope].get(m.place, -2)) & members[key]
+        sub_hits |= hit
         free &= ~hit
+    hits[at] = sub_hits
     return hits
 
 

@@ -8,36 +8,32 @@ from services.matcher.solver.compile import Compiled
 
 
 class _Memberships:
-    """The rows each pair belongs to; most pairs belong to none, so only the others are stored."""
+    """The rows each pair belongs to, as compressed rows (a dict of lists cost 6 s at 3 M pairs)."""
 
-    def __init__(self, rows: list[np.ndarray]) -> None:
-        self._rows: dict[int, list[int]] = {}
-        if not rows or not any(len(r) for r in rows):
+    def __init__(self, rows: list[np.ndarray], n_pairs: int) -> None:
+        sizes = [len(r) for r in rows]
+        if not rows or not any(sizes):
+            self._ptr: list[int] = [0] * (n_pairs + 1)
+            self._ids: list[int] = []
             return
         pairs = np.concatenate(rows)
-        ids = np.repeat(np.arange(len(rows)), [len(r) for r in rows])
+        ids = np.repeat(np.arange(len(rows)), sizes)
         order = np.argsort(pairs, kind="stable")  # stable: each pair's rows stay in ascending order
-        pairs, ids = pairs[order], ids[order]
-        cuts = np.flatnonzero(np.diff(pairs)) + 1
-        starts = np.r_[0, cuts]
-        ends = np.r_[cuts, len(pairs)]
-        ids_list = ids.tolist()
-        self._rows = {
-            k: ids_list[a:b]
-            for k, a, b in zip(pairs[starts].tolist(), starts.tolist(), ends.tolist(), strict=True)
-        }
+        self._ids = ids[order].tolist()
+        self._ptr = np.r_[0, np.cumsum(np.bincount(pairs, minlength=n_pairs))].tolist()
 
-    def __getitem__(self, pair: int) -> list[int] | tuple[()]:
-        return self._rows.get(pair, ())
+    def __getitem__(self, pair: int) -> list[int]:
+        return self._ids[self._ptr[pair] : self._ptr[pair + 1]]
 
 
 class Feasibility:
     def __init__(self, comp: Compiled) -> None:
         self.comp = comp
         self.care_cap = [row.cap for row in comp.care_rows]
-        self.care_of = _Memberships([row.pairs for row in comp.care_rows])
-        self.mix_g_of = _Memberships([row.pairs_g for row in comp.mix_rows])
-        self.mix_o_of = _Memberships([row.pairs_other for row in comp.mix_rows])
+        n = comp.n_pairs
+        self.care_of = _Memberships([row.pairs for row in comp.care_rows], n)
+        self.mix_g_of = _Memberships([row.pairs_g for row in comp.mix_rows], n)
+        self.mix_o_of = _Memberships([row.pairs_other for row in comp.mix_rows], n)
         self.mix_coef_g = [row.coef_g for row in comp.mix_rows]
         self.mix_coef_o = [row.coef_other for row in comp.mix_rows]
         self.mix_room = [row.room for row in comp.mix_rows]
@@ -120,15 +116,30 @@ class Feasibility:
         unit_used[comp.pu[chosen]] = True
         order = np.lexsort((-comp.fit, -comp.pweight))
         free = ~case_used[comp.pc] & ~unit_used[comp.pu]
-        for k in order[free[order]].tolist():
-            c, u = comp.pc[k], comp.pu[k]
-            if case_used[c] or unit_used[u]:
+        candidates = order[free[order]]
+        # Python lists in the loop: numpy scalar indexing per pair cost seconds at 3 M pairs.
+        case_free, unit_free = (~case_used).tolist(), (~unit_used).tolist()
+        units_left = int(unit_free.count(True))
+        care_of, mix_g_of, cap, coef_g, room = (
+            self.care_of,
+            self.mix_g_of,
+            self.care_cap,
+            self.mix_coef_g,
+            self.mix_room,
+        )
+        for k, c, u in zip(
+            candidates.tolist(), comp.pc[candidates].tolist(), comp.pu[candidates].tolist(), strict=True
+        ):
+            if units_left == 0:
+                break
+            if not (case_free[c] and unit_free[u]):
                 continue
-            if any(care[r] + 1 > self.care_cap[r] for r in self.care_of[k]):
+            if any(care[r] + 1 > cap[r] for r in care_of[k]):
                 continue
-            if any(lhs[r] + self.mix_coef_g[r] > self.mix_room[r] for r in self.mix_g_of[k]):
+            if any(lhs[r] + coef_g[r] > room[r] for r in mix_g_of[k]):
                 continue
-            case_used[c] = unit_used[u] = True
+            case_free[c] = unit_free[u] = False
+            units_left -= 1
             current.append(k)
             self._count(k, care, lhs, 1)
         return np.array(sorted(current), dtype=np.int64)

@@ -106,6 +106,7 @@ def build_result(
         run.notes.append("engine solution failed the final check; reporting the pins alone")
     p = ev.p
     bound = max(p, run.bound)
+    clock.record(p, bound)
     if status == "OPTIMAL" and bound != p:
         status = "FEASIBLE"
     slots = {(c.area, c.care_type): c.slots for c in problem.care_capacity}
@@ -150,6 +151,8 @@ def build_result(
         "seed": params.seed,
         "deterministic": params.deterministic,
     }
+    if clock.progress:  # (seconds, best P, best bound) whenever one improved: time to a given gap
+        stats["progress"] = [list(point) for point in clock.progress]
     if run.notes:
         stats["notes"] = run.notes
     return {

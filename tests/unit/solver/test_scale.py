@@ -1,0 +1,109 @@
+"""Issue 15 (the largest regions): the huge-problem route on small problems forced onto it, the trimmed
+restricted MIPs, the progress points behind the benchmark's time-to-gap, and the array helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.solver import densify, time_to_gap
+from devstack.generate import eligible_pair_count, generate_problem
+from services.matcher.solver import engine as engine_module
+from services.matcher.solver import solve_problem
+from services.matcher.solver.arrays import stable_argsort
+from services.matcher.solver.engine import _trim
+from tests.support.checker import check_result
+from tests.unit.solver._instances import region_problem
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "dtype"),
+    [(0, 50_000, np.int64), (-1, 300, np.int64), (0, 1 << 40, np.int64), (0, 200, np.int32)],
+)
+def test_stable_argsort_is_numpys_stable_argsort(low: int, high: int, dtype: type) -> None:
+    keys = np.random.default_rng(3).integers(low, high, 20_000).astype(dtype)
+    assert np.array_equal(stable_argsort(keys), np.argsort(keys, kind="stable"))
+
+
+def test_trim_keeps_the_required_pairs_and_then_the_best_by_score() -> None:
+    mask = np.array([1, 1, 1, 1, 1, 0], dtype=bool)
+    must = np.array([0, 0, 0, 0, 1, 0], dtype=bool)
+    score = np.array([5.0, 9.0, 1.0, 9.0, -7.0, 100.0])
+    assert np.nonzero(_trim(mask, must, score, 3))[0].tolist() == [1, 3, 4]  # ties by index
+    assert np.array_equal(_trim(mask, must, score, 10), mask)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_huge_route_is_feasible_and_its_bound_holds(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Sparse relaxation with the cheap bound, column generation on HiGHS with the incumbent among the
+    # first columns, trimmed MIPs: forced on a problem small enough to know its optimum.
+    p = region_problem(80, 30, seed)
+    exact = solve_problem(p, workers=2, time_limit_s=20)
+    assert exact["status"] == "OPTIMAL"
+    for name in ("EXACT_MODEL_MAX_PAIRS", "PROOF_MAX_PAIRS", "HUGE_PAIRS", "FULL_LP_MAX_PAIRS"):
+        monkeypatch.setattr(engine_module, name, 10)
+    monkeypatch.setattr(engine_module, "MIP_MAX_PAIRS", 40)  # every restricted MIP is trimmed
+    large = solve_problem(p, workers=2, time_limit_s=5)
+    assert large["stats"]["engine"] == "lp_guided"
+    assert check_result(p, large) == []
+    obj = large["objective"]
+    assert obj["priority"] <= exact["objective"]["priority"] <= obj["priority_bound"]
+
+
+def test_progress_points_only_improve_and_end_at_the_result() -> None:
+    p = region_problem(80, 30, 1)
+    result = solve_problem(p, workers=2, time_limit_s=5)
+    progress = result["stats"]["progress"]
+    assert progress
+    times, ps, bounds = (list(column) for column in zip(*progress, strict=True))
+    assert times == sorted(times)
+    assert ps == sorted(ps) and bounds == sorted(bounds, reverse=True)
+    assert all(b >= q for q, b in zip(ps, bounds, strict=True))
+    assert (ps[-1], bounds[-1]) == (result["objective"]["priority"], result["objective"]["priority_bound"])
+
+
+def test_time_to_gap_reads_the_first_point_within_each_mark() -> None:
+    progress = [[1.0, 90, 100], [2.0, 99, 100], [3.5, 999, 1000], [4.0, 1000, 1000]]
+    assert time_to_gap(progress) == {
+        "seconds_to_1pct": 2.0,
+        "seconds_to_0.5pct": 3.5,
+        "seconds_to_0.1pct": 3.5,
+    }
+    assert time_to_gap([[1.0, 1, 100]])["seconds_to_1pct"] is None
+
+
+def test_densify_widens_municipalities_and_keeps_the_file_valid() -> None:
+    plain = generate_problem(300, 120, 5, "region")
+    dense = densify(generate_problem(300, 120, 5, "region"), 2, 5)
+    assert eligible_pair_count(dense) > eligible_pair_count(plain)
+    for before, after in zip(plain["cases"], dense["cases"], strict=True):
+        assert set(before["municipalities"]) <= set(after["municipalities"])
+    result = solve_problem(dense, workers=2, time_limit_s=3)
+    assert result["status"] in ("OPTIMAL", "FEASIBLE")
+    assert check_result(dense, result) == []
+
+
+@pytest.mark.parametrize("seed", [11, 13])
+def test_the_refitted_dual_bound_holds_for_arbitrary_multipliers(seed: int) -> None:
+    from schemas.problem import validate_problem
+    from services.matcher.solver.compile import compile_problem
+    from services.matcher.solver.engine import constant_p
+    from services.matcher.solver.lp import dual_bound, solve_stage1_lp, stage1_matrix
+
+    p = region_problem(40, 16, seed)
+    best = solve_problem(p, workers=2, time_limit_s=20)
+    assert best["status"] == "OPTIMAL"
+    parsed, _ = validate_problem(p)
+    comp = compile_problem(parsed)
+    model_optimum = best["objective"]["priority"] - constant_p(comp)
+    a, b, obj, ub = stage1_matrix(comp)
+    part = np.zeros(comp.n_pairs, dtype=bool)
+    part[::3] = True
+    lp = solve_stage1_lp(comp, 10, part, engine="highs")
+    assert lp is not None and lp.bound >= model_optimum - 1e-6
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        y = lp.duals * rng.uniform(0, 2, len(lp.duals)) + rng.exponential(1000, len(lp.duals)) * (
+            rng.random(len(lp.duals)) < 0.3
+        )
+        assert dual_bound(comp, y, b, obj - a.T @ y, ub) >= model_optimum - 1e-6
