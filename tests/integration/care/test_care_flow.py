@@ -258,6 +258,13 @@ async def stack(
         group_id=settings.group_id,
         on_applied=runtime.events_committed,
     )
+    # Both groups start where the test starts, not at what earlier tests left on the shared broker.
+    from services.matcher.adapters.consumer import TOPICS as MATCHER_TOPICS
+    from services.notifier.adapters.consumer import TOPICS as NOTIFIER_TOPICS
+    from tests.support.kafka_support import start_group_at_end
+
+    await start_group_at_end(kafka_bootstrap, matcher.settings.consumer_group, MATCHER_TOPICS)
+    await start_group_at_end(kafka_bootstrap, settings.group_id, NOTIFIER_TOPICS)
     await matcher.start()
     await runtime.start(migrate=False)
     await broker.start()

@@ -22,12 +22,14 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from devstack.webhook_receiver import WebhookReceiver, for_regions
 from schemas.topics import DECISIONS, OFFER_RESPONSES, OFFERS, POOL, PROPOSALS
+from services.notifier.adapters.consumer import TOPICS as NOTIFIER_TOPICS
 from services.notifier.adapters.consumer import register_consumer
 from services.notifier.adapters.expiry import ExpiryLoop
 from services.notifier.bootstrap import NotifierRuntime, build_runtime
 from services.notifier.core.offers import offer_id_for
 from services.notifier.core.signing import new_secret
 from services.notifier.settings import NotifierSettings
+from tests.support.kafka_support import start_group_at_end
 from tests.support.matcher_support import TopicWatcher, produce, wait_until
 from tests.support.notifier_support import (
     CARE,
@@ -121,6 +123,8 @@ async def notifier(
         group_id=settings.group_id,
         on_applied=runtime.events_committed,
     )
+    # The fresh group starts where the test starts, not at what earlier tests left on the shared broker.
+    await start_group_at_end(kafka_bootstrap, settings.group_id, NOTIFIER_TOPICS)
     await runtime.start(migrate=False)
     await broker.start()
     try:
