@@ -429,7 +429,7 @@ def _municipality_of(problem: dict[str, Any], proposal: dict[str, Any], case: di
 
 
 def _home_for(case: dict[str, Any], municipality: str) -> dict[str, Any]:
-    """A flex home that keeps DOMAIN.md's hard rules 1-6 for this household."""
+    """A flex home that keeps DOMAIN.md's hard rules 1-6 for this household, open to its group only."""
     rent = 500 if case.get("max_rent") is None else min(500, int(case["max_rent"]))
     return {
         "id": f"U-care-demo-{uuid.uuid4().hex[:6]}",
@@ -440,6 +440,9 @@ def _home_for(case: dict[str, Any], municipality: str) -> dict[str, Any]:
         "rent": rent,
         "wheelchair": bool(case.get("wheelchair")),
         "step_free": bool(case.get("step_free")),
+        # Meant for this household's group only (a flex home for, say, institution leavers): without it a
+        # more urgent household of another group without care needs took the new home in the demo.
+        "allowed_groups": [case["group"]],
     }
 
 
