@@ -522,7 +522,7 @@ async def _report_care_elsewhere(
                 "care.capacity.set",
                 {
                     "region": region,
-                    "area": home["neighbourhood"],
+                    "area": area,
                     "care_type": need,
                     "slots": 2,
                     "provider": "wijkmatch-demo",
@@ -532,6 +532,12 @@ async def _report_care_elsewhere(
                 time=datetime.now(UTC),
             )
             for need in proposal["care_needs"]
+            # A placement draws a slot from every entry covering the home: its neighbourhood's and, where
+            # the region has one, its municipality's (DOMAIN.md rule 7), so both get the new places (the
+            # demo's catch-all provider reports no other care: these are its only places there).
+            for area in (home["neighbourhood"], home["municipality"])
+            if area == home["neighbourhood"]
+            or any(e["area"] == area and e["care_type"] == need for e in problem.get("care_capacity") or [])
         ]
         producer = make_producer(bootstrap)
         await producer.start()
@@ -542,8 +548,8 @@ async def _report_care_elsewhere(
         finally:
             await producer.stop()
         say(
-            f"provider wijkmatch-demo reports a place for {', '.join(proposal['care_needs'])} care in "
-            f"{home['neighbourhood']} (where home {home['id']} is vacant)"
+            f"provider wijkmatch-demo reports places for {', '.join(proposal['care_needs'])} care in "
+            f"{home['neighbourhood']} (where home {home['id']} is vacant) and its municipality"
         )
         return str(home["neighbourhood"])
     say(f"case {proposal['case']} is in none of the last {len(rounds)} rounds' problems")
