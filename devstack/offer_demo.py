@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 
 from devstack.webhook_receiver import Received, WebhookReceiver, describe
-from schemas.events import make_event
-from schemas.topics import CARE_CAPACITY, DECISIONS, VACANCIES
+from schemas.events import TOPIC_OF_TYPE, make_event
+from schemas.topics import DECISIONS
 from services.platform.kafka import make_producer
 
 RECEIVER_PORT = 9400
@@ -507,6 +507,22 @@ async def _report_care_elsewhere(
             # corporation), shaped for the household, in a neighbourhood of its own.
             say(f"no vacant home outside {', '.join(sorted(refused_hoods))} suits case {proposal['case']}")
             home = _home_for(household, _municipality_of(problem, proposal, household))
+            # Its neighbourhood is new to the region: the region office registers it first (a home in a
+            # neighbourhood the problem does not know would break every mix limit).
+            events.append(
+                make_event(
+                    "neighbourhood.set",
+                    {
+                        "region": region,
+                        "code": home["neighbourhood"],
+                        "municipality": home["municipality"],
+                        "households": 1200,
+                    },
+                    source="urn:wijkmatch:demo-feed",
+                    id=str(uuid.uuid4()),
+                    time=datetime.now(UTC),
+                )
+            )
             events.append(
                 make_event(
                     "vacancy.published",
@@ -543,7 +559,7 @@ async def _report_care_elsewhere(
         await producer.start()
         try:  # the care capacity first, so the round that sees the new home also sees its care
             for event in sorted(events, key=lambda e: e["type"] != "nl.wijkmatch.care.capacity.set"):
-                topic = CARE_CAPACITY if event["type"].endswith("care.capacity.set") else VACANCIES
+                topic = TOPIC_OF_TYPE[event["type"]]
                 await producer.send_and_wait(topic, json.dumps(event).encode(), key=region.encode())
         finally:
             await producer.stop()
