@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from devstack import samples
 from services.intake.settings import IntakeSettings
 from services.platform.db import create_engine
+from tests.support.kafka_support import high_watermarks
 
 
 @pytest.fixture
@@ -156,36 +157,6 @@ INTAKE_TOPICS = (
     "wijkmatch.care-capacity.v1",
     "wijkmatch.reference.v1",
 )
-
-
-async def high_watermarks(
-    bootstrap: str, partitions: Iterable[TopicPartition], timeout_s: float = 30.0
-) -> dict[TopicPartition, int]:
-    """The end of each partition as a fetch reports it (the high watermark).
-
-    Not `end_offsets()`: the bundled broker under-reports it (ListOffsets) after a produce that put
-    several records on one partition — 29 records, end offset 1 (issue 12) — so a test waiting for a
-    consumer to reach it stopped early and could pass for the wrong reason. A fetch from just before
-    that reported end carries the true high watermark."""
-    wanted = list(dict.fromkeys(partitions))
-    if not wanted:
-        return {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
-    await consumer.start()
-    try:
-        consumer.assign(wanted)
-        reported = await consumer.end_offsets(wanted)
-        for tp in wanted:
-            consumer.seek(tp, max(reported[tp] - 1, 0))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while any(consumer.highwater(tp) is None for tp in wanted):
-            if loop.time() > deadline:
-                raise AssertionError(f"no fetch reported the high watermarks of {wanted} in {timeout_s}s")
-            await consumer.getmany(timeout_ms=100)
-        return {tp: int(consumer.highwater(tp)) for tp in wanted}  # type: ignore[arg-type]
-    finally:
-        await consumer.stop()
 
 
 async def end_offsets(bootstrap: str, topics: Iterable[str] = INTAKE_TOPICS) -> dict[TopicPartition, int]:
