@@ -16,8 +16,13 @@ from schemas.envelope import deterministic_id
 from schemas.events import CareClaimed, CareExpired, CareRequested, MatchApproved, make_event
 from schemas.topics import CARE_REQUESTS
 from services.notifier.adapters import metrics
-from services.notifier.adapters.repository import Outcome, make_offer_for, schedule_deliveries
-from services.notifier.adapters.tables import SCHEMA, care_gates, care_requests, proposal_cancellations
+from services.notifier.adapters.repository import (
+    Outcome,
+    make_offer_for,
+    proposal_cancelled,
+    schedule_deliveries,
+)
+from services.notifier.adapters.tables import SCHEMA, care_gates, care_requests
 from services.notifier.core import care as core
 from services.notifier.core.offers import ResponsePeriods
 from services.platform.outbox import enqueue
@@ -29,13 +34,6 @@ WAITING, OFFERED, GATE_CANCELLED = "waiting", "offered", "cancelled"
 
 def _event_id(request_id: str, short_type: str) -> str:
     return deterministic_id("wijkmatch.notifier.care", request_id, short_type)
-
-
-async def _cancelled(session: AsyncSession, proposal_id: str) -> bool:
-    query = select(proposal_cancellations.c.proposal_id).where(
-        proposal_cancellations.c.proposal_id == proposal_id
-    )
-    return (await session.execute(query)).first() is not None
 
 
 async def _gate(session: AsyncSession, proposal_id: str) -> dict[str, Any] | None:
@@ -102,7 +100,7 @@ async def on_claimed(
     session: AsyncSession, claim: CareClaimed, now: datetime, periods: ResponsePeriods, source: str
 ) -> Outcome:
     """care.claimed -> one care request to the named provider (+ care.requested, + its webhook)."""
-    if await _cancelled(session, claim.proposal_id):
+    if await proposal_cancelled(session, claim.proposal_id):
         return Outcome(False, "proposal_cancelled")
     await _ensure_gate(
         session,

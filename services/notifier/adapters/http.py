@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -146,8 +146,12 @@ def create_api(
     async def openapi() -> JSONResponse:
         return JSONResponse(api.openapi())
 
-    @api.post("/v1/offer-responses", status_code=202, summary="Answer an offer (offer.accepted / declined)")
-    async def answer(request: Request) -> Any:
+    async def admit(
+        request: Request, validate: Callable[[bytes], Any], *, count_oversized: bool
+    ) -> Response | tuple[Any, dict[str, Any], Any]:
+        """What both answer endpoints check first, in this order: the organisation's API key (401), its
+        rate limit (429), the body's size (413), the event's admission (422) and that the key's
+        organisation is the event's sender (403). (organisation, envelope, data), or the error answer."""
         org = organisation_of(request)
         wait_s = rate_limiter.take(org.id, monotonic()) if rate_limiter is not None else 0.0
         if wait_s > 0:
@@ -155,9 +159,10 @@ def create_api(
             return _error(429, "rate limit exceeded", {"Retry-After": str(max(1, math.ceil(wait_s)))})
         body = await read_bounded_body(request)
         if body is None:
-            metrics.ANSWERS.labels("invalid").inc()
+            if count_oversized:
+                metrics.ANSWERS.labels("invalid").inc()
             return _error(413, f"the body is larger than {MAX_VALUE_BYTES} bytes (1 MiB)")
-        verdict = validate_answer(body)
+        verdict = validate(body)
         if isinstance(verdict, dict):
             metrics.ANSWERS.labels("invalid").inc()
             return JSONResponse(verdict, status_code=422)
@@ -165,6 +170,14 @@ def create_api(
         if sender.id != org.id:
             metrics.ANSWERS.labels("forbidden").inc()
             return _error(403, f"this API key belongs to {org.id}; it may not send as that source")
+        return org, envelope, data
+
+    @api.post("/v1/offer-responses", status_code=202, summary="Answer an offer (offer.accepted / declined)")
+    async def answer(request: Request) -> Any:
+        admitted = await admit(request, validate_answer, count_oversized=True)
+        if isinstance(admitted, Response):
+            return admitted
+        org, envelope, data = admitted
         async with sessions() as session, session.begin():
             offer = await offer_row(session, data.offer_id, lock=True)
             check = check_answer(offer=offer, organisation=org.id, data=data.model_dump(), now=clock())
@@ -208,22 +221,10 @@ def create_api(
         """A care provider confirms or declines one of its own care requests (issue 16): the same API
         keys, admission and organisation checks as /v1/offer-responses; another provider's request or an
         unknown one is 404."""
-        org = organisation_of(request)
-        wait_s = rate_limiter.take(org.id, monotonic()) if rate_limiter is not None else 0.0
-        if wait_s > 0:
-            metrics.ANSWERS.labels("rate_limited").inc()
-            return _error(429, "rate limit exceeded", {"Retry-After": str(max(1, math.ceil(wait_s)))})
-        body = await read_bounded_body(request)
-        if body is None:
-            return _error(413, f"the body is larger than {MAX_VALUE_BYTES} bytes (1 MiB)")
-        verdict = validate_care_answer(body)
-        if isinstance(verdict, dict):
-            metrics.ANSWERS.labels("invalid").inc()
-            return JSONResponse(verdict, status_code=422)
-        envelope, data, sender = verdict
-        if sender.id != org.id:
-            metrics.ANSWERS.labels("forbidden").inc()
-            return _error(403, f"this API key belongs to {org.id}; it may not send as that source")
+        admitted = await admit(request, validate_care_answer, count_oversized=False)
+        if isinstance(admitted, Response):
+            return admitted
+        org, envelope, data = admitted
         async with sessions() as session, session.begin():
             row = await care_repo.request_row(session, data.request_id, lock=True)
             check = check_care_answer(request=row, organisation=org.id, data=data.model_dump(), now=clock())

@@ -203,6 +203,15 @@ def offer_made_event(row: Any, source: str) -> dict[str, Any]:
     )
 
 
+async def proposal_cancelled(session: AsyncSession, proposal_id: str) -> bool:
+    """match.cancelled may overtake match.approved (different topics): a cancelled proposal is never
+    offered, nor asked care for."""
+    query = select(proposal_cancellations.c.proposal_id).where(
+        proposal_cancellations.c.proposal_id == proposal_id
+    )
+    return (await session.execute(query)).first() is not None
+
+
 async def make_offer_for(
     session: AsyncSession,
     approval: MatchApproved,
@@ -216,14 +225,7 @@ async def make_offer_for(
     """match.approved (or, for a household with care needs, the last care confirmation) -> one offer
     (never two: the proposal id is unique) + offer.made in the outbox, with the care arranged and the
     lease party when given (issue 16)."""
-    cancelled = (
-        await session.execute(
-            select(proposal_cancellations.c.proposal_id).where(
-                proposal_cancellations.c.proposal_id == approval.proposal_id
-            )
-        )
-    ).first()
-    if cancelled is not None:
+    if await proposal_cancelled(session, approval.proposal_id):
         return Outcome(False, "proposal_cancelled")
     if lease_party is None:  # a household without care needs: the lease party its case upsert named
         lease_party = await lease_party_of(session, approval.region, approval.case)
