@@ -49,7 +49,9 @@ class IntakeRuntime:
         if migrate:
             from services.platform.migrations import upgrade_async
 
-            await upgrade_async(self.settings.database_url, [SCHEMA])
+            await upgrade_async(
+                self.settings.database_url, [SCHEMA], wait_s=self.settings.database_startup_wait_s
+            )
         await self.keys.start()
         if relay:
             await self.relay.start()

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_migrate:
         from services.platform.migrations import upgrade
 
-        upgrade(settings.database_url, ["matcher"])
+        upgrade(settings.database_url, ["matcher"], wait_s=settings.database_startup_wait_s)
     import uvicorn
 
     from services.matcher.app import create_app

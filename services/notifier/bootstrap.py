@@ -47,7 +47,9 @@ class NotifierRuntime:
         if migrate:
             from services.platform.migrations import upgrade_async
 
-            await upgrade_async(self.settings.database_url, [SCHEMA])
+            await upgrade_async(
+                self.settings.database_url, [SCHEMA], wait_s=self.settings.database_startup_wait_s
+            )
         problems = await sync_registry(
             self.engine,
             load_registry_webhooks(self.registry_path),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import shutil
 import sys
 import threading
@@ -25,7 +26,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from services.platform.db import async_url, quote_schema
+from services.platform.db import async_url, is_transient, quote_schema
+
+log = logging.getLogger(__name__)
 
 SERVICES_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = Path(__file__).resolve().parent / "migrations_template"
@@ -120,12 +123,14 @@ def upgrade(
     revision: str = "head",
     *,
     root: Path | None = None,
+    wait_s: float = 0.0,
 ) -> list[str]:
     """Run every (or the named) service's migrations to `revision`. Returns the services upgraded.
 
     Safe to call from sync code or from inside a running event loop (it then runs in a worker thread).
+    `wait_s`: see `upgrade_async`.
     """
-    return _run_blocking(upgrade_async(database_url, services, revision, root=root))
+    return _run_blocking(upgrade_async(database_url, services, revision, root=root, wait_s=wait_s))
 
 
 async def upgrade_async(
@@ -134,10 +139,30 @@ async def upgrade_async(
     revision: str = "head",
     *,
     root: Path | None = None,
+    wait_s: float = 0.0,
 ) -> list[str]:
+    """`wait_s` > 0: a database that is away (refused, restarting, shutting down — `db.is_transient`) is
+    waited for up to that long, retrying with back-off, before the error is raised. A service starting
+    while PostgreSQL restarts then comes up when the database does instead of exiting 1 (issue 12's chaos
+    run); an error that is not transient (a bad URL, a failing migration) is raised at once."""
     targets = discover(services, root)
-    await _with_connection(database_url, targets, lambda cfg: command.upgrade(cfg, revision))
-    return list(targets)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    delay = 0.25
+    while True:
+        try:
+            await _with_connection(database_url, targets, lambda cfg: command.upgrade(cfg, revision))
+            return list(targets)
+        except Exception as exc:
+            left = deadline - loop.time()
+            if not is_transient(exc) or left <= 0:
+                raise
+            log.warning(
+                "database not reachable for migrations; retrying",
+                extra={"error": type(exc).__name__, "retry_in_s": round(min(delay, left), 2)},
+            )
+            await asyncio.sleep(min(delay, left))
+            delay = min(delay * 2, 5.0)
 
 
 def check(database_url: str, services: list[str] | None = None, *, root: Path | None = None) -> list[str]:

@@ -87,6 +87,13 @@ class ServiceSettings(KafkaClientSettings):
         default_factory=default_database_url,
         validation_alias=AliasChoices("DATABASE_URL", "database_url"),
     )
+    # At start-up, how long a database that is away (refused, restarting) is waited for before the
+    # service gives up (its migrations retry with back-off meanwhile; readiness stays false).
+    database_startup_wait_s: float = Field(
+        default=120.0,
+        ge=0,
+        validation_alias=AliasChoices("WIJKMATCH_DATABASE_STARTUP_WAIT_S", "database_startup_wait_s"),
+    )
     log_level: str = "INFO"
     http_host: str = "127.0.0.1"
     http_port: int = 8000

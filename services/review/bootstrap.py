@@ -54,7 +54,9 @@ class ReviewRuntime:
         if migrate:
             from services.platform.migrations import upgrade_async
 
-            await upgrade_async(self.settings.database_url, [SCHEMA])
+            await upgrade_async(
+                self.settings.database_url, [SCHEMA], wait_s=self.settings.database_startup_wait_s
+            )
         if relay:
             await self.relay.start()
         self._housekeeping = asyncio.create_task(self._purge_loop(), name="review-housekeeping")

@@ -111,3 +111,95 @@ async def test_concurrent_upgrades_of_one_service_all_succeed_with_one_version(
     async with engine.connect() as conn:
         versions = (await conn.execute(text(f"SELECT version_num FROM {service}.alembic_version"))).all()
     assert [v[0] for v in versions] == ["0001"]
+
+
+class _LateDatabase:
+    """A TCP port in front of the test PostgreSQL that refuses connections until `open()`, then forwards
+    them: a database that is away when a service starts and comes up a moment later."""
+
+    def __init__(self, database_url: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        from devstack.localbroker import free_port
+
+        self.url = make_url(database_url)
+        query_host = self.url.query.get("host")
+        self.socket_dir = query_host if isinstance(query_host, str) and query_host.startswith("/") else None
+        self.port = free_port()
+        self.server: asyncio.Server | None = None
+
+    @property
+    def proxied_url(self) -> str:
+        url = self.url.set(host="127.0.0.1", port=self.port).difference_update_query(["host"])
+        return url.render_as_string(hide_password=False)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        port = self.url.port or 5432
+        if self.socket_dir is not None:
+            up_reader, up_writer = await asyncio.open_unix_connection(f"{self.socket_dir}/.s.PGSQL.{port}")
+        else:
+            up_reader, up_writer = await asyncio.open_connection(self.url.host or "127.0.0.1", port)
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def open(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_upgrade_waits_for_a_database_that_comes_up_after_the_service_starts(
+    database_url: str, tmp_path: Path, engine: AsyncEngine
+) -> None:
+    service = f"pf_{secrets.token_hex(4)}"
+    migrations.init_service(service, root=tmp_path)
+    late = _LateDatabase(database_url)
+    try:
+        # nothing listens yet: without a wait the start-up migration fails at once (the old behaviour)
+        with pytest.raises(OSError):
+            await migrations.upgrade_async(late.proxied_url, [service], root=tmp_path)
+        upgrading = asyncio.create_task(
+            migrations.upgrade_async(late.proxied_url, [service], root=tmp_path, wait_s=60)
+        )
+        await asyncio.sleep(1.5)
+        assert not upgrading.done()  # still waiting for the database, not failed
+        await late.open()
+        assert await asyncio.wait_for(upgrading, timeout=60) == [service]
+    finally:
+        await late.close()
+    assert await _tables(engine, service) == {"inbox", "outbox", "alembic_version"}
+
+
+async def test_upgrade_gives_up_after_its_wait_and_never_waits_out_an_error_that_is_not_transient(
+    database_url: str, tmp_path: Path
+) -> None:
+    service = f"pf_{secrets.token_hex(4)}"
+    migrations.init_service(service, root=tmp_path)
+    late = _LateDatabase(database_url)  # never opened
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(OSError):
+        await migrations.upgrade_async(late.proxied_url, [service], root=tmp_path, wait_s=1.0)
+    assert loop.time() - started >= 1.0
+    # a database that does not exist is a configuration error, not an outage: raised without waiting
+    from sqlalchemy.engine import make_url
+
+    missing = make_url(database_url).set(database=f"missing_{secrets.token_hex(4)}")
+    started = loop.time()
+    with pytest.raises(Exception) as raised:
+        await migrations.upgrade_async(
+            missing.render_as_string(hide_password=False), [service], root=tmp_path, wait_s=60
+        )
+    assert loop.time() - started < 10
+    assert "does not exist" in str(raised.value)
