@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser promtool test test-fast lint format demo up schemas bench bench-components bench-intake bench-solver bench-matcher bench-simulate algorithm-register chaos clean
+.PHONY: venv browser promtool test test-fast lint format demo up schemas bench bench-components bench-intake bench-solver bench-matcher bench-simulate bench-continuity algorithm-register chaos clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -77,6 +77,10 @@ bench-matcher: $(STAMP)
 # A simulated year (5,000 households x 2,000 homes) per policy against hindsight (docs/lab.md).
 bench-simulate: $(STAMP)
 	$(PY) -m bench.simulate
+
+# Issue 16: what continuity of care in the solver's fit would change (bench/results/continuity.json).
+bench-continuity: $(STAMP)
+	$(PY) -m bench.continuity
 
 # Regenerates the figures in docs/algorithm-register.md from bench/results/simulate.json (bench-simulate
 # does it too).

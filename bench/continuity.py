@@ -21,7 +21,7 @@ The variants patch the solver's fit vector in this process only (bench code; not
 and raise the flow stage's fit range to match, so that the first stage stays lexicographic; the run
 asserts that P did not move.
 
-    python -m bench.continuity --cases 1000 --units 400 --seeds 1 2 3
+    python -m bench.continuity            # make bench-continuity: 800 × 320, seeds 2-5, 45 s per solve
 """
 
 from __future__ import annotations
@@ -133,7 +133,8 @@ def name_providers(
     state = [ProviderEntry(e["provider"], e["area"], e["care_type"], e["slots"], 0, at) for e in entries]
     cases = {c["id"]: c for c in problem["cases"]}
     units = {u["id"]: u for u in problem["units"]}
-    needs = with_current = kept = unserved = 0
+    able = followable(entries)
+    needs = with_current = kept = unserved = home_followable = 0
     for a in sorted(result["assignments"], key=lambda a: a["case"]):
         case, unit = cases[a["case"]], units[a["unit"]]
         if not case.get("care_needs"):
@@ -147,9 +148,12 @@ def name_providers(
             case_id=case["id"],
             continuity=(own,),
         )
-        for choice in choices.values():
+        for need, choice in choices.items():
             needs += 1
             with_current += own is not None
+            home_followable += any(
+                (own, area, need) in able for area in (unit["neighbourhood"], unit["municipality"])
+            )
             if choice is None:
                 unserved += 1
                 continue
@@ -165,7 +169,31 @@ def name_providers(
         "with_current_provider": with_current,
         "continuity": kept,
         "unserved": unserved,
+        "followable_at_home": home_followable,
+        "followable_anywhere": followable_anywhere(result, problem, entries, current),
     }
+
+
+def followable_anywhere(result: dict, problem: dict, entries: list[dict], current: dict[str, str]) -> int:
+    """An upper bound on continuity: placed care needs whose current provider offers that care type at some
+    home the case could take at all (DOMAIN.md rules 1-7, devstack.generate's check), wherever it is."""
+    from devstack.generate import _eligible_units_for
+
+    able = followable(entries)
+    slots = {(e["area"], e["care_type"]): e["slots"] for e in problem.get("care_capacity") or []}
+    cases = {c["id"]: c for c in problem["cases"]}
+    count = 0
+    for a in result["assignments"]:
+        case = cases[a["case"]]
+        own = current.get(case["id"])
+        if own is None or not case.get("care_needs"):
+            continue
+        homes = [problem["units"][i] for i in _eligible_units_for(case, problem["units"], slots)]
+        for t in case["care_needs"]:
+            count += any(
+                (own, u["neighbourhood"], t) in able or (own, u["municipality"], t) in able for u in homes
+            )
+    return count
 
 
 def run(problem: dict, seed: int, variants: list[str], time_limit_s: float) -> list[dict]:
@@ -215,11 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     from devstack.generate import generate_problem
 
     parser = argparse.ArgumentParser(prog="python -m bench.continuity", description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=1000)
-    parser.add_argument("--units", type=int, default=400)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--variants", nargs="+", default=["domain", "tiebreak", "fit+10", "fit+25"])
-    parser.add_argument("--time-limit", type=float, default=20.0)
+    parser.add_argument("--cases", type=int, default=800)
+    parser.add_argument("--units", type=int, default=320)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2, 3, 4, 5])
+    parser.add_argument("--variants", nargs="+", default=["domain", "tiebreak", "fit+10", "fit+100"])
+    parser.add_argument("--time-limit", type=float, default=45.0)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     rows: list[dict] = []
@@ -250,13 +278,22 @@ def main(argv: list[str] | None = None) -> int:
             / max(1, sum(r["fit"] for r in base)),
             "placed": sum(r["placed"] for r in mine),
             "unserved_needs": sum(r["unserved"] for r in mine),
+            "followable_at_home_share": sum(r["followable_at_home"] for r in mine)
+            / max(1, sum(r["with_current_provider"] for r in mine)),
+            "followable_anywhere_share": sum(r["followable_anywhere"] for r in mine)
+            / max(1, sum(r["with_current_provider"] for r in mine)),
             "seconds": sum(r["seconds"] for r in mine),
         }
     summary["by_variant"] = by_variant
-    print(f"{'variant':>10} {'continuity':>11} {'F change':>9} {'placed':>7} {'unserved':>9} {'seconds':>8}")
+    print(
+        f"{'variant':>10} {'continuity':>11} {'at home':>8} {'possible':>9} {'F change':>9} {'placed':>7} "
+        f"{'unserved':>9} {'seconds':>8}"
+    )
     for variant, s in by_variant.items():
         print(
-            f"{variant:>10} {s['continuity_share']:>10.1%} {s['fit_change']:>+9.2%} {s['placed']:>7} "
+            f"{variant:>10} {s['continuity_share']:>10.1%} {s['followable_at_home_share']:>8.1%} "
+            f"{s['followable_anywhere_share']:>8.1%} "
+            f"{s['fit_change']:>+9.2%} {s['placed']:>7} "
             f"{s['unserved_needs']:>9} {s['seconds']:>8.1f}"
         )
     args.output.parent.mkdir(parents=True, exist_ok=True)
