@@ -27,7 +27,7 @@ import numpy as np
 from lab.rules import CARE_TYPES, Tables, care_possible
 from lab.year import DAYS, Year, care_accrued
 
-CARE_STEPS = 52  # care rows at every week end (the LP bound of the first version had month ends)
+CARE_STEPS = 52  # care and mix rows at every week end (the first version: care at month ends, mix at the end)
 
 
 @dataclass
@@ -181,13 +181,13 @@ def _bound_rows(year: Year, tables: Tables) -> tuple[Any, np.ndarray, np.ndarray
         sel = place >= 0
         room = np.maximum(s * h0 - 10000 * g0, 0.0)
         add(place[sel], k[sel], coef[sel], room)
-        # The same rule at every month end tau: members of the groups whose window closes by tau were
+        # The same rule at every week end tau: members of the groups whose window closes by tau were
         # placed by tau, and at most the pairs whose window opens before tau were placed by then.
         a_, leave_, v_, lapse_ = time_windows(year)
         opens = np.maximum(a_[cs], v_[us])
         closes_all = np.minimum(leave_[cs], lapse_[us])
-        for m in range(1, 12):
-            tau = DAYS * m / 12
+        for m in range(1, CARE_STEPS):
+            tau = DAYS * m / CARE_STEPS
             take = sel & np.where(in_groups, closes_all <= tau, opens < tau)
             if take.any():
                 add(place[take], k[take], coef[take], room)
@@ -247,7 +247,17 @@ class MipBound:
     pairs: list[tuple[int, int]]
 
 
-def mip_bound(year: Year, tables: Tables, time_limit_s: float = 300.0, rel_gap: float = 1e-4) -> MipBound:
+def mip_bound(
+    year: Year,
+    tables: Tables,
+    time_limit_s: float = 300.0,
+    rel_gap: float = 1e-4,
+    *,
+    fixed: set[tuple[int, int]] | None = None,
+    forbidden: set[tuple[int, int]] | None = None,
+) -> MipBound:
+    """`fixed` pairs are forced in and `forbidden` ones out (the repair steps of `best_known`; the bound is
+    then one of that restricted problem, not of the hindsight)."""
     import time
 
     from scipy.optimize import Bounds, LinearConstraint, milp
@@ -256,10 +266,17 @@ def mip_bound(year: Year, tables: Tables, time_limit_s: float = 300.0, rel_gap: 
     if len(hindsight_pairs(year, tables)[0]) == 0:
         return MipBound(0.0, 0.0, 0.0, 0.0, "empty", [])
     a, b, cs, us, weight = _bound_rows(year, tables)
+    lo, hi = np.zeros(len(cs)), np.ones(len(cs))
+    if fixed or forbidden:
+        for k, pair in enumerate(zip(cs.tolist(), us.tolist(), strict=True)):
+            if fixed and pair in fixed:
+                lo[k] = 1.0
+            if forbidden and pair in forbidden:
+                hi[k] = 0.0
     res = milp(
         -weight,
         integrality=np.ones(len(cs)),
-        bounds=Bounds(0, 1),
+        bounds=Bounds(lo, hi),
         constraints=LinearConstraint(a, -np.inf, b),
         options={"time_limit": time_limit_s, "mip_rel_gap": rel_gap, "presolve": True},
     )
@@ -279,3 +296,45 @@ def mip_bound(year: Year, tables: Tables, time_limit_s: float = 300.0, rel_gap: 
         status=status,
         pairs=sorted((int(cs[k]), int(us[k])) for k in chosen),
     )
+
+
+@dataclass
+class BestKnown:
+    """The best time-respecting allocation found with hindsight: a replay through the simulator (every
+    rule as the policies keep them), so its P is a LOWER bound on the hindsight optimum."""
+
+    priority: int
+    placed: int
+    steps: list[dict[str, Any]]
+    seconds: float
+
+
+def best_known(
+    year: Year, tables: Tables, first: MipBound, *, repairs: int = 2, time_limit_s: float = 60.0
+) -> BestKnown:
+    """Replay `first`'s plan (lab.sim's `replay` policy); then, `repairs` times, keep the plan pairs the
+    replay placed, forbid those it could not, solve the relaxation again for the rest and replay that
+    plan. The best replay wins."""
+    import time
+
+    from lab.scores import placed_priority
+    from lab.sim import run_policy
+
+    started = time.perf_counter()
+    plan, forbidden = first.pairs, set()
+    best_p, best_n, steps = -1, 0, []
+    for step in range(repairs + 1):
+        out = run_policy(year, tables, "replay", plan=plan)
+        p = placed_priority(year, out)
+        kept = {(c, u) for c, u in plan if out.housed_unit[c] == u}
+        steps.append({"plan_pairs": len(plan), "kept": len(kept), "P": p})
+        if p > best_p:
+            best_p, best_n = p, int((out.housed_unit >= 0).sum())
+        if step == repairs or len(kept) == len(plan):
+            break
+        forbidden |= set(plan) - kept
+        nxt = mip_bound(year, tables, time_limit_s, fixed=kept, forbidden=forbidden)
+        if not nxt.pairs:
+            break
+        plan = nxt.pairs
+    return BestKnown(best_p, best_n, steps, time.perf_counter() - started)

@@ -494,9 +494,15 @@ def run_policy(
 
 
 def _status_quo_tick(
-    world: World, day: float, w: np.ndarray, v: np.ndarray, mask: np.ndarray
+    world: World,
+    day: float,
+    w: np.ndarray,
+    v: np.ndarray,
+    mask: np.ndarray,
+    unit_order: np.ndarray | None = None,
 ) -> list[tuple[str, str]]:
-    """Each vacant home (oldest vacancy first) to the highest-priority eligible waiting household."""
+    """Each vacant home (oldest vacancy first, or `unit_order`: positions in v) to the highest-priority
+    eligible waiting household."""
     y = world.year
     prio = world.priority(w, day)
     # rank: priority desc, then longest waiting, then index (a deterministic order)
@@ -508,7 +514,7 @@ def _status_quo_tick(
     start_avail = world.available(day)
     used_now = np.zeros_like(start_avail)
     pairs = []
-    for j in np.argsort(y.vacant[v], kind="stable"):
+    for j in np.argsort(y.vacant[v], kind="stable") if unit_order is None else unit_order:
         u = int(v[j])
         col = mask[:, j] & ~taken
         if not col.any():
@@ -552,7 +558,17 @@ def _replay_tick(
         if i is not None:
             planned[i, j] = mask[i, j]
     fill = mask & world.t.accepts[np.ix_(w, v)] & ~keep_case[:, None] & ~keep_unit[None, :]
-    return _status_quo_tick(world, day, w, v, planned | fill)
+    # Order: plan pairs whose household is outside every mix rule's groups first (they make room under
+    # the mix rules for the others the same day), then by the day the pair's window closes.
+    y = world.year
+    in_rules = np.zeros(len(GROUPS), dtype=bool)
+    for _scope, groups, _s in world.rules:
+        in_rules |= groups
+    planned_case = np.array([case_of.get(int(u), -1) for u in v])
+    mixed = np.array([c >= 0 and bool(in_rules[y.group_index[c]]) for c in planned_case])
+    closes = np.where(planned_case >= 0, np.minimum(y.leave[np.maximum(planned_case, 0)], y.lapse[v]), np.inf)
+    order = np.lexsort((y.vacant[v], closes, mixed, planned_case < 0))
+    return _status_quo_tick(world, day, w, v, planned | fill, unit_order=order)
 
 
 def care_type_names() -> tuple[str, ...]:
