@@ -235,8 +235,8 @@ class MipBound:
     `bound` is HiGHS's dual bound: no assignment that keeps these rows — and so no time-respecting
     allocation of the simulator (every run keeps them) — has a higher P. `incumbent` is the best integral
     solution of the relaxation found (not necessarily time-feasible: it may use care before it accrues or
-    break a mix limit in between); `pairs` are its pairs, the plan `lab.sim` replays to find a feasible
-    hindsight allocation.
+    break a mix limit in between); `pairs` are its pairs, a plan `best_known` replays (none when the
+    time limit came before an integral solution: the dual bound still holds).
     """
 
     bound: float
@@ -252,12 +252,7 @@ def mip_bound(
     tables: Tables,
     time_limit_s: float = 300.0,
     rel_gap: float = 1e-4,
-    *,
-    fixed: set[tuple[int, int]] | None = None,
-    forbidden: set[tuple[int, int]] | None = None,
 ) -> MipBound:
-    """`fixed` pairs are forced in and `forbidden` ones out (the repair steps of `best_known`; the bound is
-    then one of that restricted problem, not of the hindsight)."""
     import time
 
     from scipy.optimize import Bounds, LinearConstraint, milp
@@ -266,27 +261,20 @@ def mip_bound(
     if len(hindsight_pairs(year, tables)[0]) == 0:
         return MipBound(0.0, 0.0, 0.0, 0.0, "empty", [])
     a, b, cs, us, weight = _bound_rows(year, tables)
-    lo, hi = np.zeros(len(cs)), np.ones(len(cs))
-    if fixed or forbidden:
-        for k, pair in enumerate(zip(cs.tolist(), us.tolist(), strict=True)):
-            if fixed and pair in fixed:
-                lo[k] = 1.0
-            if forbidden and pair in forbidden:
-                hi[k] = 0.0
     res = milp(
         -weight,
         integrality=np.ones(len(cs)),
-        bounds=Bounds(lo, hi),
+        bounds=Bounds(0, 1),
         constraints=LinearConstraint(a, -np.inf, b),
         options={"time_limit": time_limit_s, "mip_rel_gap": rel_gap, "presolve": True},
     )
     seconds = time.perf_counter() - started
     dual = getattr(res, "mip_dual_bound", None)
-    if res.x is None or dual is None:
-        return MipBound(float("inf"), 0.0, float("inf"), seconds, f"not solved ({res.message})", [])
+    bound = float(-dual) if dual is not None and np.isfinite(dual) else float("inf")
+    if res.x is None:  # no integral solution yet; the dual bound may still hold
+        return MipBound(bound, 0.0, float("inf"), seconds, f"no incumbent ({res.message})", [])
     chosen = np.flatnonzero(res.x > 0.5)
     incumbent = float(weight[chosen].sum())
-    bound = float(-dual)
     status = "optimal" if res.status == 0 else f"time limit ({res.message})"
     return MipBound(
         bound=bound,
@@ -296,6 +284,41 @@ def mip_bound(
         status=status,
         pairs=sorted((int(cs[k]), int(us[k])) for k in chosen),
     )
+
+
+def lp_plan(
+    year: Year,
+    tables: Tables,
+    *,
+    fixed: set[tuple[int, int]] | None = None,
+    forbidden: set[tuple[int, int]] | None = None,
+    time_limit_s: float = 120.0,
+) -> list[tuple[int, int]]:
+    """A plan from the LP relaxation: the pairs with x > 1/2 (at most one per household and per home, so a
+    matching), with `fixed` pairs forced in and `forbidden` ones out. Cheap where the MIP is not."""
+    from scipy.optimize import linprog
+
+    if len(hindsight_pairs(year, tables)[0]) == 0:
+        return []
+    a, b, cs, us, weight = _bound_rows(year, tables)
+    lo, hi = np.zeros(len(cs)), np.ones(len(cs))
+    for k, pair in enumerate(zip(cs.tolist(), us.tolist(), strict=True)):
+        if fixed and pair in fixed:
+            lo[k] = 1.0
+        if forbidden and pair in forbidden:
+            hi[k] = 0.0
+    res = linprog(
+        -weight,
+        A_ub=a,
+        b_ub=b,
+        bounds=np.column_stack([lo, hi]),
+        method="highs",
+        options={"time_limit": time_limit_s, "presolve": True},
+    )
+    if res.status != 0 or res.x is None:
+        return sorted(fixed or ())
+    chosen = np.flatnonzero(res.x > 0.5)
+    return sorted((int(cs[k]), int(us[k])) for k in chosen)
 
 
 @dataclass
@@ -310,31 +333,31 @@ class BestKnown:
 
 
 def best_known(
-    year: Year, tables: Tables, first: MipBound, *, repairs: int = 2, time_limit_s: float = 60.0
+    year: Year, tables: Tables, plans: list[tuple[str, list[tuple[int, int]]]], *, repairs: int = 3
 ) -> BestKnown:
-    """Replay `first`'s plan (lab.sim's `replay` policy); then, `repairs` times, keep the plan pairs the
-    replay placed, forbid those it could not, solve the relaxation again for the rest and replay that
-    plan. The best replay wins."""
+    """Replay each plan (lab.sim's `replay` policy); then, `repairs` times, keep the plan pairs the replay
+    placed, forbid those it could not, and replay the LP's plan for that (`lp_plan`). The best replay
+    wins."""
     import time
 
     from lab.scores import placed_priority
     from lab.sim import run_policy
 
     started = time.perf_counter()
-    plan, forbidden = first.pairs, set()
     best_p, best_n, steps = -1, 0, []
-    for step in range(repairs + 1):
-        out = run_policy(year, tables, "replay", plan=plan)
-        p = placed_priority(year, out)
-        kept = {(c, u) for c, u in plan if out.housed_unit[c] == u}
-        steps.append({"plan_pairs": len(plan), "kept": len(kept), "P": p})
-        if p > best_p:
-            best_p, best_n = p, int((out.housed_unit >= 0).sum())
-        if step == repairs or len(kept) == len(plan):
-            break
-        forbidden |= set(plan) - kept
-        nxt = mip_bound(year, tables, time_limit_s, fixed=kept, forbidden=forbidden)
-        if not nxt.pairs:
-            break
-        plan = nxt.pairs
-    return BestKnown(best_p, best_n, steps, time.perf_counter() - started)
+    for source, first in plans:
+        plan, forbidden = first, set()
+        for step in range(repairs + 1):
+            if not plan:
+                break
+            out = run_policy(year, tables, "replay", plan=plan)
+            p = placed_priority(year, out)
+            kept = {(c, u) for c, u in plan if out.housed_unit[c] == u}
+            steps.append({"plan": source, "repair": step, "plan_pairs": len(plan), "kept": len(kept), "P": p})
+            if p > best_p:
+                best_p, best_n = p, int((out.housed_unit >= 0).sum())
+            if step == repairs or len(kept) == len(plan):
+                break
+            forbidden |= set(plan) - kept
+            plan = lp_plan(year, tables, fixed=kept, forbidden=forbidden)
+    return BestKnown(max(best_p, 0), best_n, steps, time.perf_counter() - started)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import output
-from lab.hindsight import best_known, hindsight_optimum, lp_bound, mip_bound
+from lab.hindsight import best_known, hindsight_optimum, lp_bound, lp_plan, mip_bound
 from lab.rules import build_tables
 from lab.scores import score
 from lab.sim import run_policy
@@ -38,8 +38,7 @@ def simulate(
     hold_below: int = 0,
     variants: tuple[dict[str, Any], ...] = (),
     mip_time_limit_s: float = 120.0,
-    repairs: int = 2,
-    repair_time_limit_s: float = 45.0,
+    repairs: int = 3,
 ) -> dict[str, Any]:
     """Every figure of the year for each policy (a JSON-ready dict).
 
@@ -62,14 +61,13 @@ def simulate(
     bound = lp_bound(year, tables)
     best = min(float(hs.priority), bound.priority_bound)
     mip = mip_bound(year, tables, mip_time_limit_s) if mip_time_limit_s > 0 else None
-    if mip is not None and mip.pairs:
+    if mip is not None:
         best = min(best, mip.bound)
     hs_s = time.perf_counter() - started - prep_s
-    known = (
-        best_known(year, tables, mip, repairs=repairs, time_limit_s=repair_time_limit_s)
-        if mip is not None and mip.pairs
-        else None
-    )
+    plans = [("lp", lp_plan(year, tables))]
+    if mip is not None and mip.pairs:
+        plans.append(("mip", mip.pairs))
+    known = best_known(year, tables, plans, repairs=repairs)
     known_s = time.perf_counter() - started - prep_s - hs_s
     policies: list[tuple[str, str, str, Any, float]] = [
         (f"wijkmatch_{c}", "online", c, year, best) for c in cadences
@@ -136,9 +134,9 @@ def simulate(
             "lp_bound": round(bound.priority_bound, 1),
             "lp_bound_status": bound.status,
             "lp_method": "LP relaxation with the year's care intake and mix rows (HiGHS); an upper bound",
-            "mip_bound": round(mip.bound, 1) if mip else None,
+            "mip_bound": round(mip.bound, 1) if mip and mip.bound < float("inf") else None,
             "mip_incumbent": round(mip.incumbent, 1) if mip else None,
-            "mip_gap": round(mip.gap, 5) if mip else None,
+            "mip_gap": round(mip.gap, 5) if mip and mip.gap < float("inf") else None,
             "mip_status": mip.status if mip else "skipped",
             "mip_seconds": round(mip.seconds, 1) if mip else None,
             "mip_method": (
@@ -352,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mip-time-limit", type=float, default=120.0, help="seconds for the hindsight MIP (0: LP bound only)"
     )
-    parser.add_argument("--repairs", type=int, default=2, help="repair steps of the best known hindsight")
+    parser.add_argument("--repairs", type=int, default=3, help="repair steps of the best known hindsight")
     parser.add_argument("-o", "--output", type=Path, default=Path("lab-results/simulate"))
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
