@@ -39,7 +39,7 @@ def targets(data: dict) -> dict:
             # met for certain only when 95 % of the proven bound is reached; not met for certain when even
             # the best known allocation (below the optimum) is more than 5 % ahead
             "P_at_least_95_percent": share >= 0.95,
-            "P_95_percent_impossible_to_reach": known is not None and known < 0.95,
+            "P_95_percent_certainly_not_met": known is not None and known < 0.95,
             "more_placements_than_status_quo": bool(sq and p["placed"] > sq["placed"]),
             "lower_urgent_p90_wait_than_status_quo": bool(
                 sq and (p["urgent_days_to_housing_p90"] or 1e9) < (sq["urgent_days_to_housing_p90"] or 1e9)
