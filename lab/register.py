@@ -38,9 +38,11 @@ def render(data: dict[str, Any]) -> str:
         "Hindsight (every arrival and answer known): exact time-respecting matching P "
         f"{hs['matching_priority']:,} "
         f"({hs['matching_placed']:,} placed); LP bound with the year's care intake and mix rules "
-        f"{hs['lp_bound']:,.0f}; MIP bound {_num(hs.get('mip_bound'))} ({hs.get('mip_status', 'not run')}). "
-        f"The best time-respecting allocation with hindsight lies between the best one known, "
-        f"{_num(hs.get('best_known'))} (the MIP's plan replayed through the simulator with every rule), "
+        f"{hs['lp_bound']:,.0f}"
+        + (f"; MIP bound {_num(hs['mip_bound'])}" if hs.get("mip_bound") is not None else "")
+        + ". The best time-respecting allocation with hindsight lies between the best one known, "
+        f"{_num(hs.get('best_known'))} (a plan of the relaxation replayed through the simulator with every "
+        "rule), "
         f"and the proven upper bound {_num(hs.get('upper_bound', hs['denominator']))}; a policy's true share "
         "of it lies between its two shares below.",
         "",

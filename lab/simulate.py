@@ -279,9 +279,12 @@ def write_report(data: dict[str, Any], out_dir: Path) -> Path:
         f"({data['vacancies_in_year']} vacancies in the year). "
         f"Hindsight: exact matching P {hs['matching_priority']:,} "
         f"({hs['matching_placed']} placed); LP bound with care intake and mix rows {hs['lp_bound']:,.0f} "
-        f"({hs['lp_bound_status']}); MIP bound {hs['mip_bound'] or 0:,.0f} ({hs['mip_status']}). "
+        f"({hs['lp_bound_status']}); MIP: {hs['mip_status']}"
+        + (f", bound {hs['mip_bound']:,.0f}" if hs["mip_bound"] is not None else "")
+        + ". "
         f"The hindsight optimum lies between the best known time-respecting allocation, {hs['best_known']:,} "
-        f"(the MIP's plan replayed through the simulator), and the lowest bound, {hs['upper_bound']:,.0f}: "
+        f"(a plan of the relaxation replayed through the simulator), and the lowest bound, "
+        f"{hs['upper_bound']:,.0f}: "
         f"a policy's true share lies between its share of the bound and its share of the best known. "
         f"Urgent groups: {', '.join(URGENT)}.</p>"
         f"<p>Seconds: {data['seconds']}</p>"
@@ -309,7 +312,8 @@ def print_figures(data: dict[str, Any]) -> None:
     print(
         f"year {data['region']}: {data['cases']} households, {data['units']} homes; hindsight matching "
         f"{hs['matching_priority']:,} ({hs['matching_placed']} placed), LP bound {hs['lp_bound']:,.0f}, "
-        f"MIP bound {hs['mip_bound'] or 0:,.0f}; best known time-respecting allocation {hs['best_known']:,}"
+        + (f"MIP bound {hs['mip_bound']:,.0f}, " if hs["mip_bound"] is not None else "")
+        + f"best known time-respecting allocation {hs['best_known']:,}"
     )
     for name, p in data["policies"].items():
         u13 = p["urgent_housed_within_13_weeks"]["share"]
