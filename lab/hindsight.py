@@ -340,9 +340,9 @@ def best_known(
     wins."""
     import time
 
-    from lab.scores import placed_priority
     from lab.sim import run_policy
 
+    prio = np.array([c["priority"] for c in year.cases], dtype=np.int64)
     started = time.perf_counter()
     best_p, best_n, steps = -1, 0, []
     for source, first in plans:
@@ -351,7 +351,7 @@ def best_known(
             if not plan:
                 break
             out = run_policy(year, tables, "replay", plan=plan)
-            p = placed_priority(year, out)
+            p = int(prio[~np.isnan(out.housed_day)].sum())  # P as lab.scores counts it
             kept = {(c, u) for c, u in plan if out.housed_unit[c] == u}
             steps.append({"plan": source, "repair": step, "plan_pairs": len(plan), "kept": len(kept), "P": p})
             if p > best_p:
