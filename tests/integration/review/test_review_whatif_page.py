@@ -107,6 +107,21 @@ async def test_staff_compare_a_policy_change_in_the_browser(
     await check_accessibility(page, "whatif error")
     await context.close()
 
+    # an auditor reads everything but runs no what-if: no link, and the page says why (403)
+    context = await browser.new_context(viewport={"width": 1366, "height": 900}, bypass_csp=True)
+    page = await context.new_page()
+    await page.goto(f"{stack}/sign-in")
+    await page.get_by_role("button", name="Sign in as development auditor").click()
+    await page.wait_for_url("**/queue")
+    assert await page.get_by_role("link", name="What-if").count() == 0
+    answer = await page.goto(f"{stack}/whatif?region={region}")
+    assert answer is not None and answer.status == 403
+    assert (
+        "What-ifs are for the region's reviewers, approvers and admins"
+        in await page.locator("[role=alert]").inner_text()
+    )
+    await context.close()
+
     # nothing written, nothing published
     assert await _db_fingerprint(matcher, region) == before_db
     assert (await _scan(kafka_bootstrap, before_topics, region))[1] == []
