@@ -1,10 +1,11 @@
 """`make bench-simulate`: the simulated year on the default region, scored against the targets.
 
-Targets (issue 11): wijkmatch's online P >= 95 % of hindsight; ahead of the status quo on placements and on
-the p90 waiting time of the urgent groups; a 5,000 x 2,000 year in under 10 minutes on 2 cores. Writes
-bench/results/simulate.json (every figure, the load average before and after, the wall time), regenerates
-the figures in docs/algorithm-register.md and prints the figures. The HTML report goes to
-bench/results/simulate/.
+Targets (issue 11): wijkmatch's online P >= 95 % of hindsight (given against the proven upper bound and
+against the best known time-respecting hindsight allocation: the true share lies between); ahead of the
+status quo on placements and on the p90 waiting time of the urgent groups; a 5,000 x 2,000 year in under
+10 minutes on 2 cores. Writes bench/results/simulate.json (every figure, the load average before and
+after, the wall time), regenerates the figures in docs/algorithm-register.md and prints the figures. The
+HTML report goes to bench/results/simulate/.
 """
 
 from __future__ import annotations
@@ -31,9 +32,14 @@ def targets(data: dict) -> dict:
         if name == "status_quo":
             continue
         share = p["P_share_of_hindsight"] or 0.0
+        known = p.get("P_share_of_best_known_hindsight")
         out[name] = {
             "P_share_of_hindsight": share,
+            "P_share_of_best_known_hindsight": known,
+            # met for certain only when 95 % of the proven bound is reached; not met for certain when even
+            # the best known allocation (below the optimum) is more than 5 % ahead
             "P_at_least_95_percent": share >= 0.95,
+            "P_95_percent_certainly_not_met": known is not None and known < 0.95,
             "more_placements_than_status_quo": bool(sq and p["placed"] > sq["placed"]),
             "lower_urgent_p90_wait_than_status_quo": bool(
                 sq and (p["urgent_days_to_housing_p90"] or 1e9) < (sq["urgent_days_to_housing_p90"] or 1e9)

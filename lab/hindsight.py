@@ -20,11 +20,14 @@ policy.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from lab.rules import CARE_TYPES, Tables, care_possible
 from lab.year import DAYS, Year, care_accrued
+
+CARE_STEPS = 52  # care and mix rows at every week end (the first version: care at month ends, mix at the end)
 
 
 @dataclass
@@ -110,26 +113,12 @@ class Bound:
     status: str
 
 
-def lp_bound(year: Year, tables: Tables, time_limit_s: float = 120.0) -> Bound:
-    """An upper bound on P with side constraints, from the LP relaxation (HiGHS, its optimal value).
-
-    Rows, over the hindsight pairs x (0 <= x <= 1): each household and each home at most once; per care
-    entry, the pairs covering it <= its yearly intake, and per month end tau the pairs covering it whose
-    time window closes by tau <= the intake accrued by tau; per mix rule and place with R0 = S*H0 - 10000*g0
-    at the start of the year: 10000*n_G - S*n_all <= max(R0, 0) (a place already above its share may
-    take members of the groups only once others made room, so this holds at the end of any run whose
-    rounds keep the rules).
-    """
-    import time
-
+def _bound_rows(year: Year, tables: Tables) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rows shared by the LP and MIP bounds: (A, b, case of each pair, unit of each pair, weight)."""
     from scipy import sparse
-    from scipy.optimize import linprog
 
-    started = time.perf_counter()
     cs, us = hindsight_pairs(year, tables)
     n = len(cs)
-    if n == 0:
-        return Bound(0.0, 0.0, "empty")
     prio = np.array([c["priority"] for c in year.cases], dtype=float)
     rows, cols, vals, rhs = [], [], [], []
     r = 0
@@ -160,8 +149,8 @@ def lp_bound(year: Year, tables: Tables, time_limit_s: float = 120.0) -> Bound:
         # placements offered before tau never exceed the intake accrued by tau.
         _, leave, _, lapse = time_windows(year)
         closes = np.minimum(leave[cs], lapse[us])[pair_of]
-        for m in range(1, 12):
-            tau = DAYS * m / 12
+        for w in range(1, CARE_STEPS):
+            tau = DAYS * w / CARE_STEPS
             sel = closes <= tau
             if sel.any():
                 cap = np.floor(tables.entry_slots * care_accrued(tau) + 1e-9)
@@ -190,12 +179,44 @@ def lp_bound(year: Year, tables: Tables, time_limit_s: float = 120.0) -> Bound:
                 [sum(cx_g.get(code, {}).get(g, 0) for g in rule["groups"]) for code in codes], dtype=float
             )
         sel = place >= 0
-        add(place[sel], k[sel], coef[sel], np.maximum(s * h0 - 10000 * g0, 0.0))
+        room = np.maximum(s * h0 - 10000 * g0, 0.0)
+        add(place[sel], k[sel], coef[sel], room)
+        # The same rule at every week end tau: members of the groups whose window closes by tau were
+        # placed by tau, and at most the pairs whose window opens before tau were placed by then.
+        a_, leave_, v_, lapse_ = time_windows(year)
+        opens = np.maximum(a_[cs], v_[us])
+        closes_all = np.minimum(leave_[cs], lapse_[us])
+        for m in range(1, CARE_STEPS):
+            tau = DAYS * m / CARE_STEPS
+            take = sel & np.where(in_groups, closes_all <= tau, opens < tau)
+            if take.any():
+                add(place[take], k[take], coef[take], room)
     a = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, n))
+    return a, np.concatenate(rhs), cs, us, prio[cs]
+
+
+def lp_bound(year: Year, tables: Tables, time_limit_s: float = 120.0) -> Bound:
+    """An upper bound on P with side constraints, from the LP relaxation (HiGHS, its optimal value).
+
+    Rows, over the hindsight pairs x (0 <= x <= 1): each household and each home at most once; per care
+    entry, the pairs covering it <= its yearly intake, and per month end tau the pairs covering it whose
+    time window closes by tau <= the intake accrued by tau; per mix rule and place with R0 = S*H0 - 10000*g0
+    at the start of the year: 10000*n_G - S*n_all <= max(R0, 0) (a place already above its share may
+    take members of the groups only once others made room, so this holds at the end of any run whose
+    rounds keep the rules).
+    """
+    import time
+
+    from scipy.optimize import linprog
+
+    started = time.perf_counter()
+    if len(hindsight_pairs(year, tables)[0]) == 0:
+        return Bound(0.0, 0.0, "empty")
+    a, b, _cs, _us, weight = _bound_rows(year, tables)
     res = linprog(
-        -prio[cs],
+        -weight,
         A_ub=a,
-        b_ub=np.concatenate(rhs),
+        b_ub=b,
         bounds=(0, 1),
         method="highs",
         options={"time_limit": time_limit_s, "presolve": True},
@@ -205,3 +226,138 @@ def lp_bound(year: Year, tables: Tables, time_limit_s: float = 120.0) -> Bound:
         return Bound(float("inf"), seconds, f"not solved ({res.message})")
     # The dual objective bounds the LP from above; HiGHS's reported optimum is within its tolerance.
     return Bound(float(-res.fun), seconds, "optimal")
+
+
+@dataclass
+class MipBound:
+    """The same relaxation with integral x, solved by branch and bound to a proven gap (HiGHS MIP).
+
+    `bound` is HiGHS's dual bound: no assignment that keeps these rows — and so no time-respecting
+    allocation of the simulator (every run keeps them) — has a higher P. `incumbent` is the best integral
+    solution of the relaxation found (not necessarily time-feasible: it may use care before it accrues or
+    break a mix limit in between); `pairs` are its pairs, a plan `best_known` replays (none when the
+    time limit came before an integral solution: the dual bound still holds).
+    """
+
+    bound: float
+    incumbent: float
+    gap: float
+    seconds: float
+    status: str
+    pairs: list[tuple[int, int]]
+
+
+def mip_bound(
+    year: Year,
+    tables: Tables,
+    time_limit_s: float = 300.0,
+    rel_gap: float = 1e-4,
+) -> MipBound:
+    import time
+
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    started = time.perf_counter()
+    if len(hindsight_pairs(year, tables)[0]) == 0:
+        return MipBound(0.0, 0.0, 0.0, 0.0, "empty", [])
+    a, b, cs, us, weight = _bound_rows(year, tables)
+    res = milp(
+        -weight,
+        integrality=np.ones(len(cs)),
+        bounds=Bounds(0, 1),
+        constraints=LinearConstraint(a, -np.inf, b),
+        options={"time_limit": time_limit_s, "mip_rel_gap": rel_gap, "presolve": True},
+    )
+    seconds = time.perf_counter() - started
+    dual = getattr(res, "mip_dual_bound", None)
+    bound = float(-dual) if dual is not None and np.isfinite(dual) else float("inf")
+    if res.x is None:  # no integral solution yet; the dual bound may still hold
+        return MipBound(bound, 0.0, float("inf"), seconds, f"no incumbent ({res.message})", [])
+    chosen = np.flatnonzero(res.x > 0.5)
+    incumbent = float(weight[chosen].sum())
+    status = "optimal" if res.status == 0 else f"time limit ({res.message})"
+    return MipBound(
+        bound=bound,
+        incumbent=incumbent,
+        gap=(bound - incumbent) / bound if bound else 0.0,
+        seconds=seconds,
+        status=status,
+        pairs=sorted((int(cs[k]), int(us[k])) for k in chosen),
+    )
+
+
+def lp_plan(
+    year: Year,
+    tables: Tables,
+    *,
+    fixed: set[tuple[int, int]] | None = None,
+    forbidden: set[tuple[int, int]] | None = None,
+    time_limit_s: float = 120.0,
+) -> list[tuple[int, int]]:
+    """A plan from the LP relaxation: the pairs with x > 1/2 (at most one per household and per home, so a
+    matching), with `fixed` pairs forced in and `forbidden` ones out. Cheap where the MIP is not."""
+    from scipy.optimize import linprog
+
+    if len(hindsight_pairs(year, tables)[0]) == 0:
+        return []
+    a, b, cs, us, weight = _bound_rows(year, tables)
+    lo, hi = np.zeros(len(cs)), np.ones(len(cs))
+    for k, pair in enumerate(zip(cs.tolist(), us.tolist(), strict=True)):
+        if fixed and pair in fixed:
+            lo[k] = 1.0
+        if forbidden and pair in forbidden:
+            hi[k] = 0.0
+    res = linprog(
+        -weight,
+        A_ub=a,
+        b_ub=b,
+        bounds=np.column_stack([lo, hi]),
+        method="highs",
+        options={"time_limit": time_limit_s, "presolve": True},
+    )
+    if res.status != 0 or res.x is None:
+        return sorted(fixed or ())
+    chosen = np.flatnonzero(res.x > 0.5)
+    return sorted((int(cs[k]), int(us[k])) for k in chosen)
+
+
+@dataclass
+class BestKnown:
+    """The best time-respecting allocation found with hindsight: a replay through the simulator (every
+    rule as the policies keep them), so its P is a LOWER bound on the hindsight optimum."""
+
+    priority: int
+    placed: int
+    steps: list[dict[str, Any]]
+    seconds: float
+
+
+def best_known(
+    year: Year, tables: Tables, plans: list[tuple[str, list[tuple[int, int]]]], *, repairs: int = 3
+) -> BestKnown:
+    """Replay each plan (lab.sim's `replay` policy); then, `repairs` times, keep the plan pairs the replay
+    placed, forbid those it could not, and replay the LP's plan for that (`lp_plan`). The best replay
+    wins."""
+    import time
+
+    from lab.sim import run_policy
+
+    prio = np.array([c["priority"] for c in year.cases], dtype=np.int64)
+    started = time.perf_counter()
+    best_p, best_n, steps = -1, 0, []
+    for source, first in plans:
+        plan, forbidden = first, set()
+        for step in range(repairs + 1):
+            if not plan:
+                break
+            out = run_policy(year, tables, "replay", plan=plan)
+            p = int(prio[~np.isnan(out.housed_day)].sum())  # P as lab.scores counts it
+            kept = {(c, u) for c, u in plan if out.housed_unit[c] == u}
+            steps.append({"plan": source, "repair": step, "plan_pairs": len(plan), "kept": len(kept), "P": p})
+            if p > best_p:
+                best_p, best_n = p, int((out.housed_unit >= 0).sum())
+            if step == repairs or len(kept) == len(plan):
+                break
+            forbidden |= set(plan) - kept
+            plan = lp_plan(year, tables, fixed=kept, forbidden=forbidden)
+    return BestKnown(max(best_p, 0), best_n, steps, time.perf_counter() - started)

@@ -22,6 +22,10 @@ def _pct(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.1f} %"
 
 
+def _num(v: float | None) -> str:
+    return "—" if v is None else f"{v:,.0f}"
+
+
 def render(data: dict[str, Any]) -> str:
     hs = data["hindsight"]
     bench = data.get("bench") or {}
@@ -34,16 +38,24 @@ def render(data: dict[str, Any]) -> str:
         "Hindsight (every arrival and answer known): exact time-respecting matching P "
         f"{hs['matching_priority']:,} "
         f"({hs['matching_placed']:,} placed); LP bound with the year's care intake and mix rules "
-        f"{hs['lp_bound']:,.0f}. Shares below are against the lower of the two.",
+        f"{hs['lp_bound']:,.0f}"
+        + (f"; MIP bound {_num(hs['mip_bound'])}" if hs.get("mip_bound") is not None else "")
+        + ". The best time-respecting allocation with hindsight lies between the best one known, "
+        f"{_num(hs.get('best_known'))} (a plan of the relaxation replayed through the simulator with every "
+        "rule), "
+        f"and the proven upper bound {_num(hs.get('upper_bound', hs['denominator']))}; a policy's true share "
+        "of it lies between its two shares below.",
         "",
-        "| policy | P share of hindsight | housed | urgent: housed within 13 weeks "
+        "| policy | P share of the upper bound | P share of the best known | housed "
+        "| urgent: housed within 13 weeks "
         "| urgent: p90 days to housing | homes lapsed to the regular route | declined offers | rounds |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, p in data["policies"].items():
         u13 = p["urgent_housed_within_13_weeks"]
         lines.append(
-            f"| {name} | {_pct(p['P_share_of_hindsight'])} | {p['placed']:,} | {_pct(u13['share'])} "
+            f"| {name} | {_pct(p['P_share_of_hindsight'])} "
+            f"| {_pct(p.get('P_share_of_best_known_hindsight'))} | {p['placed']:,} | {_pct(u13['share'])} "
             f"| {p['urgent_days_to_housing_p90']} | {p['vacancy_idle_days']['lapsed_to_regular_route']:,} "
             f"| {p['declines']:,} of {p['offers']:,} | {p['rounds']} |"
         )

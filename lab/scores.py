@@ -19,11 +19,16 @@ def _pct(values: np.ndarray, q: float) -> float | None:
     return None if len(values) == 0 else round(float(np.percentile(values, q)), 1)
 
 
-def score(year: Year, tables: Tables, out: Outcome, hindsight: Hindsight) -> dict[str, Any]:
+def placed_priority(year: Year, out: Outcome) -> int:
+    """P: the sum of the base priorities of the households a run housed (accepted offers)."""
     prio = np.array([c["priority"] for c in year.cases], dtype=np.int64)
+    return int(prio[~np.isnan(out.housed_day)].sum())
+
+
+def score(year: Year, tables: Tables, out: Outcome, hindsight: Hindsight) -> dict[str, Any]:
     housed = ~np.isnan(out.housed_day)
     start = np.maximum(year.arrive, 0.0)
-    p = int(prio[housed].sum())
+    p = placed_priority(year, out)
     by_group: dict[str, Any] = {}
     for gi, g in enumerate(GROUPS):
         m = year.group_index == gi

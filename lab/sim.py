@@ -396,8 +396,17 @@ def run_policy(
     progress: Progress | None = None,
     hold_days: float = 0.0,
     hold_below: int = 0,
+    plan: list[tuple[int, int]] | None = None,
 ) -> Outcome:
-    """Run `policy` (`online` or `status_quo`) over the year and return what happened."""
+    """Run `policy` (`online`, `status_quo` or `replay`) over the year and return what happened.
+
+    `replay` is no online policy: it knows the year. Every day it offers the pairs of `plan` (case, unit)
+    whose household is waiting and whose home is vacant, and gives the homes no plan pair still waits for
+    to households outside the plan, as the status quo would but only pairs that will be accepted.
+    It keeps every rule of the simulator (care slots as they accrue, mix limits with pending offers,
+    the answer delay, lapses), so its P is that of a real time-respecting allocation: a lower bound on
+    the hindsight optimum.
+    """
     from services.matcher.solver import solve_problem
 
     world = World(year, tables)
@@ -436,6 +445,12 @@ def run_policy(
                     records.append(RoundRecord(day, problem, pairs, result))
                 for cid, uid in pairs:
                     world.offer(case_pos[cid], unit_pos[uid], day)
+            elif policy == "replay":
+                problem = world.problem(day, w, v) if record else {}
+                pairs = _replay_tick(world, day, w, v, mask, plan or [])
+                rounds += 1
+                if record:
+                    records.append(RoundRecord(day, problem, pairs))
             else:
                 problem = world.problem(day, w, v) if record else {}
                 pairs = _status_quo_tick(world, day, w, v, mask)
@@ -479,9 +494,15 @@ def run_policy(
 
 
 def _status_quo_tick(
-    world: World, day: float, w: np.ndarray, v: np.ndarray, mask: np.ndarray
+    world: World,
+    day: float,
+    w: np.ndarray,
+    v: np.ndarray,
+    mask: np.ndarray,
+    unit_order: np.ndarray | None = None,
 ) -> list[tuple[str, str]]:
-    """Each vacant home (oldest vacancy first) to the highest-priority eligible waiting household."""
+    """Each vacant home (oldest vacancy first, or `unit_order`: positions in v) to the highest-priority
+    eligible waiting household."""
     y = world.year
     prio = world.priority(w, day)
     # rank: priority desc, then longest waiting, then index (a deterministic order)
@@ -493,7 +514,7 @@ def _status_quo_tick(
     start_avail = world.available(day)
     used_now = np.zeros_like(start_avail)
     pairs = []
-    for j in np.argsort(y.vacant[v], kind="stable"):
+    for j in np.argsort(y.vacant[v], kind="stable") if unit_order is None else unit_order:
         u = int(v[j])
         col = mask[:, j] & ~taken
         if not col.any():
@@ -512,6 +533,42 @@ def _status_quo_tick(
             pairs.append((y.cases[c]["id"], y.units[u]["id"]))
             break
     return pairs
+
+
+def _replay_tick(
+    world: World, day: float, w: np.ndarray, v: np.ndarray, mask: np.ndarray, plan: list[tuple[int, int]]
+) -> list[tuple[str, str]]:
+    """The plan's pairs that can start today, and clairvoyant status-quo offers outside the plan.
+
+    A household or home of a plan pair whose partner may still come (waiting / not yet vacant) is kept
+    for that partner; everything else may go to pairs that will be accepted. The two sets share no
+    household and no home, so one status-quo pass (care and mix checked as it offers) does both."""
+    unit_of = dict(plan)
+    case_of = {u: c for c, u in plan}
+    keep_case = np.array(
+        [int(c) in unit_of and world.unit[unit_of[int(c)]] in (NOT_YET, VACANT) for c in w], dtype=bool
+    )
+    keep_unit = np.array(
+        [int(u) in case_of and world.case[case_of[int(u)]] in (NOT_YET, WAITING) for u in v], dtype=bool
+    )
+    planned = np.zeros_like(mask)
+    row = {int(c): i for i, c in enumerate(w)}
+    for j, u in enumerate(v):
+        i = row.get(case_of.get(int(u), -1))
+        if i is not None:
+            planned[i, j] = mask[i, j]
+    fill = mask & world.t.accepts[np.ix_(w, v)] & ~keep_case[:, None] & ~keep_unit[None, :]
+    # Order: plan pairs whose household is outside every mix rule's groups first (they make room under
+    # the mix rules for the others the same day), then by the day the pair's window closes.
+    y = world.year
+    in_rules = np.zeros(len(GROUPS), dtype=bool)
+    for _scope, groups, _s in world.rules:
+        in_rules |= groups
+    planned_case = np.array([case_of.get(int(u), -1) for u in v])
+    mixed = np.array([c >= 0 and bool(in_rules[y.group_index[c]]) for c in planned_case])
+    closes = np.where(planned_case >= 0, np.minimum(y.leave[np.maximum(planned_case, 0)], y.lapse[v]), np.inf)
+    order = np.lexsort((y.vacant[v], closes, mixed, planned_case < 0))
+    return _status_quo_tick(world, day, w, v, planned | fill, unit_order=order)
 
 
 def care_type_names() -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import output
-from lab.hindsight import hindsight_optimum, lp_bound
+from lab.hindsight import best_known, hindsight_optimum, lp_bound, lp_plan, mip_bound
 from lab.rules import build_tables
 from lab.scores import score
 from lab.sim import run_policy
@@ -37,11 +37,19 @@ def simulate(
     hold_days: float = 0.0,
     hold_below: int = 0,
     variants: tuple[dict[str, Any], ...] = (),
+    mip_time_limit_s: float = 0.0,
+    repairs: int = 3,
 ) -> dict[str, Any]:
     """Every figure of the year for each policy (a JSON-ready dict).
 
     `variants`: changed region policies (`{"max_share": 0.08}`, `{"quota_bonus": 0}`) under which
     wijkmatch's rounds also run, on the same arrivals; each is scored against its own hindsight bound.
+
+    Hindsight is an interval: the proven upper bound (the lowest of the exact matching, the LP bound and
+    the MIP's dual bound, `mip_time_limit_s`; 0 skips the MIP) and the best known time-respecting
+    allocation (the MIP plan replayed through the simulator with `repairs` repair steps, or a policy's
+    run if that is better). Each policy's P is given as a share of both: its true share of the hindsight
+    optimum lies between them.
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -52,7 +60,15 @@ def simulate(
     hs = hindsight_optimum(year, tables)
     bound = lp_bound(year, tables)
     best = min(float(hs.priority), bound.priority_bound)
+    mip = mip_bound(year, tables, mip_time_limit_s) if mip_time_limit_s > 0 else None
+    if mip is not None:
+        best = min(best, mip.bound)
     hs_s = time.perf_counter() - started - prep_s
+    plans = [("lp", lp_plan(year, tables))]
+    if mip is not None and mip.pairs:
+        plans.append(("mip", mip.pairs))
+    known = best_known(year, tables, plans, repairs=repairs)
+    known_s = time.perf_counter() - started - prep_s - hs_s
     policies: list[tuple[str, str, str, Any, float]] = [
         (f"wijkmatch_{c}", "online", c, year, best) for c in cadences
     ]
@@ -96,6 +112,14 @@ def simulate(
                 round(figures["P"] / hs.priority, 4) if hs.priority else None
             )
             results[name] = figures
+    # The best known feasible hindsight: the replay, or a policy of the original year if that is better.
+    own = [r["P"] for n, r in results.items() if "[" not in n]
+    feasible = max([known.priority if known else 0, *own])
+    for name, figures in results.items():
+        if "[" not in name:
+            figures["P_share_of_best_known_hindsight"] = (
+                round(figures["P"] / feasible, 4) if feasible else None
+            )
     return {
         "config": config.__dict__,
         "hold": {"days": hold_days, "below_priority": hold_below},
@@ -110,6 +134,25 @@ def simulate(
             "lp_bound": round(bound.priority_bound, 1),
             "lp_bound_status": bound.status,
             "lp_method": "LP relaxation with the year's care intake and mix rows (HiGHS); an upper bound",
+            "mip_bound": round(mip.bound, 1) if mip and mip.bound < float("inf") else None,
+            "mip_incumbent": round(mip.incumbent, 1) if mip else None,
+            "mip_gap": round(mip.gap, 5) if mip and mip.gap < float("inf") else None,
+            "mip_status": mip.status if mip else "skipped",
+            "mip_seconds": round(mip.seconds, 1) if mip else None,
+            "mip_method": (
+                "the LP's rows with integral x (HiGHS branch and bound): its dual bound is an upper bound; "
+                "care rows and mix rows at every week end"
+            ),
+            "upper_bound": round(best, 1),
+            "best_known": feasible,
+            "best_known_replay": known.priority if known else None,
+            "best_known_placed": known.placed if known else None,
+            "best_known_steps": known.steps if known else [],
+            "best_known_method": (
+                "the MIP's plan replayed day by day through the simulator with every rule (care as it "
+                "accrues, mix with pending offers, answer delay, lapses), repaired by re-solving with the "
+                "failed pairs forbidden; a time-respecting allocation, so a lower bound on the optimum"
+            ),
             "denominator": round(best, 1),
             "variant_denominators": variant_bounds,
             "candidate_pairs": hs.candidate_pairs,
@@ -118,6 +161,7 @@ def simulate(
         "seconds": {
             "year_and_tables": round(prep_s, 1),
             "hindsight": round(hs_s, 1),
+            "best_known_hindsight": round(known_s, 1),
             **timings,
             "total": round(time.perf_counter() - started, 1),
         },
@@ -131,7 +175,8 @@ def write_report(data: dict[str, Any], out_dir: Path) -> Path:
     pols = data["policies"]
     names = list(pols)
     summary_header = [
-        "policy", "P", "P share of hindsight", "placed", "urgent p90 days to housing",
+        "policy", "P", "P share of the hindsight bound", "P share of the best known hindsight",
+        "placed", "urgent p90 days to housing",
         "urgent housed within 13 weeks", "vacancy idle days p50", "lapsed homes", "offers", "declines",
         "rounds", "quota persons counted",
     ]  # fmt: skip
@@ -140,6 +185,7 @@ def write_report(data: dict[str, Any], out_dir: Path) -> Path:
             n,
             p["P"],
             p["P_share_of_hindsight"],
+            p.get("P_share_of_best_known_hindsight"),
             p["placed"],
             p["urgent_days_to_housing_p90"],
             p["urgent_housed_within_13_weeks"]["share"],
@@ -219,7 +265,12 @@ def write_report(data: dict[str, Any], out_dir: Path) -> Path:
         out_dir / "p_share.png",
         "P as a share of hindsight",
         names,
-        {"P / hindsight": [p["P_share_of_hindsight"] for p in pols.values()]},
+        {
+            "P / hindsight bound": [p["P_share_of_hindsight"] for p in pols.values()],
+            "P / best known hindsight": [
+                p.get("P_share_of_best_known_hindsight") or 0 for p in pols.values()
+            ],
+        },
         "share",
     )
     hs = data["hindsight"]
@@ -228,8 +279,14 @@ def write_report(data: dict[str, Any], out_dir: Path) -> Path:
         f"({data['vacancies_in_year']} vacancies in the year). "
         f"Hindsight: exact matching P {hs['matching_priority']:,} "
         f"({hs['matching_placed']} placed); LP bound with care intake and mix rows {hs['lp_bound']:,.0f} "
-        f"({hs['lp_bound_status']}). Shares are against the lower of the two, so they understate how close a "
-        f"policy is to the true best time-respecting allocation. Urgent groups: {', '.join(URGENT)}.</p>"
+        f"({hs['lp_bound_status']}); MIP: {hs['mip_status']}"
+        + (f", bound {hs['mip_bound']:,.0f}" if hs["mip_bound"] is not None else "")
+        + ". "
+        f"The hindsight optimum lies between the best known time-respecting allocation, {hs['best_known']:,} "
+        f"(a plan of the relaxation replayed through the simulator), and the lowest bound, "
+        f"{hs['upper_bound']:,.0f}: "
+        f"a policy's true share lies between its share of the bound and its share of the best known. "
+        f"Urgent groups: {', '.join(URGENT)}.</p>"
         f"<p>Seconds: {data['seconds']}</p>"
     )
     sections = [
@@ -254,12 +311,15 @@ def print_figures(data: dict[str, Any]) -> None:
     hs = data["hindsight"]
     print(
         f"year {data['region']}: {data['cases']} households, {data['units']} homes; hindsight matching "
-        f"{hs['matching_priority']:,} ({hs['matching_placed']} placed), LP bound {hs['lp_bound']:,.0f}"
+        f"{hs['matching_priority']:,} ({hs['matching_placed']} placed), LP bound {hs['lp_bound']:,.0f}, "
+        + (f"MIP bound {hs['mip_bound']:,.0f}, " if hs["mip_bound"] is not None else "")
+        + f"best known time-respecting allocation {hs['best_known']:,}"
     )
     for name, p in data["policies"].items():
         u13 = p["urgent_housed_within_13_weeks"]["share"]
         print(
-            f"  {name:18} P {p['P']:>13,}  {100 * (p['P_share_of_hindsight'] or 0):5.1f} % of hindsight  "
+            f"  {name:18} P {p['P']:>13,}  {100 * (p['P_share_of_hindsight'] or 0):5.1f} % of the bound, "
+            f"{100 * (p.get('P_share_of_best_known_hindsight') or 0):5.1f} % of the best known  "
             f"placed {p['placed']:5}  urgent p90 wait {p['urgent_days_to_housing_p90']} d  "
             f"urgent within 13 wk {u13}  declines {p['declines']}/{p['offers']}  rounds {p['rounds']}"
         )
@@ -291,6 +351,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hold-below", type=int, default=0, help="experiment: priority threshold of the hold"
     )
+    parser.add_argument(
+        "--mip-time-limit",
+        type=float,
+        default=0.0,
+        help="seconds for the hindsight MIP (default 0: off; see docs/lab.md)",
+    )
+    parser.add_argument("--repairs", type=int, default=3, help="repair steps of the best known hindsight")
     parser.add_argument("-o", "--output", type=Path, default=Path("lab-results/simulate"))
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -325,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
         hold_days=args.hold_days,
         hold_below=args.hold_below,
         variants=tuple(variants),
+        mip_time_limit_s=args.mip_time_limit,
+        repairs=args.repairs,
     )
     page = write_report(data, args.output)
     print_figures(data)

@@ -30,6 +30,11 @@ class MatcherSettings(ServiceSettings):
     # On-demand rounds (POST /v1/rounds/{region}, role admin or service): a token bucket per region.
     round_requests_per_minute: float = Field(default=2.0, gt=0)
     round_requests_burst: int = Field(default=3, ge=1)
+    # Policy what-ifs (POST /v1/regions/{region}/whatif): two solves each, so a token bucket per region,
+    # one what-if solving at a time per process, and a solver limit per solve.
+    whatif_requests_per_minute: float = Field(default=2.0, gt=0)
+    whatif_requests_burst: int = Field(default=3, ge=1)
+    whatif_time_limit_s: float = Field(default=10.0, gt=0, le=120)
     debounce_s: float = Field(default=30.0, gt=0)
     max_delay_s: float = Field(default=120.0, gt=0)
     scheduler_interval_s: float = Field(default=0.5, gt=0)

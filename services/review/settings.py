@@ -40,6 +40,10 @@ class ReviewSettings(ServiceSettings):
     # The sign-in page offers buttons that mint development tokens (only in WIJKMATCH_AUTH_MODE=local).
     dev_sign_in: bool = True
     queue_poll_s: float = Field(default=5.0, gt=0)
+    # The what-if page asks the matcher's API (POST /v1/regions/{region}/whatif) with the signed-in
+    # person's token; a what-if is two solves, so the wait is generous.
+    matcher_url: str = "http://127.0.0.1:8020"
+    whatif_timeout_s: float = Field(default=90.0, gt=0)
 
     @field_validator("four_eyes_regions")
     @classmethod

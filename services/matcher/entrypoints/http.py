@@ -7,6 +7,11 @@ service's tokens and roles): on-demand rounds, rounds and proposals. docs/securi
   read is recorded in `matcher.problem_reads` (who, which round, when) in the read's own transaction.
 - `POST /v1/rounds/{region}` is for `admin` or a `service` identity, for a region with pool data (404
   otherwise), rate limited per region (429).
+- `POST /v1/regions/{region}/whatif` (the review service's what-if page) solves the region's next-round
+  problem as it is and under changed policy and answers the difference; it writes, records and
+  publishes nothing (the pool is read in a READ ONLY transaction that is rolled back). For `reviewer`,
+  `approver` and `admin` of the region, a region with pool data only (404 otherwise), rate limited per
+  region and one at a time per process (429).
 - /healthz and /readyz stay open (probes); /metrics is on the internal health port only (`serve_metrics`).
 """
 
@@ -17,13 +22,16 @@ import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query
+from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import desc, func, insert, select
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import desc, func, insert, select, text
 
 from services.matcher import metrics
 from services.matcher.bootstrap import MatcherService
 from services.matcher.pool import repository as repo
+from services.matcher.pool import whatif
+from services.matcher.pool.problem import build_problem
 from services.matcher.pool.tables import cases, problem_reads, proposals, region_state, rounds, units
 from services.platform.admission.rate_limit import RateLimiter
 from services.platform.auth import SERVICE_ROLE, Principal, principal_dependency, serve_openapi
@@ -40,6 +48,16 @@ UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"description": "missing o
 NOT_YOURS = "no such region in your scope"
 ROUND_STARTERS = frozenset({"admin", SERVICE_ROLE})
 STAFF_READERS = frozenset({"reviewer", "approver", "auditor", "admin"})
+WHATIF_ROLES = frozenset({"reviewer", "approver", "admin"})  # the region's allocators and its admins
+Change = Annotated[str, StringConstraints(min_length=3, max_length=200, pattern=r"^[\x21-\x7e]+$")]
+
+
+class WhatIfRequest(BaseModel):
+    """Policy changes as `KEY=VALUE` (services.matcher.pool.whatif; the `wijkmatch whatif` language)."""
+
+    model_config = ConfigDict(extra="forbid")
+    changes: list[Change] = Field(max_length=whatif.MAX_CHANGES)
+
 
 # The verified caller (401 without a valid token); the app keeps its service's TokenVerifier in its state.
 authenticate = principal_dependency(
@@ -85,6 +103,10 @@ def create_api(service: MatcherService) -> FastAPI:
     limiter = RateLimiter(
         service.settings.round_requests_per_minute / 60.0, service.settings.round_requests_burst
     )
+    whatif_limiter = RateLimiter(
+        service.settings.whatif_requests_per_minute / 60.0, service.settings.whatif_requests_burst
+    )
+    whatif_slot = asyncio.Lock()  # one what-if solving at a time in this process (rounds go first)
 
     def staff_in(principal: Principal, region: str) -> None:
         """404 for a region outside the token's scope (as for one without data); 403 for a token that
@@ -301,7 +323,81 @@ def create_api(service: MatcherService) -> FastAPI:
             "unhandled_changes": (state["change_seq"] - state["handled_seq"]) if state else 0,
         }
 
+    @api.post(
+        "/v1/regions/{region}/whatif",
+        responses={
+            **UNAUTHORIZED,
+            403: {"description": "what-ifs are for the region's reviewers, approvers and admins"},
+            404: {"description": f"{NOT_YOURS}, or a region without pool data"},
+            422: {"description": "an unknown or malformed change, or a changed policy the solver refuses"},
+            429: {
+                "description": "too many what-ifs for this region, or one is being solved; see Retry-After"
+            },
+        },
+    )
+    async def what_if(
+        region: Region, principal: Caller, request: Annotated[WhatIfRequest, Body()]
+    ) -> dict[str, Any]:
+        if not principal.sees(region):
+            raise HTTPException(404, NOT_YOURS)
+        if not principal.has_any(WHATIF_ROLES):
+            raise HTTPException(403, "what-ifs are for the region's reviewers, approvers and admins")
+        async with service.sessions() as session:
+            known = select(region_state.c.region).where(region_state.c.region == region)
+            if (await session.execute(known)).scalar() is None:
+                raise HTTPException(404, "no such region")
+        if whatif_slot.locked():
+            raise HTTPException(
+                429, "a what-if is being solved; try again shortly", headers={"Retry-After": "5"}
+            )
+        wait = whatif_limiter.take(region, time.monotonic())
+        if wait > 0:
+            raise HTTPException(
+                429,
+                "too many what-ifs for this region; try again later",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
+        async with whatif_slot:
+            problem = await _next_round_problem(service, region)
+            try:
+                changed = whatif.apply_changes(problem, list(request.changes))
+                limit = min(
+                    service.settings.whatif_time_limit_s,
+                    float(
+                        (problem.get("policy") or {}).get("time_limit_s")
+                        or service.settings.whatif_time_limit_s
+                    ),
+                )
+                diff = await asyncio.to_thread(whatif.compare, problem, changed, limit)
+            except ValueError as exc:
+                raise HTTPException(422, str(exc)) from None
+        log.info(
+            "what-if solved",
+            extra={"region": region, "requested_by": principal.subject, "changes": len(request.changes)},
+        )
+        return {
+            "region": region,
+            "changes": list(request.changes),
+            "cases": len(problem["cases"]),
+            "units": len(problem["units"]),
+            "pinned": len(problem.get("pinned") or []),
+            "time_limit_s": limit,
+            "written": "nothing: no round, proposal, outbox row or event",
+            **diff,
+        }
+
     return api
+
+
+async def _next_round_problem(service: MatcherService, region: str) -> dict[str, Any]:
+    """The region's next-round problem, read in a READ ONLY transaction that is rolled back."""
+    from services.matcher.rounds.store import load_pool
+
+    async with service.sessions() as session:
+        await session.execute(text("SET TRANSACTION READ ONLY"))
+        pool, _ = await load_pool(session, region)
+        await session.rollback()
+    return await asyncio.to_thread(build_problem, pool, f"whatif-{region}")
 
 
 async def _wait_for_round(service: MatcherService, region: str, since: Any, wait_s: float) -> Any:

@@ -20,12 +20,14 @@ from fastapi.templating import Jinja2Templates
 
 from schemas.events import GROUPS, MAX_UNPLACED_LISTED
 from services.platform.auth import AuthError, Principal, mint_dev_token
-from services.review.adapters import repository
+from services.review.adapters import matcher_client, repository
 from services.review.adapters.repository import DecisionRequest, NotFound, ProposalQuery
 from services.review.bootstrap import ReviewRuntime
 from services.review.core.decisions import ROLES, four_eyes_for, may_decide, may_read_audit
 from services.review.core.explain import unplaced_view
 from services.review.core.reasons import BY_CODE, MAX_NOTE_LENGTH, REASON_CODES
+from services.review.core.whatif import WHATIF_ROLES, comparison_view, read_form
+from services.review.core.whatif import Form as WhatIfForm
 from services.review.entrypoints.api import ProposalId, detail_view, verify_audit
 from services.review.entrypoints.decide import take_decision
 
@@ -73,6 +75,7 @@ def create_page_router(runtime: ReviewRuntime) -> APIRouter:
         base = {
             "principal": principal,
             "can_audit": principal is not None and may_read_audit(principal.roles),
+            "can_whatif": principal is not None and principal.has_any(WHATIF_ROLES),
             "status_words": STATUS_WORDS,
             "reason_words": REASON_WORDS,
             "message": request.query_params.get("message"),
@@ -347,6 +350,87 @@ def create_page_router(runtime: ReviewRuntime) -> APIRouter:
             entries=entries,
             verify=verify,
         )
+
+    async def whatif_regions(principal: Principal, asked: str | None) -> list[str]:
+        """The regions the form offers: those named in the token, those the read model knows in scope,
+        and the one asked for in the address when the token covers it."""
+        async with runtime.sessions() as session:
+            known = await repository.regions_of(session, principal)
+        regions = {r for r in principal.regions if r != "*"} | set(known)
+        if asked and len(asked) <= 64 and principal.sees(asked):
+            regions.add(asked)
+        return sorted(regions)
+
+    async def whatif_render(
+        request: Request,
+        principal: Principal,
+        region: str | None,
+        form: WhatIfForm,
+        status_code: int = 200,
+        error: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> Response:
+        if not principal.has_any(WHATIF_ROLES):
+            return render(
+                request,
+                "base.html",
+                principal,
+                403,
+                title="What-if",
+                error="What-ifs are for the region's reviewers, approvers and admins.",
+            )
+        regions = await whatif_regions(principal, region)
+        return render(
+            request,
+            "whatif.html",
+            principal,
+            status_code,
+            title="What-if",
+            active="whatif",
+            regions=regions,
+            region=region if region in regions else (regions[0] if regions else None),
+            form=form,
+            error=error,
+            result=result,
+            view=comparison_view(result) if result else None,
+        )
+
+    @router.get("/whatif")
+    async def whatif_page(request: Request) -> Response:
+        principal = await signed_in(request)
+        if principal is None:
+            return to_sign_in()
+        return await whatif_render(request, principal, request.query_params.get("region"), WhatIfForm())
+
+    @router.post("/whatif")
+    async def whatif_run(request: Request) -> Response:
+        principal = await signed_in(request)
+        if principal is None:
+            return to_sign_in()
+        if not same_origin(request):
+            return Response("cross-site request refused", 403)
+        fields = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        region = (fields.get("region") or "").strip()[:64]
+        form = read_form(fields)
+        if not principal.has_any(WHATIF_ROLES):
+            return await whatif_render(request, principal, region, form)
+        if not region or not principal.sees(region):
+            return await whatif_render(request, principal, None, form, 404, "No such region in your scope.")
+        if form.errors:
+            return await whatif_render(request, principal, region, form, 400, " ".join(form.errors))
+        answer = await matcher_client.what_if(
+            settings.matcher_url,
+            request.cookies.get(COOKIE) or "",
+            region,
+            form.changes,
+            settings.whatif_timeout_s,
+        )
+        if answer.status_code != 200:
+            detail = str(answer.body.get("detail"))[:300]
+            return await whatif_render(
+                request, principal, region, form, answer.status_code, f"The what-if was not run: {detail}."
+            )
+        return await whatif_render(request, principal, region, form, result=answer.body)
 
     return router
 

@@ -64,7 +64,7 @@ def test_no_request_makes_the_api_fail(matcher_server: MatcherProcess) -> None:
     base_url = matcher_server.url
     api = schemathesis.openapi.from_dict(httpx.get(f"{base_url}/openapi.json", headers=STAFF).json())
     operations = [result.ok() for result in api.get_all_operations()]
-    assert len(operations) == 7  # five /v1 operations, /healthz and /readyz
+    assert len(operations) == 8  # six /v1 operations (the what-if included), /healthz and /readyz
     seen: dict[int, int] = {}
     started = time.monotonic()
     for operation, mode in itertools.product(operations, [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]):

@@ -49,3 +49,24 @@ def test_whatif_changes_apply_to_a_copy() -> None:
     base_home = {a["case"]: a["unit"] for a in base["assignments"]}
     assert all(d["current"] == base_home.get(d["case"]) for d in diff["households_with_a_different_outcome"])
     assert moved <= {c["id"] for c in problem["cases"]}
+
+
+def test_whatif_adds_a_neighbourhood_and_refuses_malformed_changes() -> None:
+    problem = generate_problem(30, 12, seed=2)
+    changed = whatif.apply_changes(problem, ["neighbourhood.add=BU99990001/GM9999/700"])
+    assert {"code": "BU99990001", "municipality": "GM9999", "households": 700} in changed["neighbourhoods"]
+    code = problem["neighbourhoods"][0]["code"]
+    again = whatif.apply_changes(problem, [f"neighbourhood.add={code}/GM0001/5"])
+    described = next(n for n in again["neighbourhoods"] if n["code"] == code)
+    assert described["households"] == 5
+    assert described.get("group_counts") == problem["neighbourhoods"][0].get("group_counts")
+    for bad in (
+        "neighbourhood.add=BU1/GM1",
+        "policy.quota_bonus=-1",
+        "policy.max_share=abc",
+        "care.GM1/ggz=x",
+    ):
+        with pytest.raises(ValueError):
+            whatif.apply_changes(problem, [bad])
+    with pytest.raises(ValueError):
+        whatif.apply_changes(problem, ["policy.quota_bonus=0"] * 21)

@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from lab.hindsight import hindsight_optimum, lp_bound
+from lab.hindsight import best_known, hindsight_optimum, lp_bound, lp_plan, mip_bound
 from lab.rules import build_tables
 from lab.scores import score
 from lab.sim import run_policy
@@ -83,11 +83,17 @@ def test_hindsight_equals_brute_force_on_tiny_years(seed: int) -> None:
     assert len({c for c, _ in h.pairs}) == len(h.pairs) == len({u for _, u in h.pairs})
     # the LP bound with side constraints is a bound of every run, and so is the matching
     bound = lp_bound(year, tables)
+    mip = mip_bound(year, tables, time_limit_s=30)
+    assert mip.status == "optimal" and mip.incumbent <= mip.bound + 1e-6
+    assert mip.bound <= bound.priority_bound + 1e-6  # integrality only tightens the LP
+    known = best_known(year, tables, [("mip", mip.pairs), ("lp", lp_plan(year, tables))])
+    assert known.priority <= mip.bound + 1e-6  # a feasible allocation never beats the proven bound
     for policy in ("online", "status_quo"):
         out = run_policy(year, tables, policy, cadence="daily", time_limit_s=2)
         figures = score(year, tables, out, h)
         assert figures["P"] <= h.priority
         assert figures["P"] <= bound.priority_bound + 1e-6
+        assert figures["P"] <= mip.bound + 1e-6
 
 
 def test_online_one_round_year_equals_a_direct_solve() -> None:
@@ -130,6 +136,28 @@ def test_status_quo_and_online_never_break_a_rule() -> None:
         assert out.records and sum(len(r.pairs) for r in out.records) > 10
         for record in out.records:
             assert checker.solution_violations(record.problem, record.pairs) == [], (policy, record.day)
+
+
+def test_the_replay_of_the_hindsight_plan_keeps_every_rule_and_the_bounds_hold() -> None:
+    """The best known hindsight allocation is a real run: every day's offers pass the independent checker
+    on that day's problem, only accepted pairs are offered, and every policy's P and the replay's P lie
+    below the MIP bound, which lies below the LP bound and the matching."""
+    year = make_year(YearConfig(cases=160, units=64, seed=3, mean_stay_days=90))
+    tables = build_tables(year)
+    h = hindsight_optimum(year, tables)
+    lp = lp_bound(year, tables)
+    mip = mip_bound(year, tables, time_limit_s=60)
+    assert mip.bound <= min(lp.priority_bound, h.priority) + 1e-6
+    out = run_policy(year, tables, "replay", plan=mip.pairs, record=True)
+    assert out.records and sum(len(r.pairs) for r in out.records) > 10
+    for record in out.records:
+        assert checker.solution_violations(record.problem, record.pairs) == [], record.day
+    assert out.declines == 0  # hindsight offers only what will be accepted
+    p = score(year, tables, out, h)["P"]
+    known = best_known(year, tables, [("mip", mip.pairs)], repairs=2)
+    assert p <= known.priority <= mip.bound + 1e-6
+    online = score(year, tables, run_policy(year, tables, "online", cadence="daily", time_limit_s=2), h)["P"]
+    assert online <= mip.bound + 1e-6
 
 
 def test_the_year_is_deterministic_by_seed() -> None:
