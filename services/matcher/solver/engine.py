@@ -146,6 +146,12 @@ def optimise(comp: Compiled, *, clock: Clock, budget: float, params: SolveParams
     start = feas.greedy(feas.repair(relaxed_match))
     if not feas.is_feasible(start):  # never expected; the empty solution always is
         start = np.zeros(0, dtype=np.int64)
+    if comp.previous is not None:
+        # Warm start (issue 15): the previous round's pairs that are still usable, repaired and filled
+        # greedily; it replaces the relaxation's start unless that one is worth more P.
+        hinted = feas.greedy(feas.repair(np.nonzero(comp.previous)[0]))
+        if feas.is_feasible(hinted) and feas.model_p(hinted) >= feas.model_p(start):
+            start = np.sort(hinted)
     warm = time.perf_counter() - t0
     clock.add("warm_start_seconds", warm)
     clock.record(const + feas.model_p(start), relaxation_bound)
@@ -438,6 +444,8 @@ def _lp_guided(
     near = score >= cutoff
     keep |= _best_per_case(comp, score, MIP_PAIRS_PER_CASE) & near
     keep[incumbent] = True
+    if comp.previous is not None:
+        keep |= comp.previous  # the restricted MIP can reach the previous round's assignment
     must = support.copy()
     must[incumbent] = True
     # HiGHS does not stop on time inside presolve and its root LP, so only a MIP it can finish is run; a
@@ -597,6 +605,8 @@ def _lp_by_columns(
     huge = start is not None
     if start is not None:
         columns[start] = True
+    if comp.previous is not None:
+        columns |= comp.previous  # the warm start's pairs: the LP can price the previous assignment
     engine = "highs" if huge and not deterministic else "glop"
     add_per = CG_ADD_PER_CASE_AND_UNIT // 2 if huge else CG_ADD_PER_CASE_AND_UNIT
     best: LpResult | None = None
