@@ -51,6 +51,10 @@ CPSAT_OVERHEAD_SECONDS_PER_PAIR = 1e-5
 HIGHS_LATE_STOP_SECONDS = 0.15  # what HiGHS takes beyond its limit after the root (quiet machine)
 PROOF_MAX_PAIRS = 60_000
 PROOF_MIN_SECONDS = 2.0
+# Deterministic mode tries the proof on the large path's answer from this size up: the sizes that reach the
+# large path in production (the exact engine takes everything up to EXACT_MODEL_MAX_PAIRS directly). A
+# constant of its own, so the large path alone stays testable on small problems in deterministic mode.
+DETERMINISTIC_PROOF_MIN_PAIRS = 15_001
 FULL_LP_MAX_PAIRS = 400_000
 LP_PAIRS_PER_CASE = 8
 LP_HUGE_PAIRS_PER_CASE = 3  # 3 M pairs: 136k first columns, HiGHS 6.7 s (8 per case: 221k, 16.6 s)
@@ -166,7 +170,14 @@ def optimise(comp: Compiled, *, clock: Clock, budget: float, params: SolveParams
     large = _lp_guided(
         comp, feas, start, relaxation_bound, relaxed_match, params, clock=clock, budget=budget, started=t0
     )
-    if params.deterministic or comp.n_pairs > PROOF_MAX_PAIRS or clock.left() < PROOF_MIN_SECONDS:
+    # Deterministic mode (issue 12): the proof attempt runs too, under work limits only (CP-SAT's
+    # deterministic time, HiGHS's node limit), so a replay takes the same decisions; there it is decided by
+    # the size alone (DETERMINISTIC_PROOF_MIN_PAIRS), never by the clock.
+    if comp.n_pairs > PROOF_MAX_PAIRS:
+        return large
+    if params.deterministic and comp.n_pairs < DETERMINISTIC_PROOF_MIN_PAIRS:
+        return large
+    if not params.deterministic and clock.left() < PROOF_MIN_SECONDS:
         return large
     # Time left on a mid-sized problem: try to prove (or improve) the LP path's answer exactly.
     exact = _exact(comp, feas, large.chosen, large.bound, params, clock=clock, budget=budget)
