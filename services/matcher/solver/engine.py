@@ -51,10 +51,6 @@ CPSAT_OVERHEAD_SECONDS_PER_PAIR = 1e-5
 HIGHS_LATE_STOP_SECONDS = 0.15  # what HiGHS takes beyond its limit after the root (quiet machine)
 PROOF_MAX_PAIRS = 60_000
 PROOF_MIN_SECONDS = 2.0
-# Deterministic mode tries the proof on the large path's answer from this size up: the sizes that reach the
-# large path in production (the exact engine takes everything up to EXACT_MODEL_MAX_PAIRS directly). A
-# constant of its own, so the large path alone stays testable on small problems in deterministic mode.
-DETERMINISTIC_PROOF_MIN_PAIRS = 15_001
 FULL_LP_MAX_PAIRS = 400_000
 LP_PAIRS_PER_CASE = 8
 LP_HUGE_PAIRS_PER_CASE = 3  # 3 M pairs: 136k first columns, HiGHS 6.7 s (8 per case: 221k, 16.6 s)
@@ -150,6 +146,9 @@ def optimise(comp: Compiled, *, clock: Clock, budget: float, params: SolveParams
     start = feas.greedy(feas.repair(relaxed_match))
     if not feas.is_feasible(start):  # never expected; the empty solution always is
         start = np.zeros(0, dtype=np.int64)
+    # The warm start's work tells how fast this machine is right now (other load, CPU share); measured
+    # before the hint's own repair and greedy, which the per-pair estimate does not include.
+    paced = time.perf_counter() - t0
     if comp.previous is not None:
         # Warm start (issue 15): the previous round's pairs that are still usable, repaired and filled
         # greedily; it replaces the relaxation's start unless that one is worth more P.
@@ -159,9 +158,8 @@ def optimise(comp: Compiled, *, clock: Clock, budget: float, params: SolveParams
     warm = time.perf_counter() - t0
     clock.add("warm_start_seconds", warm)
     clock.record(const + feas.model_p(start), relaxation_bound)
-    # The warm start's work tells how fast this machine is right now (other load, CPU share).
     pre_lp = PRE_LP_HUGE_SECONDS_PER_PAIR if comp.n_pairs > HUGE_PAIRS else PRE_LP_SECONDS_PER_PAIR
-    clock.slowdown = max(clock.slowdown, warm / max(0.05, pre_lp * comp.n_pairs))
+    clock.slowdown = max(clock.slowdown, paced / max(0.05, pre_lp * comp.n_pairs))
     clock.reserve = reserve_seconds(comp, clock.slowdown)
     if comp.n_pairs <= EXACT_MODEL_MAX_PAIRS:
         exact = _exact(comp, feas, start, relaxation_bound, params, clock=clock, budget=budget)
@@ -170,14 +168,11 @@ def optimise(comp: Compiled, *, clock: Clock, budget: float, params: SolveParams
     large = _lp_guided(
         comp, feas, start, relaxation_bound, relaxed_match, params, clock=clock, budget=budget, started=t0
     )
-    # Deterministic mode (issue 12): the proof attempt runs too, under work limits only (CP-SAT's
-    # deterministic time, HiGHS's node limit), so a replay takes the same decisions; there it is decided by
-    # the size alone (DETERMINISTIC_PROOF_MIN_PAIRS), never by the clock.
-    if comp.n_pairs > PROOF_MAX_PAIRS:
-        return large
-    if params.deterministic and comp.n_pairs < DETERMINISTIC_PROOF_MIN_PAIRS:
-        return large
-    if not params.deterministic and clock.left() < PROOF_MIN_SECONDS:
+    # Deterministic mode skips the proof attempt (issue 12 item 1 tried it and measured why not: HiGHS, which
+    # the proof needs, has no work limit that bounds its root through scipy — 66-142 s for a "5 s" round at
+    # 29k pairs, ending on its wall-clock fuse, which a replay cannot reproduce; CP-SAT alone under its
+    # deterministic time found nothing. docs/solver.md, "Deterministic beside wall-clock").
+    if params.deterministic or comp.n_pairs > PROOF_MAX_PAIRS or clock.left() < PROOF_MIN_SECONDS:
         return large
     # Time left on a mid-sized problem: try to prove (or improve) the LP path's answer exactly.
     exact = _exact(comp, feas, large.chosen, large.bound, params, clock=clock, budget=budget)

@@ -68,19 +68,3 @@ def test_highs_and_cp_sat_routes_agree_on_the_pairs_when_both_prove(monkeypatch:
     assert "notes" not in via_highs["stats"]  # HiGHS proved the canonical pick
     assert pair_set(via_highs) == pair_set(via_cp_sat)
 
-
-def test_deterministic_mode_tries_the_proof_after_the_large_path_and_repeats(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Issue 12: deterministic rounds are proven optimal where the proof fits its work limits (before, the
-    # deterministic large path skipped the proof and returned FEASIBLE with a worse fit).
-    monkeypatch.setattr(engine_module, "EXACT_MODEL_MAX_PAIRS", 100)
-    monkeypatch.setattr(engine_module, "DETERMINISTIC_PROOF_MIN_PAIRS", 100)
-    p = region_problem(60, 25, 3)
-    first = solve_problem(p, workers=2, deterministic=True, time_limit_s=4)
-    second = solve_problem(p, workers=2, deterministic=True, time_limit_s=4)
-    assert first["stats"]["engine"] == "lp_guided+cp_sat"
-    assert first["status"] == "OPTIMAL"
-    assert check_result(p, first) == []
-    assert pair_set(first) == pair_set(second)
-    assert first["objective"] == second["objective"]
