@@ -86,6 +86,12 @@ def summarise(rows: list[dict[str, Any]], mode: str) -> dict[str, Any]:
         "mean_seconds_to_same_gap": round(float(np.mean(to_same)), 3) if to_same else None,
         "median_seconds_to_same_gap": round(float(np.median(to_same)), 3) if to_same else None,
         "rounds_reaching_same_gap": len(to_same),
+        "total_fit": sum(r["fit"] for r in later),
+        "mean_seconds_optimal_rounds": (
+            round(float(np.mean([r["seconds"] for r in later if r["status"] == "OPTIMAL"])), 3)
+            if any(r["status"] == "OPTIMAL" for r in later)
+            else None
+        ),
     }
 
 
@@ -103,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--deterministic", action="store_true", help="the matcher's replay mode")
     parser.add_argument("--seed", type=int, default=15)
-    parser.add_argument("--output", type=Path, help="default: bench/results/warmstart[_deterministic].json")
+    parser.add_argument("--output", type=Path, help="default: bench/results/warmstart.json (stability.json)")
     args = parser.parse_args(argv)
     low, _, high = args.change.partition("-")
     lo, hi = float(low), float(high or low)
@@ -144,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
                 "seconds_to_1pct": seconds_to(progress, 0.01),
                 "seconds_to_0.1pct": seconds_to(progress, 0.001),
                 "previous_pairs": result["stats"].get("previous_pairs", 0),
+                "slowdown": result["stats"].get("slowdown"),
+                "lp_seconds": result["stats"].get("lp_seconds"),
+                "warm_start_seconds": result["stats"].get("warm_start_seconds"),
             }
             if previous[mode] is not None:
                 row[mode].update(churn(previous[mode], result, problem))
@@ -169,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "same_fit_rounds": sum(r["cold"]["fit"] == r["warm"]["fit"] for r in rows),
         "rounds": rows,
     }
-    name = "warmstart_deterministic.json" if args.deterministic else "warmstart.json"
+    name = "stability.json" if args.deterministic else "warmstart.json"
     output = args.output or RESULTS / name
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(summary, indent=1) + "\n")

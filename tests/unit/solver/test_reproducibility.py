@@ -67,4 +67,3 @@ def test_highs_and_cp_sat_routes_agree_on_the_pairs_when_both_prove(monkeypatch:
     assert via_highs["status"] == via_cp_sat["status"] == "OPTIMAL"
     assert "notes" not in via_highs["stats"]  # HiGHS proved the canonical pick
     assert pair_set(via_highs) == pair_set(via_cp_sat)
-
