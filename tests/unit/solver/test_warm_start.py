@@ -87,3 +87,36 @@ def test_the_hint_is_recorded_with_the_round_parameters_only_when_given() -> Non
     assert recorded["previous"] == [["c1", "u1"]]
     p = symmetric_problem()
     assert solve_problem(p, **recorded)["status"] in ("OPTIMAL", "FEASIBLE")
+
+
+def test_cli_takes_the_previous_result_file(tmp_path) -> None:
+    import json
+
+    from services.matcher.solver.cli import solve_main
+
+    p = symmetric_problem()
+    cold = solve_problem(p, workers=2)
+    hint = swapped(cold, {f"c{i}" for i in range(12) if i % 3})
+    previous = {"assignments": [{"case": c, "unit": u, "pinned": False} for c, u in hint]}
+    (tmp_path / "p.json").write_text(json.dumps(p))
+    (tmp_path / "prev.json").write_text(json.dumps(previous))
+    args = [
+        str(tmp_path / "p.json"),
+        "--previous",
+        str(tmp_path / "prev.json"),
+        "-o",
+        str(tmp_path / "r.json"),
+    ]
+    assert solve_main(args) == 0
+    warm = json.loads((tmp_path / "r.json").read_text())
+    assert pair_set(warm) == {tuple(x) for x in hint}
+    assert warm["objective"] == cold["objective"]
+    (tmp_path / "bad.json").write_text("{")
+    bad = [
+        str(tmp_path / "p.json"),
+        "--previous",
+        str(tmp_path / "bad.json"),
+        "-o",
+        str(tmp_path / "r2.json"),
+    ]
+    assert solve_main(bad) == 2
