@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser promtool test test-fast lint format demo up schemas bench bench-components bench-intake bench-solver bench-matcher bench-simulate bench-continuity algorithm-register chaos clean
+.PHONY: venv browser promtool test test-fast lint format demo up schemas bench bench-components bench-intake bench-solver bench-stability bench-matcher bench-simulate bench-continuity algorithm-register chaos clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ bench-intake: $(STAMP)
 
 bench-solver: $(STAMP)
 	$(PY) -m bench.solver
+
+# Issue 15: warm starts and proposal churn over consecutive rounds, cold vs warm (docs/solver.md).
+bench-stability: $(STAMP)
+	$(PY) -m bench.stability --rounds 20 --change 0.01-0.05 --time-limit 10
+	$(PY) -m bench.stability --rounds 10 --change 0.02 --time-limit 5 --deterministic
 
 bench-matcher: $(STAMP)
 	$(PY) -m bench.matcher

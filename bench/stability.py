@@ -1,13 +1,21 @@
-"""Proposal stability between consecutive rounds (issue 15): how many proposals change with nothing changed.
+"""Warm starts and proposal stability between consecutive rounds (issue 15, items 4 and 5).
 
 A pool is generated once with spare cases and units; round r sees a sliding window of them, so that
-between two rounds `--change` of the cases and of the units leave and as many new ones arrive (the
-same households and homes otherwise, with the same data). For every case and unit present in both
-rounds whose round-1 proposal pair is still possible, the round-2 result either keeps the pair or
-moves the case elsewhere or out: the churn counted here. Each round is solved from scratch, as the
-matcher does today (no warm start, no stability term).
+between two rounds a share of the cases and of the units (`--change`, a fixed share or a range drawn per
+round, e.g. 0.01-0.05) leave and as many new ones arrive (the same households and homes otherwise, with
+the same data). Every round is solved twice on the same problem:
 
-    python -m bench.stability --cases 1000 --units 400 --rounds 10 --change 0.02 --time-limit 5
+- `cold`: from scratch, as before issue 15;
+- `warm`: with the previous warm round's new pairs as `previous` (solve_problem's warm-start hint, which
+  also keeps those pairs among solutions equal in P and F).
+
+Per round and mode: status, P, F, gap, wall seconds, the time until the gap first reached the same value
+(the larger of the two modes' final gaps, so both reach it) and 1 % / 0.1 %, and the churn: of the
+previous round's proposals (of the same mode) whose case and unit are both still there, how many were
+kept, moved to another unit or dropped.
+
+    python -m bench.stability --rounds 20 --change 0.01-0.05 --time-limit 10            # warm-start timing
+    python -m bench.stability --rounds 10 --change 0.02 --time-limit 5 --deterministic   # churn (replay mode)
 """
 
 from __future__ import annotations
@@ -18,22 +26,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results" / "stability.json"
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def window(pool: dict, r: int, cases: int, units: int, change: float) -> dict:
-    """Round r's problem: cases [r·k, r·k + cases) and units likewise, pins and forbidden pairs dropped."""
-    kc, ku = max(1, round(change * cases)), max(1, round(change * units))
+def window(pool: dict, case_start: int, unit_start: int, cases: int, units: int, r: int) -> dict:
+    """Round r's problem: `cases` cases from `case_start` and `units` units from `unit_start`."""
     problem = json.loads(json.dumps(pool))
-    problem["cases"] = pool["cases"][r * kc : r * kc + cases]
-    problem["units"] = pool["units"][r * ku : r * ku + units]
+    problem["cases"] = pool["cases"][case_start : case_start + cases]
+    problem["units"] = pool["units"][unit_start : unit_start + units]
     problem["pinned"], problem["forbidden"] = [], []
     problem["round_id"] = f"stability-{r}"
     return problem
 
 
 def churn(before: dict, after: dict, problem_after: dict) -> dict[str, int]:
-    """Round-1 proposals whose case and unit are both still there: kept, moved, dropped."""
+    """The previous round's proposals whose case and unit are both still there: kept, moved, dropped."""
     cases = {c["id"] for c in problem_after["cases"]}
     units = {u["id"] for u in problem_after["units"]}
     now = {a["case"]: a["unit"] for a in after["assignments"]}
@@ -50,6 +59,42 @@ def churn(before: dict, after: dict, problem_after: dict) -> dict[str, int]:
     return {"kept": kept, "moved": moved, "dropped": dropped}
 
 
+def seconds_to(progress: list[list[float]], gap: float) -> float | None:
+    """Seconds until P was within `gap` of the best proven bound (the solver's stats.progress)."""
+    return next((float(t) for t, p, bound in progress if (bound - p) <= gap * max(1, bound) + 1e-12), None)
+
+
+def shifts(rng: np.random.Generator, rounds: int, total: int, low: float, high: float) -> list[int]:
+    """How many entities leave (and arrive) before each round: a share of `total` drawn in [low, high]."""
+    return [0] + [max(1, round(float(rng.uniform(low, high)) * total)) for _ in range(rounds - 1)]
+
+
+def summarise(rows: list[dict[str, Any]], mode: str) -> dict[str, Any]:
+    mine = [r[mode] for r in rows]
+    kept = sum(r.get("kept", 0) for r in mine)
+    moved = sum(r.get("moved", 0) for r in mine)
+    dropped = sum(r.get("dropped", 0) for r in mine)
+    later = mine[1:]  # round 0 has no previous round: the same problem, solved the same way
+    to_same = [r["seconds_to_same_gap"] for r in later if r["seconds_to_same_gap"] is not None]
+    return {
+        "kept": kept,
+        "moved": moved,
+        "dropped": dropped,
+        "changed_share": round((moved + dropped) / max(1, kept + moved + dropped), 4),
+        "optimal_rounds": sum(r["status"] == "OPTIMAL" for r in mine),
+        "mean_seconds": round(float(np.mean([r["seconds"] for r in later])), 3) if later else None,
+        "mean_seconds_to_same_gap": round(float(np.mean(to_same)), 3) if to_same else None,
+        "median_seconds_to_same_gap": round(float(np.median(to_same)), 3) if to_same else None,
+        "rounds_reaching_same_gap": len(to_same),
+        "total_fit": sum(r["fit"] for r in later),
+        "mean_seconds_optimal_rounds": (
+            round(float(np.mean([r["seconds"] for r in later if r["status"] == "OPTIMAL"])), 3)
+            if any(r["status"] == "OPTIMAL" for r in later)
+            else None
+        ),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     from devstack.generate import generate_problem
     from services.matcher.solver import solve_problem
@@ -57,52 +102,88 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.stability", description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--units", type=int, default=400)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument(
-        "--change", type=float, default=0.02, help="share of cases and units replaced per round"
+        "--change", default="0.01-0.05", help="share of cases and units replaced per round: 0.02 or 0.01-0.05"
     )
-    parser.add_argument("--time-limit", type=float, default=5.0)
+    parser.add_argument("--time-limit", type=float, default=10.0)
+    parser.add_argument("--deterministic", action="store_true", help="the matcher's replay mode")
     parser.add_argument("--seed", type=int, default=15)
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path, help="default: bench/results/warmstart.json (stability.json)")
     args = parser.parse_args(argv)
-    extra_c = round(args.change * args.cases) * args.rounds
-    extra_u = round(args.change * args.units) * args.rounds
-    pool = generate_problem(args.cases + extra_c, args.units + extra_u, args.seed, "region")
+    low, _, high = args.change.partition("-")
+    lo, hi = float(low), float(high or low)
+    rng = np.random.default_rng(args.seed)
+    case_shift = shifts(rng, args.rounds, args.cases, lo, hi)
+    unit_shift = [max(1, round(s * args.units / args.cases)) if s else 0 for s in case_shift]
+    pool = generate_problem(args.cases + sum(case_shift), args.units + sum(unit_shift), args.seed, "region")
     rows: list[dict[str, Any]] = []
-    previous = None
+    previous: dict[str, dict | None] = {"cold": None, "warm": None}
+    case_start = unit_start = 0
     for r in range(args.rounds):
-        problem = window(pool, r, args.cases, args.units, args.change)
-        start = time.perf_counter()
-        result = solve_problem(problem, time_limit_s=args.time_limit, workers=2, deterministic=True)
-        row: dict[str, Any] = {
-            "round": r,
-            "seconds": round(time.perf_counter() - start, 2),
-            "status": result["status"],
-            "priority": result["objective"]["priority"],
-            "gap": result["objective"]["gap"],
-        }
-        if previous is not None:
-            row.update(churn(previous, result, problem))
+        case_start += case_shift[r]
+        unit_start += unit_shift[r]
+        problem = window(pool, case_start, unit_start, args.cases, args.units, r)
+        row: dict[str, Any] = {"round": r, "changed_cases": case_shift[r], "changed_units": unit_shift[r]}
+        results = {}
+        for mode in ("cold", "warm"):
+            last = previous["warm"] if mode == "warm" else None
+            hint = [[a["case"], a["unit"]] for a in last["assignments"]] if last is not None else None
+            start = time.perf_counter()
+            result = solve_problem(
+                problem,
+                time_limit_s=args.time_limit,
+                workers=2,
+                deterministic=args.deterministic,
+                previous=hint,
+            )
+            seconds = time.perf_counter() - start
+            results[mode] = result
+            objective = result["objective"]
+            progress = result["stats"].get("progress") or []
+            row[mode] = {
+                "seconds": round(seconds, 3),
+                "status": result["status"],
+                "priority": objective["priority"],
+                "fit": objective["fit"],
+                "gap": objective["gap"],
+                "seconds_to_1pct": seconds_to(progress, 0.01),
+                "seconds_to_0.1pct": seconds_to(progress, 0.001),
+                "previous_pairs": result["stats"].get("previous_pairs", 0),
+                "slowdown": result["stats"].get("slowdown"),
+                "lp_seconds": result["stats"].get("lp_seconds"),
+                "warm_start_seconds": result["stats"].get("warm_start_seconds"),
+            }
+            if previous[mode] is not None:
+                row[mode].update(churn(previous[mode], result, problem))
+        same = max(row["cold"]["gap"], row["warm"]["gap"])
+        for mode in ("cold", "warm"):
+            row[mode]["seconds_to_same_gap"] = seconds_to(results[mode]["stats"].get("progress") or [], same)
+            previous[mode] = results[mode]
+        row["same_gap"] = same
         rows.append(row)
         print(json.dumps(row), flush=True)
-        previous = result
-    moved = sum(r.get("moved", 0) for r in rows)
-    dropped = sum(r.get("dropped", 0) for r in rows)
-    kept = sum(r.get("kept", 0) for r in rows)
     summary = {
         "cases": args.cases,
         "units": args.units,
         "change": args.change,
         "time_limit_s": args.time_limit,
+        "deterministic": args.deterministic,
+        "seed": args.seed,
+        "cold": summarise(rows, "cold"),
+        "warm": summarise(rows, "warm"),
+        "same_priority_rounds": sum(r["cold"]["priority"] == r["warm"]["priority"] for r in rows),
+        "warm_better_priority_rounds": sum(r["warm"]["priority"] > r["cold"]["priority"] for r in rows),
+        "warm_worse_priority_rounds": sum(r["warm"]["priority"] < r["cold"]["priority"] for r in rows),
+        "same_fit_rounds": sum(r["cold"]["fit"] == r["warm"]["fit"] for r in rows),
         "rounds": rows,
-        "kept": kept,
-        "moved": moved,
-        "dropped": dropped,
-        "changed_share": (moved + dropped) / max(1, kept + moved + dropped),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"kept {kept}, moved {moved}, dropped {dropped} of the proposals still possible", flush=True)
+    name = "stability.json" if args.deterministic else "warmstart.json"
+    output = args.output or RESULTS / name
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(summary, indent=1) + "\n")
+    for mode in ("cold", "warm"):
+        print(mode, json.dumps(summary[mode]), flush=True)
     return 0
 
 

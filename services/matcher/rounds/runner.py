@@ -95,6 +95,24 @@ def drop_pins(problem: dict[str, Any], indices: set[int]) -> dict[str, Any]:
     return out
 
 
+def new_pairs(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """A result's new (not pinned) pairs."""
+    return [(a["case"], a["unit"]) for a in result.get("assignments") or [] if not a.get("pinned")]
+
+
+def still_open(pairs: list[tuple[str, str]], problem: dict[str, Any]) -> tuple[tuple[str, str], ...] | None:
+    """The warm-start hint: the last round's pairs whose case and unit are both in this problem, or None.
+
+    Its proposals keep their case and unit out of the pool while pending, so this is mostly empty; what
+    remains are pairs back in the pool (a pending proposal cancelled by an update, an assignment that went
+    stale during the solve): among equally good solutions the solver then proposes the same home again.
+    """
+    cases = {c["id"] for c in problem.get("cases") or []}
+    units = {u["id"] for u in problem.get("units") or []}
+    kept = tuple((c, u) for c, u in pairs if c in cases and u in units)
+    return kept or None
+
+
 def invalid_pin_indices(result: dict[str, Any]) -> set[int]:
     found = set()
     for err in result.get("errors") or []:
@@ -122,6 +140,9 @@ class RoundRunner:
         self.instance = instance
         self.on_published = on_published  # called after the record phase commits (wakes the outbox relay)
         self.current: dict[str, str] = {}  # region -> round id running here
+        # Issue 15: each region's last round's new pairs (this instance's memory only), handed to the next
+        # round as the solver's warm start; recorded with the round's parameters, so a replay uses it too.
+        self.last_pairs: dict[str, list[tuple[str, str]]] = {}
 
     async def run(self, region: str, *, force: bool = False) -> RoundReport | None:
         """Run a round if the region needs one (or `force`); None if locked elsewhere or nothing to do."""
@@ -152,6 +173,7 @@ class RoundRunner:
             solved = replace(solved, context=await self._context(solved, prepared.round_id))
             async with session.begin():
                 report = await self._record(session, prepared, solved)
+            self.last_pairs[region] = new_pairs(solved.result)
         finally:
             self.current.pop(region, None)
             await session.close()
@@ -189,6 +211,7 @@ class RoundRunner:
             workers=self.options.workers,
             seed=int(policy.get("seed", 0)),
             deterministic=self.options.deterministic,
+            previous=still_open(self.last_pairs.get(region, []), problem),
         )
         started_at = await store.db_now(session)
         found = versions()

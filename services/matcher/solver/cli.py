@@ -41,7 +41,31 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--deterministic", action="store_true", help="deterministic work limit instead of the wall clock"
     )
+    p.add_argument(
+        "--previous",
+        type=Path,
+        help="the previous round's result JSON: its new (not pinned) pairs are the warm start and are kept "
+        "among equally good solutions",
+    )
     return p
+
+
+def previous_pairs(path: Path) -> tuple[list[list[str]] | None, list[dict[str, str]]]:
+    """The new pairs of a previous result file (or a plain list of [case, unit] pairs)."""
+    data, errors = read_problem(path)
+    if errors:
+        return None, [{"path": "/previous", "message": "the previous result file cannot be read"}]
+    rows = data.get("assignments") if isinstance(data, dict) else data
+    if not isinstance(rows, list):
+        return None, [{"path": "/previous", "message": "not a result file or a list of pairs"}]
+    pairs = []
+    for row in rows:
+        if isinstance(row, dict):
+            if row.get("pinned"):
+                continue
+            row = [row.get("case"), row.get("unit")]
+        pairs.append(row)
+    return pairs, []
 
 
 def _json_default(value: Any) -> Any:
@@ -66,6 +90,9 @@ def solve_main(argv: list[str]) -> int:
     # The time limit covers the whole run: interpreter start-up and imports, reading, solving, writing.
     started = process_started()
     data, errors = read_problem(args.problem)
+    previous = None
+    if not errors and args.previous is not None:
+        previous, errors = previous_pairs(args.previous)
     if errors:
         result = invalid_result(None, errors, started)
     else:
@@ -76,6 +103,7 @@ def solve_main(argv: list[str]) -> int:
             seed=args.seed,
             deterministic=args.deterministic,
             started_at=started,
+            previous=previous,
         )
     text = json.dumps(result, indent=2, ensure_ascii=False, default=_json_default) + "\n"
     if args.output:

@@ -26,6 +26,9 @@ from services.matcher.solver.mix import MixRow
 from services.matcher.solver.quota import QuotaRow
 
 BLOCK_NONE, BLOCK_CARE, BLOCK_MIX = 0, 1, 2
+TIEBREAK_BITS = 20
+TIEBREAK_RANGE = 1 << TIEBREAK_BITS
+STABLE_HASH_BITS = 10  # the hash part's bits when the previous round's pairs come first in the tie-break
 
 
 @dataclass
@@ -50,6 +53,9 @@ class Compiled:
     bonus: int = 0
     const_priority: int = 0  # pins' priorities
     const_quota_persons: int = 0  # persons rewarded for pins alone
+    # Issue 15: per usable pair, was it in the previous round's assignment (the warm-start hint)? None when no
+    # hint was given: then every engine behaves exactly as without this field (bit-identical results).
+    previous: np.ndarray | None = None
     # Derived data built once per object (lp.stage1_matrix); not an init field, so `restrict` starts empty.
     cache: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -83,7 +89,39 @@ def _tiebreak(case_ids: list[str], unit_ids: list[str], pc: np.ndarray, pu: np.n
     return (x & np.uint64((1 << 20) - 1)).astype(np.int64)
 
 
-def compile_problem(problem: Problem) -> Compiled:
+def previous_mask(
+    case_ids: list[str], unit_ids: list[str], pc: np.ndarray, pu: np.ndarray, hint: list[tuple[str, str]]
+) -> np.ndarray | None:
+    """Usable pairs that the previous round assigned (`hint`); None when no hinted pair is usable."""
+    if not hint:
+        return None
+    case_at = {c: i for i, c in enumerate(case_ids)}
+    unit_at = {u: j for j, u in enumerate(unit_ids)}
+    want = np.full(len(case_ids), -1, dtype=np.int64)  # the hint's unit for each case (one per case)
+    for c, u in hint:
+        i, j = case_at.get(c), unit_at.get(u)
+        if i is not None and j is not None:
+            want[i] = j
+    mask = want[pc] == pu if len(pc) else np.zeros(0, dtype=bool)
+    return mask if mask.any() else None
+
+
+def stability_tiebreak(comp: Compiled) -> tuple[np.ndarray, int]:
+    """The tie-break among solutions equal in P and F, and its range per pair (values lie in [0, range)).
+
+    Without a hint: the fixed pseudo-random value in [0, 2^20). With one (issue 15, stable proposals): a
+    pair of the previous round's assignment is worth K = 2^10 · max_pairs, more than the hash part (its top
+    10 bits) of any whole solution can add, so a larger tie-break sum means first more pairs kept from the
+    previous round, then the hash: an exact third stage after P and F that cannot change P or F.
+    """
+    if comp.previous is None:
+        return comp.tiebreak, TIEBREAK_RANGE
+    low = comp.tiebreak >> (TIEBREAK_BITS - STABLE_HASH_BITS)
+    keep_value = (1 << STABLE_HASH_BITS) * comp.max_pairs
+    return comp.previous.astype(np.int64) * keep_value + low, keep_value + (1 << STABLE_HASH_BITS)
+
+
+def compile_problem(problem: Problem, previous: list[tuple[str, str]] | None = None) -> Compiled:
     pinned_cases = {p.case for p in problem.pinned}
     pinned_units = {p.unit for p in problem.pinned}
     case_by_id = {c.id: c for c in problem.cases}
@@ -127,6 +165,7 @@ def compile_problem(problem: Problem) -> Compiled:
         const_quota_persons=quota.rewarded(problem.quotas, quota.persons(problem.quotas, pins)),
         cover=cover,
         places=where,
+        previous=previous_mask([c.id for c in cases], [u.id for u in units], pc, pu, previous or []),
     )
     if len(pc) == 0:
         return comp
@@ -158,6 +197,7 @@ def restrict(comp: Compiled, keep: np.ndarray) -> tuple[Compiled, np.ndarray]:
         pweight=comp.pweight[kept],
         fit=comp.fit[kept],
         tiebreak=comp.tiebreak[kept],
+        previous=None if comp.previous is None else comp.previous[kept],
         care_rows=[replace(r, pairs=remap(r.pairs)) for r in comp.care_rows],
         mix_rows=[
             replace(r, pairs_g=remap(r.pairs_g), pairs_other=remap(r.pairs_other)) for r in comp.mix_rows

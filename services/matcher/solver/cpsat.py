@@ -8,10 +8,8 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from services.matcher.solver.arrays import positions_by_key
-from services.matcher.solver.compile import Compiled
+from services.matcher.solver.compile import Compiled, stability_tiebreak
 from services.matcher.solver.params import SolveParams
-
-TIEBREAK_RANGE = 1 << 20
 
 
 @dataclass
@@ -68,9 +66,11 @@ class CpSatModel:
             [*x, *self.z], [*(int(w) for w in comp.pweight), *([comp.bonus] * len(self.z))]
         )
         # Stage 2 objective: fit first, then a fixed pseudo-random tie-break that makes the optimum unique
-        # (so that proven-optimal runs return the same pairs whatever the worker count or seed).
-        self.tb_scale = TIEBREAK_RANGE * comp.max_pairs + 1
-        self.f_coef = [int(f) * self.tb_scale + int(t) for f, t in zip(comp.fit, comp.tiebreak, strict=True)]
+        # (so that proven-optimal runs return the same pairs whatever the worker count or seed); with a
+        # previous round's assignment, the pairs kept from it come first within the tie-break.
+        tiebreak, tb_range = stability_tiebreak(comp)
+        self.tb_scale = tb_range * comp.max_pairs + 1
+        self.f_coef = [int(f) * self.tb_scale + int(t) for f, t in zip(comp.fit, tiebreak, strict=True)]
 
     def solve_stage1(self, params: SolveParams, budget: float, hint: np.ndarray | None) -> StageResult:
         self.model.clear_hints()

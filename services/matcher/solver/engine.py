@@ -146,12 +146,20 @@ def optimise(comp: Compiled, *, clock: Clock, budget: float, params: SolveParams
     start = feas.greedy(feas.repair(relaxed_match))
     if not feas.is_feasible(start):  # never expected; the empty solution always is
         start = np.zeros(0, dtype=np.int64)
+    # The warm start's work tells how fast this machine is right now (other load, CPU share); measured
+    # before the hint's own repair and greedy, which the per-pair estimate does not include.
+    paced = time.perf_counter() - t0
+    if comp.previous is not None:
+        # Warm start (issue 15): the previous round's pairs that are still usable, repaired and filled
+        # greedily; it replaces the relaxation's start unless that one is worth more P.
+        hinted = feas.greedy(feas.repair(np.nonzero(comp.previous)[0]))
+        if feas.is_feasible(hinted) and feas.model_p(hinted) >= feas.model_p(start):
+            start = np.sort(hinted)
     warm = time.perf_counter() - t0
     clock.add("warm_start_seconds", warm)
     clock.record(const + feas.model_p(start), relaxation_bound)
-    # The warm start's work tells how fast this machine is right now (other load, CPU share).
     pre_lp = PRE_LP_HUGE_SECONDS_PER_PAIR if comp.n_pairs > HUGE_PAIRS else PRE_LP_SECONDS_PER_PAIR
-    clock.slowdown = max(clock.slowdown, warm / max(0.05, pre_lp * comp.n_pairs))
+    clock.slowdown = max(clock.slowdown, paced / max(0.05, pre_lp * comp.n_pairs))
     clock.reserve = reserve_seconds(comp, clock.slowdown)
     if comp.n_pairs <= EXACT_MODEL_MAX_PAIRS:
         exact = _exact(comp, feas, start, relaxation_bound, params, clock=clock, budget=budget)
@@ -160,6 +168,10 @@ def optimise(comp: Compiled, *, clock: Clock, budget: float, params: SolveParams
     large = _lp_guided(
         comp, feas, start, relaxation_bound, relaxed_match, params, clock=clock, budget=budget, started=t0
     )
+    # Deterministic mode skips the proof attempt (issue 12 item 1 tried it and measured why not: HiGHS, which
+    # the proof needs, has no work limit that bounds its root through scipy — 66-142 s for a "5 s" round at
+    # 29k pairs, ending on its wall-clock fuse, which a replay cannot reproduce; CP-SAT alone under its
+    # deterministic time found nothing. docs/solver.md, "Deterministic beside wall-clock").
     if params.deterministic or comp.n_pairs > PROOF_MAX_PAIRS or clock.left() < PROOF_MIN_SECONDS:
         return large
     # Time left on a mid-sized problem: try to prove (or improve) the LP path's answer exactly.
@@ -438,6 +450,8 @@ def _lp_guided(
     near = score >= cutoff
     keep |= _best_per_case(comp, score, MIP_PAIRS_PER_CASE) & near
     keep[incumbent] = True
+    if comp.previous is not None:
+        keep |= comp.previous  # the restricted MIP can reach the previous round's assignment
     must = support.copy()
     must[incumbent] = True
     # HiGHS does not stop on time inside presolve and its root LP, so only a MIP it can finish is run; a
@@ -597,6 +611,8 @@ def _lp_by_columns(
     huge = start is not None
     if start is not None:
         columns[start] = True
+    if comp.previous is not None:
+        columns |= comp.previous  # the warm start's pairs: the LP can price the previous assignment
     engine = "highs" if huge and not deterministic else "glop"
     add_per = CG_ADD_PER_CASE_AND_UNIT // 2 if huge else CG_ADD_PER_CASE_AND_UNIT
     best: LpResult | None = None

@@ -8,11 +8,30 @@ from ortools.graph.python import min_cost_flow
 from services.matcher.solver.compile import Compiled
 from services.matcher.solver.fit import MAX_PAIR_FIT, MIN_PAIR_FIT
 
+# OR-Tools min-cost flow refuses costs whose size times (nodes + 1) overflows 64 bits (BAD_COST_RANGE).
+FLOW_COST_LIMIT = 1 << 62
+
 
 def lexicographic_weights(comp: Compiled, p_weight: np.ndarray) -> np.ndarray:
-    """w = P-weight · M + fit with M larger than any possible difference in total fit: exact lexicography."""
+    """w = P-weight · M + fit with M larger than any possible difference in total fit: exact lexicography.
+
+    With a previous round's assignment (issue 15), w · (max_pairs + 1) + kept: among equal (P, F) the most
+    pairs kept from the previous round — a third stage that cannot change P or F. Left out when the
+    larger weights would not fit the flow solver's cost range (then ties fall as without a hint).
+    """
     scale = (MAX_PAIR_FIT - MIN_PAIR_FIT) * comp.max_pairs + 1
-    return p_weight.astype(np.int64) * scale + comp.fit
+    w = p_weight.astype(np.int64) * scale + comp.fit
+    return keep_previous(comp, w)
+
+
+def keep_previous(comp: Compiled, w: np.ndarray) -> np.ndarray:
+    """`w` with the previous round's pairs first among equal totals (see lexicographic_weights)."""
+    if comp.previous is None or len(w) == 0:
+        return w
+    step = comp.max_pairs + 1
+    if int(np.abs(w).max()) * step * (len(comp.cases) + len(comp.units) + 2) >= FLOW_COST_LIMIT:
+        return w
+    return w * step + comp.previous.astype(np.int64)
 
 
 def max_weight_matching(comp: Compiled, weights: np.ndarray) -> np.ndarray:
@@ -62,7 +81,7 @@ def polish_within_cells(comp: Compiled, chosen: np.ndarray) -> np.ndarray:
     arcs = case_cell[comp.pc] == unit_cell[comp.pu]
     sub, kept = restrict(comp, arcs)
     scale = (MAX_PAIR_FIT - MIN_PAIR_FIT) * comp.max_pairs + 1
-    picked = max_weight_matching(sub, scale + sub.fit)
+    picked = max_weight_matching(sub, keep_previous(sub, scale + sub.fit))
     if len(picked) != len(chosen):
         return chosen
     result = np.sort(kept[picked])

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from services.matcher.solver.compile import Compiled
+from services.matcher.solver.compile import Compiled, stability_tiebreak
 from services.matcher.solver.lp import stage1_matrix
 
 # HiGHS presolve does not stop on time and, on full models, costs more than it saves: 1,000 x 400
@@ -44,7 +44,7 @@ def solve_stage2_mip(
     """Max F subject to P ≥ p_floor; returns (pair indices or None, proven optimal).
 
     With `f_floor`, F ≥ f_floor is added and the tie-break sum is maximised instead (canonical pick
-    among equally good solutions).
+    among equally good solutions; with a previous round's assignment, the most pairs kept from it first).
     """
     if comp.n_pairs == 0:
         return None, False
@@ -58,7 +58,7 @@ def solve_stage2_mip(
     if f_floor is not None:
         rows.append(sp.csr_matrix(-fit))
         rhs.append(np.array([0.5 - float(f_floor)]))
-        objective = np.concatenate([comp.tiebreak.astype(float), np.zeros(extra)])
+        objective = np.concatenate([stability_tiebreak(comp)[0].astype(float), np.zeros(extra)])
     return _run(
         comp, objective, sp.vstack(rows).tocsr(), np.concatenate(rhs), ub, time_limit_s, node_limit, presolve
     )

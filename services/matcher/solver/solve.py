@@ -51,16 +51,24 @@ def solve_problem(
     seed: int | None = None,
     deterministic: bool = False,
     started_at: float | None = None,
+    previous: Any = None,
 ) -> dict[str, Any]:
     """Solve one problem dict (DOMAIN.md) into a result dict. Never raises for bad input.
 
     `started_at` (a time.perf_counter() value) lets a caller start the clock before reading the file.
+    `previous`: the previous round's pairs, a list of [case id, unit id] (or {"case", "unit"} objects, as
+    in a result's assignments): the warm start and, among solutions equal in P and F, the pairs to keep
+    (docs/solver.md, "Warm starts and stable proposals"). Pairs naming cases or units not in the problem,
+    pinned ones or ineligible ones are ignored; a malformed hint is INVALID_INPUT at path `/previous`.
     """
     started = time.perf_counter() if started_at is None else started_at
     parsed, errors = check_problem(problem)
     if parsed is None:
         return invalid_result(problem, errors, started)
-    params = SolveParams(time_limit_s, workers, seed, deterministic).resolved(
+    hint, hint_error = read_previous(previous)
+    if hint_error:
+        return invalid_result(problem, [{"path": "/previous", "message": hint_error}], started)
+    params = SolveParams(time_limit_s, workers, seed, deterministic, hint).resolved(
         float(parsed.policy.time_limit_s), parsed.policy.seed
     )
     if not (params.time_limit_s or 0) > 0:
@@ -73,13 +81,29 @@ def solve_problem(
         return invalid_result(problem, [{"path": "", "message": message}], started)
 
 
+def read_previous(previous: Any) -> tuple[tuple[tuple[str, str], ...] | None, str | None]:
+    """The hint as (case, unit) id pairs, or an error message when it is not a list of such pairs."""
+    if previous is None:
+        return None, None
+    if not isinstance(previous, list | tuple):
+        return None, "must be a list of [case, unit] pairs"
+    pairs: list[tuple[str, str]] = []
+    for item in previous:
+        if isinstance(item, dict):
+            item = (item.get("case"), item.get("unit"))
+        if not (isinstance(item, list | tuple) and len(item) == 2 and all(isinstance(v, str) for v in item)):
+            return None, "must be a list of [case, unit] pairs"
+        pairs.append((item[0], item[1]))
+    return tuple(pairs), None
+
+
 def solve_parsed(problem: Problem, params: SolveParams, *, started: float) -> dict[str, Any]:
     """Solve a checked problem with resolved `params` (every default filled in)."""
     time_limit_s = float(params.time_limit_s or 0)
     clock = Clock(started=started, deadline=started + time_limit_s)
     t_compile = time.perf_counter()
     clock.add("before_compile_seconds", t_compile - started)  # start-up, reading and validating the file
-    comp = compile_problem(problem)
+    comp = compile_problem(problem, list(params.previous or ()))
     clock.add("compile_seconds", time.perf_counter() - t_compile)
     clock.reserve = reserve_seconds(comp)
     run = optimise(comp, clock=clock, budget=time_limit_s, params=params)
@@ -151,6 +175,10 @@ def build_result(
         "seed": params.seed,
         "deterministic": params.deterministic,
     }
+    if comp.previous is not None:  # the warm start's hint: how many of its pairs this result keeps
+        hinted = np.nonzero(comp.previous)[0]
+        stats["previous_pairs"] = len(hinted)
+        stats["previous_kept"] = int(np.isin(hinted, chosen).sum())
     if clock.progress:  # (seconds, best P, best bound) whenever one improved: time to a given gap
         stats["progress"] = [list(point) for point in clock.progress]
     if run.notes:
