@@ -416,6 +416,10 @@ class LocalStack:
     def _spawn(self, service: ServiceProcess) -> None:
         env = self.child_env()
         env[service.spec.port_env] = str(service.port)
+        # The review page's what-ifs ask this stack's matcher, wherever --free-ports put it.
+        matcher_port = next((port for spec, port in self._planned if spec.name == "matcher"), None)
+        if matcher_port is not None:
+            env.setdefault("WIJKMATCH_REVIEW_MATCHER_URL", f"http://127.0.0.1:{matcher_port}")
         if self.free_ports and service.spec.metrics_port_env:
             env[service.spec.metrics_port_env] = str(free_port())
         log = open(service.log_path, "ab")  # noqa: SIM115 - handed to the reader thread, which closes it

@@ -61,7 +61,7 @@ def render(region: str, diff: dict[str, Any], changes: list[str]) -> str:
     different = diff["households_with_a_different_outcome"]
     lines.append(f"households with a different home or none: {len(different)}")
     for d in different[:30]:
-        lines.append(f"  {d['case']} ({d['group']}): {d['current'] or 'none'} -> {d['changed'] or 'none'}")
+        lines.append(f"  {d['case']}: {d['current'] or 'none'} -> {d['changed'] or 'none'}")
     return "\n".join(lines)
 
 

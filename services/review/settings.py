@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import AnyHttpUrl, Field, field_validator
 
 from services.platform.settings import ServiceSettings, service_config
 
@@ -42,7 +42,7 @@ class ReviewSettings(ServiceSettings):
     queue_poll_s: float = Field(default=5.0, gt=0)
     # The what-if page asks the matcher's API (POST /v1/regions/{region}/whatif) with the signed-in
     # person's token; a what-if is two solves, so the wait is generous.
-    matcher_url: str = "http://127.0.0.1:8020"
+    matcher_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8020")
     whatif_timeout_s: float = Field(default=90.0, gt=0)
 
     @field_validator("four_eyes_regions")

@@ -390,11 +390,12 @@ def create_api(service: MatcherService) -> FastAPI:
 
 
 async def _next_round_problem(service: MatcherService, region: str) -> dict[str, Any]:
-    """The region's next-round problem, read in a READ ONLY transaction that is rolled back."""
+    """The region's next-round problem, read in one REPEATABLE READ, READ ONLY transaction (one snapshot for
+    its several SELECTs) that is rolled back."""
     from services.matcher.rounds.store import load_pool
 
     async with service.sessions() as session:
-        await session.execute(text("SET TRANSACTION READ ONLY"))
+        await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         pool, _ = await load_pool(session, region)
         await session.rollback()
     return await asyncio.to_thread(build_problem, pool, f"whatif-{region}")

@@ -143,8 +143,10 @@ def describe(
 
     home_a = {a["case"]: a["unit"] for a in base["assignments"]}
     home_b = {a["case"]: a["unit"] for a in new["assignments"]}
+    # Per household: its pseudonymous id and the two homes only, not its group — a household's group is
+    # shown per case only to auditors (the full problem, audited); the totals by group are above.
     different = [
-        {"case": c, "group": group[c], "current": home_a.get(c), "changed": home_b.get(c)}
+        {"case": c, "current": home_a.get(c), "changed": home_b.get(c)}
         for c in sorted(set(home_a) | set(home_b))
         if home_a.get(c) != home_b.get(c)
     ]

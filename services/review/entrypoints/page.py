@@ -7,6 +7,7 @@ Cross-site form posts are refused (SameSite cookie plus an Origin check).
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from html import escape
@@ -18,7 +19,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from schemas.events import GROUPS, MAX_UNPLACED_LISTED
+from schemas.events import GROUPS, MAX_UNPLACED_LISTED, REGION_PATTERN
 from services.platform.auth import AuthError, Principal, mint_dev_token
 from services.review.adapters import matcher_client, repository
 from services.review.adapters.repository import DecisionRequest, NotFound, ProposalQuery
@@ -414,12 +415,12 @@ def create_page_router(runtime: ReviewRuntime) -> APIRouter:
         form = read_form(fields)
         if not principal.has_any(WHATIF_ROLES):
             return await whatif_render(request, principal, region, form)
-        if not region or not principal.sees(region):
+        if not re.fullmatch(REGION_PATTERN, region) or not principal.sees(region):
             return await whatif_render(request, principal, None, form, 404, "No such region in your scope.")
         if form.errors:
             return await whatif_render(request, principal, region, form, 400, " ".join(form.errors))
         answer = await matcher_client.what_if(
-            settings.matcher_url,
+            str(settings.matcher_url),
             request.cookies.get(COOKIE) or "",
             region,
             form.changes,

@@ -98,6 +98,8 @@ async def test_whatif_compares_and_writes_nothing(matcher: Any, kafka_bootstrap:
         assert sum(body["placed_by_group"]["current"].values()) == len(direct["assignments"])
         moved = {d["case"]: d for d in body["households_with_a_different_outcome"]}
         assert moved
+        # per household only its pseudonymous id and the two homes: no group (auditors see that, audited)
+        assert all(set(d) == {"case", "current", "changed"} for d in moved.values())
         for case, unit in direct_home.items():
             if unit_nbh[unit] == code:
                 assert case in moved and moved[case]["current"] == unit

@@ -64,8 +64,7 @@ def test_comparison_rows() -> None:
             "BU2": {"current": 0.01, "changed": 0.01},
         },
         "households_with_a_different_outcome": [
-            {"case": f"C{i:04d}", "group": "homeless", "current": None, "changed": f"U{i}"}
-            for i in range(MAX_LISTED + 5)
+            {"case": f"C{i:04d}", "current": None, "changed": f"U{i}"} for i in range(MAX_LISTED + 5)
         ],
     }
     view = comparison_view(diff)
