@@ -151,9 +151,13 @@ def optimise(comp: Compiled, *, clock: Clock, budget: float, params: SolveParams
     paced = time.perf_counter() - t0
     if comp.previous is not None:
         # Warm start (issue 15): the previous round's pairs that are still usable, repaired and filled
-        # greedily; it replaces the relaxation's start unless that one is worth more P.
+        # greedily; it replaces the relaxation's start unless that one is better in (P, F) — the objective's
+        # order, so a hinted start never lowers F at equal P (stability is only the third criterion).
         hinted = feas.greedy(feas.repair(np.nonzero(comp.previous)[0]))
-        if feas.is_feasible(hinted) and feas.model_p(hinted) >= feas.model_p(start):
+        if feas.is_feasible(hinted) and (feas.model_p(hinted), int(comp.fit[hinted].sum())) >= (
+            feas.model_p(start),
+            int(comp.fit[start].sum()),
+        ):
             start = np.sort(hinted)
     warm = time.perf_counter() - t0
     clock.add("warm_start_seconds", warm)
@@ -450,8 +454,8 @@ def _lp_guided(
     near = score >= cutoff
     keep |= _best_per_case(comp, score, MIP_PAIRS_PER_CASE) & near
     keep[incumbent] = True
-    if comp.previous is not None:
-        keep |= comp.previous  # the restricted MIP can reach the previous round's assignment
+    if comp.previous is not None and int((keep | comp.previous).sum()) <= MIP_MAX_PAIRS:
+        keep |= comp.previous  # the restricted MIP can reach the previous round's assignment (if it fits)
     must = support.copy()
     must[incumbent] = True
     # HiGHS does not stop on time inside presolve and its root LP, so only a MIP it can finish is run; a
