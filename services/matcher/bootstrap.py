@@ -13,6 +13,7 @@ from services.matcher.adapters.consumer import MatcherConsumer, register_subscri
 from services.matcher.pool.model import RefusalPolicy
 from services.matcher.rounds.runner import RoundRunner
 from services.matcher.rounds.scheduler import Scheduler
+from services.matcher.rounds.whatif_pool import WhatIfPool
 from services.matcher.rounds.worker import SolverPool
 from services.matcher.settings import SCHEMA, MatcherSettings
 from services.matcher.solver.params import SolveParams
@@ -48,6 +49,7 @@ class MatcherService:
         self.engine = create_engine(s.database_url, pool_size=5 + s.round_concurrency, max_overflow=5)
         self.sessions = session_maker(self.engine)
         self.solver = SolverPool(s.solver_processes, s.solver_nice)
+        self.whatif = WhatIfPool(s.whatif_nice)  # started on the first what-if
         self.relay = OutboxRelay(
             self.engine,
             SCHEMA,
@@ -126,6 +128,7 @@ class MatcherService:
         await self.scheduler.stop(self.settings.shutdown_grace_s)
         await self.relay.stop()
         self.solver.close()
+        self.whatif.close()
         await self.engine.dispose()
         self.started = False
         log.info("matcher stopped", extra={"instance": self.settings.instance_id})

@@ -35,6 +35,11 @@ class MatcherSettings(ServiceSettings):
     whatif_requests_per_minute: float = Field(default=2.0, gt=0)
     whatif_requests_burst: int = Field(default=3, ge=1)
     whatif_time_limit_s: float = Field(default=10.0, gt=0, le=120)
+    # Each what-if is solved in its own process (rounds/whatif_pool.py) at this lower CPU priority (rounds'
+    # solvers have solver_nice), and stopped after this wall-clock deadline (deterministic solves have
+    # work limits, not wall-clock ones).
+    whatif_nice: int = Field(default=15, ge=0, le=19)
+    whatif_deadline_s: float = Field(default=60.0, gt=0, le=600)
     debounce_s: float = Field(default=30.0, gt=0)
     max_delay_s: float = Field(default=120.0, gt=0)
     scheduler_interval_s: float = Field(default=0.5, gt=0)

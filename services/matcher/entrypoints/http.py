@@ -33,6 +33,7 @@ from services.matcher.pool import repository as repo
 from services.matcher.pool import whatif
 from services.matcher.pool.problem import build_problem
 from services.matcher.pool.tables import cases, problem_reads, proposals, region_state, rounds, units
+from services.matcher.rounds.whatif_pool import WhatIfTimeout
 from services.platform.admission.rate_limit import RateLimiter
 from services.platform.auth import SERVICE_ROLE, Principal, principal_dependency, serve_openapi
 from services.platform.observability import answer_503_while_the_database_is_away
@@ -359,18 +360,21 @@ def create_api(service: MatcherService) -> FastAPI:
             )
         async with whatif_slot:
             problem = await _next_round_problem(service, region)
+            limit = min(
+                service.settings.whatif_time_limit_s,
+                float(
+                    (problem.get("policy") or {}).get("time_limit_s") or service.settings.whatif_time_limit_s
+                ),
+            )
             try:
-                changed = whatif.apply_changes(problem, list(request.changes))
-                limit = min(
-                    service.settings.whatif_time_limit_s,
-                    float(
-                        (problem.get("policy") or {}).get("time_limit_s")
-                        or service.settings.whatif_time_limit_s
-                    ),
+                # in the what-if process (niced below the round solvers, killed at the deadline)
+                diff = await service.whatif.compare(
+                    problem, list(request.changes), limit, service.settings.whatif_deadline_s
                 )
-                diff = await asyncio.to_thread(whatif.compare, problem, changed, limit)
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from None
+            except WhatIfTimeout as exc:
+                raise HTTPException(503, str(exc), headers={"Retry-After": "60"}) from None
         log.info(
             "what-if solved",
             extra={"region": region, "requested_by": principal.subject, "changes": len(request.changes)},

@@ -164,13 +164,19 @@ def describe(
 
 
 def compare(
-    problem: dict[str, Any], changed: dict[str, Any], time_limit_s: float | None = None
+    problem: dict[str, Any],
+    changed: dict[str, Any],
+    time_limit_s: float | None = None,
+    *,
+    base: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Solve both problems (deterministic mode, one worker) and describe the difference; ValueError when
-    either is invalid (e.g. a max_share outside (0, 1]: the solver's message names the field)."""
+    either is invalid (e.g. a max_share outside (0, 1]: the solver's message names the field). `base`: the
+    current problem's result when the caller solved it already (same settings)."""
     from services.matcher.solver import solve_problem
 
-    base = solve_problem(copy.deepcopy(problem), time_limit_s=time_limit_s, workers=1, deterministic=True)
+    if base is None:
+        base = solve_problem(copy.deepcopy(problem), time_limit_s=time_limit_s, workers=1, deterministic=True)
     new = solve_problem(copy.deepcopy(changed), time_limit_s=time_limit_s, workers=1, deterministic=True)
     for name, result in (("current", base), ("changed", new)):
         if result["status"] == "INVALID_INPUT":
