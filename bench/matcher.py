@@ -169,6 +169,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
 
     await asyncio.to_thread(upgrade, database_url, ["intake", "matcher"])
     tag = secrets.token_hex(3)
+    load_before = os.getloadavg()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -195,6 +196,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
     ]
     sent: dict[tuple[str, str], float] = {}
     proposed_at: dict[tuple[str, str], float] = {}
+    pool_seen: dict[tuple[str, str], float] = {}  # the unit's pool event reached the pool topic
     solve_seconds: list[float] = []
     rounds_seen = 0
     producer = make_producer(bootstrap)
@@ -205,8 +207,10 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
         await _wait_ready(f"http://127.0.0.1:{matcher_port}")
         await producer.start()
         await consumer.start()
-        parts = consumer.partitions_for_topic(PROPOSALS) or set(range(4))
-        tps = [TopicPartition(PROPOSALS, p) for p in sorted(parts)]
+        tps = []
+        for topic in (PROPOSALS, POOL):
+            parts = consumer.partitions_for_topic(topic) or set(range(4))
+            tps += [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for tp in tps:
@@ -220,6 +224,10 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
                     continue
                 event = json.loads(record.value)
                 kind = event["type"][len(TYPE_PREFIX) :]
+                if record.topic == POOL:
+                    if kind == "pool.unit.upserted":
+                        pool_seen.setdefault((event["data"]["region"], event["data"]["key"]), time.time())
+                    continue
                 if kind == "match.proposed":
                     proposed_at.setdefault((event["data"]["region"], event["data"]["unit"]), time.time())
                 elif kind == "round.completed":
@@ -252,6 +260,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
             await asyncio.sleep(0.5)
         sent.clear()
         proposed_at.clear()
+        pool_seen.clear()
         solve_seconds.clear()
         rounds_seen = 0
         print(f"mixed traffic: {args.rate:.0f} events/s for {args.duration:.0f} s ...", flush=True)
@@ -275,6 +284,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
         await asyncio.gather(follower, return_exceptions=True)
         pipeline = await _scrape_age(f"http://127.0.0.1:{metrics_port}")
         durations = await _round_durations(database_url, regions)
+        stages = await _stages(database_url, regions, sent, pool_seen, proposed_at)
     finally:
         await producer.stop()
         await consumer.stop()
@@ -307,6 +317,10 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
             "policy_time_limit_s": 2.0,
             "mix": "40% vacancy.published, 40% case.registered, 10% case.updated, 5% case/vacancy withdrawn",
         },
+        "load_average": {
+            "before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in os.getloadavg()],
+        },
         "events_sent": count,
         "events_per_s": round(count / elapsed, 1),
         "vacancies_published": len(sent),
@@ -325,6 +339,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
             "max": max(solve_seconds, default=None),
         },
         "round_duration_s": durations,
+        "stages_s": stages,
         "target_p99_s": round(target, 3),
         "target_met": p99 is not None and p99 <= target,
         "target_met_for_vacancies_matchable_on_arrival": system_p99 is not None and system_p99 <= target,
@@ -346,6 +361,74 @@ async def _scrape_age(url: str) -> dict[str, Any]:
             values["count"] = float(line.split()[-1])
     count = values.get("count", 0.0)
     return {"events": int(count), "mean": round(values.get("sum", 0.0) / count, 3) if count else None}
+
+
+STAGES_SQL = """
+SELECT p.region, p.unit_id,
+       extract(epoch FROM i.received_at) AS applied,
+       extract(epoch FROM r.started_at) AS round_started,
+       extract(epoch FROM r.started_at) + r.duration_s AS round_finished,
+       extract(epoch FROM p.created_at) AS proposal_row,
+       (r.id = p.round_id) AS first_round
+FROM matcher.proposals p
+JOIN matcher.units u ON u.region = p.region AND u.id = p.unit_id
+JOIN matcher.region_state s ON s.region = p.region
+LEFT JOIN matcher.inbox i
+    ON i.topic = :pool AND i.partition = s.pool_partition AND i.kafka_offset = u.event_offset
+JOIN LATERAL (
+    SELECT r.id, r.started_at, r.duration_s FROM matcher.rounds r
+    WHERE r.region = p.region AND strpos(r.problem, '"id":"' || u.id || '"') > 0
+    ORDER BY r.started_at LIMIT 1
+) r ON true
+WHERE p.region = ANY(:rs)
+"""
+
+
+async def _stages(
+    database_url: str,
+    regions: list[str],
+    sent: dict[tuple[str, str], float],
+    pool_seen: dict[tuple[str, str], float],
+    proposed_at: dict[tuple[str, str], float],
+) -> dict[str, Any]:
+    """Where a first-round proposal's time goes, stage by stage (p50/p99 of each; wall clocks of one
+    machine): sent -> on the pool topic (intake) -> applied by the matcher (inbox row) -> its first round
+    starts (debounce / max delay, scheduler tick, a free round slot) -> the proposal row (round: build,
+    solve, record) -> received from the proposals topic (outbox relay, broker, bench consumer)."""
+    from sqlalchemy import text
+
+    from schemas.topics import POOL
+    from services.platform.db import create_engine
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text(STAGES_SQL), {"rs": regions, "pool": POOL})).all()
+    finally:
+        await engine.dispose()
+    spans: dict[str, list[float]] = {
+        "intake": [],
+        "matcher_consume": [],
+        "wait_for_round": [],
+        "round_to_proposal_row": [],
+        "publish_and_receive": [],
+    }
+    for row in rows:
+        unit = (row.region, row.unit_id)
+        if not row.first_round or unit not in sent or unit not in proposed_at or row.applied is None:
+            continue
+        t0, t_pool = sent[unit], pool_seen.get(unit)
+        applied, started, proposal = float(row.applied), float(row.round_started), float(row.proposal_row)
+        if t_pool is not None:
+            spans["intake"].append(t_pool - t0)
+            spans["matcher_consume"].append(applied - t_pool)
+        spans["wait_for_round"].append(started - applied)
+        spans["round_to_proposal_row"].append(proposal - started)
+        spans["publish_and_receive"].append(proposed_at[unit] - proposal)
+    return {
+        name: {"n": len(v), "p50": _percentile(v, 0.5), "p99": _percentile(v, 0.99)}
+        for name, v in spans.items()
+    }
 
 
 async def _round_durations(database_url: str, regions: list[str]) -> dict[str, Any]:

@@ -84,6 +84,25 @@ async def set_case_care(
     )
 
 
+async def set_case_care_many(session: AsyncSession, region_cases: Sequence[dict[str, Any]]) -> None:
+    """`set_case_care` for several cases (dicts of region, case_id, referrer, care_provider,
+    lease_provider; each case at most once) in one round trip."""
+    if not region_cases:
+        return
+    stmt = insert(case_care).values(list(region_cases))
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["region", "case_id"],
+            set_={
+                "referrer": func.coalesce(stmt.excluded.referrer, case_care.c.referrer),
+                "care_provider": stmt.excluded.care_provider,
+                "lease_provider": stmt.excluded.lease_provider,
+                "updated_at": func.now(),
+            },
+        )
+    )
+
+
 async def case_care_of(session: AsyncSession, region: str, case_id: str) -> dict[str, Any]:
     row = (
         (

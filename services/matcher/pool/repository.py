@@ -3,7 +3,7 @@ the rows the pool model (pool/model.py) decides on and saves what it decided, wi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -56,6 +56,23 @@ async def lock_region(session: AsyncSession, region: str) -> None:
     await session.execute(insert(region_state).values(region=region).on_conflict_do_nothing())
     await session.execute(
         select(region_state.c.region).where(region_state.c.region == region).with_for_update()
+    )
+
+
+async def lock_regions(session: AsyncSession, regions: Iterable[str]) -> None:
+    """`lock_region` for several regions in two round trips, rows locked in name order (any two
+    transactions that lock several regions this way take them in the same order)."""
+    names = sorted(set(regions))
+    if not names:
+        return
+    await session.execute(
+        insert(region_state).values([{"region": r} for r in names]).on_conflict_do_nothing()
+    )
+    await session.execute(
+        select(region_state.c.region)
+        .where(region_state.c.region.in_(names))
+        .order_by(region_state.c.region)
+        .with_for_update()
     )
 
 
@@ -214,6 +231,31 @@ async def _insert_new(session: AsyncSession, region: str, entity: model.Entity) 
         values |= {"vacant_since": entity.vacant_since, "owner": entity.owner}
     stmt = insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
     return (await session.execute(stmt)).first() is not None
+
+
+async def insert_new_many(
+    session: AsyncSession, kind: model.Kind, region_entities: Sequence[tuple[str, model.Entity]]
+) -> set[tuple[str, str]]:
+    """`_insert_new` for many (region, entity) pairs of one kind, each key at most once, in one round trip:
+    the (region, id) pairs inserted (the others are already stored and go through `upsert`)."""
+    if not region_entities:
+        return set()
+    table = _TABLES[kind]
+    rows = []
+    for region, entity in region_entities:
+        values: dict[str, Any] = {
+            "region": region,
+            "id": entity.id,
+            "status": entity.status,
+            "snapshot": entity.snapshot,
+            "event_time": entity.version.time,
+            "event_offset": entity.version.offset,
+        }
+        if kind == "unit":
+            values |= {"vacant_since": entity.vacant_since, "owner": entity.owner}
+        rows.append(values)
+    stmt = insert(table).values(rows).on_conflict_do_nothing().returning(table.c.region, table.c.id)
+    return {(row[0], row[1]) for row in (await session.execute(stmt)).all()}
 
 
 async def _save(session: AsyncSession, region: str, entity: model.Entity, *, changed: bool) -> None:
