@@ -200,7 +200,8 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
     solve_seconds: list[float] = []
     rounds_seen = 0
     producer = make_producer(bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # A short fetch wait: the bundled broker holds a fetch for its full wait even when a record arrives.
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
     try:
         if intake is not None:
             await _wait_ready(f"http://127.0.0.1:{intake_port}")

@@ -38,6 +38,10 @@ class MatcherSettings(ServiceSettings):
     # Rounds in flight at once (building and recording are database work; solving queues for a process).
     round_concurrency: int = Field(default=4, ge=1)
     consumer_batch: int = Field(default=100, ge=1)
+    # How long the broker may hold a fetch when there is nothing new. The bundled broker (Tansu) answers a
+    # held fetch only when this runs out, not when a record arrives, so it is a floor under every pool
+    # event's wait in a quiet moment (aiokafka's default is 500 ms; intake uses 100 ms too).
+    fetch_max_wait_ms: int = Field(default=100, ge=1, le=500)
     solver_workers: int = Field(default=1, ge=1)
     solver_nice: int = Field(default=5, ge=0, le=19)  # lower CPU priority of the solver processes
     deterministic: bool = True

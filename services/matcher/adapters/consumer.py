@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -44,7 +43,7 @@ from services.matcher.pool.repository import lock_region, lock_regions, touch_re
 from services.matcher.settings import SCHEMA
 from services.platform.db import is_transient
 from services.platform.inbox import InboxEntry, record_many, record_once
-from services.platform.kafka import no_decode, parse_without_headers
+from services.platform.kafka import GroupMembership, no_decode, parse_without_headers
 from services.platform.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -66,8 +65,12 @@ def _region_of(event: Any) -> Any:
     return data.get("region") if isinstance(data, dict) else None
 
 
-class _Assignment(ConsumerRebalanceListener):
+class _Assignment(GroupMembership):
+    """Tells the consumer (and so the scheduler) which partitions this instance holds; as intake's
+    GroupMembership, `ready()` once the group gave this member its first assignment (readiness)."""
+
     def __init__(self, owner: MatcherConsumer) -> None:
+        super().__init__()
         self.owner = owner
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
@@ -77,6 +80,7 @@ class _Assignment(ConsumerRebalanceListener):
         )
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        await super().on_partitions_assigned(assigned)
         self.owner.assigned = set(assigned)
         self.owner.assignment_known = True
         log.info(
@@ -505,6 +509,7 @@ def register_subscriber(
     batch: int,
     session_timeout_ms: int = 10_000,
     heartbeat_interval_ms: int = 2_000,
+    fetch_max_wait_ms: int = 100,
 ) -> Any:
     """The FastStream batch subscriber feeding `consumer` (returned: it starts with the broker, stops with
     it or on its own); offsets committed after the consumer's transactions."""
@@ -518,6 +523,7 @@ def register_subscriber(
         auto_offset_reset="earliest",
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=heartbeat_interval_ms,
+        fetch_max_wait_ms=fetch_max_wait_ms,
         max_poll_interval_ms=300_000,
         listener=consumer.listener,
     )
