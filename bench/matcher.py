@@ -259,6 +259,10 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
         warm = time.monotonic() + args.warmup
         while time.monotonic() < warm:
             await asyncio.sleep(0.5)
+        # Timing starts once the matcher has caught up with the seeding (every pool event applied, every
+        # region's rounds done): else the first timed events queue behind the seed backlog.
+        settled_after = await _wait_settled(database_url, regions, timeout=args.settle_timeout)
+        print(f"settled {settled_after:.1f} s after the warm-up", flush=True)
         sent.clear()
         proposed_at.clear()
         pool_seen.clear()
@@ -297,6 +301,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
     target = args.debounce + p99_solve + 1.0
     p99 = _percentile(latencies, 0.99)
     system_p99 = durations["proposed_by_first_round_that_saw_it"]["vacancy_event_to_proposal_row_s"]["p99"]
+    first_p99 = stages["total"]["p99"]
     return {
         "benchmark": "matcher",
         "when": datetime.now(UTC).isoformat(),
@@ -344,8 +349,48 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
         "target_p99_s": round(target, 3),
         "target_met": p99 is not None and p99 <= target,
         "target_met_for_vacancies_matchable_on_arrival": system_p99 is not None and system_p99 <= target,
+        # The issue's measure: vacancy.published sent -> its match.proposed received, first-round proposals.
+        "first_round_latency_s": {"p50": stages["total"]["p50"], "p99": first_p99, "n": stages["total"]["n"]},
+        "target_met_first_round": first_p99 is not None and first_p99 <= target,
         "logs": str(LOGS),
     }
+
+
+async def _wait_settled(database_url: str, regions: list[str], timeout: float) -> float:
+    """Wait until the matcher's pool inbox has stopped growing for 2 s and every region is handled."""
+    from sqlalchemy import text
+
+    from schemas.topics import POOL
+    from services.platform.db import create_engine
+
+    engine = create_engine(database_url)
+    started = time.monotonic()
+    last, stable_since = -1, time.monotonic()
+    try:
+        while time.monotonic() - started < timeout:
+            async with engine.connect() as conn:
+                count = (
+                    await conn.execute(
+                        text("SELECT count(*) FROM matcher.inbox WHERE topic = :t"), {"t": POOL}
+                    )
+                ).scalar_one()
+                unhandled = (
+                    await conn.execute(
+                        text(
+                            "SELECT count(*) FROM matcher.region_state WHERE region = ANY(:rs) "
+                            "AND change_seq > handled_seq"
+                        ),
+                        {"rs": regions},
+                    )
+                ).scalar_one()
+            if count != last:
+                last, stable_since = count, time.monotonic()
+            elif unhandled == 0 and time.monotonic() - stable_since >= 2.0:
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await engine.dispose()
+    return time.monotonic() - started
 
 
 async def _scrape_age(url: str) -> dict[str, Any]:
@@ -408,12 +453,14 @@ async def _stages(
     finally:
         await engine.dispose()
     spans: dict[str, list[float]] = {
+        "total": [],  # sent -> match.proposed received, for vacancies proposed by the first round with them
         "intake": [],
         "matcher_consume": [],
         "wait_for_round": [],
         "round_to_proposal_row": [],
         "publish_and_receive": [],
     }
+    consume_over_time: list[tuple[float, float]] = []
     for row in rows:
         unit = (row.region, row.unit_id)
         if not row.first_round or unit not in sent or unit not in proposed_at or row.applied is None:
@@ -423,13 +470,23 @@ async def _stages(
         if t_pool is not None:
             spans["intake"].append(t_pool - t0)
             spans["matcher_consume"].append(applied - t_pool)
+            consume_over_time.append((t0, applied - t_pool))
+        spans["total"].append(proposed_at[unit] - t0)
         spans["wait_for_round"].append(started - applied)
         spans["round_to_proposal_row"].append(proposal - started)
         spans["publish_and_receive"].append(proposed_at[unit] - proposal)
-    return {
+    out: dict[str, Any] = {
         name: {"n": len(v), "p50": _percentile(v, 0.5), "p99": _percentile(v, 0.99)}
         for name, v in spans.items()
     }
+    # Whether the consumer kept up: the matcher_consume p50 and max per tenth of the run (by send time).
+    consume_over_time.sort()
+    tenth = max(1, len(consume_over_time) // 10)
+    out["matcher_consume_by_tenth"] = [
+        {"p50": _percentile([d for _, d in part], 0.5), "max": round(max(d for _, d in part), 3)}
+        for part in (consume_over_time[i : i + tenth] for i in range(0, len(consume_over_time), tenth))
+    ]
+    return out
 
 
 async def _round_durations(database_url: str, regions: list[str]) -> dict[str, Any]:
@@ -505,9 +562,34 @@ async def _round_durations(database_url: str, regions: list[str]) -> dict[str, A
     }
 
 
+def _summary(result: dict[str, Any]) -> dict[str, Any]:
+    """One line of the per-region-count table (docs/benchmarks.md)."""
+    return {
+        "regions": result["config"]["regions"],
+        "load_average": result["load_average"],
+        "first_round_latency_s": result["first_round_latency_s"],
+        "all_proposed_latency_s": {k: result["latency_s"][k] for k in ("p50", "p99")},
+        "solve_s": result["solve_s"],
+        "rounds": result["rounds"],
+        "target_p99_s": result["target_p99_s"],
+        "target_met_first_round": result["target_met_first_round"],
+        "stages_s": {
+            k: {"p50": v["p50"], "p99": v["p99"]}
+            for k, v in result["stages_s"].items()
+            if isinstance(v, dict)
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.matcher", description=__doc__.splitlines()[0])
     parser.add_argument("--regions", type=int, default=10)
+    parser.add_argument(
+        "--sweep",
+        default="",
+        help="comma-separated region counts (e.g. 1,2,5,10,20): one run each on a fresh stack; the JSON "
+        "holds the 10-region run (else the last) and a by_regions summary",
+    )
     parser.add_argument("--rate", type=float, default=100.0, help="external events per second (all regions)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of mixed traffic")
     parser.add_argument("--debounce", type=float, default=1.0)
@@ -517,6 +599,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra", type=int, default=400, help="spare cases/units per region for the traffic")
     parser.add_argument("--solver-processes", type=int, default=1)
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds after seeding before timing")
+    parser.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=180.0,
+        help="max seconds to wait for the seeding to be handled",
+    )
     parser.add_argument("--drain", type=float, default=20.0, help="max seconds to wait for late proposals")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--seed", type=int, default=11)
@@ -531,15 +619,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.infra import bench_stack
 
-    with bench_stack("wijkmatch_bench_matcher", args.partitions) as (bootstrap, database_url):
-        result = asyncio.run(run(args, bootstrap, database_url))
+    counts = [int(n) for n in args.sweep.split(",")] if args.sweep else [args.regions]
+    runs: dict[int, dict[str, Any]] = {}
+    for n in counts:
+        print(f"--- {n} region(s), load average {os.getloadavg()[0]:.2f}", flush=True)
+        with bench_stack("wijkmatch_bench_matcher", args.partitions) as (bootstrap, database_url):
+            runs[n] = asyncio.run(
+                run(argparse.Namespace(**{**vars(args), "regions": n}), bootstrap, database_url)
+            )
+        print(json.dumps(_summary(runs[n])), flush=True)
+    result = runs[10] if 10 in runs else runs[counts[-1]]
+    if args.sweep:
+        result = {**result, "by_regions": [_summary(runs[n]) for n in counts]}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(
-        json.dumps(
-            {k: result[k] for k in ("latency_s", "solve_s", "round_duration_s", "target_p99_s", "target_met")}
-        )
-    )
     print(f"wrote {args.output}")
     return 0
 
