@@ -72,7 +72,7 @@ bench-solver: $(STAMP)
 	$(PY) -m bench.solver
 
 bench-matcher: $(STAMP)
-	$(PY) -m bench.matcher
+	$(PY) -m bench.matcher --sweep 1,2,5,10,20
 
 # A simulated year (5,000 households x 2,000 homes) per policy against hindsight (docs/lab.md).
 bench-simulate: $(STAMP)

@@ -597,7 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-cases", type=int, default=150)
     parser.add_argument("--seed-units", type=int, default=15)
     parser.add_argument("--extra", type=int, default=400, help="spare cases/units per region for the traffic")
-    parser.add_argument("--solver-processes", type=int, default=1)
+    parser.add_argument(
+        "--solver-processes", type=int, default=2, help="2: two regions solve at once on 2 cores"
+    )
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds after seeding before timing")
     parser.add_argument(
         "--settle-timeout",

@@ -79,6 +79,7 @@ class MatcherService:
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=s.heartbeat_interval_ms,
             fetch_max_wait_ms=s.fetch_max_wait_ms,
+            max_partition_fetch_bytes=s.max_partition_fetch_bytes,
         )
         self.scheduler = Scheduler(
             self.engine,

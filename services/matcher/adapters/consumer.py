@@ -510,6 +510,7 @@ def register_subscriber(
     session_timeout_ms: int = 10_000,
     heartbeat_interval_ms: int = 2_000,
     fetch_max_wait_ms: int = 100,
+    max_partition_fetch_bytes: int = 256 * 1024,
 ) -> Any:
     """The FastStream batch subscriber feeding `consumer` (returned: it starts with the broker, stops with
     it or on its own); offsets committed after the consumer's transactions."""
@@ -524,6 +525,7 @@ def register_subscriber(
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=heartbeat_interval_ms,
         fetch_max_wait_ms=fetch_max_wait_ms,
+        max_partition_fetch_bytes=max_partition_fetch_bytes,
         max_poll_interval_ms=300_000,
         listener=consumer.listener,
     )
