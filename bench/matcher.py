@@ -196,7 +196,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
     ]
     sent: dict[tuple[str, str], float] = {}
     proposed_at: dict[tuple[str, str], float] = {}
-    pool_seen: dict[tuple[str, str], float] = {}  # the unit's pool event reached the pool topic
+    pool_seen: dict[tuple[str, str], tuple[float, str]] = {}  # the unit's first pool event: when seen, its id
     solve_seconds: list[float] = []
     rounds_seen = 0
     producer = make_producer(bootstrap)
@@ -227,7 +227,8 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
                 kind = event["type"][len(TYPE_PREFIX) :]
                 if record.topic == POOL:
                     if kind == "pool.unit.upserted":
-                        pool_seen.setdefault((event["data"]["region"], event["data"]["key"]), time.time())
+                        unit_key = (event["data"]["region"], event["data"]["key"])
+                        pool_seen.setdefault(unit_key, (time.time(), event["id"]))
                     continue
                 if kind == "match.proposed":
                     proposed_at.setdefault((event["data"]["region"], event["data"]["unit"]), time.time())
@@ -411,16 +412,12 @@ async def _scrape_age(url: str) -> dict[str, Any]:
 
 STAGES_SQL = """
 SELECT p.region, p.unit_id,
-       extract(epoch FROM i.received_at) AS applied,
        extract(epoch FROM r.started_at) AS round_started,
        extract(epoch FROM r.started_at) + r.duration_s AS round_finished,
        extract(epoch FROM p.created_at) AS proposal_row,
        (r.id = p.round_id) AS first_round
 FROM matcher.proposals p
 JOIN matcher.units u ON u.region = p.region AND u.id = p.unit_id
-JOIN matcher.region_state s ON s.region = p.region
-LEFT JOIN matcher.inbox i
-    ON i.topic = :pool AND i.partition = s.pool_partition AND i.kafka_offset = u.event_offset
 JOIN LATERAL (
     SELECT r.id, r.started_at, r.duration_s FROM matcher.rounds r
     WHERE r.region = p.region AND strpos(r.problem, '"id":"' || u.id || '"') > 0
@@ -434,7 +431,7 @@ async def _stages(
     database_url: str,
     regions: list[str],
     sent: dict[tuple[str, str], float],
-    pool_seen: dict[tuple[str, str], float],
+    pool_seen: dict[tuple[str, str], tuple[float, str]],
     proposed_at: dict[tuple[str, str], float],
 ) -> dict[str, Any]:
     """Where a first-round proposal's time goes, stage by stage (p50/p99 of each; wall clocks of one
@@ -449,7 +446,20 @@ async def _stages(
     engine = create_engine(database_url)
     try:
         async with engine.connect() as conn:
-            rows = (await conn.execute(text(STAGES_SQL), {"rs": regions, "pool": POOL})).all()
+            rows = (await conn.execute(text(STAGES_SQL), {"rs": regions})).all()
+            # When the matcher applied each vacancy's pool event (its inbox row, by the event's id: a later
+            # event of the same unit, e.g. its withdrawal, must not count).
+            applied_at = dict(
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT event_id, extract(epoch FROM received_at) FROM matcher.inbox "
+                            "WHERE topic = :pool AND event_id = ANY(:ids)"
+                        ),
+                        {"pool": POOL, "ids": [i for _, i in pool_seen.values()]},
+                    )
+                ).all()
+            )
     finally:
         await engine.dispose()
     spans: dict[str, list[float]] = {
@@ -463,14 +473,17 @@ async def _stages(
     consume_over_time: list[tuple[float, float]] = []
     for row in rows:
         unit = (row.region, row.unit_id)
-        if not row.first_round or unit not in sent or unit not in proposed_at or row.applied is None:
+        seen = pool_seen.get(unit)
+        if not row.first_round or unit not in sent or unit not in proposed_at or seen is None:
             continue
-        t0, t_pool = sent[unit], pool_seen.get(unit)
-        applied, started, proposal = float(row.applied), float(row.round_started), float(row.proposal_row)
-        if t_pool is not None:
-            spans["intake"].append(t_pool - t0)
-            spans["matcher_consume"].append(applied - t_pool)
-            consume_over_time.append((t0, applied - t_pool))
+        if seen[1] not in applied_at:
+            continue
+        t0, t_pool = sent[unit], seen[0]
+        applied = float(applied_at[seen[1]])
+        started, proposal = float(row.round_started), float(row.proposal_row)
+        spans["intake"].append(t_pool - t0)
+        spans["matcher_consume"].append(applied - t_pool)
+        consume_over_time.append((t0, applied - t_pool))
         spans["total"].append(proposed_at[unit] - t0)
         spans["wait_for_round"].append(started - applied)
         spans["round_to_proposal_row"].append(proposal - started)
