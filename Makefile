@@ -77,7 +77,7 @@ bench-stability: $(STAMP)
 	$(PY) -m bench.stability --rounds 10 --change 0.02 --time-limit 5 --deterministic
 
 bench-matcher: $(STAMP)
-	$(PY) -m bench.matcher
+	$(PY) -m bench.matcher --sweep 1,2,5,10,20
 
 # A simulated year (5,000 households x 2,000 homes) per policy against hindsight (docs/lab.md).
 bench-simulate: $(STAMP)

@@ -80,6 +80,8 @@ class MatcherService:
             batch=s.consumer_batch,
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=s.heartbeat_interval_ms,
+            fetch_max_wait_ms=s.fetch_max_wait_ms,
+            max_partition_fetch_bytes=s.max_partition_fetch_bytes,
         )
         self.scheduler = Scheduler(
             self.engine,
@@ -143,7 +145,14 @@ class MatcherService:
         }
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
-        details: dict[str, Any] = {"assignment_known": self.consumer.assignment_known}
+        """Database and broker reachable, and the consumer has joined its group: before its first
+        assignment no pool event is consumed and no region is owned, so whoever waits for readiness
+        (Kubernetes, `wijkmatch up`, tests, benchmarks) would see its first events wait for the join."""
+        joined = await self.consumer.listener.ready()
+        details: dict[str, Any] = {
+            "assignment_known": self.consumer.assignment_known,
+            "consumer_group": "ok" if joined else "joining",
+        }
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
@@ -155,6 +164,6 @@ class MatcherService:
                 details["kafka"] = "ok" if await self.broker_ping() else "unreachable"
             except Exception as exc:
                 details["kafka"] = type(exc).__name__
-        ok = self.started and details["database"] == "ok" and details.get("kafka", "ok") == "ok"
+        ok = self.started and joined and details["database"] == "ok" and details.get("kafka", "ok") == "ok"
         details["owned_pool_partitions"] = sorted(self._owned())
         return ok, details

@@ -47,7 +47,17 @@ class MatcherSettings(ServiceSettings):
     solver_processes: int = Field(default=1, ge=1)
     # Rounds in flight at once (building and recording are database work; solving queues for a process).
     round_concurrency: int = Field(default=4, ge=1)
-    consumer_batch: int = Field(default=100, ge=1)
+    # Records per fetched batch at most; a partition's pool events are applied in a few statements for the
+    # whole batch (adapters/consumer.py), so a larger batch catches up faster after a burst.
+    consumer_batch: int = Field(default=500, ge=1)
+    # A partition's share of one fetch. aiokafka hands out a partition's buffered records before the next
+    # partition's: with the default 1 MiB (~1,500 pool events) one busy partition kept the others waiting
+    # for seconds while the matcher caught up. 256 KiB is the producers' batch size (platform.kafka).
+    max_partition_fetch_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
+    # How long the broker may hold a fetch when there is nothing new. The bundled broker (Tansu) answers a
+    # held fetch only when this runs out, not when a record arrives, so it is a floor under every pool
+    # event's wait in a quiet moment (aiokafka's default is 500 ms; intake uses 100 ms too).
+    fetch_max_wait_ms: int = Field(default=100, ge=1, le=500)
     solver_workers: int = Field(default=1, ge=1)
     solver_nice: int = Field(default=5, ge=0, le=19)  # lower CPU priority of the solver processes
     deterministic: bool = True

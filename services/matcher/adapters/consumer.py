@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -38,13 +37,13 @@ from schemas.topics import (
 )
 from services.matcher import metrics
 from services.matcher.decisions.apply import apply_decision
-from services.matcher.pool.apply import apply_parsed_pool_event
+from services.matcher.pool.apply import apply_new_entities, apply_parsed_pool_event, entity_action
 from services.matcher.pool.model import RefusalPolicy
-from services.matcher.pool.repository import lock_region, touch_region, unit_owner
+from services.matcher.pool.repository import lock_region, lock_regions, touch_region, unit_owner
 from services.matcher.settings import SCHEMA
 from services.platform.db import is_transient
-from services.platform.inbox import record_once
-from services.platform.kafka import no_decode, parse_without_headers
+from services.platform.inbox import InboxEntry, record_many, record_once
+from services.platform.kafka import GroupMembership, no_decode, parse_without_headers
 from services.platform.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -54,8 +53,24 @@ NOTIFIER_SOURCE = "urn:wijkmatch:notifier"
 REJECTION_INBOX_SOURCE = "urn:wijkmatch:matcher:rejections"
 
 
-class _Assignment(ConsumerRebalanceListener):
+def _inbox_key(event: Any) -> tuple[str, str]:
+    """(source, id) the inbox records an event under ("unknown" for what is not a JSON object)."""
+    if not isinstance(event, dict):
+        return "unknown", "unknown"
+    return str(event.get("source")), str(event.get("id"))
+
+
+def _region_of(event: Any) -> Any:
+    data = event.get("data") if isinstance(event, dict) else None
+    return data.get("region") if isinstance(data, dict) else None
+
+
+class _Assignment(GroupMembership):
+    """Tells the consumer (and so the scheduler) which partitions this instance holds; as intake's
+    GroupMembership, `ready()` once the group gave this member its first assignment (readiness)."""
+
     def __init__(self, owner: MatcherConsumer) -> None:
+        super().__init__()
         self.owner = owner
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
@@ -65,6 +80,7 @@ class _Assignment(ConsumerRebalanceListener):
         )
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        await super().on_partitions_assigned(assigned)
         self.owner.assigned = set(assigned)
         self.owner.assignment_known = True
         log.info(
@@ -154,8 +170,11 @@ class MatcherConsumer:
                 async with self.sessions() as session, session.begin():
                     self._locked: set[str] = set()
                     self._touched: dict[str, int] = {}
-                    for record in records:
-                        await self._apply(session, record)
+                    if records[0].topic == POOL:
+                        await self._apply_pool_batch(session, records)
+                    else:
+                        for record in records:
+                            await self._apply(session, record)
                     for region, partition in self._touched.items():
                         await touch_region(session, region, partition)
                 return
@@ -213,6 +232,74 @@ class MatcherConsumer:
         """Apply one message in the caller's transaction by its topic's handler; invalid messages are
         counted, never block."""
         await self._handlers[record.topic](session, record)
+
+    async def _apply_pool_batch(self, session: AsyncSession, records: list[ConsumerRecord]) -> None:
+        """A partition's pool events in the caller's transaction, with what every event needs done in a
+        few statements for the whole batch: the inbox rows (one statement), the region locks (two, in
+        name order) and the cases and units stored for the first time (one per table, and one for their
+        case-care rows). Everything else (updates, removals, reference data, invalid events) is applied
+        one by one in offset order, exactly as `_apply_pool_event` does. Under load the per-statement
+        round trips were the matcher's bottleneck (docs/matcher.md, *Benchmark*)."""
+        decoded: list[tuple[ConsumerRecord, Any, Any]] = []
+        for record in records:
+            try:
+                event = json.loads(record.value)
+            except (ValueError, TypeError):
+                self._invalid(record)
+                continue
+            try:
+                pool_event = parse_pool_event(event)
+            except (ValueError, ValidationError, KeyError, TypeError):
+                pool_event = None
+            decoded.append((record, event, pool_event))
+        entries = [
+            InboxEntry(*_inbox_key(event), record.topic, record.partition, record.offset)
+            for record, event, _ in decoded
+        ]
+        new = await record_many(session, SCHEMA, entries)
+        fresh: list[tuple[ConsumerRecord, Any, Any]] = []
+        for item, entry in zip(decoded, entries, strict=True):
+            key = (entry.source, entry.event_id)
+            if key in new:
+                new.discard(key)  # a pair repeated in the batch is new once: its first occurrence
+                fresh.append(item)
+            else:
+                metrics.EVENTS.labels(item[0].topic, "duplicate").inc()
+        regions = {r for _, event, _ in fresh if isinstance(r := _region_of(event), str)}
+        await lock_regions(session, regions - self._locked)
+        self._locked |= regions
+        # First events of a key in this batch that may be first-time inserts: one statement per table.
+        first: dict[tuple[str, str, str], int] = {}
+        for i, (_, _, pool_event) in enumerate(fresh):
+            if pool_event is not None:
+                entity, action = entity_action(pool_event[0].type)
+                first.setdefault(
+                    (entity, pool_event[1].region, pool_event[1].key), i if action == "upserted" else -1
+                )
+        candidates = [i for (entity, _, _), i in first.items() if i >= 0 and entity in ("case", "unit")]
+        inserted = await apply_new_entities(session, [(fresh[i][2], fresh[i][0].offset) for i in candidates])
+        done = {i for i, applied in zip(candidates, inserted, strict=True) if applied}
+        for i, (record, event, pool_event) in enumerate(fresh):
+            if pool_event is None:
+                metrics.EVENTS.labels(record.topic, "invalid").inc()
+                log.error(
+                    "invalid pool event skipped",
+                    extra={
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "event_id": _inbox_key(event)[1],
+                    },
+                )
+                continue
+            if i in done:
+                region, applied = pool_event[1].region, True
+            else:
+                region, applied = await apply_parsed_pool_event(
+                    session, pool_event, partition=record.partition, offset=record.offset
+                )
+            if applied:
+                self._touched[region] = record.partition
+            metrics.EVENTS.labels(record.topic, "applied").inc()
 
     def _invalid(self, record: ConsumerRecord) -> None:
         metrics.EVENTS.labels(record.topic, "invalid").inc()
@@ -422,6 +509,8 @@ def register_subscriber(
     batch: int,
     session_timeout_ms: int = 10_000,
     heartbeat_interval_ms: int = 2_000,
+    fetch_max_wait_ms: int = 100,
+    max_partition_fetch_bytes: int = 256 * 1024,
 ) -> Any:
     """The FastStream batch subscriber feeding `consumer` (returned: it starts with the broker, stops with
     it or on its own); offsets committed after the consumer's transactions."""
@@ -435,6 +524,8 @@ def register_subscriber(
         auto_offset_reset="earliest",
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=heartbeat_interval_ms,
+        fetch_max_wait_ms=fetch_max_wait_ms,
+        max_partition_fetch_bytes=max_partition_fetch_bytes,
         max_poll_interval_ms=300_000,
         listener=consumer.listener,
     )

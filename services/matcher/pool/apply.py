@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.topics import TYPE_PREFIX
 from services.matcher import metrics
-from services.matcher.pool import care_store
+from services.matcher.pool import care_store, model
 from services.matcher.pool import repository as repo
 from services.platform.versioning import Version
 
@@ -98,6 +98,61 @@ REFERENCE_HANDLERS: dict[str, Handler] = {
     "upserted": lambda s, c: repo.set_reference(s, c.region, c.entity, c.key, c.snapshot(), c.version),
     "removed": lambda s, c: repo.set_reference(s, c.region, c.entity, c.key, None, c.version),
 }
+
+
+def _case_care(c: PoolChange) -> dict[str, Any] | None:
+    """The case-care row `_upsert_case` writes for a newly applied case (None: it writes none)."""
+    named = {name: getattr(c.data, name, None) for name in ("owner", "care_provider", "lease_provider")}
+    if not (any(v is not None for v in named.values()) or c.snapshot().get("care_needs")):
+        return None
+    return {
+        "region": c.region,
+        "case_id": c.key,
+        "referrer": named["owner"],
+        "care_provider": named["care_provider"],
+        "lease_provider": named["lease_provider"],
+    }
+
+
+def _unit_owner(c: PoolChange) -> str | None:
+    return getattr(c.data, "owner", None) if c.entity == "unit" else None  # as the handlers pass it
+
+
+def _change(parsed: tuple[Any, Any], offset: int) -> tuple[str, str, PoolChange]:
+    envelope, data = parsed
+    entity, action = entity_action(envelope.type)
+    change = PoolChange(data.region, entity, data.key, Version(envelope.time, offset), data)
+    return entity, action, change
+
+
+async def apply_new_entities(session: AsyncSession, items: list[tuple[tuple[Any, Any], int]]) -> list[bool]:
+    """The batch fast path (services/matcher/adapters/consumer.py): case and unit upserts whose key is
+    stored for the first time are inserted together, one statement per table (and one for their
+    case-care rows), instead of one event at a time. `items`: (parsed pool event, offset), each a case
+    or unit upsert and each (entity, region, key) at most once. Returns, per item, whether it was applied
+    here; an item not applied is already stored and must go through `apply_parsed_pool_event` (which
+    then finds the row and decides as for any update). The outcome equals applying each on its own."""
+    changes = [_change(parsed, offset) for parsed, offset in items]
+    inserted: set[tuple[str, str, str]] = set()
+    for kind in ("case", "unit"):
+        rows = [
+            (c.region, model.new_entity(kind, c.key, c.snapshot(), c.version, _unit_owner(c)))
+            for entity, action, c in changes
+            if entity == kind and action == "upserted"
+        ]
+        inserted |= {(kind, r, k) for r, k in await repo.insert_new_many(session, kind, rows)}
+    applied = [(entity, c.region, c.key) in inserted for entity, _, c in changes]
+    care_rows = [
+        row
+        for done, (entity, _, c) in zip(applied, changes, strict=True)
+        if done and entity == "case" and (row := _case_care(c)) is not None
+    ]
+    await care_store.set_case_care_many(session, care_rows)
+    now = datetime.now(UTC)
+    for done, (_, _, c) in zip(applied, changes, strict=True):
+        if done:
+            metrics.POOL_EVENT_AGE.observe(max(0.0, (now - c.version.time).total_seconds()))
+    return applied
 
 
 async def apply_parsed_pool_event(

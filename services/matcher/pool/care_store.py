@@ -84,6 +84,33 @@ async def set_case_care(
     )
 
 
+_SET_CASE_CARE_MANY = text(
+    "INSERT INTO matcher.case_care (region, case_id, referrer, care_provider, lease_provider) "
+    "SELECT * FROM unnest(CAST(:regions AS text[]), CAST(:cases AS text[]), CAST(:referrers AS text[]), "
+    "CAST(:care AS text[]), CAST(:lease AS text[])) "
+    "ON CONFLICT (region, case_id) DO UPDATE SET "
+    "referrer = coalesce(EXCLUDED.referrer, case_care.referrer), care_provider = EXCLUDED.care_provider, "
+    "lease_provider = EXCLUDED.lease_provider, updated_at = now()"
+)
+
+
+async def set_case_care_many(session: AsyncSession, region_cases: Sequence[dict[str, Any]]) -> None:
+    """`set_case_care` for several cases (dicts of region, case_id, referrer, care_provider,
+    lease_provider; each case at most once) in one round trip, one statement whatever the count."""
+    if not region_cases:
+        return
+    await session.execute(
+        _SET_CASE_CARE_MANY,
+        {
+            "regions": [r["region"] for r in region_cases],
+            "cases": [r["case_id"] for r in region_cases],
+            "referrers": [r["referrer"] for r in region_cases],
+            "care": [r["care_provider"] for r in region_cases],
+            "lease": [r["lease_provider"] for r in region_cases],
+        },
+    )
+
+
 async def case_care_of(session: AsyncSession, region: str, case_id: str) -> dict[str, Any]:
     row = (
         (

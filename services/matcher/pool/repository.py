@@ -3,12 +3,13 @@ the rows the pool model (pool/model.py) decides on and saves what it decided, wi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import TextClause, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,6 +58,27 @@ async def lock_region(session: AsyncSession, region: str) -> None:
     await session.execute(
         select(region_state.c.region).where(region_state.c.region == region).with_for_update()
     )
+
+
+_INSERT_REGIONS = text(
+    f"INSERT INTO {SCHEMA}.region_state (region) SELECT unnest(CAST(:regions AS text[])) "
+    "ON CONFLICT DO NOTHING"
+)
+_LOCK_REGIONS = text(
+    f"SELECT region FROM {SCHEMA}.region_state WHERE region = ANY(CAST(:regions AS text[])) "
+    "ORDER BY region FOR UPDATE"
+)
+
+
+async def lock_regions(session: AsyncSession, regions: Iterable[str]) -> None:
+    """`lock_region` for several regions in two round trips, rows locked in name order (any two
+    transactions that lock several regions this way take them in the same order). Array parameters, so
+    the statements are the same whatever the count (compiled and prepared once)."""
+    names = sorted(set(regions))
+    if not names:
+        return
+    await session.execute(_INSERT_REGIONS, {"regions": names})
+    await session.execute(_LOCK_REGIONS, {"regions": names})
 
 
 async def request_round(session: AsyncSession, region: str) -> None:
@@ -214,6 +236,48 @@ async def _insert_new(session: AsyncSession, region: str, entity: model.Entity) 
         values |= {"vacant_since": entity.vacant_since, "owner": entity.owner}
     stmt = insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
     return (await session.execute(stmt)).first() is not None
+
+
+def _insert_new_sql(kind: model.Kind) -> TextClause:
+    unit = kind == "unit"
+    extra_cols = ", vacant_since, owner" if unit else ""
+    extra_arrays = ", CAST(:vacant AS timestamptz[]), CAST(:owners AS text[])" if unit else ""
+    extra_names = ", vacant, owner" if unit else ""
+    return text(
+        f"INSERT INTO {SCHEMA}.{_TABLES[kind].name} (region, id, status, snapshot, event_time, event_offset"
+        f"{extra_cols}) SELECT region, id, status, CAST(snapshot AS jsonb), event_time, event_offset"
+        f"{extra_names} FROM unnest(CAST(:regions AS text[]), CAST(:ids AS text[]), "
+        "CAST(:statuses AS text[]), CAST(:snapshots AS text[]), CAST(:times AS timestamptz[]), "
+        f"CAST(:offsets AS bigint[]){extra_arrays}) "
+        f"AS t(region, id, status, snapshot, event_time, event_offset{extra_names}) "
+        "ON CONFLICT DO NOTHING RETURNING region, id"
+    )
+
+
+_INSERT_NEW = {kind: _insert_new_sql(kind) for kind in ("case", "unit")}
+
+
+async def insert_new_many(
+    session: AsyncSession, kind: model.Kind, region_entities: Sequence[tuple[str, model.Entity]]
+) -> set[tuple[str, str]]:
+    """`_insert_new` for many (region, entity) pairs of one kind, each key at most once, in one round trip
+    (one statement whatever the count): the (region, id) pairs inserted (the others are already stored
+    and go through `upsert`)."""
+    if not region_entities:
+        return set()
+    params: dict[str, list[Any]] = {
+        "regions": [r for r, _ in region_entities],
+        "ids": [e.id for _, e in region_entities],
+        "statuses": [e.status for _, e in region_entities],
+        "snapshots": [json.dumps(e.snapshot) for _, e in region_entities],
+        "times": [e.version.time for _, e in region_entities],
+        "offsets": [e.version.offset for _, e in region_entities],
+    }
+    if kind == "unit":
+        params["vacant"] = [e.vacant_since for _, e in region_entities]
+        params["owners"] = [e.owner for _, e in region_entities]
+    rows = (await session.execute(_INSERT_NEW[kind], params)).all()
+    return {(row[0], row[1]) for row in rows}
 
 
 async def _save(session: AsyncSession, region: str, entity: model.Entity, *, changed: bool) -> None:

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from services.matcher import events, metrics
 from services.matcher.pool import repository as repo
 from services.matcher.pool.problem import PoolView, build_problem, canonical_json, sha256_text
 from services.matcher.rounds import store
-from services.matcher.rounds.context import RoundContext, round_context
+from services.matcher.rounds.context import RoundContext
 from services.matcher.rounds.store import Captured, region_lock
 from services.matcher.rounds.summary import summarise
 from services.matcher.rounds.worker import SolverPool, versions
@@ -170,7 +170,6 @@ class RoundRunner:
                     await self._fail(session, prepared, repr(exc))
                 metrics.ROUNDS.labels(region, "failed").inc()
                 return RoundReport(prepared.round_id, region, "failed", prepared.trigger, 0, 0)
-            solved = replace(solved, context=await self._context(solved, prepared.round_id))
             async with session.begin():
                 report = await self._record(session, prepared, solved)
             self.last_pairs[region] = new_pairs(solved.result)
@@ -239,23 +238,23 @@ class RoundRunner:
     # --- phase 2: solve ------------------------------------------------------------------------------
 
     async def _solve(self, prepared: Prepared) -> Solved:
-        """Solve in a worker process; pins the solver reports invalid are held out and the rest re-solved."""
+        """Solve in a worker process, which also computes the round context for the events (eligibility and
+        candidates; an add-on, so a fault there never fails the round); pins the solver reports invalid are
+        held out and the rest re-solved."""
         problem = prepared.problem
-        result = await self.solver.solve(problem, prepared.params)
+        result, context, error = await self.solver.solve_round(problem, prepared.params)
         bad_pins = invalid_pin_indices(result) if result.get("status") == "INVALID_INPUT" else set()
-        if not bad_pins:
-            return Solved(problem, result)
-        log.warning("pins no longer valid; holding them out", extra={"round_id": prepared.round_id})
-        problem = drop_pins(problem, bad_pins)
-        return Solved(problem, await self.solver.solve(problem, prepared.params), problem_changed=True)
-
-    async def _context(self, solved: Solved, round_id: str) -> RoundContext:
-        """Eligibility and candidates for the events; an add-on, so a fault here never fails the round."""
-        try:
-            return await asyncio.to_thread(round_context, solved.problem, solved.result)
-        except Exception:
-            log.exception("round context failed; events go out without it", extra={"round_id": round_id})
-            return RoundContext()
+        changed = bool(bad_pins)
+        if bad_pins:
+            log.warning("pins no longer valid; holding them out", extra={"round_id": prepared.round_id})
+            problem = drop_pins(problem, bad_pins)
+            result, context, error = await self.solver.solve_round(problem, prepared.params)
+        if error is not None:
+            log.error(
+                "round context failed; events go out without it",
+                extra={"round_id": prepared.round_id, "error": error},
+            )
+        return Solved(problem, result, problem_changed=changed, context=context or RoundContext())
 
     async def _fail(self, session: AsyncSession, prepared: Prepared, error: str) -> None:
         await store.finish_round(session, prepared.round_id, status="failed", error=error[:2000])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import ARRAY, Text, any_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -161,6 +161,12 @@ async def back_off(conn: AsyncSession | AsyncConnection, region: str, seconds: f
     )
 
 
+def _any(values: Sequence[str]) -> Any:
+    """`= ANY(array)` instead of an expanding IN: one SQL text whatever the count, so the statement is
+    prepared once per connection, not once per distinct count (rounds propose a different number each)."""
+    return any_(bindparam(None, list(values), type_=ARRAY(Text)))
+
+
 async def lock_pairs(
     session: AsyncSession, region: str, case_ids: Sequence[str], unit_ids: Sequence[str]
 ) -> tuple[dict[str, tuple[str, int]], dict[str, tuple[str, int, datetime | None]]]:
@@ -171,7 +177,7 @@ async def lock_pairs(
         for r in (
             await session.execute(
                 select(cases.c.id, cases.c.status, cases.c.version)
-                .where(cases.c.region == region, cases.c.id.in_(case_ids))
+                .where(cases.c.region == region, cases.c.id == _any(case_ids))
                 .with_for_update()
             )
         ).all()
@@ -181,7 +187,7 @@ async def lock_pairs(
         for r in (
             await session.execute(
                 select(units.c.id, units.c.status, units.c.version, units.c.vacant_since)
-                .where(units.c.region == region, units.c.id.in_(unit_ids))
+                .where(units.c.region == region, units.c.id == _any(unit_ids))
                 .with_for_update()
             )
         ).all()
@@ -196,12 +202,12 @@ async def save_proposals(
     await session.execute(proposals.insert(), list(rows))
     await session.execute(
         update(cases)
-        .where(cases.c.region == region, cases.c.id.in_([r["case_id"] for r in rows]))
+        .where(cases.c.region == region, cases.c.id == _any([r["case_id"] for r in rows]))
         .values(status="proposed", updated_at=func.now())
     )
     await session.execute(
         update(units)
-        .where(units.c.region == region, units.c.id.in_([r["unit_id"] for r in rows]))
+        .where(units.c.region == region, units.c.id == _any([r["unit_id"] for r in rows]))
         .values(status="proposed", updated_at=func.now())
     )
     await enqueue_many(session, SCHEMA, [(PROPOSALS, region, e) for e in published])

@@ -42,6 +42,23 @@ def solve(problem: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]
     return solve_problem(problem, **parameters)
 
 
+def solve_round(
+    problem: dict[str, Any], parameters: dict[str, Any]
+) -> tuple[dict[str, Any], Any, str | None]:
+    """Runs inside the worker process: the solve, then the round's context for its events (eligibility
+    and candidates per proposal, the unplaced list), which needs the problem parsed and its eligible
+    pairs again: done here, next to the solve, it costs the service's event loop nothing (it was the
+    largest piece of a round's CPU time there). The context is an add-on: a fault in it is returned as
+    text (the round's events then go out without it), never raised."""
+    from services.matcher.rounds.context import round_context
+
+    result = solve(problem, parameters)
+    try:
+        return result, round_context(problem, result), None
+    except Exception as exc:
+        return result, None, repr(exc)[:500]
+
+
 def _init_worker(nice: int) -> None:
     # Ignore Ctrl-C in workers: the parent decides whether a round finishes or is abandoned.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -54,6 +71,7 @@ def _init_worker(nice: int) -> None:
 def _warm_up() -> int:
     # The solver imports its engines where first used (a cold `wijkmatch solve` of a pure problem needs
     # none of them); a long-lived worker loads them all now, so no round pays for the imports.
+    import services.matcher.rounds.context
     import services.matcher.solver.cpsat
     import services.matcher.solver.lp
     import services.matcher.solver.mip
@@ -90,6 +108,18 @@ class SolverPool:
         executor = self._ensure()
         try:
             future = executor.submit(solve, problem, parameters.as_dict())
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            self._executor = None
+            raise
+
+    async def solve_round(
+        self, problem: dict[str, Any], parameters: SolveParams
+    ) -> tuple[dict[str, Any], Any, str | None]:
+        """The solve and the round context in one worker call: (result, RoundContext or None, error)."""
+        executor = self._ensure()
+        try:
+            future = executor.submit(solve_round, problem, parameters.as_dict())
             return await asyncio.wrap_future(future)
         except BrokenProcessPool:
             self._executor = None

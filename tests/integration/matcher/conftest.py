@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from services.matcher.adapters.consumer import TOPICS
 from services.matcher.settings import MatcherSettings
+from tests.support.kafka_support import start_group_at_end
 
 
 @pytest.fixture
@@ -55,10 +57,14 @@ def registry_path(tmp_path: Path, region: str) -> Path:
 
 
 @pytest.fixture
-def matcher_settings(
+async def matcher_settings(
     kafka_bootstrap: str, migrated_database_url: str, registry_path: Path
 ) -> MatcherSettings:
-    return MatcherSettings(
+    """Settings with a consumer group of its own, which starts at the current end of the matcher's
+    topics (tests/support/kafka_support.py): every test produces its events after this, so none is
+    skipped, and no matcher of the test replays what earlier tests left on the shared broker. Services
+    a test starts again with the same settings continue from the group's committed offsets."""
+    settings = MatcherSettings(
         database_url=migrated_database_url,
         kafka_bootstrap_servers=kafka_bootstrap,
         debounce_s=0.5,
@@ -73,6 +79,8 @@ def matcher_settings(
         organisations=str(registry_path),
         instance_id=f"test-{uuid.uuid4().hex[:6]}",
     )
+    await start_group_at_end(kafka_bootstrap, settings.consumer_group, TOPICS)
+    return settings
 
 
 @pytest.fixture

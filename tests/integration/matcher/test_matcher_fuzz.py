@@ -22,7 +22,9 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
+from services.matcher.adapters.consumer import TOPICS
 from services.platform.auth import mint_dev_token
+from tests.support.kafka_support import start_group_at_end
 from tests.support.matcher_support import MatcherProcess, matcher_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -36,7 +38,9 @@ def matcher_server(
     kafka_bootstrap: str, migrated_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[MatcherProcess]:
     log = Path(tmp_path_factory.mktemp("matcher-fuzz")) / "matcher.log"
-    env = matcher_env(migrated_database_url, kafka_bootstrap, f"matcher-fuzz-{uuid.uuid4().hex[:8]}", "fuzz")
+    group = f"matcher-fuzz-{uuid.uuid4().hex[:8]}"
+    asyncio.run(start_group_at_end(kafka_bootstrap, group, TOPICS))  # no replay of earlier tests' events
+    env = matcher_env(migrated_database_url, kafka_bootstrap, group, "fuzz")
     env["WIJKMATCH_MATCHER_ROUND_REQUESTS_BURST"] = "1000"  # the fuzzer would otherwise mostly see 429s
     matcher = MatcherProcess(log, **env).start()
     try:

@@ -46,9 +46,9 @@ async def _rounds(engine: Any, region: str) -> list[Any]:
 class _SlowSolverPool(SolverPool):
     """A solver that takes 3 s longer: a round stays in flight long enough to be raced."""
 
-    async def solve(self, problem: dict[str, Any], parameters: Any) -> dict[str, Any]:
+    async def solve_round(self, problem: dict[str, Any], parameters: Any) -> Any:
         await asyncio.sleep(3.0)
-        return await super().solve(problem, parameters)
+        return await super().solve_round(problem, parameters)
 
 
 async def test_two_runners_never_run_the_same_region_at_once(

@@ -13,7 +13,9 @@ import pytest
 
 from services.platform.kafka import make_producer
 from services.review.app import create_app
+from services.review.entrypoints.consumer import TOPICS
 from tests.integration.review.helpers import FOUR_EYES_REGION, review_settings
+from tests.support.kafka_support import start_group_at_end
 
 
 @pytest.fixture
@@ -31,6 +33,9 @@ async def review_app(kafka_bootstrap: str, migrated_database_url: str) -> AsyncI
         bulk_per_minute=3,
         bulk_max_items=5,
     )
+    # The module's fresh group starts at the current end of its topics, not at what earlier tests left on
+    # the shared broker; the module's tests produce their events after this.
+    await start_group_at_end(kafka_bootstrap, settings.consumer_group, TOPICS)
     app = create_app(settings, configure_logs=False)
     async with app.router.lifespan_context(app):
         yield app
