@@ -69,7 +69,7 @@ class MatcherService:
             self.sessions,
             refusal=RefusalPolicy(s.refusal_policy, s.park_days),
             registry_loader=lambda: _load_registry(s.organisations),
-            on_committed=self.relay.wake,
+            on_committed=self._committed,
         )
         self._own_broker = broker is None
         self.broker = broker if broker is not None else matcher_broker(s.kafka_bootstrap_servers)
@@ -118,6 +118,12 @@ class MatcherService:
         self.scheduler.start()
         self.started = True
         log.info("matcher started", extra={"instance": self.settings.instance_id})
+
+    def _committed(self) -> None:
+        """A consumer batch committed: the outbox may have rows, and a region's debounce window may now end
+        sooner or later than the scheduler planned (it sleeps until the next region is due)."""
+        self.relay.wake()
+        self.scheduler.wake()
 
     async def stop(self) -> None:
         """Graceful: stop consuming, let a running round finish within the grace period (else abandon it

@@ -122,3 +122,34 @@ async def test_liveness_fails_when_the_consumer_stops_making_progress_with_work_
     finally:
         probe._last = saved
         matcher.consumer.in_flight = False
+
+
+@pytest.fixture
+async def long_interval_matcher(matcher_settings: MatcherSettings) -> Any:
+    settings = matcher_settings.model_copy(update={"debounce_s": 1.0, "scheduler_interval_s": 10.0})
+    service = MatcherService(settings)
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
+
+
+async def test_a_round_starts_when_the_debounce_window_ends_not_at_the_next_scheduler_interval(
+    long_interval_matcher: Any, kafka_bootstrap: str, region: str
+) -> None:
+    """Issue 12 item 3: the scheduler sleeps until the next region is due (at most its interval), so with a
+    10 s interval and a 1 s debounce the round starts about 1 s after the last change, not up to 10 s."""
+    from services.matcher.pool.tables import region_state
+
+    await asyncio.sleep(0.5)  # the scheduler's first tick is behind it: it now sleeps up to 10 s
+    await produce_pool(kafka_bootstrap, region, pool_events_for(generate_problem(20, 10, seed=4), region))
+    done = await wait_until(lambda: _completed(long_interval_matcher, region), timeout=60, what="a round")
+    async with long_interval_matcher.sessions() as session:
+        last_change = (
+            await session.execute(
+                select(region_state.c.last_change_at).where(region_state.c.region == region)
+            )
+        ).scalar_one()
+    waited = (done[0].started_at - last_change).total_seconds()
+    assert 0.9 <= waited < 3.0, waited
