@@ -13,12 +13,9 @@ Pins the solver reports invalid (a unit taken since) are held out of both sides,
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from services.matcher.rounds.worker import _init_worker
+from services.matcher.rounds.worker import SolverPool
 
 
 class WhatIfTimeout(Exception):
@@ -48,45 +45,23 @@ def compare_job(problem: dict[str, Any], changes: list[str], time_limit_s: float
 
 
 class WhatIfPool:
-    """One spawn-based process for what-ifs; `abandon()` kills it (and the solve in it)."""
+    """One spawn-based process for what-ifs (a `SolverPool` of one); a what-if past its deadline kills it
+    and the next one starts a fresh process."""
 
     def __init__(self, nice: int) -> None:
-        self._nice = nice
-        self._executor: ProcessPoolExecutor | None = None
-
-    def _ensure(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            self._executor = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(self._nice,),
-            )
-        return self._executor
+        self._pool = SolverPool(1, nice)
 
     async def compare(
         self, problem: dict[str, Any], changes: list[str], time_limit_s: float, deadline_s: float
     ) -> dict[str, Any]:
-        executor = self._ensure()
         try:
-            future = executor.submit(compare_job, problem, changes, time_limit_s)
-            return await asyncio.wait_for(asyncio.wrap_future(future), timeout=deadline_s)
+            return await asyncio.wait_for(
+                self._pool.run(compare_job, problem, changes, time_limit_s), timeout=deadline_s
+            )
         except TimeoutError:
-            self.abandon()
+            self._pool.abandon()
             raise WhatIfTimeout(f"the what-if took longer than {deadline_s:g} s and was stopped") from None
-        except BrokenProcessPool:
-            self._executor = None
-            raise
-
-    def abandon(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        for process in list(getattr(executor, "_processes", {}).values()):
-            if process.is_alive():
-                process.kill()
-        executor.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         """At shutdown: a what-if still running is of no use to anyone."""
-        self.abandon()
+        self._pool.abandon()

@@ -8,13 +8,16 @@ import functools
 import multiprocessing
 import os
 import signal
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from importlib import metadata
-from typing import Any
+from typing import Any, TypeVar
 
 from services.matcher.solver.params import SolveParams
 from services.platform import chaos
+
+_T = TypeVar("_T")
 
 
 @functools.cache
@@ -104,26 +107,23 @@ class SolverPool:
             *(asyncio.wrap_future(executor.submit(_warm_up)) for _ in range(self._processes))
         )
 
-    async def solve(self, problem: dict[str, Any], parameters: SolveParams) -> dict[str, Any]:
+    async def run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """`fn(*args)` in a worker process (a module-level function; its arguments and result pickle)."""
         executor = self._ensure()
         try:
-            future = executor.submit(solve, problem, parameters.as_dict())
-            return await asyncio.wrap_future(future)
+            return await asyncio.wrap_future(executor.submit(fn, *args))
         except BrokenProcessPool:
             self._executor = None
             raise
+
+    async def solve(self, problem: dict[str, Any], parameters: SolveParams) -> dict[str, Any]:
+        return await self.run(solve, problem, parameters.as_dict())
 
     async def solve_round(
         self, problem: dict[str, Any], parameters: SolveParams
     ) -> tuple[dict[str, Any], Any, str | None]:
         """The solve and the round context in one worker call: (result, RoundContext or None, error)."""
-        executor = self._ensure()
-        try:
-            future = executor.submit(solve_round, problem, parameters.as_dict())
-            return await asyncio.wrap_future(future)
-        except BrokenProcessPool:
-            self._executor = None
-            raise
+        return await self.run(solve_round, problem, parameters.as_dict())
 
     def abandon(self) -> None:
         """Kill every worker (and so any running solve); the next solve starts a new pool."""
