@@ -168,8 +168,8 @@ class MatcherConsumer:
         while True:
             try:
                 async with self.sessions() as session, session.begin():
-                    self._locked: set[str] = set()
-                    self._touched: dict[str, int] = {}
+                    self._locked = set()
+                    self._touched = {}
                     if records[0].topic == POOL:
                         await self._apply_pool_batch(session, records)
                     else:
@@ -349,14 +349,22 @@ class MatcherConsumer:
             self._touched[region] = record.partition
         metrics.EVENTS.labels(record.topic, "applied").inc()
 
-    async def _apply_decision(self, session: AsyncSession, record: ConsumerRecord) -> None:
+    def _parse(self, record: ConsumerRecord) -> tuple[dict[str, Any], CloudEvent, dict[str, Any]] | None:
+        """(event, envelope, data as JSON) of a wijkmatch event, or None (counted and logged as invalid)."""
         try:
             event = json.loads(record.value)
             envelope = CloudEvent.model_validate(event)
             data = DATA_MODELS[envelope.type].model_validate(envelope.data).model_dump(mode="json")
         except (ValueError, ValidationError, KeyError, TypeError):
             self._invalid(record)
+            return None
+        return event, envelope, data
+
+    async def _apply_decision(self, session: AsyncSession, record: ConsumerRecord) -> None:
+        parsed = self._parse(record)
+        if parsed is None:
             return
+        event, envelope, data = parsed
         if not await self._admit(session, record, event):
             return
         outcome = await apply_decision(session, short_type(envelope.type), data, self.refusal)
@@ -419,13 +427,10 @@ class MatcherConsumer:
         """care.expired from the notifier (care.requested on the same topic is the notifier's and ignored)."""
         from services.matcher.decisions import care
 
-        try:
-            event = json.loads(record.value)
-            envelope = CloudEvent.model_validate(event)
-            data = DATA_MODELS[envelope.type].model_validate(envelope.data).model_dump(mode="json")
-        except (ValueError, ValidationError, KeyError, TypeError):
-            self._invalid(record)
+        parsed = self._parse(record)
+        if parsed is None:
             return
+        event, envelope, data = parsed
         if short_type(envelope.type) != "care.expired" or envelope.source != NOTIFIER_SOURCE:
             return
         if not await self._admit(session, record, event):
