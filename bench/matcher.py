@@ -270,6 +270,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
         solve_seconds.clear()
         rounds_seen = 0
         print(f"mixed traffic: {args.rate:.0f} events/s for {args.duration:.0f} s ...", flush=True)
+        cpu_before = _cpu_seconds(matcher.process.pid)
         started = time.monotonic()
         count = 0
         interval = 1.0 / args.rate
@@ -282,6 +283,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
             if lag > 0:
                 await asyncio.sleep(lag)
         elapsed = time.monotonic() - started
+        cpu_after = _cpu_seconds(matcher.process.pid)
         await producer.flush()
         drain = time.monotonic() + args.drain
         while time.monotonic() < drain and len(proposed_at.keys() & sent.keys()) < len(sent):
@@ -330,6 +332,12 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
         },
         "events_sent": count,
         "events_per_s": round(count / elapsed, 1),
+        # CPU the matcher used while the traffic ran (its service process; its solver processes apart):
+        # less noisy than latency on a shared machine, where other work decides how long a runnable
+        # process waits for a core.
+        "matcher_cpu_s": {
+            name: round(cpu_after[name] - cpu_before[name], 2) for name in ("service", "solvers")
+        },
         "vacancies_published": len(sent),
         "vacancies_proposed": len(latencies),
         "latency_s": {
@@ -355,6 +363,27 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str) -> di
         "target_met_first_round": first_p99 is not None and first_p99 <= target,
         "logs": str(LOGS),
     }
+
+
+def _cpu_seconds(pid: int) -> dict[str, float]:
+    """User + system CPU seconds of a process ("service") and of its live child processes ("solvers"),
+    from /proc (zeros where it is not available)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def stat(p: int | str) -> list[str] | None:
+        try:
+            text_ = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            return None
+        return text_[text_.rindex(")") + 2 :].split()  # fields from the state on (the name may hold spaces)
+
+    own = stat(pid)
+    service = (int(own[11]) + int(own[12])) / tick if own else 0.0
+    solvers = 0.0
+    for entry in Path("/proc").iterdir() if own else ():
+        if entry.name.isdigit() and (fields := stat(entry.name)) and fields[1] == str(pid):
+            solvers += (int(fields[11]) + int(fields[12])) / tick
+    return {"service": service, "solvers": solvers}
 
 
 async def _wait_settled(database_url: str, regions: list[str], timeout: float) -> float:
@@ -584,6 +613,7 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
         "all_proposed_latency_s": {k: result["latency_s"][k] for k in ("p50", "p99")},
         "solve_s": result["solve_s"],
         "rounds": result["rounds"],
+        "matcher_cpu_s": result["matcher_cpu_s"],
         "target_p99_s": result["target_p99_s"],
         "target_met_first_round": result["target_met_first_round"],
         "stages_s": {

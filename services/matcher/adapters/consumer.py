@@ -37,7 +37,12 @@ from schemas.topics import (
 )
 from services.matcher import metrics
 from services.matcher.decisions.apply import apply_decision
-from services.matcher.pool.apply import apply_new_entities, apply_parsed_pool_event, entity_action
+from services.matcher.pool.apply import (
+    ExistingBatch,
+    apply_new_entities,
+    apply_parsed_pool_event,
+    entity_action,
+)
 from services.matcher.pool.model import RefusalPolicy
 from services.matcher.pool.repository import lock_region, lock_regions, touch_region, unit_owner
 from services.matcher.settings import SCHEMA
@@ -236,10 +241,12 @@ class MatcherConsumer:
     async def _apply_pool_batch(self, session: AsyncSession, records: list[ConsumerRecord]) -> None:
         """A partition's pool events in the caller's transaction, with what every event needs done in a
         few statements for the whole batch: the inbox rows (one statement), the region locks (two, in
-        name order) and the cases and units stored for the first time (one per table, and one for their
-        case-care rows). Everything else (updates, removals, reference data, invalid events) is applied
-        one by one in offset order, exactly as `_apply_pool_event` does. Under load the per-statement
-        round trips were the matcher's bottleneck (docs/matcher.md, *Benchmark*)."""
+        name order), the cases and units stored for the first time (one per table, and one for their
+        case-care rows), and the updates and removals of stored cases and units that need no proposal
+        read or cancelled (pool/apply.py `ExistingBatch`: rows read and written once per table). The
+        rest (updates of proposed entities, removals that cancel proposals, reference data, invalid
+        events) is applied one by one in offset order, exactly as `_apply_pool_event` does. Under load
+        the per-statement round trips were the matcher's bottleneck (docs/matcher.md, *Benchmark*)."""
         decoded: list[tuple[ConsumerRecord, Any, Any]] = []
         for record in records:
             try:
@@ -279,6 +286,11 @@ class MatcherConsumer:
         candidates = [i for (entity, _, _), i in first.items() if i >= 0 and entity in ("case", "unit")]
         inserted = await apply_new_entities(session, [(fresh[i][2], fresh[i][0].offset) for i in candidates])
         done = {i for i, applied in zip(candidates, inserted, strict=True) if applied}
+        # The rest: updates and removals of stored cases and units decided on rows read for the whole batch.
+        existing = ExistingBatch(session)
+        await existing.load(
+            [(p, r.offset) for i, (r, _, p) in enumerate(fresh) if p is not None and i not in done]
+        )
         for i, (record, event, pool_event) in enumerate(fresh):
             if pool_event is None:
                 metrics.EVENTS.labels(record.topic, "invalid").inc()
@@ -294,12 +306,13 @@ class MatcherConsumer:
             if i in done:
                 region, applied = pool_event[1].region, True
             else:
-                region, applied = await apply_parsed_pool_event(
-                    session, pool_event, partition=record.partition, offset=record.offset
+                region, applied = await existing.apply(
+                    pool_event, partition=record.partition, offset=record.offset
                 )
             if applied:
                 self._touched[region] = record.partition
             metrics.EVENTS.labels(record.topic, "applied").inc()
+        await existing.flush()
 
     def _invalid(self, record: ConsumerRecord) -> None:
         metrics.EVENTS.labels(record.topic, "invalid").inc()

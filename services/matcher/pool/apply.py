@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -171,3 +171,105 @@ async def apply_parsed_pool_event(
     if applied and touch:
         await repo.touch_region(session, region, partition)
     return region, applied
+
+
+_MISSING = object()  # loaded, and not stored
+
+
+class ExistingBatch:
+    """The batch path for the rest of a partition's pool events (after `apply_new_entities`): updates and
+    removals of stored cases and units are decided by the pool model on rows loaded for the whole batch
+    (one locking read per table, one read of which have active proposals) and saved together (one
+    statement per table, one for their case-care rows), instead of 3–5 statements each. An event the
+    model cannot decide on those rows alone — an update of a proposed case or unit (it may cancel
+    proposals), a removal that cancels active proposals, an upsert of a key not stored, any reference
+    entity — goes through `apply_parsed_pool_event` as before, after everything decided so far is written
+    (so it reads exactly the state the events before it left). The outcome equals applying each event on
+    its own, in offset order (tests/integration/matcher/test_matcher_pool_batch.py)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._rows: dict[tuple[str, str, str], Any] = {}  # (kind, region, id) -> Entity or _MISSING
+        self._active: set[tuple[str, str, str]] = set()  # keys with an active proposal
+        self._saves: dict[tuple[str, str, str], tuple[model.Entity, int]] = {}  # to write: state, bump
+        self._care: dict[tuple[str, str], dict[str, Any]] = {}  # case-care rows to write
+
+    async def load(self, items: list[tuple[Any, int]]) -> None:
+        """Lock and read the stored cases and units these (parsed pool event, offset) items are about."""
+        keys: dict[str, list[tuple[str, str]]] = {"case": [], "unit": []}
+        for parsed, offset in items:
+            entity, _, c = _change(parsed, offset)
+            if entity in keys and (entity, c.region, c.key) not in self._rows:
+                self._rows[(entity, c.region, c.key)] = _MISSING
+                keys[entity].append((c.region, c.key))
+        for kind in ("case", "unit"):
+            wanted = sorted(keys[kind])
+            for (region, key), row in (await repo.load_many(self.session, kind, wanted)).items():
+                self._rows[(kind, region, key)] = row
+            stored = [k for k in wanted if self._rows[(kind, *k)] is not _MISSING]
+            found = await repo.with_active_proposals(self.session, kind, stored)
+            self._active |= {(kind, r, k) for r, k in found}
+
+    async def apply(self, parsed: tuple[Any, Any], *, partition: int, offset: int) -> tuple[str, bool]:
+        """Apply one event (in offset order), as `apply_parsed_pool_event` would."""
+        entity, action, c = _change(parsed, offset)
+        decided = self._decide(entity, action, c)
+        if decided is not None:
+            metrics.POOL_EVENT_AGE.observe(max(0.0, (datetime.now(UTC) - c.version.time).total_seconds()))
+            return c.region, decided
+        await self.flush()
+        region, applied = await apply_parsed_pool_event(
+            self.session, parsed, partition=partition, offset=offset
+        )
+        # What that may have changed: this key, and (through cancelled proposals) any case or unit held by
+        # a proposal. Those are read again by their own next event (through this same path).
+        self._rows.pop((entity, c.region, c.key), None)
+        for key, row in list(self._rows.items()):
+            if row is not _MISSING and row.status in model.HELD:
+                del self._rows[key]
+        return region, applied
+
+    def _decide(self, entity: str, action: str, c: PoolChange) -> bool | None:
+        """Whether the event applies, decided on the loaded rows; None: it needs the one-event path."""
+        key = (entity, c.region, c.key)
+        current = self._rows.get(key)
+        if current is None or entity not in ("case", "unit"):
+            return None
+        kind: model.Kind = "case" if entity == "case" else "unit"
+        if current is _MISSING:
+            return False if action == "removed" else None  # removing what was never stored: nothing
+        if model.is_late(current, c.version):
+            return False
+        if action == "removed":
+            if key in self._active:
+                return None
+            removed = model.remove(current, c.version, ())
+            assert removed is not None and not removed.cancellations
+            self._keep(key, replace(current, status=removed.status, version=c.version), 1)
+            return True
+        snapshot = c.snapshot()
+        if model.update_needs_proposals(current, snapshot):
+            return None
+        upserted = model.upsert(current, snapshot, c.version, owner=_unit_owner(c))
+        assert upserted is not None and not upserted.cancellations
+        self._keep(key, upserted.entity, 1 if upserted.changed else 0)
+        if kind == "case" and (row := _case_care(c)) is not None:
+            before = self._care.get((c.region, c.key))
+            if before is not None and row["referrer"] is None:  # as the stored row's coalesce would
+                row = {**row, "referrer": before["referrer"]}
+            self._care[(c.region, c.key)] = row
+        return True
+
+    def _keep(self, key: tuple[str, str, str], entity: model.Entity, bump: int) -> None:
+        self._rows[key] = entity
+        _, before = self._saves.get(key, (entity, 0))
+        self._saves[key] = (entity, before + bump)
+
+    async def flush(self) -> None:
+        """Write what was decided so far (one statement per table and one for the case-care rows)."""
+        for kind in ("case", "unit"):
+            saves = [(r, e, bump) for (k, r, _), (e, bump) in sorted(self._saves.items()) if k == kind]
+            await repo.save_many(self.session, kind, saves)  # type: ignore[arg-type]
+        await care_store.set_case_care_many(self.session, [self._care[k] for k in sorted(self._care)])
+        self._saves.clear()
+        self._care.clear()

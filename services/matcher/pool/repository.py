@@ -393,3 +393,109 @@ async def forbid(
         .values(region=region, case_id=case_id, unit_id=unit_id, reason=reason, proposal_id=proposal_id)
         .on_conflict_do_nothing()
     )
+
+
+def _load_many_sql(kind: model.Kind) -> TextClause:
+    unit = kind == "unit"
+    extra = ", vacant_since, owner" if unit else ""
+    return text(
+        f"SELECT region, id, status, snapshot, event_time, event_offset{extra} "
+        f"FROM {SCHEMA}.{_TABLES[kind].name} "
+        "WHERE (region, id) IN (SELECT * FROM unnest(CAST(:regions AS text[]), CAST(:ids AS text[]))) "
+        "ORDER BY region, id FOR UPDATE"
+    ).columns(snapshot=_TABLES[kind].c.snapshot.type)
+
+
+_LOAD_MANY = {kind: _load_many_sql(kind) for kind in ("case", "unit")}
+
+
+async def load_many(
+    session: AsyncSession, kind: model.Kind, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], model.Entity]:
+    """`_load` for many (region, id) keys of one kind in one round trip, the rows locked (in key order) for
+    the rest of the transaction; absent keys are left out."""
+    if not keys:
+        return {}
+    rows = (
+        await session.execute(
+            _LOAD_MANY[kind], {"regions": [r for r, _ in keys], "ids": [k for _, k in keys]}
+        )
+    ).mappings()
+    return {
+        (row["region"], row["id"]): model.Entity(
+            kind,
+            row["id"],
+            row["status"],
+            row["snapshot"],
+            Version(row["event_time"], row["event_offset"]),
+            row.get("vacant_since"),
+            row.get("owner"),
+        )
+        for row in rows
+    }
+
+
+_WITH_ACTIVE = {
+    kind: text(
+        f"SELECT DISTINCT region, {kind}_id FROM {SCHEMA}.proposals "
+        f"WHERE status = ANY(CAST(:statuses AS text[])) AND (region, {kind}_id) IN "
+        "(SELECT * FROM unnest(CAST(:regions AS text[]), CAST(:ids AS text[])))"
+    )
+    for kind in ("case", "unit")
+}
+
+
+async def with_active_proposals(
+    session: AsyncSession, kind: model.Kind, keys: Sequence[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which of these (region, id) cases or units have an active (pending, approved, offered) proposal,
+    in one round trip. Only read under the regions' row locks (a round adds proposals under the same
+    lock), so the answer holds for the rest of the transaction except for cancellations."""
+    if not keys:
+        return set()
+    params = {"statuses": list(model.ACTIVE), "regions": [r for r, _ in keys], "ids": [k for _, k in keys]}
+    return {(row[0], row[1]) for row in (await session.execute(_WITH_ACTIVE[kind], params)).all()}
+
+
+def _save_many_sql(kind: model.Kind) -> TextClause:
+    unit = kind == "unit"
+    extra_set = ", vacant_since = t.vacant, owner = t.owner" if unit else ""
+    extra_arrays = ", CAST(:vacant AS timestamptz[]), CAST(:owners AS text[])" if unit else ""
+    extra_names = ", vacant, owner" if unit else ""
+    table = f"{SCHEMA}.{_TABLES[kind].name}"
+    return text(
+        f"UPDATE {table} AS e SET snapshot = CAST(t.snapshot AS jsonb), status = t.status, "
+        "event_time = t.event_time, event_offset = t.event_offset, version = e.version + t.bump, "
+        f"updated_at = now(){extra_set} "
+        "FROM unnest(CAST(:regions AS text[]), CAST(:ids AS text[]), CAST(:statuses AS text[]), "
+        "CAST(:snapshots AS text[]), CAST(:times AS timestamptz[]), CAST(:offsets AS bigint[]), "
+        f"CAST(:bumps AS integer[]){extra_arrays}) "
+        f"AS t(region, id, status, snapshot, event_time, event_offset, bump{extra_names}) "
+        "WHERE e.region = t.region AND e.id = t.id"
+    )
+
+
+_SAVE_MANY = {kind: _save_many_sql(kind) for kind in ("case", "unit")}
+
+
+async def save_many(
+    session: AsyncSession, kind: model.Kind, saves: Sequence[tuple[str, model.Entity, int]]
+) -> None:
+    """Store the new state of many stored cases or units of one kind (region, entity, how much their
+    version counter moves on), each key at most once, in one round trip: what `_save` and `remove` write,
+    one statement whatever the count."""
+    if not saves:
+        return
+    params: dict[str, list[Any]] = {
+        "regions": [r for r, _, _ in saves],
+        "ids": [e.id for _, e, _ in saves],
+        "statuses": [e.status for _, e, _ in saves],
+        "snapshots": [json.dumps(e.snapshot) for _, e, _ in saves],
+        "times": [e.version.time for _, e, _ in saves],
+        "offsets": [e.version.offset for _, e, _ in saves],
+        "bumps": [bump for _, _, bump in saves],
+    }
+    if kind == "unit":
+        params["vacant"] = [e.vacant_since for _, e, _ in saves]
+        params["owners"] = [e.owner for _, e, _ in saves]
+    await session.execute(_SAVE_MANY[kind], params)

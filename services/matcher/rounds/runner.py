@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from services.matcher import events, metrics
-from services.matcher.pool import repository as repo
 from services.matcher.pool.problem import PoolView, build_problem, canonical_json, sha256_text
 from services.matcher.rounds import store
 from services.matcher.rounds.context import RoundContext
@@ -212,7 +211,7 @@ class RoundRunner:
             deterministic=self.options.deterministic,
             previous=still_open(self.last_pairs.get(region, []), problem),
         )
-        started_at = await store.db_now(session)
+        started_at = state.now if state.now is not None else await store.db_now(session)
         found = versions()
         await store.insert_round(
             session,
@@ -264,14 +263,14 @@ class RoundRunner:
 
     async def _record(self, session: AsyncSession, prepared: Prepared, solved: Solved) -> RoundReport:
         region, round_id, result = prepared.region, prepared.round_id, solved.result
-        state = await store.lock_state(session, region)
-        recorded = await store.recorded_round(session, round_id)
+        state, recorded = await store.lock_state_and_round(session, region, round_id)
         if recorded.status != "running":
             raise RuntimeError(f"round {round_id} was taken over ({recorded.status})")
         made = stale = 0
+        published: list[dict[str, Any]] = []
         status = result.get("status", "INVALID_INPUT")
         if status in ("OPTIMAL", "FEASIBLE"):
-            made, stale = await self._propose(session, prepared, solved)
+            made, stale, published = await self._propose(session, prepared, solved)
         summary = summarise(solved.problem, result)
         summary["proposals"] = made
         summary["stale"] = stale
@@ -291,18 +290,22 @@ class RoundRunner:
             duration_s=duration,
             error=json.dumps(result.get("errors"))[:2000] if status == "INVALID_INPUT" else None,
         )
-        await repo.publish(
+        # The proposals' match.proposed, then round.completed: one outbox statement.
+        await store.enqueue_events(
             session,
             region,
-            events.round_completed(
-                region=region,
-                round_id=round_id,
-                result=result,
-                summary=summary,
-                problem_sha256=sha,
-                duration_seconds=duration,
-                unplaced=solved.context.unplaced,
-            ),
+            [
+                *published,
+                events.round_completed(
+                    region=region,
+                    round_id=round_id,
+                    result=result,
+                    summary=summary,
+                    problem_sha256=sha,
+                    duration_seconds=duration,
+                    unplaced=solved.context.unplaced,
+                ),
+            ],
         )
         seq = recorded.seq_at_build
         caught_up = state.change_seq == seq
@@ -328,9 +331,11 @@ class RoundRunner:
         )
         return RoundReport(round_id, region, status, prepared.trigger, made, stale, summary, duration)
 
-    async def _propose(self, session: AsyncSession, prepared: Prepared, solved: Solved) -> tuple[int, int]:
+    async def _propose(
+        self, session: AsyncSession, prepared: Prepared, solved: Solved
+    ) -> tuple[int, int, list[dict[str, Any]]]:
         """Pending proposals for the new assignments whose case is still open and unit still vacant at
-        the versions the problem was built from; (made, stale)."""
+        the versions the problem was built from; (made, stale, their match.proposed events)."""
         region, captured = prepared.region, prepared.captured
         case_snap = {c["id"]: c for c in solved.problem["cases"]}
         unit_snap = {u["id"]: u for u in solved.problem["units"]}
@@ -339,7 +344,7 @@ class RoundRunner:
             key=lambda a: a["case"],
         )
         if not new:
-            return 0, 0
+            return 0, 0, []
         case_now, unit_now = await store.lock_pairs(
             session, region, [a["case"] for a in new], [a["unit"] for a in new]
         )
@@ -385,10 +390,10 @@ class RoundRunner:
                 metrics.VACANCY_TO_PROPOSAL.observe(max(0.0, (now - us[2]).total_seconds()))
             made += 1
         if rows:
-            await store.save_proposals(session, region, rows, published)
+            await store.save_proposals(session, region, rows)
         if stale:
             metrics.DROPPED_ASSIGNMENTS.labels(region).inc(stale)
-        return made, stale
+        return made, stale, published
 
 
 def _with_care_needs(context: dict[str, Any] | None, case: dict[str, Any]) -> dict[str, Any] | None:

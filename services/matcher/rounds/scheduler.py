@@ -18,29 +18,27 @@ from services.matcher.rounds.runner import RoundReport, RoundRunner
 
 log = logging.getLogger(__name__)
 
-DUE_SQL = text(
+# One look per tick (issue 12 item 3: the scheduler's looks were the service's most frequent round trips):
+# every region with something to do, whether it is due now, and the seconds until it will be (due: a
+# round was requested or the pool has been quiet for the debounce window or changing for the maximum
+# delay, and no back-off holds it). The scheduler starts the due ones and then sleeps until the next
+# region not running here becomes due (at most its interval), so a round starts when its debounce window
+# ends, not up to a whole interval later.
+LOOK_SQL = text(
     """
-    SELECT region, pool_partition FROM matcher.region_state
-    WHERE (not_before IS NULL OR not_before <= now())
-      AND (requested_at IS NOT NULL
-           OR (change_seq > handled_seq
-               AND (last_change_at <= now() - make_interval(secs => :debounce)
-                    OR first_unhandled_at <= now() - make_interval(secs => :max_delay))))
-    ORDER BY coalesce(requested_at, first_unhandled_at)
-    """
-)
-# Seconds until the next region not running here becomes due (None: none waits). The scheduler sleeps
-# until then (at most its interval), so a round starts when the debounce window ends, not up to a whole
-# interval later (issue 12 item 3: that wait was a third of a first proposal's p99 beyond the debounce).
-NEXT_DUE_SQL = text(
-    """
-    SELECT extract(epoch FROM min(greatest(coalesce(not_before, now()),
-                                           least(last_change_at + make_interval(secs => :debounce),
-                                                 first_unhandled_at + make_interval(secs => :max_delay))))
-                   - now())
+    SELECT region, pool_partition,
+           (not_before IS NULL OR not_before <= now())
+             AND (requested_at IS NOT NULL
+                  OR (last_change_at <= now() - make_interval(secs => :debounce)
+                      OR first_unhandled_at <= now() - make_interval(secs => :max_delay))) AS due,
+           requested_at IS NULL AND change_seq > handled_seq AS waits,
+           extract(epoch FROM greatest(coalesce(not_before, now()),
+                                       least(last_change_at + make_interval(secs => :debounce),
+                                             first_unhandled_at + make_interval(secs => :max_delay)))
+                              - now()) AS due_in_s
     FROM matcher.region_state
-    WHERE change_seq > handled_seq AND requested_at IS NULL AND NOT (region = ANY(:running))
-      AND (:every_partition OR pool_partition IS NULL OR pool_partition = ANY(:owned))
+    WHERE requested_at IS NOT NULL OR change_seq > handled_seq
+    ORDER BY coalesce(requested_at, first_unhandled_at)
     """
 )
 PURGE_ROUNDS_SQL = text(
@@ -138,31 +136,25 @@ class Scheduler:
         owned = self.owned_partitions()
         async with self.engine.connect() as conn:
             rows = (
-                await conn.execute(DUE_SQL, {"debounce": self.debounce_s, "max_delay": self.max_delay_s})
+                await conn.execute(LOOK_SQL, {"debounce": self.debounce_s, "max_delay": self.max_delay_s})
             ).all()
         started = []
-        for region, partition in rows:
-            if region in self.tasks:
+        for region, partition, due, _, _ in rows:
+            if not due or region in self.tasks:
                 continue
             if owned is not None and partition is not None and partition not in owned:
                 continue
             self.tasks[region] = asyncio.create_task(self._run(region), name=f"round-{region}")
             started.append(region)
-        async with self.engine.connect() as conn:
-            self._next_due_s = (
-                await conn.execute(
-                    NEXT_DUE_SQL,
-                    {
-                        "debounce": self.debounce_s,
-                        "max_delay": self.max_delay_s,
-                        "running": sorted(self.tasks),
-                        "every_partition": owned is None,
-                        "owned": sorted(owned or ()),
-                    },
-                )
-            ).scalar()
-        if self._next_due_s is not None:
-            self._next_due_s = float(self._next_due_s)
+        waiting = [
+            float(due_in_s)
+            for region, partition, _, waits, due_in_s in rows
+            if waits
+            and due_in_s is not None
+            and region not in self.tasks
+            and (owned is None or partition is None or partition in owned)
+        ]
+        self._next_due_s = min(waiting, default=None)
         return started
 
     async def _run(self, region: str) -> None:

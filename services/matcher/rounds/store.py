@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Text, any_, bindparam, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ARRAY, Text, any_, bindparam, case, cast, func, null, or_, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from schemas.topics import PROPOSALS
@@ -63,29 +63,27 @@ class RegionState:
     change_seq: int
     handled_seq: int
     requested_at: datetime | None
+    now: datetime | None = None  # the database's time (its transaction's start) where it was read with it
 
 
 async def read_state(session: AsyncSession, region: str, *, create: bool) -> RegionState | None:
-    """The region's change counters (no row lock: anything newer than what is read stays unhandled). An
-    absent region is None, or with `create` a new row at zero."""
+    """The region's change counters and the database's `now()` (no row lock: anything newer than what is
+    read stays unhandled). An absent region is None, or with `create` a new row at zero."""
     row = (
-        (await session.execute(select(region_state).where(region_state.c.region == region)))
+        (
+            await session.execute(
+                select(region_state, func.now().label("db_now")).where(region_state.c.region == region)
+            )
+        )
         .mappings()
         .first()
     )
     if row is not None:
-        return RegionState(row["change_seq"], row["handled_seq"], row["requested_at"])
+        return RegionState(row["change_seq"], row["handled_seq"], row["requested_at"], row["db_now"])
     if not create:
         return None
     await session.execute(insert(region_state).values(region=region).on_conflict_do_nothing())
-    return RegionState(0, 0, None)
-
-
-async def lock_state(session: AsyncSession, region: str) -> RegionState:
-    """The region's state, its row locked (the pool handlers take the same lock first)."""
-    query = select(region_state).where(region_state.c.region == region).with_for_update()
-    row = (await session.execute(query)).mappings().one()
-    return RegionState(row["change_seq"], row["handled_seq"], row["requested_at"])
+    return RegionState(0, 0, None, await db_now(session))
 
 
 async def abandon_running(session: AsyncSession, region: str) -> list[str]:
@@ -114,15 +112,29 @@ class RecordedRound:
     problem_sha256: str
 
 
-async def recorded_round(session: AsyncSession, round_id: str) -> RecordedRound:
-    row = (
-        await session.execute(
-            select(rounds.c.seq_at_build, rounds.c.status, rounds.c.problem_sha256).where(
-                rounds.c.id == round_id
-            )
+async def lock_state_and_round(
+    session: AsyncSession, region: str, round_id: str
+) -> tuple[RegionState, RecordedRound]:
+    """The region's state with its row locked (the pool handlers take the same lock first) and the
+    round's record as stored, in one round trip."""
+    query = (
+        select(
+            region_state.c.change_seq,
+            region_state.c.handled_seq,
+            region_state.c.requested_at,
+            rounds.c.seq_at_build,
+            rounds.c.status,
+            rounds.c.problem_sha256,
         )
-    ).one()
-    return RecordedRound(row.seq_at_build, row.status, row.problem_sha256)
+        .select_from(region_state.join(rounds, rounds.c.id == round_id))
+        .where(region_state.c.region == region)
+        .with_for_update(of=region_state)
+    )
+    row = (await session.execute(query)).one()
+    return (
+        RegionState(row.change_seq, row.handled_seq, row.requested_at),
+        RecordedRound(row.seq_at_build, row.status, row.problem_sha256),
+    )
 
 
 async def finish_round(session: AsyncSession, round_id: str, **values: Any) -> None:
@@ -167,38 +179,34 @@ def _any(values: Sequence[str]) -> Any:
     return any_(bindparam(None, list(values), type_=ARRAY(Text)))
 
 
+_LOCK_PAIRS = text(
+    f"WITH c AS (SELECT id, status, version FROM {SCHEMA}.cases "
+    "WHERE region = :region AND id = ANY(CAST(:cases AS text[])) FOR UPDATE), "
+    f"u AS (SELECT id, status, version, vacant_since FROM {SCHEMA}.units "
+    "WHERE region = :region AND id = ANY(CAST(:units AS text[])) FOR UPDATE) "
+    "SELECT 'case' AS kind, id, status, version, NULL::timestamptz AS vacant_since FROM c "
+    "UNION ALL SELECT 'unit', id, status, version, vacant_since FROM u"
+)
+
+
 async def lock_pairs(
     session: AsyncSession, region: str, case_ids: Sequence[str], unit_ids: Sequence[str]
 ) -> tuple[dict[str, tuple[str, int]], dict[str, tuple[str, int, datetime | None]]]:
     """The current (status, version) of these cases and (status, version, vacant_since) of these units,
-    their rows locked."""
-    case_now = {
-        r.id: (r.status, r.version)
-        for r in (
-            await session.execute(
-                select(cases.c.id, cases.c.status, cases.c.version)
-                .where(cases.c.region == region, cases.c.id == _any(case_ids))
-                .with_for_update()
-            )
-        ).all()
-    }
-    unit_now = {
-        r.id: (r.status, r.version, r.vacant_since)
-        for r in (
-            await session.execute(
-                select(units.c.id, units.c.status, units.c.version, units.c.vacant_since)
-                .where(units.c.region == region, units.c.id == _any(unit_ids))
-                .with_for_update()
-            )
-        ).all()
-    }
+    their rows locked (cases, then units), in one round trip."""
+    rows = (
+        await session.execute(
+            _LOCK_PAIRS, {"region": region, "cases": list(case_ids), "units": list(unit_ids)}
+        )
+    ).all()
+    case_now = {r.id: (r.status, r.version) for r in rows if r.kind == "case"}
+    unit_now = {r.id: (r.status, r.version, r.vacant_since) for r in rows if r.kind == "unit"}
     return case_now, unit_now
 
 
-async def save_proposals(
-    session: AsyncSession, region: str, rows: Sequence[Mapping[str, Any]], published: Sequence[dict[str, Any]]
-) -> None:
-    """Insert the new pending proposals, mark their cases and units `proposed`, enqueue `match.proposed`."""
+async def save_proposals(session: AsyncSession, region: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert the new pending proposals and mark their cases and units `proposed` (their `match.proposed`
+    go to the outbox with the round's `round.completed`: `enqueue_events`)."""
     await session.execute(proposals.insert(), list(rows))
     await session.execute(
         update(cases)
@@ -210,6 +218,10 @@ async def save_proposals(
         .where(units.c.region == region, units.c.id == _any([r["unit_id"] for r in rows]))
         .values(status="proposed", updated_at=func.now())
     )
+
+
+async def enqueue_events(session: AsyncSession, region: str, published: Sequence[dict[str, Any]]) -> None:
+    """The round's events (its `match.proposed`, then `round.completed`) in the outbox, one statement."""
     await enqueue_many(session, SCHEMA, [(PROPOSALS, region, e) for e in published])
 
 
@@ -238,11 +250,30 @@ async def load_pool(session: AsyncSession, region: str) -> tuple[PoolView, Captu
             )
         )
     ).all()
-    pin_rows = (
+    # Pins (approved, offered: full snapshots) and the committed pairs counted as housed (pending,
+    # accepted: only the fields HousedRow.of reads, not two whole snapshots per pending proposal) in one
+    # read of the region's proposals.
+    pinned = proposals.c.status.in_(("approved", "offered"))
+    proposal_rows = (
         await session.execute(
             select(
-                proposals.c.case_id, proposals.c.unit_id, proposals.c.case_snapshot, proposals.c.unit_snapshot
-            ).where(proposals.c.region == region, proposals.c.status.in_(("approved", "offered")))
+                proposals.c.status,
+                proposals.c.case_id,
+                proposals.c.unit_id,
+                case((pinned, proposals.c.case_snapshot), else_=cast(null(), JSONB)).label("case_snapshot"),
+                case((pinned, proposals.c.unit_snapshot), else_=cast(null(), JSONB)).label("unit_snapshot"),
+                proposals.c.case_snapshot["group"].label("group"),
+                proposals.c.case_snapshot["household_size"].label("household_size"),
+                proposals.c.case_snapshot["care_needs"].label("care_needs"),
+                proposals.c.unit_snapshot["municipality"].label("municipality"),
+                proposals.c.unit_snapshot["neighbourhood"].label("neighbourhood"),
+                proposals.c.unit_snapshot["complex"].label("complex"),
+                proposals.c.created_at,
+                proposals.c.updated_at,
+            ).where(
+                proposals.c.region == region,
+                proposals.c.status.in_(("approved", "offered", "pending", "accepted")),
+            )
         )
     ).all()
     forbidden_rows = (
@@ -250,17 +281,8 @@ async def load_pool(session: AsyncSession, region: str) -> tuple[PoolView, Captu
             select(forbidden.c.case_id, forbidden.c.unit_id).where(forbidden.c.region == region)
         )
     ).all()
-    committed_rows = (
-        await session.execute(
-            select(
-                proposals.c.case_snapshot,
-                proposals.c.unit_snapshot,
-                proposals.c.status,
-                proposals.c.created_at,
-                proposals.c.updated_at,
-            ).where(proposals.c.region == region, proposals.c.status.in_(("pending", "accepted")))
-        )
-    ).all()
+    pin_rows = [r for r in proposal_rows if r.status in ("approved", "offered")]
+    committed_rows = [r for r in proposal_rows if r.status in ("pending", "accepted")]
     from services.matcher.pool import care_store
 
     pool = PoolView(
@@ -273,10 +295,14 @@ async def load_pool(session: AsyncSession, region: str) -> tuple[PoolView, Captu
         pins=[PinRow(r.case_id, r.unit_id, r.case_snapshot, r.unit_snapshot) for r in pin_rows],
         forbidden=[(r.case_id, r.unit_id) for r in forbidden_rows],
         housed=[
-            HousedRow.of(
-                r.case_snapshot,
-                r.unit_snapshot,
-                r.created_at if r.status == "pending" else r.updated_at,
+            HousedRow(
+                group=r.group,
+                household_size=r.household_size,
+                municipality=r.municipality,
+                neighbourhood=r.neighbourhood,
+                complex=r.complex,
+                housed_at=r.created_at if r.status == "pending" else r.updated_at,
+                care_needs=tuple(r.care_needs or ()),
                 pending=r.status == "pending",
             )
             for r in committed_rows
