@@ -58,6 +58,7 @@ PRESETS: dict[str, Size] = {
     for s in (
         Size("region-1k", "region", 1000, 400, 10, reference_mip=True),
         Size("pure-1k", "pure", 1000, 400, 10),
+        Size("region-600", "region", 600, 250, 10, extra_municipalities=1),
         Size("pure-5k", "pure", 5000, 2000, 10),
         Size("region-5k", "region", 5000, 2000, 10),
         Size("region-20k", "region", 20000, 8000, 60),
@@ -87,6 +88,9 @@ PRESETS: dict[str, Size] = {
     )
 }
 DEFAULT_SIZES = ("region-1k", "pure-5k", "region-5k", "region-20k", "region-20k-dense")
+# Issue 12 item 1: deterministic mode (the matcher's rounds, replayable) beside wall-clock mode; region-600 is
+# a 600 x 250 region of the issue's size (26k usable pairs, between the exact engine and the large path).
+DET_VS_WALL_SIZES = ("region-1k", "region-600", "region-5k", "region-20k")
 QUICK_SIZES = ("region-1k", "pure-1k")
 
 
@@ -573,6 +577,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="instead: cross-check the solver against HiGHS on N mid-size instances",
     )
+    parser.add_argument(
+        "--det-vs-wall",
+        action="store_true",
+        help="issue 12: the solver in deterministic and wall-clock mode side by side "
+        f"({', '.join(DET_VS_WALL_SIZES)}; writes solver_det_vs_wall.json)",
+    )
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "PROBLEM", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--time-limit", type=float, default=10.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -593,8 +603,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from devstack.generate import eligible_pair_count, generate_problem
 
-    sizes = args.sizes or [PRESETS[n] for n in (QUICK_SIZES if args.quick else DEFAULT_SIZES)]
-    methods = [m for m in args.methods.split(",") if m]
+    default_sizes = DET_VS_WALL_SIZES if args.det_vs_wall else QUICK_SIZES if args.quick else DEFAULT_SIZES
+    sizes = args.sizes or [PRESETS[n] for n in default_sizes]
+    methods = ["solver", "solver_det"] if args.det_vs_wall else [m for m in args.methods.split(",") if m]
     unknown = set(methods) - set(METHODS)
     if unknown:
         parser.error(f"unknown methods: {', '.join(sorted(unknown))}")
@@ -628,9 +639,9 @@ def main(argv: list[str] | None = None) -> int:
             # References with a proven optimum: exact min-cost flow on pure instances, HiGHS on
             # the sizes where it finishes (region-1k).
             run_methods = [m for m in methods if size.methods is None or m in size.methods]
-            if size.profile == "pure" and "exact" not in run_methods:
+            if size.profile == "pure" and "exact" not in run_methods and not args.det_vs_wall:
                 run_methods.append("exact")
-            if size.reference_mip and "highs" not in run_methods:
+            if size.reference_mip and "highs" not in run_methods and not args.det_vs_wall:
                 run_methods.append("highs")
             for method in run_methods:
                 print(f"[bench.solver] {label}: {method} ...", file=sys.stderr, flush=True)
@@ -638,6 +649,8 @@ def main(argv: list[str] | None = None) -> int:
                 inst["methods"][method] = summarise(method, run, problem)
                 any_violation |= bool(inst["methods"][method].get("violations"))
             inst["compare"] = compare(inst["methods"])
+            if args.det_vs_wall:
+                inst["det_vs_wall"] = det_vs_wall(inst["methods"])
             instances.append(inst)
             print_report([inst])
 
@@ -656,10 +669,10 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "instances": instances,
     }
-    json_path = args.output_dir / "solver.json"
+    json_path = args.output_dir / ("solver_det_vs_wall.json" if args.det_vs_wall else "solver.json")
     json_path.write_text(json.dumps(report, indent=1, default=str) + "\n")
     print(f"wrote {json_path}", file=sys.stderr)
-    if not args.no_plot:
+    if not args.no_plot and not args.det_vs_wall:
         png = args.output_dir / "solver_scaling.png"
         plot(instances, png)
         print(f"wrote {png}", file=sys.stderr)
@@ -667,6 +680,34 @@ def main(argv: list[str] | None = None) -> int:
         print("!! at least one result broke DOMAIN.md (see above)", file=sys.stderr)
         return 1
     return 0
+
+
+def det_vs_wall(rows: dict[str, dict]) -> dict[str, Any]:
+    """Issue 12 item 1: the two modes' quality and cost side by side (status, P, F, gap, wall, fuse hit)."""
+    out: dict[str, Any] = {}
+    for mode, method in (("wall_clock", "solver"), ("deterministic", "solver_det")):
+        row = rows.get(method) or {}
+        stats = row.get("stats") or {}
+        notes = stats.get("notes") or []
+        out[mode] = {
+            "status": row.get("status"),
+            "priority": row.get("priority"),
+            "fit": row.get("fit"),
+            "gap": row.get("gap"),
+            "wall_seconds": row.get("wall_seconds"),
+            "engine": stats.get("engine"),
+            "highs_seconds": stats.get("highs_seconds"),
+            "fuse_hit": any("fuse" in n for n in notes),
+            "load_before": (row.get("load_average") or {}).get("before"),
+        }
+    wall, det = out["wall_clock"], out["deterministic"]
+    if wall["priority"] is not None and det["priority"] is not None:
+        out["deterministic_minus_wall"] = {
+            "priority": det["priority"] - wall["priority"],
+            "fit": (det["fit"] or 0) - (wall["fit"] or 0),
+        }
+    print(f"[det-vs-wall] {json.dumps(out)}", file=sys.stderr)
+    return out
 
 
 def _ortools_version() -> str | None:
