@@ -78,7 +78,10 @@ IMPROVE_ROUNDS = 4  # at most this many further restricted MIPs after the wide o
 # limit) is expected to fit in its share of the budget (the wall-clock estimates per pair above, on a quiet
 # machine); its node limit is that share's seconds divided by the expected seconds per node, which grow
 # with the pairs. Measured on this machine (docs/solver.md, "Deterministic beside wall-clock").
-DET_ROOT_SECONDS_PER_PAIR = 1e-4  # stage 1 or 2 on the full model (29k pairs: 4.8-5.0 s at a load of 3-4)
+# Stage 1 on the full model from a start below the bound: 26k pairs 8.8-11.2 s at a load of 2.7-4.4 (HiGHS
+# 1.16 spends half of it propagating conflicts); stage 2 from the proven stage 1 (29k pairs: 4.8-5.0 s).
+DET_STAGE1_ROOT_SECONDS_PER_PAIR = 2e-4
+DET_ROOT_SECONDS_PER_PAIR = 1e-4
 DET_CANONICAL_ROOT_SECONDS_PER_PAIR = 2e-4  # the canonical pick's root (29k pairs: 6.7-10.8 s at 3-4)
 # One branch-and-bound node per usable pair: 26k pairs at a load of 3, 43 ms per node in stage 1 and 180 ms
 # in stage 2 (its dense P row); 5e-6 keeps a stage's nodes to about its share on a quiet machine.
@@ -283,11 +286,14 @@ def _exact(
     def remaining() -> float:
         return max(0.01, clock.left() - CPSAT_OVERHEAD_SECONDS_PER_PAIR * comp.n_pairs * clock.slowdown)
 
-    def highs_limit(share: float, canonical: bool = False) -> float | None:
+    def highs_limit(share: float, canonical: bool = False, stage1: bool = False) -> float | None:
         if deterministic:
-            share = DET_HIGHS_SHARE
-            per_pair = DET_CANONICAL_ROOT_SECONDS_PER_PAIR if canonical else DET_ROOT_SECONDS_PER_PAIR
-            return fuse if det_root_fits(comp.n_pairs, budget, share, per_pair) else None
+            per_pair = DET_ROOT_SECONDS_PER_PAIR
+            if canonical:
+                per_pair = DET_CANONICAL_ROOT_SECONDS_PER_PAIR
+            elif stage1:
+                per_pair = DET_STAGE1_ROOT_SECONDS_PER_PAIR
+            return fuse if det_root_fits(comp.n_pairs, budget, DET_HIGHS_SHARE, per_pair) else None
         per_pair = CANONICAL_ROOT_SECONDS_PER_PAIR if canonical else HIGHS_ROOT_SECONDS_PER_PAIR
         return _highs_limit(clock, share, comp.n_pairs, per_pair)
 
@@ -302,7 +308,7 @@ def _exact(
     # does); otherwise HiGHS first, from the start; a HiGHS proof (integral objective, zero gap) ends it.
     stage1_optimal = const + p1 >= bound
     found, proven = None, False
-    limit = None if stage1_optimal else highs_limit(STAGE1_SHARE * STAGE1_HIGHS_SHARE)
+    limit = None if stage1_optimal else highs_limit(STAGE1_SHARE * STAGE1_HIGHS_SHARE, stage1=True)
     if limit is not None:
         t = time.perf_counter()
         found, proven = solve_mip(
