@@ -586,6 +586,11 @@ def main(argv: list[str] | None = None) -> int:
         help="issue 12: the solver in deterministic and wall-clock mode side by side "
         f"({', '.join(DET_VS_WALL_SIZES)}; writes solver_det_vs_wall.json)",
     )
+    parser.add_argument(
+        "--highs-determinism",
+        action="store_true",
+        help="issue 12: HiGHS under node limits, alone and under load (writes highs_determinism.json)",
+    )
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "PROBLEM", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--time-limit", type=float, default=10.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -594,6 +599,8 @@ def main(argv: list[str] | None = None) -> int:
         return child_main(method, Path(problem_path), Path(out_path), args.time_limit, args.workers, 0)
     if args.verify:
         return verify(args.verify, args.workers, shapes=args.sizes)
+    if args.highs_determinism:
+        return highs_determinism(args.output_dir)
     if args.report:
         saved = json.loads(args.report.read_text())
         for inst in saved["instances"]:
@@ -683,6 +690,80 @@ def main(argv: list[str] | None = None) -> int:
         print("!! at least one result broke DOMAIN.md (see above)", file=sys.stderr)
         return 1
     return 0
+
+
+def _busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def highs_determinism(output_dir: Path, node_limits: tuple[int, ...] = (10, 40, 160)) -> int:
+    """Issue 12 item 1: HiGHS (highspy) on one full model under node limits, alone and beside two busy
+    processes: the same answer whatever the load, and what the limit does to the wall time.
+
+    The model: stage 1 of region-600-dense (600 x 250, 26,089 usable pairs) without a start — the call the
+    deterministic schedule guards against (its root is bounded by nothing but the model's size).
+    """
+    import hashlib
+    import multiprocessing
+
+    from devstack.generate import generate_problem
+    from schemas.problem import parse_problem
+    from services.matcher.solver.compile import compile_problem
+    from services.matcher.solver.mip import solve_mip
+
+    size = PRESETS["region-600-dense"]
+    problem = densify(generate_problem(size.cases, size.units, size.seed or 1), size.extra_municipalities, 1)
+    parsed, _ = parse_problem(problem)
+    assert parsed is not None
+    comp = compile_problem(parsed)
+    runs = []
+    plan = [(n, False) for n in node_limits] + [(n, True) for n in node_limits[:2]]
+    for nodes, loaded in plan:
+        procs = []
+        if loaded:
+            ctx = multiprocessing.get_context("spawn")
+            procs = [ctx.Process(target=_busy, args=(900.0,)) for _ in range(2)]
+            for proc in procs:
+                proc.start()
+        load_before = os.getloadavg()
+        start = time.perf_counter()
+        notes: list[str] = []
+        chosen, proven = solve_mip(comp, time_limit_s=1800.0, node_limit=nodes, notes=notes)
+        seconds = time.perf_counter() - start
+        load_after = os.getloadavg()
+        for proc in procs:
+            proc.terminate()
+            proc.join()
+        pairs = b"" if chosen is None else chosen.tobytes()
+        row = {
+            "node_limit": nodes,
+            "two_busy_processes": loaded,
+            "seconds": round(seconds, 2),
+            "load_average": {"before": load_before, "after": load_after},
+            "proven": proven,
+            "model_priority": None if chosen is None else int(comp.pweight[chosen].sum()),
+            "pairs_sha256": hashlib.sha256(pairs).hexdigest()[:16],
+            "fuse_hit": bool(notes),
+        }
+        print(f"[highs-determinism] {json.dumps(row)}", file=sys.stderr, flush=True)
+        runs.append(row)
+    by_limit: dict[int, set[str]] = {}
+    for row in runs:
+        by_limit.setdefault(int(row["node_limit"]), set()).add(str(row["pairs_sha256"]))
+    report = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "model": {"instance": size.name, "usable_pairs": comp.n_pairs, "stage": 1, "presolve": False},
+        "runs": runs,
+        "identical_per_node_limit": all(len(v) == 1 for v in by_limit.values()),
+    }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / "highs_determinism.json"
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+    return 0 if report["identical_per_node_limit"] else 1
 
 
 def det_vs_wall(rows: dict[str, dict]) -> dict[str, Any]:

@@ -78,16 +78,19 @@ IMPROVE_ROUNDS = 4  # at most this many further restricted MIPs after the wide o
 # limit) is expected to fit in its share of the budget (the wall-clock estimates per pair above, on a quiet
 # machine); its node limit is that share's seconds divided by the expected seconds per node, which grow
 # with the pairs. Measured on this machine (docs/solver.md, "Deterministic beside wall-clock").
-# Stage 1 on the full model from a start below the bound: 26k pairs 8.8-11.2 s at a load of 2.7-4.4 (HiGHS
-# 1.16 spends half of it propagating conflicts); stage 2 from the proven stage 1 (29k pairs: 4.8-5.0 s).
-DET_STAGE1_ROOT_SECONDS_PER_PAIR = 2e-4
+# Deterministic mode runs these with presolve and a start (measured at a load of 3-4.5): stage 1 from the
+# large path's answer, 26k pairs: proven in 6.1 s (without presolve: 11.5 s, not proven in 50 nodes);
+# stage 2 from the proven stage 1, 29k pairs: 4.9-5.2 s (without presolve: 8.6 s); the canonical pick,
+# 29k pairs: 12 s (without: 13 s). Per pair on a machine with a core to itself, about half of that.
+DET_STAGE1_ROOT_SECONDS_PER_PAIR = 1.5e-4
 DET_ROOT_SECONDS_PER_PAIR = 1e-4
-DET_CANONICAL_ROOT_SECONDS_PER_PAIR = 2e-4  # the canonical pick's root (29k pairs: 6.7-10.8 s at 3-4)
+DET_CANONICAL_ROOT_SECONDS_PER_PAIR = 2e-4
 # One branch-and-bound node per usable pair: 26k pairs at a load of 3, 43 ms per node in stage 1 and 180 ms
 # in stage 2 (its dense P row); 5e-6 keeps a stage's nodes to about its share on a quiet machine.
 DET_NODE_SECONDS_PER_PAIR = 5e-6
 DET_MIN_NODES = 10
-DET_HIGHS_SHARE = 0.3  # of the budget, for each of stage 1, stage 2 and the canonical pick
+DET_STAGE1_SHARE = 0.45  # of the budget: HiGHS's stage 1 (a 10 s budget admits it up to 30,000 pairs)
+DET_HIGHS_SHARE = 0.3  # of the budget, for each of stage 2 and the canonical pick (30,000 and 15,000 pairs)
 DET_PROOF_SHARE = DET_HIGHS_SHARE  # the proof after the large path runs if its stage-2 root fits
 
 
@@ -293,12 +296,17 @@ def _exact(
                 per_pair = DET_CANONICAL_ROOT_SECONDS_PER_PAIR
             elif stage1:
                 per_pair = DET_STAGE1_ROOT_SECONDS_PER_PAIR
-            return fuse if det_root_fits(comp.n_pairs, budget, DET_HIGHS_SHARE, per_pair) else None
+            det_share = DET_STAGE1_SHARE if stage1 else DET_HIGHS_SHARE
+            return fuse if det_root_fits(comp.n_pairs, budget, det_share, per_pair) else None
         per_pair = CANONICAL_ROOT_SECONDS_PER_PAIR if canonical else HIGHS_ROOT_SECONDS_PER_PAIR
         return _highs_limit(clock, share, comp.n_pairs, per_pair)
 
-    def node_limit() -> int | None:
-        return det_node_limit(comp.n_pairs, budget, DET_HIGHS_SHARE) if deterministic else None
+    def node_limit(det_share: float = DET_HIGHS_SHARE) -> int | None:
+        return det_node_limit(comp.n_pairs, budget, det_share) if deterministic else None
+
+    # Presolve: off in wall-clock mode (it does not stop on time); on in deterministic mode, where every call
+    # starts from a solution and presolve then pays (measurements above DET_STAGE1_ROOT_SECONDS_PER_PAIR).
+    presolve = deterministic
 
     t1 = time.perf_counter()
     model = CpSatModel(comp) if cp_sat else None
@@ -314,7 +322,8 @@ def _exact(
         found, proven = solve_mip(
             comp,
             time_limit_s=limit,
-            node_limit=node_limit(),
+            node_limit=node_limit(DET_STAGE1_SHARE),
+            presolve=presolve,
             start=start,
             notes=notes,
         )
@@ -359,6 +368,7 @@ def _exact(
             p_floor=p1,
             time_limit_s=limit,
             node_limit=node_limit(),
+            presolve=presolve,
             start=chosen,
             notes=notes,
         )
@@ -383,6 +393,7 @@ def _exact(
                 f_floor=f_best,
                 time_limit_s=limit,
                 node_limit=node_limit(),
+                presolve=presolve,
                 start=chosen,
                 notes=notes,
             )
@@ -554,7 +565,7 @@ def _lp_guided(
     if sub.n_pairs > len(incumbent) and limit is not None and fits:
         t = time.perf_counter()
         nodes = MIP_NODES if deterministic else None
-        stage1, _ = solve_mip(sub, presolve=True, time_limit_s=limit, node_limit=nodes)
+        stage1, _ = solve_mip(sub, presolve=True, time_limit_s=limit, node_limit=nodes, notes=notes)
         clock.add("highs_seconds", time.perf_counter() - t)
     else:
         notes.append("restricted MIP skipped: too large for the time left")
@@ -622,6 +633,7 @@ def _lp_guided(
                 p_floor=p_inc,
                 time_limit_s=limit,
                 node_limit=MIP_NODES if deterministic else None,
+                notes=notes,  # deterministic mode: says so if its fuse, not its node limit, stopped it
             )
             clock.add("highs_seconds", time.perf_counter() - t)
             if found is not None:
