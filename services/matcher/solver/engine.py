@@ -78,20 +78,23 @@ IMPROVE_ROUNDS = 4  # at most this many further restricted MIPs after the wide o
 # limit) is expected to fit in its share of the budget (the wall-clock estimates per pair above, on a quiet
 # machine); its node limit is that share's seconds divided by the expected seconds per node, which grow
 # with the pairs. Measured on this machine (docs/solver.md, "Deterministic beside wall-clock").
-# Deterministic mode runs these with presolve and a start (measured at a load of 3-4.5): stage 1 from the
-# large path's answer, 26k pairs: proven in 6.1 s (without presolve: 11.5 s, not proven in 50 nodes);
-# stage 2 from the proven stage 1, 29k pairs: 4.9-5.2 s (without presolve: 8.6 s); the canonical pick,
-# 29k pairs: 12 s (without: 13 s). Per pair on a machine with a core to itself, about half of that.
-DET_STAGE1_ROOT_SECONDS_PER_PAIR = 1.5e-4
-DET_ROOT_SECONDS_PER_PAIR = 1e-4
-DET_CANONICAL_ROOT_SECONDS_PER_PAIR = 2e-4
+# Deterministic mode runs these with presolve and a start. Seconds per pair as measured on the shared
+# development machine at its usual load (3-4.5 on 2 cores): stage 1 from the large path's answer, 26k pairs:
+# proven in 6.1 s (without presolve: 11.5 s, unproven after 50 nodes); stage 2 from the proven stage 1,
+# 29k pairs: 4.9-5.2 s (without presolve: 8.6 s); the canonical pick, 29k pairs: 12 s (without: 13 s).
+DET_STAGE1_ROOT_SECONDS_PER_PAIR = 2.3e-4
+DET_ROOT_SECONDS_PER_PAIR = 1.7e-4
+DET_CANONICAL_ROOT_SECONDS_PER_PAIR = 4.1e-4
 # One branch-and-bound node per usable pair: 26k pairs at a load of 3, 43 ms per node in stage 1 and 180 ms
 # in stage 2 (its dense P row); 5e-6 keeps a stage's nodes to about its share on a quiet machine.
 DET_NODE_SECONDS_PER_PAIR = 5e-6
 DET_MIN_NODES = 10
-DET_STAGE1_SHARE = 0.45  # of the budget: HiGHS's stage 1 (a 10 s budget admits it up to 30,000 pairs)
-DET_HIGHS_SHARE = 0.3  # of the budget, for each of stage 2 and the canonical pick (30,000 and 15,000 pairs)
-DET_PROOF_SHARE = DET_HIGHS_SHARE  # the proof after the large path runs if its stage-2 root fits
+# Shares of the budget (a 10 s budget admits stage 1 up to 19,565 pairs, stage 2 up to 29,411 — issue 12's
+# 600 x 250 region has 27,909 — and the canonical pick up to 7,317).
+DET_STAGE1_SHARE = 0.45
+DET_STAGE2_SHARE = 0.5
+DET_HIGHS_SHARE = 0.3  # the canonical pick
+DET_PROOF_SHARE = DET_STAGE2_SHARE  # the proof after the large path runs if its stage-2 root fits
 
 
 @dataclass
@@ -296,7 +299,7 @@ def _exact(
                 per_pair = DET_CANONICAL_ROOT_SECONDS_PER_PAIR
             elif stage1:
                 per_pair = DET_STAGE1_ROOT_SECONDS_PER_PAIR
-            det_share = DET_STAGE1_SHARE if stage1 else DET_HIGHS_SHARE
+            det_share = DET_STAGE1_SHARE if stage1 else DET_HIGHS_SHARE if canonical else DET_STAGE2_SHARE
             return fuse if det_root_fits(comp.n_pairs, budget, det_share, per_pair) else None
         per_pair = CANONICAL_ROOT_SECONDS_PER_PAIR if canonical else HIGHS_ROOT_SECONDS_PER_PAIR
         return _highs_limit(clock, share, comp.n_pairs, per_pair)
@@ -367,7 +370,7 @@ def _exact(
             comp,
             p_floor=p1,
             time_limit_s=limit,
-            node_limit=node_limit(),
+            node_limit=node_limit(DET_STAGE2_SHARE),
             presolve=presolve,
             start=chosen,
             notes=notes,

@@ -9,9 +9,9 @@ import pytest
 from services.matcher.solver import engine as engine_module
 from services.matcher.solver import solve_problem
 from services.matcher.solver.engine import (
-    DET_HIGHS_SHARE,
     DET_MIN_NODES,
     DET_ROOT_SECONDS_PER_PAIR,
+    DET_STAGE2_SHARE,
     det_node_limit,
     det_root_fits,
 )
@@ -20,11 +20,11 @@ from tests.unit.solver._instances import region_problem
 
 def test_the_root_is_admitted_by_pairs_and_budget() -> None:
     # 600 x 250 of issue 12 (27,909 pairs) at the matcher's 10 s budget: the proof's stage 2 fits.
-    assert det_root_fits(27_909, 10.0, DET_HIGHS_SHARE)
-    assert not det_root_fits(27_909, 5.0, DET_HIGHS_SHARE)
-    limit = int(DET_HIGHS_SHARE * 10.0 / DET_ROOT_SECONDS_PER_PAIR)
-    assert det_root_fits(limit, 10.0, DET_HIGHS_SHARE)
-    assert not det_root_fits(limit + 1, 10.0, DET_HIGHS_SHARE)
+    assert det_root_fits(27_909, 10.0, DET_STAGE2_SHARE)
+    assert not det_root_fits(27_909, 5.0, DET_STAGE2_SHARE)
+    limit = int(DET_STAGE2_SHARE * 10.0 / DET_ROOT_SECONDS_PER_PAIR)
+    assert det_root_fits(limit, 10.0, DET_STAGE2_SHARE)
+    assert not det_root_fits(limit + 1, 10.0, DET_STAGE2_SHARE)
 
 
 def test_node_limits_grow_with_the_budget_and_shrink_with_the_model() -> None:
