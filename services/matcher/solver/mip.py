@@ -73,6 +73,12 @@ def solve_stage2_mip(
     rows = [a, sp.csr_matrix(-w)]
     rhs: list[np.ndarray] = [b, np.array([0.5 - float(p_floor)])]
     objective = fit
+    if f_floor is None and comp.previous is not None:
+        # With a previous round's assignment: F first, then the most pairs kept from it (F·(max_pairs + 1) +
+        # kept, exact in doubles), so a proven stage 2 is already the stable pick among the fit-optimal
+        # solutions when the canonical pick does not run (deterministic mode above 7,317 pairs at 10 s).
+        kept = np.concatenate([comp.previous.astype(float), np.zeros(extra)])
+        objective = fit * float(comp.max_pairs + 1) + kept
     if f_floor is not None:
         rows.append(sp.csr_matrix(-fit))
         rhs.append(np.array([0.5 - float(f_floor)]))
