@@ -74,10 +74,9 @@ GAP_TARGET = 0.001  # keep improving while the gap is above 0.1 % and time is le
 IMPROVE_ROUNDS = 4  # at most this many further restricted MIPs after the wide one
 # Deterministic mode's schedule for HiGHS (issue 12 item 1): work limits from the problem's size and the
 # round's budget only, so a replay takes every decision again. A HiGHS call on the full model runs when its
-# root (presolve off: root LP, cuts, root heuristics — bounded only by the model's size, not by any HiGHS
-# limit) is expected to fit in its share of the budget (the wall-clock estimates per pair above, on a quiet
-# machine); its node limit is that share's seconds divided by the expected seconds per node, which grow
-# with the pairs. Measured on this machine (docs/solver.md, "Deterministic beside wall-clock").
+# root (presolve, root LP, cuts, root heuristics — bounded only by the model's size, by no HiGHS option) is
+# expected to fit in its share of the budget; its node limit is that share's seconds divided by the expected
+# seconds per node, which grow with the pairs (docs/solver.md, "Deterministic beside wall-clock").
 # Deterministic mode runs these with presolve and a start. Seconds per pair as measured on the shared
 # development machine at its usual load (3-4.5 on 2 cores): stage 1 from the large path's answer, 26k pairs:
 # proven in 6.1 s (without presolve: 11.5 s, unproven after 50 nodes); stage 2 from the proven stage 1,
@@ -276,8 +275,8 @@ def _exact(
     HiGHS goes first in each stage, but only when its presolve and root LP fit in its share of the time
     left (it does not stop on time inside them); CP-SAT stops on time and gets the rest.
 
-    Deterministic mode: each HiGHS call gets DET_HIGHS_SHARE of the budget by the size schedule (its root
-    must fit, its node limit is the rest); `cp_sat=False` (the proof after the large path) leaves CP-SAT
+    Deterministic mode: each HiGHS call gets its share of the budget by the size schedule (its root must
+    fit, its node limit is that share); `cp_sat=False` (the proof after the large path) leaves CP-SAT
     out, so an unproven stage keeps the answer it has instead of spending CP-SAT's work units (26k pairs:
     10 units took 41 s of wall time at a load of 3 and found nothing for stage 2).
     """

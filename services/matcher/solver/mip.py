@@ -22,9 +22,11 @@ import scipy.sparse as sp
 from services.matcher.solver.compile import Compiled, stability_tiebreak
 from services.matcher.solver.lp import stage1_matrix
 
-# HiGHS presolve does not stop on time and, on full models, costs more than it saves: 1,000 x 400
-# (29k pairs) with presolve: no useful solution in 4 s; without: proven optimum in 2.5 s. On the
-# reduced models around the LP optimum it pays off (5k x 2k: the restricted optimum in ~3 s).
+# HiGHS presolve does not stop on time and, on full models without a start, costs more than it saves:
+# 1,000 x 400 (29k pairs) with presolve: no useful solution in 4 s; without: proven optimum in 2.5 s (HiGHS
+# 1.12). On the reduced models around the LP optimum it pays off (5k x 2k: the restricted optimum in ~3 s),
+# and on full models from a start too (600 x 250, 26k pairs, stage 1: proven in 6.1 s, without presolve
+# unproven after 11.5 s): deterministic mode uses it there.
 RANDOM_SEED = 0  # part of the option set that makes a run reproducible
 
 
@@ -122,10 +124,11 @@ def _run(
 ) -> tuple[np.ndarray | None, bool]:
     """Maximise `objective` over integer x, A x ≤ b, 0 ≤ x ≤ ub; (chosen pairs or None, proven optimal)."""
     import highspy
+    from highspy._core import _Highs
 
     # The core class: the `Highs` wrapper installs its Python callbacks on creation, and that prints HiGHS's
     # banner to the process's stdout (where `wijkmatch solve` writes its result).
-    h = highspy._Highs()
+    h = _Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("presolve", "on" if presolve else "off")
     h.setOptionValue("mip_rel_gap", 0.0)
