@@ -58,6 +58,10 @@ PRESETS: dict[str, Size] = {
     for s in (
         Size("region-1k", "region", 1000, 400, 10, reference_mip=True),
         Size("pure-1k", "pure", 1000, 400, 10),
+        # Issue 12 item 1's size, 600 x 250: seed 3 (21,803 usable pairs: the LP bound proves P, the proof
+        # closes F) and a denser one (seed 1 widened by one municipality: 26,089 pairs, a stage-1 gap).
+        Size("region-600", "region", 600, 250, 10, seed=3),
+        Size("region-600-dense", "region", 600, 250, 10, extra_municipalities=1, seed=1),
         Size("pure-5k", "pure", 5000, 2000, 10),
         Size("region-5k", "region", 5000, 2000, 10),
         Size("region-20k", "region", 20000, 8000, 60),
@@ -87,6 +91,9 @@ PRESETS: dict[str, Size] = {
     )
 }
 DEFAULT_SIZES = ("region-1k", "pure-5k", "region-5k", "region-20k", "region-20k-dense")
+# Issue 12 item 1: deterministic mode (the matcher's rounds, replayable) beside wall-clock mode; region-600 is
+# a region of the issue's size (22-26k usable pairs, between the exact engine and the large path).
+DET_VS_WALL_SIZES = ("region-1k", "region-600", "region-600-dense", "region-5k", "region-20k")
 QUICK_SIZES = ("region-1k", "pure-1k")
 
 
@@ -573,6 +580,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="instead: cross-check the solver against HiGHS on N mid-size instances",
     )
+    parser.add_argument(
+        "--det-vs-wall",
+        action="store_true",
+        help="issue 12: the solver in deterministic and wall-clock mode side by side "
+        f"({', '.join(DET_VS_WALL_SIZES)}; writes solver_det_vs_wall.json)",
+    )
+    parser.add_argument(
+        "--highs-determinism",
+        action="store_true",
+        help="issue 12: HiGHS under node limits, alone and under load (writes highs_determinism.json)",
+    )
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "PROBLEM", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--time-limit", type=float, default=10.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -581,6 +599,8 @@ def main(argv: list[str] | None = None) -> int:
         return child_main(method, Path(problem_path), Path(out_path), args.time_limit, args.workers, 0)
     if args.verify:
         return verify(args.verify, args.workers, shapes=args.sizes)
+    if args.highs_determinism:
+        return highs_determinism(args.output_dir)
     if args.report:
         saved = json.loads(args.report.read_text())
         for inst in saved["instances"]:
@@ -593,8 +613,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from devstack.generate import eligible_pair_count, generate_problem
 
-    sizes = args.sizes or [PRESETS[n] for n in (QUICK_SIZES if args.quick else DEFAULT_SIZES)]
-    methods = [m for m in args.methods.split(",") if m]
+    default_sizes = DET_VS_WALL_SIZES if args.det_vs_wall else QUICK_SIZES if args.quick else DEFAULT_SIZES
+    sizes = args.sizes or [PRESETS[n] for n in default_sizes]
+    methods = ["solver", "solver_det"] if args.det_vs_wall else [m for m in args.methods.split(",") if m]
     unknown = set(methods) - set(METHODS)
     if unknown:
         parser.error(f"unknown methods: {', '.join(sorted(unknown))}")
@@ -628,9 +649,9 @@ def main(argv: list[str] | None = None) -> int:
             # References with a proven optimum: exact min-cost flow on pure instances, HiGHS on
             # the sizes where it finishes (region-1k).
             run_methods = [m for m in methods if size.methods is None or m in size.methods]
-            if size.profile == "pure" and "exact" not in run_methods:
+            if size.profile == "pure" and "exact" not in run_methods and not args.det_vs_wall:
                 run_methods.append("exact")
-            if size.reference_mip and "highs" not in run_methods:
+            if size.reference_mip and "highs" not in run_methods and not args.det_vs_wall:
                 run_methods.append("highs")
             for method in run_methods:
                 print(f"[bench.solver] {label}: {method} ...", file=sys.stderr, flush=True)
@@ -638,6 +659,8 @@ def main(argv: list[str] | None = None) -> int:
                 inst["methods"][method] = summarise(method, run, problem)
                 any_violation |= bool(inst["methods"][method].get("violations"))
             inst["compare"] = compare(inst["methods"])
+            if args.det_vs_wall:
+                inst["det_vs_wall"] = det_vs_wall(inst["methods"])
             instances.append(inst)
             print_report([inst])
 
@@ -656,10 +679,10 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "instances": instances,
     }
-    json_path = args.output_dir / "solver.json"
+    json_path = args.output_dir / ("solver_det_vs_wall.json" if args.det_vs_wall else "solver.json")
     json_path.write_text(json.dumps(report, indent=1, default=str) + "\n")
     print(f"wrote {json_path}", file=sys.stderr)
-    if not args.no_plot:
+    if not args.no_plot and not args.det_vs_wall:
         png = args.output_dir / "solver_scaling.png"
         plot(instances, png)
         print(f"wrote {png}", file=sys.stderr)
@@ -667,6 +690,108 @@ def main(argv: list[str] | None = None) -> int:
         print("!! at least one result broke DOMAIN.md (see above)", file=sys.stderr)
         return 1
     return 0
+
+
+def _busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def highs_determinism(output_dir: Path, node_limits: tuple[int, ...] = (10, 40, 160)) -> int:
+    """Issue 12 item 1: HiGHS (highspy) on one full model under node limits, alone and beside two busy
+    processes: the same answer whatever the load, and what the limit does to the wall time.
+
+    The model: stage 1 of region-600-dense (600 x 250, 26,089 usable pairs) without a start — the call the
+    deterministic schedule guards against (its root is bounded by nothing but the model's size).
+    """
+    import hashlib
+    import multiprocessing
+
+    from devstack.generate import generate_problem
+    from schemas.problem import parse_problem
+    from services.matcher.solver.compile import compile_problem
+    from services.matcher.solver.mip import solve_mip
+
+    size = PRESETS["region-600-dense"]
+    problem = densify(generate_problem(size.cases, size.units, size.seed or 1), size.extra_municipalities, 1)
+    parsed, _ = parse_problem(problem)
+    assert parsed is not None
+    comp = compile_problem(parsed)
+    runs = []
+    plan = [(n, False) for n in node_limits] + [(n, True) for n in node_limits[:2]]
+    for nodes, loaded in plan:
+        procs = []
+        if loaded:
+            ctx = multiprocessing.get_context("spawn")
+            procs = [ctx.Process(target=_busy, args=(900.0,)) for _ in range(2)]
+            for proc in procs:
+                proc.start()
+        load_before = os.getloadavg()
+        start = time.perf_counter()
+        notes: list[str] = []
+        chosen, proven = solve_mip(comp, time_limit_s=1800.0, node_limit=nodes, notes=notes)
+        seconds = time.perf_counter() - start
+        load_after = os.getloadavg()
+        for proc in procs:
+            proc.terminate()
+            proc.join()
+        pairs = b"" if chosen is None else chosen.tobytes()
+        row = {
+            "node_limit": nodes,
+            "two_busy_processes": loaded,
+            "seconds": round(seconds, 2),
+            "load_average": {"before": load_before, "after": load_after},
+            "proven": proven,
+            "model_priority": None if chosen is None else int(comp.pweight[chosen].sum()),
+            "pairs_sha256": hashlib.sha256(pairs).hexdigest()[:16],
+            "fuse_hit": bool(notes),
+        }
+        print(f"[highs-determinism] {json.dumps(row)}", file=sys.stderr, flush=True)
+        runs.append(row)
+    by_limit: dict[int, set[str]] = {}
+    for row in runs:
+        by_limit.setdefault(int(row["node_limit"]), set()).add(str(row["pairs_sha256"]))
+    report = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "model": {"instance": size.name, "usable_pairs": comp.n_pairs, "stage": 1, "presolve": False},
+        "runs": runs,
+        "identical_per_node_limit": all(len(v) == 1 for v in by_limit.values()),
+    }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / "highs_determinism.json"
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+    return 0 if report["identical_per_node_limit"] else 1
+
+
+def det_vs_wall(rows: dict[str, dict]) -> dict[str, Any]:
+    """Issue 12 item 1: the two modes' quality and cost side by side (status, P, F, gap, wall, fuse hit)."""
+    out: dict[str, Any] = {}
+    for mode, method in (("wall_clock", "solver"), ("deterministic", "solver_det")):
+        row = rows.get(method) or {}
+        stats = row.get("stats") or {}
+        notes = stats.get("notes") or []
+        out[mode] = {
+            "status": row.get("status"),
+            "priority": row.get("priority"),
+            "fit": row.get("fit"),
+            "gap": row.get("gap"),
+            "wall_seconds": row.get("wall_seconds"),
+            "engine": stats.get("engine"),
+            "highs_seconds": stats.get("highs_seconds"),
+            "fuse_hit": any("fuse" in n for n in notes),
+            "load_before": (row.get("load_average") or {}).get("before"),
+        }
+    wall, det = out["wall_clock"], out["deterministic"]
+    if wall["priority"] is not None and det["priority"] is not None:
+        out["deterministic_minus_wall"] = {
+            "priority": det["priority"] - wall["priority"],
+            "fit": (det["fit"] or 0) - (wall["fit"] or 0),
+        }
+    print(f"[det-vs-wall] {json.dumps(out)}", file=sys.stderr)
+    return out
 
 
 def _ortools_version() -> str | None:

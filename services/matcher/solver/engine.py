@@ -72,6 +72,28 @@ HUGE_POLISH_SECONDS_PER_PAIR = 4e-7
 LAGRANGIAN_SECONDS_PER_PAIR = 1.4e-6  # its min-cost flow (3 M pairs: 4.2 s at a load of 1.5)
 GAP_TARGET = 0.001  # keep improving while the gap is above 0.1 % and time is left
 IMPROVE_ROUNDS = 4  # at most this many further restricted MIPs after the wide one
+# Deterministic mode's schedule for HiGHS (issue 12 item 1): work limits from the problem's size and the
+# round's budget only, so a replay takes every decision again. A HiGHS call on the full model runs when its
+# root (presolve, root LP, cuts, root heuristics — bounded only by the model's size, by no HiGHS option) is
+# expected to fit in its share of the budget; its node limit is that share's seconds divided by the expected
+# seconds per node, which grow with the pairs (docs/solver.md, "Deterministic beside wall-clock").
+# Deterministic mode runs these with presolve and a start. Seconds per pair as measured on the shared
+# development machine at its usual load (3-4.5 on 2 cores): stage 1 from the large path's answer, 26k pairs:
+# proven in 6.1 s (without presolve: 11.5 s, unproven after 50 nodes); stage 2 from the proven stage 1,
+# 29k pairs: 4.9-5.2 s (without presolve: 8.6 s); the canonical pick, 29k pairs: 12 s (without: 13 s).
+DET_STAGE1_ROOT_SECONDS_PER_PAIR = 2.3e-4
+DET_ROOT_SECONDS_PER_PAIR = 1.7e-4
+DET_CANONICAL_ROOT_SECONDS_PER_PAIR = 4.1e-4
+# One branch-and-bound node per usable pair: 26k pairs at a load of 3, 43 ms per node in stage 1 and 180 ms
+# in stage 2 (its dense P row); 5e-6 keeps a stage's nodes to about its share on a quiet machine.
+DET_NODE_SECONDS_PER_PAIR = 5e-6
+DET_MIN_NODES = 10
+# Shares of the budget (a 10 s budget admits stage 1 up to 19,565 pairs, stage 2 up to 29,411 — issue 12's
+# 600 x 250 region has 27,909 — and the canonical pick up to 7,317).
+DET_STAGE1_SHARE = 0.45
+DET_STAGE2_SHARE = 0.5
+DET_HIGHS_SHARE = 0.3  # the canonical pick
+DET_PROOF_SHARE = DET_STAGE2_SHARE  # the proof after the large path runs if its stage-2 root fits
 
 
 @dataclass
@@ -98,6 +120,23 @@ def _highs_limit(clock: Clock, share: float, n_pairs: int, seconds_per_pair: flo
     if limit <= 0 or seconds_per_pair * n_pairs * clock.slowdown > limit:
         return None
     return limit
+
+
+def det_fuse(budget: float) -> float:
+    """Deterministic mode's wall-clock safety net for one HiGHS call (never reached at measured sizes)."""
+    return max(60.0, 10 * budget)
+
+
+def det_root_fits(
+    n_pairs: int, budget: float, share: float, seconds_per_pair: float = DET_ROOT_SECONDS_PER_PAIR
+) -> bool:
+    """Deterministic mode: whether HiGHS's root on `n_pairs` fits in `share` of the budget (no clock)."""
+    return seconds_per_pair * n_pairs <= share * budget
+
+
+def det_node_limit(n_pairs: int, budget: float, share: float) -> int:
+    """Deterministic mode: HiGHS's node limit for `share` of the budget on a model of `n_pairs` pairs."""
+    return max(DET_MIN_NODES, int(share * budget / (DET_NODE_SECONDS_PER_PAIR * max(1, n_pairs))))
 
 
 def constant_p(comp: Compiled) -> int:
@@ -172,14 +211,17 @@ def optimise(comp: Compiled, *, clock: Clock, budget: float, params: SolveParams
     large = _lp_guided(
         comp, feas, start, relaxation_bound, relaxed_match, params, clock=clock, budget=budget, started=t0
     )
-    # Deterministic mode skips the proof attempt (issue 12 item 1 tried it and measured why not: HiGHS, which
-    # the proof needs, has no work limit that bounds its root through scipy — 66-142 s for a "5 s" round at
-    # 29k pairs, ending on its wall-clock fuse, which a replay cannot reproduce; CP-SAT alone under its
-    # deterministic time found nothing. docs/solver.md, "Deterministic beside wall-clock").
-    if params.deterministic or comp.n_pairs > PROOF_MAX_PAIRS or clock.left() < PROOF_MIN_SECONDS:
+    # Deterministic mode (issue 12 item 1): the proof attempt runs when the budget covers HiGHS's root on
+    # the full model by the size schedule (`det_root_fits`: pairs and budget only, never the clock), so a
+    # replay takes the same decision; wall-clock mode when time is left.
+    if params.deterministic:
+        if comp.n_pairs > PROOF_MAX_PAIRS or not det_root_fits(comp.n_pairs, budget, DET_PROOF_SHARE):
+            return large
+    elif comp.n_pairs > PROOF_MAX_PAIRS or clock.left() < PROOF_MIN_SECONDS:
         return large
     # Time left on a mid-sized problem: try to prove (or improve) the LP path's answer exactly.
-    exact = _exact(comp, feas, large.chosen, large.bound, params, clock=clock, budget=budget)
+    cp_sat = not params.deterministic  # deterministic: HiGHS under its work limits only
+    exact = _exact(comp, feas, large.chosen, large.bound, params, clock=clock, budget=budget, cp_sat=cp_sat)
     # Every stage's time counts: the large path's stages and the proof attempt's.
     exact.stage1_seconds += large.stage1_seconds
     exact.stage2_seconds += large.stage2_seconds
@@ -225,12 +267,18 @@ def _exact(
     *,
     clock: Clock,
     budget: float,
+    cp_sat: bool = True,
 ) -> EngineResult:
     """CP-SAT on one bool per usable pair: stage 1 (max P), then stage 2 (max F, P held), both proven
     optimal when time allows. `start` is a feasible warm start, `bound` a known upper bound on P.
 
     HiGHS goes first in each stage, but only when its presolve and root LP fit in its share of the time
     left (it does not stop on time inside them); CP-SAT stops on time and gets the rest.
+
+    Deterministic mode: each HiGHS call gets its share of the budget by the size schedule (its root must
+    fit, its node limit is that share); `cp_sat=False` (the proof after the large path) leaves CP-SAT
+    out, so an unproven stage keeps the answer it has instead of spending CP-SAT's work units (26k pairs:
+    10 units took 41 s of wall time at a load of 3 and found nothing for stage 2).
     """
     from services.matcher.solver.cpsat import CpSatModel
     from services.matcher.solver.mip import solve_mip, solve_stage2_mip
@@ -238,37 +286,58 @@ def _exact(
     const = constant_p(comp)
     deterministic = params.deterministic
     notes: list[str] = []
-    fuse = max(60.0, 10 * budget)  # deterministic mode: HiGHS's node count is the limit, this only a fuse
-    node_limit = MIP_NODES if deterministic else None
+    fuse = det_fuse(budget)  # deterministic mode: node limits and the size schedule decide, this is a fuse
 
     def remaining() -> float:
         return max(0.01, clock.left() - CPSAT_OVERHEAD_SECONDS_PER_PAIR * comp.n_pairs * clock.slowdown)
 
-    def highs_limit(share: float, seconds_per_pair: float = HIGHS_ROOT_SECONDS_PER_PAIR) -> float | None:
+    def highs_limit(share: float, canonical: bool = False, stage1: bool = False) -> float | None:
         if deterministic:
-            return fuse
-        return _highs_limit(clock, share, comp.n_pairs, seconds_per_pair)
+            per_pair = DET_ROOT_SECONDS_PER_PAIR
+            if canonical:
+                per_pair = DET_CANONICAL_ROOT_SECONDS_PER_PAIR
+            elif stage1:
+                per_pair = DET_STAGE1_ROOT_SECONDS_PER_PAIR
+            det_share = DET_STAGE1_SHARE if stage1 else DET_HIGHS_SHARE if canonical else DET_STAGE2_SHARE
+            return fuse if det_root_fits(comp.n_pairs, budget, det_share, per_pair) else None
+        per_pair = CANONICAL_ROOT_SECONDS_PER_PAIR if canonical else HIGHS_ROOT_SECONDS_PER_PAIR
+        return _highs_limit(clock, share, comp.n_pairs, per_pair)
+
+    def node_limit(det_share: float = DET_HIGHS_SHARE) -> int | None:
+        return det_node_limit(comp.n_pairs, budget, det_share) if deterministic else None
+
+    # Presolve: off in wall-clock mode (it does not stop on time); on in deterministic mode, where every call
+    # starts from a solution and presolve then pays (measurements above DET_STAGE1_ROOT_SECONDS_PER_PAIR).
+    presolve = deterministic
 
     t1 = time.perf_counter()
-    model = CpSatModel(comp)
+    model = CpSatModel(comp) if cp_sat else None
     chosen = start
     p1 = feas.model_p(start)
-    # Stage 1, first by HiGHS; a HiGHS proof (integral objective, zero gap) ends the stage.
+    # Stage 1 is proven when the start already reaches the known bound (the large path's LP bound often
+    # does); otherwise HiGHS first, from the start; a HiGHS proof (integral objective, zero gap) ends it.
+    stage1_optimal = const + p1 >= bound
     found, proven = None, False
-    limit = highs_limit(STAGE1_SHARE * STAGE1_HIGHS_SHARE)
+    limit = None if stage1_optimal else highs_limit(STAGE1_SHARE * STAGE1_HIGHS_SHARE, stage1=True)
     if limit is not None:
         t = time.perf_counter()
-        found, proven = solve_mip(comp, time_limit_s=limit, node_limit=node_limit)
+        found, proven = solve_mip(
+            comp,
+            time_limit_s=limit,
+            node_limit=node_limit(DET_STAGE1_SHARE),
+            presolve=presolve,
+            start=start,
+            notes=notes,
+        )
         clock.add("highs_seconds", time.perf_counter() - t)
-    else:
+    elif not stage1_optimal:
         notes.append("stage 1: HiGHS skipped (its root LP would not fit in the time left)")
-    stage1_optimal = False
     if found is not None and feas.is_feasible(found) and feas.model_p(found) >= p1:
         chosen, p1 = found, feas.model_p(found)
         if proven:
             bound, stage1_optimal = const + p1, True
         clock.record(const + p1, bound)
-    if not stage1_optimal:
+    if not stage1_optimal and model is not None:
         b1 = budget * STAGE1_SHARE if deterministic else remaining() * STAGE1_SHARE
         t = time.perf_counter()
         s1 = model.solve_stage1(params, b1, chosen)
@@ -283,6 +352,11 @@ def _exact(
             notes.append("stage 1 found no solution in time; kept the warm start")
         stage1_optimal = s1.optimal and const + p1 == bound
     stage1_seconds = time.perf_counter() - t1
+    if model is None and not stage1_optimal:
+        # Without CP-SAT an unproven P ends the attempt: the caller keeps its own answer unless P improved.
+        return EngineResult(
+            np.sort(chosen), False, max(bound, const + p1), "cp_sat", stage1_seconds, 0.0, notes=notes
+        )
 
     # Stage 2, first by HiGHS (its LP bound closes fit gaps fast), then by CP-SAT if HiGHS has not proven it.
     t2 = time.perf_counter()
@@ -291,7 +365,15 @@ def _exact(
     limit = highs_limit(STAGE2_HIGHS_SHARE)
     if limit is not None:
         t = time.perf_counter()
-        found, proven = solve_stage2_mip(comp, p_floor=p1, time_limit_s=limit, node_limit=node_limit)
+        found, proven = solve_stage2_mip(
+            comp,
+            p_floor=p1,
+            time_limit_s=limit,
+            node_limit=node_limit(DET_STAGE2_SHARE),
+            presolve=presolve,
+            start=chosen,
+            notes=notes,
+        )
         clock.add("highs_seconds", time.perf_counter() - t)
     else:
         notes.append("stage 2: HiGHS skipped (its root LP would not fit in the time left)")
@@ -304,11 +386,18 @@ def _exact(
         # proven result does not depend on which engine happened to finish (see docs/solver.md).
         f_best = int(comp.fit[chosen].sum())
         canonical, proven = None, False
-        limit = highs_limit(CANONICAL_SHARE, CANONICAL_ROOT_SECONDS_PER_PAIR)
+        limit = highs_limit(CANONICAL_SHARE, canonical=True)
         if limit is not None:
             t = time.perf_counter()
             canonical, proven = solve_stage2_mip(
-                comp, p_floor=p1, f_floor=f_best, time_limit_s=limit, node_limit=node_limit
+                comp,
+                p_floor=p1,
+                f_floor=f_best,
+                time_limit_s=limit,
+                node_limit=node_limit(),
+                presolve=presolve,
+                start=chosen,
+                notes=notes,
             )
             clock.add("highs_seconds", time.perf_counter() - t)
         if (
@@ -321,7 +410,7 @@ def _exact(
             chosen = canonical
         else:
             notes.append("fit proven optimal by HiGHS; the tie-break among equal-fit solutions was not")
-    if not stage2_optimal:
+    if not stage2_optimal and model is not None:
         b2 = budget * (1 - STAGE1_SHARE) if deterministic else remaining()
         t = time.perf_counter()
         s2 = model.solve_stage2(params, b2, p1, chosen)
@@ -478,7 +567,7 @@ def _lp_guided(
     if sub.n_pairs > len(incumbent) and limit is not None and fits:
         t = time.perf_counter()
         nodes = MIP_NODES if deterministic else None
-        stage1, _ = solve_mip(sub, presolve=True, time_limit_s=limit, node_limit=nodes)
+        stage1, _ = solve_mip(sub, presolve=True, time_limit_s=limit, node_limit=nodes, notes=notes)
         clock.add("highs_seconds", time.perf_counter() - t)
     else:
         notes.append("restricted MIP skipped: too large for the time left")
@@ -546,6 +635,7 @@ def _lp_guided(
                 p_floor=p_inc,
                 time_limit_s=limit,
                 node_limit=MIP_NODES if deterministic else None,
+                notes=notes,  # deterministic mode: says so if its fuse, not its node limit, stopped it
             )
             clock.add("highs_seconds", time.perf_counter() - t)
             if found is not None:

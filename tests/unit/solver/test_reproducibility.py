@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import time
+
 import pytest
 
 from services.matcher.solver import engine as engine_module
@@ -51,6 +54,7 @@ def test_deterministic_mode_repeats_exactly_on_the_exact_model() -> None:
 
 def test_deterministic_mode_repeats_exactly_on_the_large_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine_module, "EXACT_MODEL_MAX_PAIRS", 100)
+    monkeypatch.setattr(engine_module, "PROOF_MAX_PAIRS", 0)  # the large path alone (the proof: below)
     p = region_problem(150, 60, 5)
     first = solve_problem(p, workers=2, deterministic=True, time_limit_s=3)
     second = solve_problem(p, workers=2, deterministic=True, time_limit_s=3)
@@ -67,3 +71,44 @@ def test_highs_and_cp_sat_routes_agree_on_the_pairs_when_both_prove(monkeypatch:
     assert via_highs["status"] == via_cp_sat["status"] == "OPTIMAL"
     assert "notes" not in via_highs["stats"]  # HiGHS proved the canonical pick
     assert pair_set(via_highs) == pair_set(via_cp_sat)
+
+
+def _busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_deterministic_proof_attempt_repeats_exactly_under_competing_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 12 item 1: deterministic mode runs the proof after the large path (HiGHS under node limits from
+    the size schedule, never the clock); one run alone, one beside two busy processes: the same result."""
+    monkeypatch.setattr(engine_module, "EXACT_MODEL_MAX_PAIRS", 100)
+    p = region_problem(150, 60, 5)
+    calls: list[dict] = []
+    real = mip_module.solve_stage2_mip
+
+    def spy(*args: object, **kwargs: object) -> tuple:
+        calls.append(kwargs)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mip_module, "solve_stage2_mip", spy)
+    quiet = solve_problem(p, workers=2, deterministic=True, time_limit_s=3)
+    proof_calls = [c for c in calls if c.get("node_limit") is not None and c.get("start") is not None]
+    assert proof_calls, "the proof attempt (HiGHS stage 2 from the large path's answer) did not run"
+    ctx = multiprocessing.get_context("spawn")
+    load = [ctx.Process(target=_busy, args=(60.0,)) for _ in range(2)]
+    for proc in load:
+        proc.start()
+    try:
+        loaded = solve_problem(p, workers=2, deterministic=True, time_limit_s=3)
+    finally:
+        for proc in load:
+            proc.terminate()
+            proc.join()
+    assert quiet["stats"]["engine"] == "lp_guided+cp_sat"  # the proof's answer was taken
+    assert check_result(p, quiet) == []
+    assert pair_set(quiet) == pair_set(loaded)
+    assert quiet["objective"] == loaded["objective"]
+    assert quiet["status"] == loaded["status"] == "OPTIMAL"
