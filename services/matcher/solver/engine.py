@@ -62,6 +62,11 @@ CG_CLOSE_ENOUGH = 1e-5
 # prices; it runs when at least this share of its expected time is left (3 M pairs, round 2 stopped at 30 %
 # of its time: its dual objective was within 0.6 % of the round's optimum; at 15 %, 36 % above it).
 CG_PARTIAL_ROUND = 0.5
+# Deterministic mode on huge problems: the persistent HiGHS LP gets a budget of simplex iterations (a work
+# limit: the same answer on every machine), this many per second of budget; 3 M pairs: the first round takes
+# ~38,000 iterations, 5-12 s at a load of 2-6 (about 4,000-7,000 iterations a second).
+HIGHS_LP_ITERATIONS_PER_SECOND = 4000
+DETERMINISTIC_HIGHS_LP_SHARE = 0.6
 MIP_NODES = 2000
 # Issue 15, the largest regions (beyond ~1.5 M usable pairs; today's 20k x 8k benchmark has 1.2-1.3 M and
 # keeps its route): the relaxation's flow runs on a sparse subgraph, the column-generation LPs on HiGHS,
@@ -603,10 +608,12 @@ def _lp_by_columns(
     Huge problems (`start` given, > HUGE_PAIRS): 3 first columns per case instead of 8, the incumbent's
     pairs join them (at 3 M
     pairs the first LP was below the greedy start without them), rounds add 4 pairs per case and unit
-    instead of 8, the LPs run on HiGHS in wall-clock mode, and the Lagrangian bound (a min-cost flow over
-    all positively priced pairs, 5-9 s at 3 M pairs) is computed only when it fits in the time
-    left (3 M pairs: it takes the first round's bound from 20 % to 10 % above P, where the MIPs
-    gain 0.4 % of P); a round runs only when the last round's time per column says it can finish.
+    instead of 8, the LPs are one persistent HiGHS model (`lp.ColumnLp`: columns added, basis kept; in
+    deterministic mode limited by a budget of simplex iterations, never by time), and the Lagrangian bound
+    (a min-cost flow over all positively priced pairs, 5-9 s at 3 M pairs) is computed only when it fits
+    in the time left (3 M pairs: it takes the first round's bound from 20 % to 10 % above P, where the MIPs
+    gain 0.4 % of P); a round runs when half of what the first round's time per column predicts fits in
+    the time left — stopped on time, its duals still give a bound and prices.
     """
     from services.matcher.solver.lp import integer_bound, lagrangian_bound, solve_stage1_lp
 
@@ -624,7 +631,9 @@ def _lp_by_columns(
         columns[start] = True
     if comp.previous is not None:
         columns |= comp.previous  # the warm start's pairs: the LP can price the previous assignment
-    engine = "highs" if huge and not deterministic else "glop"
+    # Huge problems: HiGHS in both modes (deterministic: a budget of simplex iterations, never the clock).
+    engine = "highs" if huge else "glop"
+    iterations_left = int(HIGHS_LP_ITERATIONS_PER_SECOND * DETERMINISTIC_HIGHS_LP_SHARE * budget)
     add_per = CG_ADD_PER_CASE_AND_UNIT // 2 if huge else CG_ADD_PER_CASE_AND_UNIT
     best: LpResult | None = None
     per_column = 0.0  # seconds per column of the first round (huge problems: does the next one fit?)
@@ -643,7 +652,14 @@ def _lp_by_columns(
             notes.append(f"LP round {round_ + 1} skipped: it would not finish in the time left")
             break
         t_round = time.perf_counter()
-        if model is not None:
+        if model is not None and deterministic:
+            if iterations_left <= 0:
+                notes.append(f"LP round {round_ + 1} skipped: the LP's iteration budget is used up")
+                break
+            model.add(columns)
+            lp = model.solve(iteration_limit=iterations_left)
+            iterations_left -= model.iterations
+        elif model is not None:
             model.add(columns)
             lp = model.solve(max(0.2, left))
         else:
@@ -664,7 +680,7 @@ def _lp_by_columns(
             bound = min(bound, const + integer_bound(min(lp.bound, lagrangian_bound(comp, lp.duals))))
         else:
             bound = min(bound, const + integer_bound(lp.bound))
-        stopped = "" if lp.optimal else ", stopped on time"
+        stopped = "" if lp.optimal else ", stopped at its limit"
         notes.append(f"LP round {round_ + 1}: {int(columns.sum())} pairs, bound {bound}{stopped}")
         if lp.optimal and bound - (const + lp.objective) <= CG_CLOSE_ENOUGH * max(1, bound):
             break  # the LP over these columns is within 0.001 % of the bound: more rounds cannot gain

@@ -227,6 +227,10 @@ class ColumnLp:
         # Without presolve a solve stopped on time still has a basis, hence duals (with presolve it returns
         # nothing); at 3 M pairs the first round took as many iterations (37,679 against 38,717) and no longer.
         self.h.setOptionValue("presolve", "off")
+        # Serial dual simplex: one core's worth on a shared machine, and the same iterations on every run (the
+        # deterministic mode limits HiGHS by its iteration count, never by time).
+        self.h.setOptionValue("simplex_strategy", 1)
+        self.h.setOptionValue("parallel", "off")
         n_rows = a.shape[0]
         no_entries = np.zeros(0, dtype=np.int32)
         self.h.addRows(
@@ -256,14 +260,19 @@ class ColumnLp:
         self._append(new)
         return len(new)
 
+    @property
+    def iterations(self) -> int:
+        """Simplex iterations of the last solve."""
+        return int(self.h.getInfo().simplex_iteration_count)
+
     def solve(self, time_limit_s: float | None = None, iteration_limit: int | None = None) -> LpResult | None:
         """Re-solve from the current basis; None when HiGHS has no duals to offer (nothing solved yet)."""
         started = time.perf_counter()
         h = self.h
         if time_limit_s is not None:  # HiGHS's run clock counts every run of this model: add what it shows
             h.setOptionValue("time_limit", float(h.getRunTime() + max(0.05, time_limit_s)))
-        if iteration_limit is not None:  # counted per run
-            h.setOptionValue("simplex_iteration_limit", max(1, iteration_limit))
+        # Counted per run; the option stays set, so it is always given (None: HiGHS's default, no limit).
+        h.setOptionValue("simplex_iteration_limit", 2**31 - 1 if iteration_limit is None else max(1, iteration_limit))
         h.run()
         status = h.getModelStatus()
         solution = h.getSolution()

@@ -60,3 +60,27 @@ def test_a_solve_stopped_early_still_bounds_p(seed: int) -> None:
     finished = model.solve(iteration_limit=100_000)
     assert finished is not None and finished.optimal
     assert model_optimum - 1e-6 <= finished.bound <= stopped.bound + 1e-6
+
+
+def test_the_huge_route_in_deterministic_mode_replays_bit_identically(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The persistent HiGHS LP under an iteration budget (small enough to stop a round): the same pairs, bound
+    # and notes on every run, and still a valid result with a bound above the optimum.
+    from services.matcher.solver import engine as engine_module
+    from tests.support.checker import check_result
+
+    p = region_problem(80, 30, 3)
+    exact = solve_problem(p, workers=2, time_limit_s=20)
+    assert exact["status"] == "OPTIMAL"
+    for name in ("EXACT_MODEL_MAX_PAIRS", "PROOF_MAX_PAIRS", "HUGE_PAIRS", "FULL_LP_MAX_PAIRS"):
+        monkeypatch.setattr(engine_module, name, 10)
+    monkeypatch.setattr(engine_module, "HIGHS_LP_ITERATIONS_PER_SECOND", 10)  # 30 iterations for 5 s
+    runs = [solve_problem(p, workers=2, time_limit_s=5, deterministic=True) for _ in range(2)]
+    assert runs[0]["stats"]["engine"] == "lp_guided"
+    assert any("stopped at its limit" in n or "iteration budget" in n for n in runs[0]["stats"]["notes"])
+    assert runs[0]["assignments"] == runs[1]["assignments"]
+    assert runs[0]["objective"] == runs[1]["objective"]
+    rounds = [[n for n in r["stats"]["notes"] if n.startswith("LP round")] for r in runs]
+    assert rounds[0] == rounds[1]  # the same rounds, columns and bounds
+    assert check_result(p, runs[0]) == []
+    obj = runs[0]["objective"]
+    assert obj["priority"] <= exact["objective"]["priority"] <= obj["priority_bound"]
