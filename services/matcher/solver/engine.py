@@ -637,6 +637,7 @@ def _lp_by_columns(
     add_per = CG_ADD_PER_CASE_AND_UNIT // 2 if huge else CG_ADD_PER_CASE_AND_UNIT
     best: LpResult | None = None
     last: LpResult | None = None  # huge problems: the last round priced (its duals go to the Lagrangian)
+    lagrangian_seconds = LAGRANGIAN_SECONDS_PER_PAIR * comp.n_pairs * slowdown
     per_column = 0.0  # seconds per column of the first round (huge problems: does the next one fit?)
     model = None
     if engine == "highs":
@@ -645,6 +646,8 @@ def _lp_by_columns(
         model = ColumnLp(comp)  # one HiGHS model for every round: columns are added, the basis is kept
     for round_ in range(CG_MAX_ROUNDS):
         left = budget * LP_SHARE / CG_MAX_ROUNDS if deterministic else seconds_left() * LP_SHARE
+        if huge and not deterministic and best is not None:
+            left -= lagrangian_seconds  # a later round leaves the Lagrangian flow its time (it gains more)
         if not deterministic and left < 0.5 and best is not None:
             break
         expected = per_column * int(columns.sum())
@@ -689,7 +692,7 @@ def _lp_by_columns(
         add = _best_per_unit(comp, price, add_per)
         add |= _best_per_case(comp, price, add_per)
         columns |= add & improving
-    lagrangian_fits = LAGRANGIAN_SECONDS_PER_PAIR * comp.n_pairs * slowdown <= 0.9 * seconds_left()
+    lagrangian_fits = lagrangian_seconds <= 0.9 * seconds_left()
     if last is not None and (deterministic or lagrangian_fits):
         bound = min(bound, const + integer_bound(lagrangian_bound(comp, last.duals)))
         notes.append(f"Lagrangian bound on the last round's duals: bound {bound}")
