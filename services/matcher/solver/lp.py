@@ -200,7 +200,7 @@ def solve_stage1_lp(
 
 
 class ColumnLp:
-    """Stage 1's LP over a growing set of pairs: one HiGHS model (highspy) kept across column-generation rounds.
+    """Stage 1's LP over a growing set of pairs: one HiGHS model (highspy) kept across the rounds.
 
     The rows (cases, units, side rows, hull cuts) are added once with no entries; `add` appends pairs as
     columns (their slice of `stage1_matrix`) and keeps the model, its basis and its factorisation, so a
@@ -219,13 +219,13 @@ class ColumnLp:
 
         self._highspy = highspy
         self.comp = comp
-        a, b, obj, ub = stage1_matrix(comp)
+        a, b, obj, _ = stage1_matrix(comp)
         # The core class (in highspy's __all__): `highspy.Highs` adds Python callbacks and prints a banner to
         # stdout when constructed, which would end up in `wijkmatch solve`'s output.
-        self.h = highspy._Highs()
+        self.h: Any = highspy._Highs()  # type: ignore[attr-defined]  # in highspy.__all__, not in its stubs
         self.h.setOptionValue("output_flag", False)
         # Without presolve a solve stopped on time still has a basis, hence duals (with presolve it returns
-        # nothing); at 3 M pairs the first round took as many iterations (37,679 against 38,717) and no longer.
+        # nothing); at 3 M pairs the first round took as many iterations (37,679 against 38,717), no longer.
         self.h.setOptionValue("presolve", "off")
         # Serial dual simplex: one core's worth on a shared machine, and the same iterations on every run (the
         # deterministic mode limits HiGHS by its iteration count, never by time).
@@ -248,8 +248,8 @@ class ColumnLp:
         a, _, obj, ub = stage1_matrix(self.comp)
         block = a[:, cols].tocsc()
         self.h.addCols(
-            len(cols), obj[cols], np.zeros(len(cols)), ub[cols], block.nnz, block.indptr[:-1].astype(np.int32),
-            block.indices.astype(np.int32), block.data,
+            len(cols), obj[cols], np.zeros(len(cols)), ub[cols], block.nnz,
+            block.indptr[:-1].astype(np.int32), block.indices.astype(np.int32), block.data,
         )  # fmt: skip
         self._order.append(np.asarray(cols, dtype=np.int64))
 
@@ -272,7 +272,8 @@ class ColumnLp:
         if time_limit_s is not None:  # HiGHS's run clock counts every run of this model: add what it shows
             h.setOptionValue("time_limit", float(h.getRunTime() + max(0.05, time_limit_s)))
         # Counted per run; the option stays set, so it is always given (None: HiGHS's default, no limit).
-        h.setOptionValue("simplex_iteration_limit", 2**31 - 1 if iteration_limit is None else max(1, iteration_limit))
+        limit = 2**31 - 1 if iteration_limit is None else max(1, iteration_limit)
+        h.setOptionValue("simplex_iteration_limit", limit)
         h.run()
         status = h.getModelStatus()
         solution = h.getSolution()

@@ -62,7 +62,9 @@ def test_a_solve_stopped_early_still_bounds_p(seed: int) -> None:
     assert model_optimum - 1e-6 <= finished.bound <= stopped.bound + 1e-6
 
 
-def test_the_huge_route_in_deterministic_mode_replays_bit_identically(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_huge_route_in_deterministic_mode_replays_bit_identically(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # The persistent HiGHS LP under an iteration budget (small enough to stop a round): the same pairs, bound
     # and notes on every run, and still a valid result with a bound above the optimum.
     from services.matcher.solver import engine as engine_module
