@@ -349,9 +349,8 @@ def lagrangian_bound(comp: Compiled, row_duals: np.ndarray) -> float:
     priced = obj - a.T @ lam
     weights = np.ceil(priced[:n] - 1e-9).astype(np.int64)
     z_part = float(np.maximum(priced[n:], 0.0) @ ub[n:])
-    positive = np.nonzero(weights > 0)[0]
     from services.matcher.solver.compile import restrict
 
-    sub, kept = restrict(comp, np.isin(np.arange(n), positive))
+    sub, kept = restrict(comp, weights > 0)  # (was np.isin over every index: the same mask, ~0.2 s at 3 M)
     matched = max_weight_matching(sub, weights[kept])
     return float(lam @ b) + z_part + float(weights[kept][matched].sum())
