@@ -688,6 +688,8 @@ def _lp_by_columns(
         notes.append(f"LP round {round_ + 1}: {int(columns.sum())} pairs, bound {bound}{stopped}")
         if lp.optimal and bound - (const + lp.objective) <= CG_CLOSE_ENOUGH * max(1, bound):
             break  # the LP over these columns is within 0.001 % of the bound: more rounds cannot gain
+        if huge and not lp.optimal:
+            break  # stopped at its limit: the LP's time is used up, pricing another round would only cost
         price = np.where(improving, lp.reduced_cost, -np.inf)
         add = _best_per_unit(comp, price, add_per)
         add |= _best_per_case(comp, price, add_per)
