@@ -16,6 +16,8 @@ kept, moved to another unit or dropped.
 
     python -m bench.stability --rounds 20 --change 0.01-0.05 --time-limit 10            # warm-start timing
     python -m bench.stability --rounds 10 --change 0.02 --time-limit 5 --deterministic   # churn (replay mode)
+    python -m bench.stability --cases 20000 --units 8000 --extra-municipalities 4 --rounds 3 --change 0.02 \
+        --time-limit 30 --deterministic --output bench/results/warmstart_3m.json        # the huge path (3 M)
 """
 
 from __future__ import annotations
@@ -109,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--deterministic", action="store_true", help="the matcher's replay mode")
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument(
+        "--extra-municipalities",
+        type=int,
+        default=0,
+        help="denser pools (bench.solver.densify): 4 at 20000 x 8000 gives ~3 M usable pairs (the huge path)",
+    )
     parser.add_argument("--output", type=Path, help="default: bench/results/warmstart.json (stability.json)")
     args = parser.parse_args(argv)
     low, _, high = args.change.partition("-")
@@ -117,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     case_shift = shifts(rng, args.rounds, args.cases, lo, hi)
     unit_shift = [max(1, round(s * args.units / args.cases)) if s else 0 for s in case_shift]
     pool = generate_problem(args.cases + sum(case_shift), args.units + sum(unit_shift), args.seed, "region")
+    if args.extra_municipalities:
+        from bench.solver import densify
+
+        pool = densify(pool, args.extra_municipalities, args.seed)
     rows: list[dict[str, Any]] = []
     previous: dict[str, dict | None] = {"cold": None, "warm": None}
     case_start = unit_start = 0
@@ -170,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "time_limit_s": args.time_limit,
         "deterministic": args.deterministic,
         "seed": args.seed,
+        "extra_municipalities": args.extra_municipalities,
         "cold": summarise(rows, "cold"),
         "warm": summarise(rows, "warm"),
         "same_priority_rounds": sum(r["cold"]["priority"] == r["warm"]["priority"] for r in rows),

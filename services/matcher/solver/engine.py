@@ -19,7 +19,7 @@ from services.matcher.solver.repair import Feasibility
 if TYPE_CHECKING:
     from services.matcher.solver.lp import LpResult
 
-# CP-SAT (it pulls in pandas), GLOP and HiGHS (scipy.optimize) are imported where they are first used:
+# CP-SAT (it pulls in pandas), GLOP and HiGHS (highspy) are imported where they are first used:
 # a pure assignment needs none of them, and importing them costs ~0.35 s of a 1-second budget.
 
 STAGE1_SHARE = 0.6
@@ -58,6 +58,15 @@ LP_PAIRS_PER_UNIT = 10
 CG_MAX_ROUNDS = 8
 CG_ADD_PER_CASE_AND_UNIT = 8
 CG_CLOSE_ENOUGH = 1e-5
+# Huge problems (persistent HiGHS model): a round stopped on time still gives duals, hence a bound and
+# prices; it runs when at least this share of its expected time is left (3 M pairs, round 2 stopped at 30 %
+# of its time: its dual objective was within 0.6 % of the round's optimum; at 15 %, 36 % above it).
+CG_PARTIAL_ROUND = 0.5
+# Deterministic mode on huge problems: the persistent HiGHS LP gets a budget of simplex iterations (a work
+# limit: the same answer on every machine), this many per second of budget; 3 M pairs: the first round takes
+# ~38,000 iterations, 5-12 s at a load of 2-6 (about 4,000-7,000 iterations a second).
+HIGHS_LP_ITERATIONS_PER_SECOND = 4000
+DETERMINISTIC_HIGHS_LP_SHARE = 0.6
 MIP_NODES = 2000
 # Issue 15, the largest regions (beyond ~1.5 M usable pairs; today's 20k x 8k benchmark has 1.2-1.3 M and
 # keeps its route): the relaxation's flow runs on a sparse subgraph, the column-generation LPs on HiGHS,
@@ -491,9 +500,12 @@ def _lp_guided(
     huge = comp.n_pairs > HUGE_PAIRS
     # Huge problems: HiGHS looks at its limit only once its simplex runs, and the matrix is built before;
     # a first round that cannot finish would only overrun (3 M pairs at a load of 4: 12 s for a 0.2 s limit).
+    # Since the LP is a persistent HiGHS model, a first round stopped on time still gives duals and a bound:
+    # it runs when the matrix and half of its expected simplex time fit.
     first_round = (
         HUGE_MATRIX_SECONDS_PER_PAIR * comp.n_pairs
-        + HUGE_LP_SECONDS_PER_COLUMN
+        + CG_PARTIAL_ROUND
+        * HUGE_LP_SECONDS_PER_COLUMN
         * (LP_HUGE_PAIRS_PER_CASE * len(comp.cases) + (LP_PAIRS_PER_UNIT + 2) * len(comp.units))
     ) * slowdown
     if comp.n_pairs <= FULL_LP_MAX_PAIRS and (deterministic or full_lp_fits):
@@ -686,10 +698,12 @@ def _lp_by_columns(
     Huge problems (`start` given, > HUGE_PAIRS): 3 first columns per case instead of 8, the incumbent's
     pairs join them (at 3 M
     pairs the first LP was below the greedy start without them), rounds add 4 pairs per case and unit
-    instead of 8, the LPs run on HiGHS in wall-clock mode, and the Lagrangian bound (a min-cost flow over
-    all positively priced pairs, 5-9 s at 3 M pairs) is computed only when it fits in the time
-    left (3 M pairs: it takes the first round's bound from 20 % to 10 % above P, where the MIPs
-    gain 0.4 % of P); a round runs only when the last round's time per column says it can finish.
+    instead of 8, the LPs are one persistent HiGHS model (`lp.ColumnLp`: columns added, basis kept; in
+    deterministic mode limited by a budget of simplex iterations, never by time), and the Lagrangian bound
+    (a min-cost flow over all positively priced pairs, 5-9 s at 3 M pairs) is computed only when it fits
+    in the time left (3 M pairs: it takes the first round's bound from 20 % to 10 % above P, where the MIPs
+    gain 0.4 % of P); a round runs when half of what the first round's time per column predicts fits in
+    the time left — stopped on time, its duals still give a bound and prices.
     """
     from services.matcher.solver.lp import integer_bound, lagrangian_bound, solve_stage1_lp
 
@@ -707,21 +721,51 @@ def _lp_by_columns(
         columns[start] = True
     if comp.previous is not None:
         columns |= comp.previous  # the warm start's pairs: the LP can price the previous assignment
-    engine = "highs" if huge and not deterministic else "glop"
+    # Huge problems: HiGHS in both modes (deterministic: a budget of simplex iterations, never the clock).
+    engine = "highs" if huge else "glop"
+    iterations_left = int(HIGHS_LP_ITERATIONS_PER_SECOND * DETERMINISTIC_HIGHS_LP_SHARE * budget)
     add_per = CG_ADD_PER_CASE_AND_UNIT // 2 if huge else CG_ADD_PER_CASE_AND_UNIT
     best: LpResult | None = None
-    per_column = 0.0  # seconds per column of the last round (huge problems: does the next one fit?)
+    last: LpResult | None = None  # huge problems: the last round priced (its duals go to the Lagrangian)
+    lagrangian_seconds = LAGRANGIAN_SECONDS_PER_PAIR * comp.n_pairs * slowdown
+    per_column = 0.0  # seconds per column of the first round (huge problems: does the next one fit?)
+    model = None
+    if engine == "highs":
+        from services.matcher.solver.lp import ColumnLp
+
+        model = ColumnLp(comp)  # one HiGHS model for every round: columns are added, the basis is kept
     for round_ in range(CG_MAX_ROUNDS):
         left = budget * LP_SHARE / CG_MAX_ROUNDS if deterministic else seconds_left() * LP_SHARE
+        if huge and not deterministic:
+            # A round leaves the Lagrangian flow its time: on the first round's duals it takes the bound from
+            # ~12 % to ~5 % above P at 3 M pairs, more than the end of a round gains. The first round keeps
+            # at least half its expected time (a round stopped on time still gives duals).
+            first = HUGE_LP_SECONDS_PER_COLUMN * int(columns.sum()) * slowdown
+            keep = lagrangian_seconds / 0.9 + 0.5 * slowdown  # its check below, and the round's own duals
+            if best is not None or left - keep >= CG_PARTIAL_ROUND * first:
+                left -= keep
         if not deterministic and left < 0.5 and best is not None:
             break
-        if huge and not deterministic and best is not None and per_column * int(columns.sum()) > left:
-            # A HiGHS round cut short returns nothing: leave its time to the restricted MIPs instead.
+        expected = per_column * int(columns.sum())
+        if huge and not deterministic and best is not None and expected * CG_PARTIAL_ROUND > left:
+            # Too little time for the round to get far: leave it to the restricted MIPs instead.
             notes.append(f"LP round {round_ + 1} skipped: it would not finish in the time left")
             break
         t_round = time.perf_counter()
-        lp = solve_stage1_lp(comp, max(0.2, left), columns, deterministic=deterministic, engine=engine)
-        per_column = (time.perf_counter() - t_round) / max(1, int(columns.sum()))
+        if model is not None and deterministic:
+            if iterations_left <= 0:
+                notes.append(f"LP round {round_ + 1} skipped: the LP's iteration budget is used up")
+                break
+            model.add(columns)
+            lp = model.solve(iteration_limit=iterations_left)
+            iterations_left -= model.iterations
+        elif model is not None:
+            model.add(columns)
+            lp = model.solve(max(0.2, left))
+        else:
+            lp = solve_stage1_lp(comp, max(0.2, left), columns, deterministic=deterministic, engine=engine)
+        if best is None:
+            per_column = (time.perf_counter() - t_round) / max(1, int(columns.sum()))
         if lp is None:
             break
         if lp.optimal or best is None:  # a round cut short has a poor primal; round the last finished one
@@ -731,18 +775,25 @@ def _lp_by_columns(
             bound = min(bound, const + integer_bound(lp.bound))
             notes.append(f"LP round {round_ + 1}: {int(columns.sum())} pairs, bound {bound} (all priced)")
             break
-        lagrangian_fits = LAGRANGIAN_SECONDS_PER_PAIR * comp.n_pairs * slowdown <= 0.9 * seconds_left()
-        if not huge or deterministic or lagrangian_fits:
+        if not huge:
             bound = min(bound, const + integer_bound(min(lp.bound, lagrangian_bound(comp, lp.duals))))
-        else:
+        else:  # huge: the Lagrangian flow (4-9 s at 3 M pairs) once, on the last round's duals (below)
             bound = min(bound, const + integer_bound(lp.bound))
-        notes.append(f"LP round {round_ + 1}: {int(columns.sum())} pairs, bound {bound}")
+            last = lp
+        stopped = "" if lp.optimal else ", stopped at its limit"
+        notes.append(f"LP round {round_ + 1}: {int(columns.sum())} pairs, bound {bound}{stopped}")
         if lp.optimal and bound - (const + lp.objective) <= CG_CLOSE_ENOUGH * max(1, bound):
             break  # the LP over these columns is within 0.001 % of the bound: more rounds cannot gain
+        if huge and not lp.optimal:
+            break  # stopped at its limit: the LP's time is used up, pricing another round would only cost
         price = np.where(improving, lp.reduced_cost, -np.inf)
         add = _best_per_unit(comp, price, add_per)
         add |= _best_per_case(comp, price, add_per)
         columns |= add & improving
+    lagrangian_fits = lagrangian_seconds <= 0.9 * seconds_left()
+    if last is not None and (deterministic or lagrangian_fits):
+        bound = min(bound, const + integer_bound(lagrangian_bound(comp, last.duals)))
+        notes.append(f"Lagrangian bound on the last round's duals: bound {bound}")
     return best, bound
 
 
@@ -776,12 +827,42 @@ def _best_per_case(comp: Compiled, score: np.ndarray, k: int) -> np.ndarray:
     return _best_per(comp.pc, score, k)
 
 
+BEST_PER_SCAN_MAX = 12  # up to this k, _best_per takes each owner's best k times instead of sorting scores
+
+
 def _best_per(owner: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
-    """Mask of the k highest-scoring pairs of each owner (case or unit index per pair)."""
+    """Mask of the k highest-scoring pairs of each owner (case or unit index per pair); ties: lower index."""
+    if 0 < k <= BEST_PER_SCAN_MAX and len(owner):
+        return _best_per_scan(owner, score, k)
     by_score = np.argsort(-score, kind="stable")  # = np.lexsort((-score, owner)), with a radix sort on owner
     order = by_score[stable_argsort(owner[by_score])]
     owners_sorted = owner[order]
     rank = np.arange(len(order)) - np.searchsorted(owners_sorted, owners_sorted, side="left")
     keep = np.zeros(len(owner), dtype=bool)
     keep[order[rank < k]] = True
+    return keep
+
+
+def _best_per_scan(owner: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
+    """`_best_per` for small k: pairs grouped by owner (a radix sort), then k times each group's maximum,
+    the lowest index among equal scores — the same pairs as sorting every score (3 M pairs: a stable sort
+    of the scores took ~0.5 s of each of the 7 calls per run)."""
+    order = stable_argsort(owner)  # within an owner, ascending pair index
+    owners_sorted = owner[order]
+    starts = np.r_[0, np.nonzero(np.diff(owners_sorted))[0] + 1]
+    sizes = np.diff(np.r_[starts, len(order)])
+    work = score[order].astype(float)
+    taken = np.zeros(len(order), dtype=bool)
+    positions = np.arange(len(order))
+    for _ in range(k):
+        best = np.maximum.reduceat(work, starts)
+        hit = (work == np.repeat(best, sizes)) & ~taken
+        first = np.minimum.reduceat(np.where(hit, positions, len(order)), starts)
+        first = first[first < len(order)]
+        if len(first) == 0:
+            break
+        taken[first] = True
+        work[first] = -np.inf
+    keep = np.zeros(len(owner), dtype=bool)
+    keep[order[taken]] = True
     return keep

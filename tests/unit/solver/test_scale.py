@@ -107,3 +107,20 @@ def test_the_refitted_dual_bound_holds_for_arbitrary_multipliers(seed: int) -> N
             rng.random(len(lp.duals)) < 0.3
         )
         assert dual_bound(comp, y, b, obj - a.T @ y, ub) >= model_optimum - 1e-6
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_best_per_owner_by_scanning_picks_the_same_pairs_as_sorting(seed: int) -> None:
+    # _best_per's scan (k <= BEST_PER_SCAN_MAX) against a plain sort: ties (rounded scores, -inf) by index.
+    from services.matcher.solver.engine import BEST_PER_SCAN_MAX, _best_per
+
+    rng = np.random.default_rng(seed)
+    owner = rng.integers(0, 40, 3000)
+    score = np.round(rng.normal(0, 3, 3000))
+    score[rng.random(3000) < 0.2] = -np.inf
+    for k in range(1, BEST_PER_SCAN_MAX + 1):
+        expected = np.zeros(3000, dtype=bool)
+        order = np.lexsort((np.arange(3000), -score, owner))  # by owner, score descending, index
+        rank = np.arange(3000) - np.searchsorted(owner[order], owner[order], side="left")
+        expected[order[rank < k]] = True
+        assert np.array_equal(_best_per(owner, score, k), expected)

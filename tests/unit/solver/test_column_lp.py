@@ -1,0 +1,88 @@
+"""The persistent HiGHS column-generation LP (`lp.ColumnLp`, issue 15): columns added between solves give
+the same LP as one solve over all of them, and a solve stopped early still gives a valid bound on P."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from schemas.problem import validate_problem
+from services.matcher.solver import solve_problem
+from services.matcher.solver.compile import compile_problem
+from services.matcher.solver.engine import constant_p
+from services.matcher.solver.lp import ColumnLp, solve_stage1_lp
+from tests.unit.solver._instances import region_problem
+
+
+def _compiled(seed: int, n_cases: int = 60, n_units: int = 24):
+    parsed, _ = validate_problem(region_problem(n_cases, n_units, seed))
+    return compile_problem(parsed)
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_adding_columns_between_solves_reaches_the_lp_over_all_of_them(seed: int) -> None:
+    comp = _compiled(seed)
+    full = solve_stage1_lp(comp, 10)  # GLOP over every pair, in one solve
+    assert full is not None and full.optimal
+    model = ColumnLp(comp)
+    first = np.zeros(comp.n_pairs, dtype=bool)
+    first[::4] = True
+    assert model.add(first) == int(first.sum())
+    part = model.solve(10)
+    assert part is not None and part.optimal
+    assert part.objective <= full.objective + 1e-6
+    assert (part.x[~first] == 0).all()  # only the model's columns carry a value
+    assert model.add(first) == 0  # nothing added twice
+    everything = np.ones(comp.n_pairs, dtype=bool)
+    assert model.add(everything) == comp.n_pairs - int(first.sum())
+    again = model.solve(10)  # from the last basis
+    assert again is not None and again.optimal
+    assert again.objective == pytest.approx(full.objective, rel=1e-9, abs=1e-6)
+    assert again.bound == pytest.approx(full.bound, rel=1e-7, abs=1e-4)
+
+
+@pytest.mark.parametrize("seed", [23, 24])
+def test_a_solve_stopped_early_still_bounds_p(seed: int) -> None:
+    p = region_problem(40, 16, seed)
+    best = solve_problem(p, workers=2, time_limit_s=20)
+    assert best["status"] == "OPTIMAL"
+    parsed, _ = validate_problem(p)
+    comp = compile_problem(parsed)
+    model_optimum = best["objective"]["priority"] - constant_p(comp)
+    model = ColumnLp(comp)
+    some = np.zeros(comp.n_pairs, dtype=bool)
+    some[::2] = True
+    model.add(some)
+    stopped = model.solve(iteration_limit=3)
+    assert stopped is not None and not stopped.optimal
+    assert stopped.bound >= model_optimum - 1e-6
+    model.add(np.ones(comp.n_pairs, dtype=bool))
+    finished = model.solve(iteration_limit=100_000)
+    assert finished is not None and finished.optimal
+    assert model_optimum - 1e-6 <= finished.bound <= stopped.bound + 1e-6
+
+
+def test_the_huge_route_in_deterministic_mode_replays_bit_identically(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The persistent HiGHS LP under an iteration budget (small enough to stop a round): the same pairs, bound
+    # and notes on every run, and still a valid result with a bound above the optimum.
+    from services.matcher.solver import engine as engine_module
+    from tests.support.checker import check_result
+
+    p = region_problem(80, 30, 3)
+    exact = solve_problem(p, workers=2, time_limit_s=20)
+    assert exact["status"] == "OPTIMAL"
+    for name in ("EXACT_MODEL_MAX_PAIRS", "PROOF_MAX_PAIRS", "HUGE_PAIRS", "FULL_LP_MAX_PAIRS"):
+        monkeypatch.setattr(engine_module, name, 10)
+    monkeypatch.setattr(engine_module, "HIGHS_LP_ITERATIONS_PER_SECOND", 10)  # 30 iterations for 5 s
+    runs = [solve_problem(p, workers=2, time_limit_s=5, deterministic=True) for _ in range(2)]
+    assert runs[0]["stats"]["engine"] == "lp_guided"
+    assert any("stopped at its limit" in n or "iteration budget" in n for n in runs[0]["stats"]["notes"])
+    assert runs[0]["assignments"] == runs[1]["assignments"]
+    assert runs[0]["objective"] == runs[1]["objective"]
+    rounds = [[n for n in r["stats"]["notes"] if n.startswith("LP round")] for r in runs]
+    assert rounds[0] == rounds[1]  # the same rounds, columns and bounds
+    assert check_result(p, runs[0]) == []
+    obj = runs[0]["objective"]
+    assert obj["priority"] <= exact["objective"]["priority"] <= obj["priority_bound"]
