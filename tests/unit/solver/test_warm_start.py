@@ -89,10 +89,16 @@ def test_the_hint_is_recorded_with_the_round_parameters_only_when_given() -> Non
     assert solve_problem(p, **recorded)["status"] in ("OPTIMAL", "FEASIBLE")
 
 
-def test_cli_takes_the_previous_result_file(tmp_path) -> None:
+def test_cli_takes_the_previous_result_file(tmp_path, monkeypatch) -> None:
     import json
+    import time
 
+    from services.matcher.solver import cli
     from services.matcher.solver.cli import solve_main
+
+    # The CLI's time limit counts from its process's start (up to 60 s back); inside a long pytest process
+    # that would leave no budget and the tie-break among equal solutions would be left to chance.
+    monkeypatch.setattr(cli, "process_started", time.perf_counter)
 
     p = symmetric_problem()
     cold = solve_problem(p, workers=2)
