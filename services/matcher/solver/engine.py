@@ -361,11 +361,8 @@ def _exact(
             notes.append("stage 1 found no solution in time; kept the warm start")
         stage1_optimal = s1.optimal and const + p1 == bound
     stage1_seconds = time.perf_counter() - t1
-    if model is None and not stage1_optimal:
-        # Without CP-SAT an unproven P ends the attempt: the caller keeps its own answer unless P improved.
-        return EngineResult(
-            np.sort(chosen), False, max(bound, const + p1), "cp_sat", stage1_seconds, 0.0, notes=notes
-        )
+    # Without CP-SAT (deterministic mode) an unproven P still goes through stage 2: the caller takes this
+    # answer when its P is higher, and HiGHS's stage-1 search leaves F wherever it happened to be.
 
     # Stage 2, first by HiGHS (its LP bound closes fit gaps fast), then by CP-SAT if HiGHS has not proven it.
     t2 = time.perf_counter()
@@ -429,6 +426,15 @@ def _exact(
             stage2_optimal = s2.optimal
         else:
             notes.append("stage 2 found no solution in time; kept the stage 1 solution")
+    if not stage2_optimal:
+        # F not proven: the fit polish the large path ends with (a flow within each unit's cells, P kept).
+        polished = polish_within_cells(comp, chosen)
+        if (
+            feas.is_feasible(polished)
+            and feas.model_p(polished) == feas.model_p(chosen)
+            and int(comp.fit[polished].sum()) > int(comp.fit[chosen].sum())
+        ):
+            chosen = polished
     return EngineResult(
         chosen=np.sort(chosen),
         optimal=stage1_optimal and stage2_optimal,

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from ortools.linear_solver.python import model_builder_helper as mbh
 
 from schemas.problem import SHARE_SCALE
+from services.matcher.solver import highs
 from services.matcher.solver.arrays import stable_argsort
 from services.matcher.solver.compile import Compiled
 from services.matcher.solver.mix import MixRow
@@ -220,10 +221,7 @@ class ColumnLp:
         self._highspy = highspy
         self.comp = comp
         a, b, obj, _ = stage1_matrix(comp)
-        # The core class (in highspy's __all__): `highspy.Highs` adds Python callbacks and prints a banner to
-        # stdout when constructed, which would end up in `wijkmatch solve`'s output.
-        self.h: Any = highspy._Highs()  # type: ignore[attr-defined]  # in highspy.__all__, not in its stubs
-        self.h.setOptionValue("output_flag", False)
+        self.h: Any = highs.new_model()  # quiet, one thread (highs.py)
         # Without presolve a solve stopped on time still has a basis, hence duals (with presolve it returns
         # nothing); at 3 M pairs the first round took as many iterations (37,679 against 38,717), no longer.
         self.h.setOptionValue("presolve", "off")
@@ -274,7 +272,8 @@ class ColumnLp:
         # Counted per run; the option stays set, so it is always given (None: HiGHS's default, no limit).
         limit = 2**31 - 1 if iteration_limit is None else max(1, iteration_limit)
         h.setOptionValue("simplex_iteration_limit", limit)
-        h.run()
+        if not highs.run(h, "column LP"):
+            return None
         status = h.getModelStatus()
         solution = h.getSolution()
         if not solution.dual_valid or not solution.value_valid:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from services.matcher.solver import highs
 from services.matcher.solver.compile import Compiled, stability_tiebreak
 from services.matcher.solver.lp import stage1_matrix
 
@@ -124,12 +125,8 @@ def _run(
 ) -> tuple[np.ndarray | None, bool]:
     """Maximise `objective` over integer x, A x ≤ b, 0 ≤ x ≤ ub; (chosen pairs or None, proven optimal)."""
     import highspy
-    from highspy._core import _Highs
 
-    # The core class: the `Highs` wrapper installs its Python callbacks on creation, and that prints HiGHS's
-    # banner to the process's stdout (where `wijkmatch solve` writes its result).
-    h = _Highs()
-    h.setOptionValue("output_flag", False)
+    h = highs.new_model()  # quiet, one thread (highs.py)
     h.setOptionValue("presolve", "on" if presolve else "off")
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("random_seed", RANDOM_SEED)
@@ -157,7 +154,8 @@ def _run(
     )
     if start is not None and len(start):
         h.setSolution(n, np.arange(n, dtype=np.int32), _start_values(comp, start, ub))
-    h.run()
+    if not highs.run(h, "MIP", notes):
+        return None, False
     status = h.getModelStatus()
     if status == highspy.HighsModelStatus.kTimeLimit and node_limit is not None and notes is not None:
         notes.append("HiGHS stopped on its wall-clock fuse, not its node limit: this run may not replay")
