@@ -117,6 +117,14 @@ def create_api(service: MatcherService) -> FastAPI:
         if not principal.has_any(STAFF_READERS):
             raise HTTPException(403, "reading rounds and proposals needs a staff role")
 
+    async def known_region(region: str) -> None:
+        """404 for a region the matcher never received pool data for: it has nothing to match or compare,
+        and refusing it bounds the rate limiters' buckets and region_state to real regions."""
+        async with service.sessions() as session:
+            known = select(region_state.c.region).where(region_state.c.region == region)
+            if (await session.execute(known)).scalar() is None:
+                raise HTTPException(404, "no such region")
+
     @api.get("/healthz")
     async def healthz() -> JSONResponse:
         ok, details = await service.liveness()
@@ -149,12 +157,7 @@ def create_api(service: MatcherService) -> FastAPI:
             raise HTTPException(404, NOT_YOURS)
         if not principal.has_any(ROUND_STARTERS):
             raise HTTPException(403, "starting rounds needs the admin role or a service identity")
-        async with service.sessions() as session:
-            known = select(region_state.c.region).where(region_state.c.region == region)
-            if (await session.execute(known)).scalar() is None:
-                # A region the matcher never received pool data for has nothing to match; refusing it
-                # also bounds the rate limiter's buckets and region_state to real regions.
-                raise HTTPException(404, "no such region")
+        await known_region(region)
         wait = limiter.take(region, time.monotonic())
         if wait > 0:
             metrics.ROUND_REQUESTS_LIMITED.labels(region).inc()
@@ -343,10 +346,7 @@ def create_api(service: MatcherService) -> FastAPI:
             raise HTTPException(404, NOT_YOURS)
         if not principal.has_any(WHATIF_ROLES):
             raise HTTPException(403, "what-ifs are for the region's reviewers, approvers and admins")
-        async with service.sessions() as session:
-            known = select(region_state.c.region).where(region_state.c.region == region)
-            if (await session.execute(known)).scalar() is None:
-                raise HTTPException(404, "no such region")
+        await known_region(region)
         if whatif_slot.locked():
             raise HTTPException(
                 429, "a what-if is being solved; try again shortly", headers={"Retry-After": "5"}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -83,13 +85,20 @@ async def matcher_settings(
     return settings
 
 
-@pytest.fixture
-async def matcher(matcher_settings: MatcherSettings) -> AsyncIterator[object]:
+@contextlib.asynccontextmanager
+async def running_matcher(settings: MatcherSettings, **update: Any) -> AsyncIterator[Any]:
+    """A started MatcherService on these settings (with `update` applied), stopped on exit."""
     from services.matcher.bootstrap import MatcherService
 
-    service = MatcherService(matcher_settings)
+    service = MatcherService(settings.model_copy(update=update) if update else settings)
     await service.start()
     try:
         yield service
     finally:
         await service.stop()
+
+
+@pytest.fixture
+async def matcher(matcher_settings: MatcherSettings) -> AsyncIterator[object]:
+    async with running_matcher(matcher_settings) as service:
+        yield service

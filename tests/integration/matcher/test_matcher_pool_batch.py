@@ -100,24 +100,33 @@ async def state(engine: Any, region: str) -> dict[str, Any]:
         }
 
 
+class _StatementCount:
+    """Statements the engine sends to PostgreSQL; `take()` returns the count so far and starts again."""
+
+    def __init__(self, engine: Any) -> None:
+        self.n = 0
+        event.listen(engine.sync_engine, "before_cursor_execute", self._count)
+
+    def _count(self, *_: Any) -> None:
+        self.n += 1
+
+    def take(self) -> int:
+        n, self.n = self.n, 0
+        return n
+
+
 async def test_a_pool_batch_applies_as_its_events_one_by_one(migrated_database_url: str) -> None:
     engine = create_engine(migrated_database_url)
-    statements = 0
-
-    def count(*_: Any) -> None:
-        nonlocal statements
-        statements += 1
-
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    statements = _StatementCount(engine)
     consumer = MatcherConsumer(session_maker(engine), refusal=RefusalPolicy(), registry_loader=lambda: None)
     tag = uuid.uuid4().hex[:8]
     batched, single = f"pb-{tag}-batch", f"pb-{tag}-single"
     try:
         await consumer._handle_batch(records(batched, 2))
-        batch_statements, statements = statements, 0
+        batch_statements = statements.take()
         for record in records(single, 2):
             await consumer.handle(record)
-        single_statements = statements
+        single_statements = statements.take()
 
         got, want = await state(engine, batched), await state(engine, single)
         assert got == want
@@ -267,13 +276,7 @@ async def test_updates_and_removals_in_a_batch_apply_as_one_by_one(migrated_data
     some of them held by proposals, leave what the same events applied one by one leave — statuses,
     snapshots, versions, care rows, cancelled proposals and their `match.cancelled` — in fewer statements."""
     engine = create_engine(migrated_database_url)
-    statements = 0
-
-    def count(*_: Any) -> None:
-        nonlocal statements
-        statements += 1
-
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    statements = _StatementCount(engine)
     consumer = MatcherConsumer(session_maker(engine), refusal=RefusalPolicy(), registry_loader=lambda: None)
     tag = uuid.uuid4().hex[:8]
     batched, single = f"pu-{tag}-batch", f"pu-{tag}-single"
@@ -285,12 +288,12 @@ async def test_updates_and_removals_in_a_batch_apply_as_one_by_one(migrated_data
         for region in (batched, single):
             await consumer._handle_batch(as_records(region, 1, seed_events(region, problem), 0))
             await propose(engine, region, pairs)
-        statements = 0
+        statements.take()
         await consumer._handle_batch(as_records(batched, 1, update_events(batched, problem), 100))
-        batch_statements, statements = statements, 0
+        batch_statements = statements.take()
         for record in as_records(single, 1, update_events(single, problem), 100):
             await consumer.handle(record)
-        single_statements = statements
+        single_statements = statements.take()
 
         got, want = await outcome(engine, batched), await outcome(engine, single)
         assert got == want

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from devstack.generate import generate_problem
-from services.matcher.bootstrap import MatcherService
 from services.matcher.entrypoints.http import create_api
 from services.matcher.pool.tables import rounds
 from services.matcher.settings import MatcherSettings
 from services.platform.auth import mint_dev_token
+from tests.integration.matcher.conftest import running_matcher
 from tests.support.matcher_support import pool_events_for, produce_pool, wait_until
 
 pytestmark = pytest.mark.integration
@@ -24,13 +24,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def slow_debounce_matcher(matcher_settings: MatcherSettings) -> Any:
-    settings = matcher_settings.model_copy(update={"debounce_s": 30.0, "max_delay_s": 2.0})
-    service = MatcherService(settings)
-    await service.start()
-    try:
+    async with running_matcher(matcher_settings, debounce_s=30.0, max_delay_s=2.0) as service:
         yield service
-    finally:
-        await service.stop()
 
 
 async def _completed(service: Any, region: str) -> list[Any]:
@@ -126,13 +121,8 @@ async def test_liveness_fails_when_the_consumer_stops_making_progress_with_work_
 
 @pytest.fixture
 async def long_interval_matcher(matcher_settings: MatcherSettings) -> Any:
-    settings = matcher_settings.model_copy(update={"debounce_s": 1.0, "scheduler_interval_s": 10.0})
-    service = MatcherService(settings)
-    await service.start()
-    try:
+    async with running_matcher(matcher_settings, debounce_s=1.0, scheduler_interval_s=10.0) as service:
         yield service
-    finally:
-        await service.stop()
 
 
 async def test_a_round_starts_when_the_debounce_window_ends_not_at_the_next_scheduler_interval(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 GROUPS = ["homeless", "institution_leaver", "statushouder", "labour_migrant", "elderly", "regular"]
@@ -95,3 +97,18 @@ def region_problem(n_cases: int, n_units: int, seed: int) -> dict:
         "pinned": [],
         "forbidden": [{"case": "C0000", "unit": "U0000"}],
     }
+
+
+def optimal_region(n_cases: int, n_units: int, seed: int) -> tuple[Any, int]:
+    """A region problem compiled, with its model P optimum proven by a full solve (for bound tests)."""
+    from schemas.problem import validate_problem
+    from services.matcher.solver import solve_problem
+    from services.matcher.solver.compile import compile_problem
+    from services.matcher.solver.engine import constant_p
+
+    p = region_problem(n_cases, n_units, seed)
+    best = solve_problem(p, workers=2, time_limit_s=20)
+    assert best["status"] == "OPTIMAL"
+    parsed, _ = validate_problem(p)
+    comp = compile_problem(parsed)
+    return comp, best["objective"]["priority"] - constant_p(comp)

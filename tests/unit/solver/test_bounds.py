@@ -11,7 +11,7 @@ from services.matcher.solver import solve_problem
 from services.matcher.solver.compile import compile_problem
 from services.matcher.solver.engine import constant_p
 from services.matcher.solver.lp import lagrangian_bound, solve_stage1_lp, stage1_matrix
-from tests.unit.solver._instances import region_problem
+from tests.unit.solver._instances import optimal_region, region_problem
 
 
 def _dual_bound(comp, y: np.ndarray) -> float:
@@ -22,12 +22,7 @@ def _dual_bound(comp, y: np.ndarray) -> float:
 
 @pytest.mark.parametrize("seed", [11, 12])
 def test_bounds_hold_for_arbitrary_multipliers(seed: int) -> None:
-    p = region_problem(40, 16, seed)
-    best = solve_problem(p, workers=2, time_limit_s=20)
-    assert best["status"] == "OPTIMAL"
-    parsed, _ = validate_problem(p)
-    comp = compile_problem(parsed)
-    model_optimum = best["objective"]["priority"] - constant_p(comp)
+    comp, model_optimum = optimal_region(40, 16, seed)
     lp = solve_stage1_lp(comp, 10)
     assert lp is not None and lp.optimal
     assert lp.bound >= model_optimum - 1e-6

@@ -9,9 +9,8 @@ import pytest
 from schemas.problem import validate_problem
 from services.matcher.solver import solve_problem
 from services.matcher.solver.compile import compile_problem
-from services.matcher.solver.engine import constant_p
 from services.matcher.solver.lp import ColumnLp, solve_stage1_lp
-from tests.unit.solver._instances import region_problem
+from tests.unit.solver._instances import optimal_region, region_problem
 
 
 def _compiled(seed: int, n_cases: int = 60, n_units: int = 24):
@@ -43,12 +42,7 @@ def test_adding_columns_between_solves_reaches_the_lp_over_all_of_them(seed: int
 
 @pytest.mark.parametrize("seed", [23, 24])
 def test_a_solve_stopped_early_still_bounds_p(seed: int) -> None:
-    p = region_problem(40, 16, seed)
-    best = solve_problem(p, workers=2, time_limit_s=20)
-    assert best["status"] == "OPTIMAL"
-    parsed, _ = validate_problem(p)
-    comp = compile_problem(parsed)
-    model_optimum = best["objective"]["priority"] - constant_p(comp)
+    comp, model_optimum = optimal_region(40, 16, seed)
     model = ColumnLp(comp)
     some = np.zeros(comp.n_pairs, dtype=bool)
     some[::2] = True

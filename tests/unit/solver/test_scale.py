@@ -13,7 +13,7 @@ from services.matcher.solver import solve_problem
 from services.matcher.solver.arrays import stable_argsort
 from services.matcher.solver.engine import _trim
 from tests.support.checker import check_result
-from tests.unit.solver._instances import region_problem
+from tests.unit.solver._instances import optimal_region, region_problem
 
 
 @pytest.mark.parametrize(
@@ -85,17 +85,9 @@ def test_densify_widens_municipalities_and_keeps_the_file_valid() -> None:
 
 @pytest.mark.parametrize("seed", [11, 13])
 def test_the_refitted_dual_bound_holds_for_arbitrary_multipliers(seed: int) -> None:
-    from schemas.problem import validate_problem
-    from services.matcher.solver.compile import compile_problem
-    from services.matcher.solver.engine import constant_p
     from services.matcher.solver.lp import dual_bound, solve_stage1_lp, stage1_matrix
 
-    p = region_problem(40, 16, seed)
-    best = solve_problem(p, workers=2, time_limit_s=20)
-    assert best["status"] == "OPTIMAL"
-    parsed, _ = validate_problem(p)
-    comp = compile_problem(parsed)
-    model_optimum = best["objective"]["priority"] - constant_p(comp)
+    comp, model_optimum = optimal_region(40, 16, seed)
     a, b, obj, ub = stage1_matrix(comp)
     part = np.zeros(comp.n_pairs, dtype=bool)
     part[::3] = True
