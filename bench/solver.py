@@ -105,7 +105,7 @@ PRESETS: dict[str, Size] = {
         ),
     )
 }
-DEFAULT_SIZES = ("region-1k", "pure-5k", "region-5k", "region-20k", "region-20k-dense")
+DEFAULT_SIZES = ("region-1k", "pure-5k", "region-5k", "region-20k", "region-20k-dense", "region-20k-city")
 # Issue 12 item 1: deterministic mode (the matcher's rounds, replayable) beside wall-clock mode; region-600 is
 # a region of the issue's size (22-26k usable pairs, between the exact engine and the large path).
 DET_VS_WALL_SIZES = ("region-1k", "region-600", "region-600-dense", "region-5k", "region-20k")

@@ -814,8 +814,8 @@ def _lp_by_columns(
     if last is not None and (deterministic or lagrangian_fits):
         bound = min(bound, const + integer_bound(lagrangian_bound(comp, last.duals)))
         notes.append(f"Lagrangian bound on the last round's duals: bound {bound}")
-    stopped = last if last is not None and not last.optimal and last is not best else None
-    return best, bound, stopped
+    cut_short = last if last is not None and not last.optimal and last is not best else None
+    return best, bound, cut_short
 
 
 def _mip_room(clock: Clock, share: float, deterministic: bool) -> int:
