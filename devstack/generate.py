@@ -92,12 +92,14 @@ class Shape:
     tiny: bool = False
 
 
-def _shape(profile: str, cases: int, units: int) -> Shape:
+def _shape(profile: str, cases: int, units: int, units_per_municipality: float = 100.0) -> Shape:
     if profile == "tiny":
         return Shape(1 + (units > 3), max(units / 2, 1.0), True, 0.4, 0.4, 0.2, 0.1, tiny=True)
     # About 100 vacancies per municipality per round: a 2,000-unit round spans ~20 municipalities
-    # (a housing-market region such as U16), 8,000 units a whole province.
-    n_mun = max(3, round(units / 100))
+    # (a housing-market region such as U16), 8,000 units a whole province. `units_per_municipality`
+    # larger: fewer, bigger municipalities (a region of cities) — more homes within each household's
+    # reach, so more usable pairs per case with the same search behaviour (issue 15's dense instances).
+    n_mun = max(3, round(units / units_per_municipality))
     side = profile == "region"
     # Accepting the whole region is rare, and rarer still when the "region" is a province.
     whole_region = 0.005 / max(1, round(n_mun / 20))
@@ -415,15 +417,23 @@ def _eligible_units_for(case: dict, units: list[dict], slots: dict[tuple[str, st
     return out
 
 
-def generate_problem(cases: int, units: int, seed: int, profile: str = "region") -> dict:
-    """A DOMAIN.md problem dict with `cases` cases and `units` units, reproducible from `seed`."""
+def generate_problem(
+    cases: int, units: int, seed: int, profile: str = "region", *, units_per_municipality: float = 100.0
+) -> dict:
+    """A DOMAIN.md problem dict with `cases` cases and `units` units, reproducible from `seed`.
+
+    `units_per_municipality` (default 100, the generator's own layout) sets the number of municipalities
+    (units / it, at least 3); larger values give a region of fewer, bigger municipalities.
+    """
+    if units_per_municipality <= 0:
+        raise ValueError("units_per_municipality must be > 0")
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     if cases < 0 or units < 0:
         raise ValueError("cases and units must be >= 0")
     rng = np.random.default_rng([seed, PROFILES.index(profile)])
     tiny = profile == "tiny"
-    shape = _shape(profile, cases, units)
+    shape = _shape(profile, cases, units, units_per_municipality)
     side = shape.side_constraints
 
     mun_codes, mun_weights, mun_sub = _municipalities(rng, shape)

@@ -514,6 +514,7 @@ def _lp_guided(
         * HUGE_LP_SECONDS_PER_COLUMN
         * (LP_HUGE_PAIRS_PER_CASE * len(comp.cases) + (LP_PAIRS_PER_UNIT + 2) * len(comp.units))
     ) * slowdown
+    stopped_lp: LpResult | None = None  # huge problems: the last column-generation round, stopped on time
     if comp.n_pairs <= FULL_LP_MAX_PAIRS and (deterministic or full_lp_fits):
         lp_seconds = budget * LP_SHARE if deterministic else max(0.2, remaining() - after_lp) * LP_SHARE
         lp = solve_stage1_lp(comp, lp_seconds, None, deterministic=deterministic)
@@ -521,7 +522,7 @@ def _lp_guided(
         lp = None
         notes.append(f"LP skipped: its first round (~{first_round:.0f} s) would not finish in the time left")
     else:
-        lp, bound = _lp_by_columns(
+        lp, bound, stopped_lp = _lp_by_columns(
             comp,
             bound,
             relaxed_match,
@@ -546,9 +547,14 @@ def _lp_guided(
     if lp is not None:
         bound = min(bound, const + integer_bound(lp.bound))
         notes.append(f"LP relaxation {lp.seconds:.2f}s" + ("" if lp.optimal else " (stopped early)"))
-        rounded = feas.greedy(feas.repair(np.nonzero(lp.x > 0.5)[0]))
-        if feas.is_feasible(rounded) and feas.model_p(rounded) > p_inc:
-            incumbent, p_inc = rounded, feas.model_p(rounded)
+        # Huge problems: a round stopped at its limit (dual simplex: its primal point breaks rows) is rounded
+        # too, after the last finished one; repair and greedy fill mend it (issue 15, 3 M pairs,
+        # region-20k-dense: round 1 rounded to 3,871,349,078, round 2 stopped after 12 s and 18 s to
+        # 3,894,167,587 and 3,903,660,254).
+        for x in [lp.x] + ([] if stopped_lp is None else [stopped_lp.x]):
+            rounded = feas.greedy(feas.repair(np.nonzero(x > 0.5)[0]))
+            if feas.is_feasible(rounded) and feas.model_p(rounded) > p_inc:
+                incumbent, p_inc = rounded, feas.model_p(rounded)
         clock.record(const + p_inc, bound)
         score = lp.reduced_cost
         keep |= lp.x > 1e-6
@@ -691,8 +697,11 @@ def _lp_by_columns(
     *,
     start: np.ndarray | None = None,
     slowdown: float = 1.0,
-) -> tuple[LpResult | None, int]:
+) -> tuple[LpResult | None, int, LpResult | None]:
     """LP by column generation for problems too big for one LP, with a Lagrangian bound each round.
+
+    Returns the last finished LP (or the first, stopped, when none finished), the bound, and — huge problems
+    only — the last round when it was stopped at its limit (its point is rounded too; None otherwise).
 
     Start columns: each unit's 10 most valuable pairs, the side-row-free relaxation's matching, and
     each case's 8 best pairs by an estimated reduced cost — its value minus what the relaxation's
@@ -730,6 +739,11 @@ def _lp_by_columns(
     # Huge problems: HiGHS in both modes (deterministic: a budget of simplex iterations, never the clock).
     engine = "highs" if huge else "glop"
     iterations_left = int(HIGHS_LP_ITERATIONS_PER_SECOND * DETERMINISTIC_HIGHS_LP_SHARE * budget)
+    # Huge problems: 4 pairs per case and unit per round. Tried (issue 15, 2026-12-07 afternoon): 8, as on the
+    # other paths — a re-solve from the kept basis costs about as many simplex iterations as a cold one, so
+    # wider rounds reach the full LP sooner (region-20k-dense within 0.005 % after 3 rounds, 50 s of simplex,
+    # instead of 4 rounds, 60 s), but within 30 s the second round then stops earlier: 4.31 % and 0.758 %
+    # (region-20k-dense, region-20k-city; load 2.0-2.2) against 3.64 % and 0.647 % with 4 (load 1.4-1.9).
     add_per = CG_ADD_PER_CASE_AND_UNIT // 2 if huge else CG_ADD_PER_CASE_AND_UNIT
     best: LpResult | None = None
     last: LpResult | None = None  # huge problems: the last round priced (its duals go to the Lagrangian)
@@ -800,7 +814,8 @@ def _lp_by_columns(
     if last is not None and (deterministic or lagrangian_fits):
         bound = min(bound, const + integer_bound(lagrangian_bound(comp, last.duals)))
         notes.append(f"Lagrangian bound on the last round's duals: bound {bound}")
-    return best, bound
+    cut_short = last if last is not None and not last.optimal and last is not best else None
+    return best, bound, cut_short
 
 
 def _mip_room(clock: Clock, share: float, deterministic: bool) -> int:

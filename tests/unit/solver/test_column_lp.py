@@ -80,3 +80,47 @@ def test_the_huge_route_in_deterministic_mode_replays_bit_identically(
     assert check_result(p, runs[0]) == []
     obj = runs[0]["objective"]
     assert obj["priority"] <= exact["objective"]["priority"] <= obj["priority_bound"]
+
+
+def test_column_generation_hands_back_a_round_stopped_at_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Huge route (a start given), deterministic mode: with an iteration budget that ends inside a later round,
+    # that stopped round comes back beside the last finished one (the engine rounds both); with budget for
+    # every round there is no stopped round.
+    from services.matcher.solver import engine as engine_module
+    from services.matcher.solver.repair import Feasibility
+
+    comp = _compiled(25, 80, 30)
+    feas = Feasibility(comp)
+    relaxed = engine_module.relaxed_weights(comp)
+    match = engine_module.max_weight_matching(comp, relaxed)
+    start = feas.greedy(feas.repair(match))
+    monkeypatch.setattr(
+        engine_module, "HIGHS_LP_ITERATIONS_PER_SECOND", 1 / engine_module.DETERMINISTIC_HIGHS_LP_SHARE
+    )
+    for name in ("LP_HUGE_PAIRS_PER_CASE", "LP_PAIRS_PER_UNIT"):  # few first columns: several rounds
+        monkeypatch.setattr(engine_module, name, 1)
+
+    def run(iterations: int):
+        notes: list[str] = []
+        return engine_module._lp_by_columns(
+            comp, 10**12, match, True, iterations + 0.5, lambda: 1e9, notes, start=start
+        ), notes
+
+    (best, _, stopped), notes = run(100_000)
+    assert best is not None and best.optimal and stopped is None, notes
+    finished_rounds = sum(n.startswith("LP round") for n in notes)
+    seen = False
+    for iterations in range(1, 400):
+        (best, bound, stopped), notes = run(iterations)
+        if stopped is None or best is None or not best.optimal:
+            continue
+        seen = True
+        assert not stopped.optimal and stopped is not best
+        assert ((stopped.x >= 0) & (stopped.x <= 1)).all()
+        assert any("stopped at its limit" in n for n in notes)
+        (_, bound_again, stopped_again), _ = run(iterations)  # deterministic: the same rounds and point
+        assert (
+            stopped_again is not None and np.array_equal(stopped_again.x, stopped.x) and bound_again == bound
+        )
+        break
+    assert seen, f"no budget ended inside a later round ({finished_rounds} rounds with every iteration)"

@@ -139,3 +139,20 @@ def test_cli_writes_the_same_problem_as_the_function(tmp_path, capsys):
     assert json.loads(out.read_text()) == generate_problem(30, 12, 4, "region")
     assert main(["--cases", "5", "--units", "3", "--seed", "1", "--profile", "tiny"]) == 0
     assert json.loads(capsys.readouterr().out) == generate_problem(5, 3, 1, "tiny")
+
+
+def test_bigger_municipalities_give_fewer_municipalities_and_more_pairs_per_case():
+    """Issue 15's city layout (bench preset region-20k-city): the default stays the generator's own layout."""
+    default = generate_problem(600, 400, seed=3)
+    assert generate_problem(600, 400, seed=3, units_per_municipality=100.0) == default
+    city = generate_problem(600, 400, seed=3, units_per_municipality=200.0)
+    _, errors = check_problem(city)
+    assert errors == []
+
+    def municipalities(problem: dict) -> set[str]:
+        return {u["municipality"] for u in problem["units"]}
+
+    assert len(municipalities(default)) == 4 and len(municipalities(city)) == 3  # 400/100, max(3, 400/200)
+    assert eligible_pair_count(city) > eligible_pair_count(default)
+    with pytest.raises(ValueError):
+        generate_problem(10, 5, seed=1, units_per_municipality=0)
