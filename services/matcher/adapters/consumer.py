@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -49,7 +50,7 @@ from services.matcher.settings import SCHEMA
 from services.platform.db import is_transient
 from services.platform.inbox import InboxEntry, record_many, record_once
 from services.platform.kafka import GroupMembership, no_decode, parse_without_headers
-from services.platform.outbox import enqueue
+from services.platform.outbox import enqueue, enqueued
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,16 @@ class _Assignment(GroupMembership):
         )
 
 
+@dataclass
+class Committed:
+    """What the transactions of one fetched batch changed, for whoever is told after their commit: the
+    regions whose pool changed (the scheduler looks again only when one of them is new to it) and whether
+    any outbox rows were added (else the relay is not woken: a pool batch rarely adds any)."""
+
+    regions: set[str] = field(default_factory=set)
+    outbox: bool = False
+
+
 class MatcherConsumer:
     def __init__(
         self,
@@ -100,7 +111,7 @@ class MatcherConsumer:
         *,
         refusal: RefusalPolicy,
         registry_loader: Callable[[], Any],
-        on_committed: Callable[[], None] | None = None,
+        on_committed: Callable[[Committed], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.refusal = refusal
@@ -114,6 +125,7 @@ class MatcherConsumer:
         self.last_progress = time.monotonic()
         self.processed = 0
         self.in_flight = False  # a batch is being applied (stuck here = no progress, whatever the lag says)
+        self.committed = Committed()  # what the batch being applied (or the last one) changed
         self._locked: set[str] = set()
         self._touched: dict[str, int] = {}
         self.probe: Any = None
@@ -151,6 +163,7 @@ class MatcherConsumer:
 
     async def handle_records(self, records: Sequence[ConsumerRecord]) -> None:
         """A fetched batch, one partition at a time (each in offset order, one transaction each)."""
+        self.committed = Committed()
         by_partition: dict[tuple[str, int], list[ConsumerRecord]] = {}
         for record in records:
             by_partition.setdefault((record.topic, record.partition), []).append(record)
@@ -182,6 +195,7 @@ class MatcherConsumer:
                             await self._apply(session, record)
                     for region, partition in self._touched.items():
                         await touch_region(session, region, partition)
+                    self._note_committed(session)
                 return
             except asyncio.CancelledError:
                 raise
@@ -196,6 +210,12 @@ class MatcherConsumer:
                 delay = min(delay * 2, 5.0)
             finally:
                 self._locked, self._touched = set(), {}
+
+    def _note_committed(self, session: AsyncSession) -> None:
+        """Noted at the end of a transaction's work (its commit follows; a failed commit raises, and the
+        batch is retried or replayed, which notes it again)."""
+        self.committed.regions.update(self._touched)
+        self.committed.outbox = self.committed.outbox or enqueued(session)
 
     async def _lock(self, session: AsyncSession, region: str) -> None:
         if region not in self._locked:
@@ -230,6 +250,7 @@ class MatcherConsumer:
                 await self._apply(session, record)
                 for region, partition in self._touched.items():
                     await touch_region(session, region, partition)
+                self._note_committed(session)
             finally:
                 self._locked, self._touched = set(), {}
 
@@ -566,6 +587,6 @@ def register_subscriber(
                 extra={"error": type(exc).__name__},
             )
         if consumer.on_committed is not None:
-            consumer.on_committed()
+            consumer.on_committed(consumer.committed)
 
     return subscriber

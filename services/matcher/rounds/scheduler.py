@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import text
@@ -64,6 +64,7 @@ class Scheduler:
         max_delay_s: float,
         interval_s: float,
         concurrency: int,
+        solver_processes: int = 1,
         owned_partitions: Callable[[], set[int] | None],
         on_round: Callable[[RoundReport], None] | None = None,
         retention_s: float | None = None,
@@ -77,11 +78,17 @@ class Scheduler:
         self.interval_s = interval_s
         self.owned_partitions = owned_partitions
         self.on_round = on_round
+        # A round holds a slot for its database phases (prepare, record), not while it queues for or runs
+        # in a solver process (rounds/runner.py): a due region prepares at once instead of waiting behind
+        # rounds that wait for a solver (issue 12 item 3). Rounds in flight — each holds a connection for
+        # its advisory lock — are bounded separately: the slots plus one per solver process.
         self._slots = asyncio.Semaphore(concurrency)
+        self._in_flight = asyncio.Semaphore(concurrency + solver_processes)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()  # a round ended: its region may be due again at once
         self._next_due_s: float | None = None
+        self._waiting: set[str] = set()  # regions with unhandled changes or a request at the last look
         self._loop_task: asyncio.Task[None] | None = None
         self.last_tick = 0.0
         self._last_sizes = 0.0
@@ -111,8 +118,15 @@ class Scheduler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._sleep(), self.pause_s())
 
-    def wake(self) -> None:
-        """Look again now (a pool change committed): the next due moment may have moved."""
+    def wake(self, regions: Iterable[str] | None = None) -> None:
+        """Look again now: the next due moment may have moved. With `regions` (whose pool just changed)
+        only if one of them is new to the scheduler — neither waiting at its last look nor running here:
+        a change can only move a waiting region's due moment later (its debounce window starts again; the
+        maximum delay counts from its first unhandled change), and the scheduler already wakes for the
+        earlier one. Should the last look be out of date, the next tick (at most the interval away) sees
+        the change."""
+        if regions is not None and all(r in self._waiting or r in self.tasks for r in regions):
+            return
         self._wake.set()
 
     def pause_s(self) -> float:
@@ -138,6 +152,7 @@ class Scheduler:
             rows = (
                 await conn.execute(LOOK_SQL, {"debounce": self.debounce_s, "max_delay": self.max_delay_s})
             ).all()
+        self._waiting = {region for region, *_ in rows}
         started = []
         for region, partition, due, _, _ in rows:
             if not due or region in self.tasks:
@@ -159,10 +174,10 @@ class Scheduler:
 
     async def _run(self, region: str) -> None:
         try:
-            async with self._slots:
+            async with self._in_flight:
                 if self._stopping.is_set():
                     return
-                report = await self.runner.run(region)
+                report = await self.runner.run(region, slot=self._slots)
             if report is not None and self.on_round is not None:
                 self.on_round(report)
         except asyncio.CancelledError:
@@ -176,6 +191,7 @@ class Scheduler:
                 log.exception("could not record the back-off", extra={"region": region})
         finally:
             self.tasks.pop(region, None)
+            self._waiting.discard(region)  # handled, or not: the tick this wakes looks again
             self._wake.set()
 
     async def purge_rounds(self) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy import event, select, text, update
 from devstack.generate import generate_problem
 from schemas.pool import pool_removed, pool_upserted
 from schemas.topics import POOL
-from services.matcher.adapters.consumer import MatcherConsumer
+from services.matcher.adapters.consumer import Committed, MatcherConsumer
 from services.matcher.pool.model import RefusalPolicy
 from services.matcher.pool.tables import case_care, cases, proposals, reference, region_state, units
 from services.platform.db import create_engine, session_maker
@@ -124,6 +124,8 @@ async def test_a_pool_batch_applies_as_its_events_one_by_one(migrated_database_u
     try:
         await consumer._handle_batch(records(batched, 2))
         batch_statements = statements.take()
+        # What the service is told after the commit: the region changed, no outbox row (no relay wake-up).
+        assert consumer.committed == Committed(regions={batched}, outbox=False)
         for record in records(single, 2):
             await consumer.handle(record)
         single_statements = statements.take()
@@ -289,8 +291,11 @@ async def test_updates_and_removals_in_a_batch_apply_as_one_by_one(migrated_data
             await consumer._handle_batch(as_records(region, 1, seed_events(region, problem), 0))
             await propose(engine, region, pairs)
         statements.take()
+        consumer.committed = Committed()
         await consumer._handle_batch(as_records(batched, 1, update_events(batched, problem), 100))
         batch_statements = statements.take()
+        # Its cancellations put match.cancelled in the outbox: the relay is to be woken.
+        assert consumer.committed == Committed(regions={batched}, outbox=True)
         for record in as_records(single, 1, update_events(single, problem), 100):
             await consumer.handle(record)
         single_statements = statements.take()

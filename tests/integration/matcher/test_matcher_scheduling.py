@@ -143,3 +143,42 @@ async def test_a_round_starts_when_the_debounce_window_ends_not_at_the_next_sche
         ).scalar_one()
     waited = (done[0].started_at - last_change).total_seconds()
     assert 0.9 <= waited < 3.0, waited
+
+
+async def test_a_round_waiting_for_its_solve_holds_no_round_slot(
+    matcher_settings: MatcherSettings, kafka_bootstrap: str
+) -> None:
+    """Issue 12 item 3: a round holds its slot for the database phases only. With one slot and both
+    regions' solves held back, the second region still prepares and reaches the solver (before, it waited
+    for the slot until the first round had solved and recorded); released, both rounds complete."""
+    regions = [f"m-{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    async with running_matcher(matcher_settings, round_concurrency=1) as service:
+        release = asyncio.Event()
+        held: list[str] = []
+        solve_round = service.solver.solve_round
+
+        async def held_back(problem: dict[str, Any], parameters: Any) -> Any:
+            held.append(problem["round_id"])
+            await release.wait()
+            return await solve_round(problem, parameters)
+
+        service.solver.solve_round = held_back
+        for i, region in enumerate(regions):
+            await produce_pool(
+                kafka_bootstrap, region, pool_events_for(generate_problem(12, 6, seed=20 + i), region)
+            )
+        try:
+            await wait_until(lambda: len(held) == 2, timeout=30, what="both regions' rounds at the solver")
+            async with service.sessions() as session:
+                running = (
+                    await session.execute(
+                        select(rounds.c.region).where(
+                            rounds.c.region.in_(regions), rounds.c.status == "running"
+                        )
+                    )
+                ).scalars()
+                assert sorted(running) == sorted(regions)
+        finally:
+            release.set()
+        for region in regions:
+            await wait_until(lambda r=region: _completed(service, r), timeout=60, what=f"a round of {region}")

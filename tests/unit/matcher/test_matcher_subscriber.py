@@ -11,7 +11,7 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from schemas.topics import DECISIONS, OFFER_RESPONSES, POOL
-from services.matcher.adapters.consumer import MatcherConsumer, register_subscriber
+from services.matcher.adapters.consumer import Committed, MatcherConsumer, register_subscriber
 from services.matcher.pool.model import RefusalPolicy
 from services.platform.kafka import parse_without_headers
 
@@ -20,7 +20,7 @@ class RecordingConsumer(MatcherConsumer):
     """Records each partition batch instead of applying it in PostgreSQL."""
 
     def __init__(self) -> None:
-        self.committed = 0
+        self.commits = 0
         super().__init__(
             None,  # type: ignore[arg-type]  # no database: _handle_batch is replaced
             refusal=RefusalPolicy(),
@@ -30,8 +30,9 @@ class RecordingConsumer(MatcherConsumer):
         self.batches: list[list[tuple[str, int, int, bytes]]] = []
         self.in_flight_seen: list[bool] = []
 
-    def _count_commit(self) -> None:
-        self.committed += 1
+    def _count_commit(self, committed: Committed) -> None:
+        assert committed is self.committed  # what the batch just applied changed
+        self.commits += 1
 
     async def _handle_batch(self, records: list[ConsumerRecord]) -> None:
         self.in_flight_seen.append(self.in_flight)
@@ -59,7 +60,7 @@ async def test_the_subscriber_hands_raw_bytes_to_the_consumer_and_commits_after_
         await test_broker.publish(b'{"a": 1}', topic=POOL, key=b"R1", headers={"x": "y"})
     values = [(topic, value) for batch in consumer.batches for topic, _, _, value in batch]
     assert values == [(OFFER_RESPONSES, b"\xff not even utf-8"), (POOL, b'{"a": 1}')]
-    assert consumer.committed == 2
+    assert consumer.commits == 2
     assert consumer.processed == 2
 
 
