@@ -76,20 +76,11 @@ def _insert(schema: str) -> TextClause:
     )
 
 
-_ENQUEUED = "wijkmatch.outbox.enqueued"
-
-
-def enqueued(session: AsyncSession) -> bool:
-    """Whether `enqueue`/`enqueue_many` added rows in this session (its commit is worth a relay wake-up)."""
-    return bool(session.info.get(_ENQUEUED))
-
-
 async def enqueue(
     session: AsyncSession, schema: str, *, topic: str, key: str, event: Mapping[str, Any]
 ) -> None:
     """Add one event (a full CloudEvent dict with its final `id`) to the outbox, in the caller's session."""
     await session.execute(_insert(schema), _row(topic, key, event))
-    session.info[_ENQUEUED] = True
 
 
 async def enqueue_many(
@@ -103,7 +94,6 @@ async def enqueue_many(
     rows = [_row(topic, key, event) for topic, key, event in items]
     if not rows:
         return
-    session.info[_ENQUEUED] = True
     if len(rows) == 1:
         await session.execute(_insert(schema), rows[0])
         return

@@ -1,10 +1,11 @@
 """Kafka consumer of the matcher: pool events, decisions, offers and offer responses.
 
 A FastStream batch subscriber (as intake's) on all four topics, one consumer group. A fetched batch is
-applied one partition at a time, each partition's records in one database transaction together with their
-inbox rows (dedupe on source + id) and any outbox rows; offsets are committed (AckPolicy.MANUAL) only after
-those transactions. A rebalance listener tells the scheduler which pool partitions this instance owns.
-Rounds never run here: the scheduler picks up what the handlers mark as changed.
+applied in database transactions together with the records' inbox rows (dedupe on source + id) and any
+outbox rows: its pool events in one (each partition's in offset order), the other topics one partition
+at a time; offsets are committed (AckPolicy.MANUAL) only after those transactions. A rebalance listener
+tells the scheduler which pool partitions this instance owns. Rounds never run here: the scheduler picks up
+what the handlers mark as changed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -50,7 +50,7 @@ from services.matcher.settings import SCHEMA
 from services.platform.db import is_transient
 from services.platform.inbox import InboxEntry, record_many, record_once
 from services.platform.kafka import GroupMembership, no_decode, parse_without_headers
-from services.platform.outbox import enqueue, enqueued
+from services.platform.outbox import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -94,16 +94,6 @@ class _Assignment(GroupMembership):
         )
 
 
-@dataclass
-class Committed:
-    """What the transactions of one fetched batch changed, for whoever is told after their commit: the
-    regions whose pool changed (the scheduler looks again only when one of them is new to it) and whether
-    any outbox rows were added (else the relay is not woken: a pool batch rarely adds any)."""
-
-    regions: set[str] = field(default_factory=set)
-    outbox: bool = False
-
-
 class MatcherConsumer:
     def __init__(
         self,
@@ -111,7 +101,7 @@ class MatcherConsumer:
         *,
         refusal: RefusalPolicy,
         registry_loader: Callable[[], Any],
-        on_committed: Callable[[Committed], None] | None = None,
+        on_committed: Callable[[], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.refusal = refusal
@@ -125,7 +115,6 @@ class MatcherConsumer:
         self.last_progress = time.monotonic()
         self.processed = 0
         self.in_flight = False  # a batch is being applied (stuck here = no progress, whatever the lag says)
-        self.committed = Committed()  # what the batch being applied (or the last one) changed
         self._locked: set[str] = set()
         self._touched: dict[str, int] = {}
         self.probe: Any = None
@@ -162,12 +151,21 @@ class MatcherConsumer:
         return total
 
     async def handle_records(self, records: Sequence[ConsumerRecord]) -> None:
-        """A fetched batch, one partition at a time (each in offset order, one transaction each)."""
-        self.committed = Committed()
+        """A fetched batch: its pool events in one transaction (each partition's in offset order), the
+        other topics one partition at a time (one transaction each).
+
+        Issue 12 item 3: the pool partitions of one fetch (three or four at 100 events/s, a few events
+        each) were one transaction each, every one paying the same dozen round trips (connection check,
+        begin, inbox, region locks, reads, writes, commit) while the next fetch waited. Their events are
+        independent of one another across partitions (a region's events are all on one partition, and
+        every row the batch path reads or writes is a region's), so one transaction does for all."""
         by_partition: dict[tuple[str, int], list[ConsumerRecord]] = {}
         for record in records:
             by_partition.setdefault((record.topic, record.partition), []).append(record)
-        for part in by_partition.values():
+        pool = [r for (topic, _), part in by_partition.items() if topic == POOL for r in part]
+        groups = [pool] if pool else []
+        groups += [part for (topic, _), part in by_partition.items() if topic != POOL]
+        for part in groups:
             self.in_flight = True
             try:
                 await self._handle_batch(part)
@@ -179,7 +177,8 @@ class MatcherConsumer:
                 self.probe.touch()
 
     async def _handle_batch(self, records: list[ConsumerRecord]) -> None:
-        """One transaction for a partition's batch (each region's row locked and its change recorded once).
+        """One transaction for a batch of one topic: a partition's, or the pool topic's partitions' (each
+        region's row locked and its change recorded once).
         Connection trouble retries the batch; any other failure rolls it back and replays it one message
         per transaction, so only the failing message is skipped."""
         delay = 0.2
@@ -195,7 +194,6 @@ class MatcherConsumer:
                             await self._apply(session, record)
                     for region, partition in self._touched.items():
                         await touch_region(session, region, partition)
-                    self._note_committed(session)
                 return
             except asyncio.CancelledError:
                 raise
@@ -210,12 +208,6 @@ class MatcherConsumer:
                 delay = min(delay * 2, 5.0)
             finally:
                 self._locked, self._touched = set(), {}
-
-    def _note_committed(self, session: AsyncSession) -> None:
-        """Noted at the end of a transaction's work (its commit follows; a failed commit raises, and the
-        batch is retried or replayed, which notes it again)."""
-        self.committed.regions.update(self._touched)
-        self.committed.outbox = self.committed.outbox or enqueued(session)
 
     async def _lock(self, session: AsyncSession, region: str) -> None:
         if region not in self._locked:
@@ -250,7 +242,6 @@ class MatcherConsumer:
                 await self._apply(session, record)
                 for region, partition in self._touched.items():
                     await touch_region(session, region, partition)
-                self._note_committed(session)
             finally:
                 self._locked, self._touched = set(), {}
 
@@ -260,7 +251,7 @@ class MatcherConsumer:
         await self._handlers[record.topic](session, record)
 
     async def _apply_pool_batch(self, session: AsyncSession, records: list[ConsumerRecord]) -> None:
-        """A partition's pool events in the caller's transaction, with what every event needs done in a
+        """A fetch's pool events in the caller's transaction, with what every event needs done in a
         few statements for the whole batch: the inbox rows (one statement), the region locks (two, in
         name order), the cases and units stored for the first time (one per table, and one for their
         case-care rows), and the updates and removals of stored cases and units that need no proposal
@@ -587,6 +578,6 @@ def register_subscriber(
                 extra={"error": type(exc).__name__},
             )
         if consumer.on_committed is not None:
-            consumer.on_committed(consumer.committed)
+            consumer.on_committed()
 
     return subscriber

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import text
@@ -88,7 +88,6 @@ class Scheduler:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()  # a round ended: its region may be due again at once
         self._next_due_s: float | None = None
-        self._waiting: set[str] = set()  # regions with unhandled changes or a request at the last look
         self._loop_task: asyncio.Task[None] | None = None
         self.last_tick = 0.0
         self._last_sizes = 0.0
@@ -118,15 +117,8 @@ class Scheduler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._sleep(), self.pause_s())
 
-    def wake(self, regions: Iterable[str] | None = None) -> None:
-        """Look again now: the next due moment may have moved. With `regions` (whose pool just changed)
-        only if one of them is new to the scheduler — neither waiting at its last look nor running here:
-        a change can only move a waiting region's due moment later (its debounce window starts again; the
-        maximum delay counts from its first unhandled change), and the scheduler already wakes for the
-        earlier one. Should the last look be out of date, the next tick (at most the interval away) sees
-        the change."""
-        if regions is not None and all(r in self._waiting or r in self.tasks for r in regions):
-            return
+    def wake(self) -> None:
+        """Look again now (a pool change committed): the next due moment may have moved."""
         self._wake.set()
 
     def pause_s(self) -> float:
@@ -152,7 +144,6 @@ class Scheduler:
             rows = (
                 await conn.execute(LOOK_SQL, {"debounce": self.debounce_s, "max_delay": self.max_delay_s})
             ).all()
-        self._waiting = {region for region, *_ in rows}
         started = []
         for region, partition, due, _, _ in rows:
             if not due or region in self.tasks:
@@ -191,7 +182,6 @@ class Scheduler:
                 log.exception("could not record the back-off", extra={"region": region})
         finally:
             self.tasks.pop(region, None)
-            self._waiting.discard(region)  # handled, or not: the tick this wakes looks again
             self._wake.set()
 
     async def purge_rounds(self) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy import event, select, text, update
 from devstack.generate import generate_problem
 from schemas.pool import pool_removed, pool_upserted
 from schemas.topics import POOL
-from services.matcher.adapters.consumer import Committed, MatcherConsumer
+from services.matcher.adapters.consumer import MatcherConsumer
 from services.matcher.pool.model import RefusalPolicy
 from services.matcher.pool.tables import case_care, cases, proposals, reference, region_state, units
 from services.platform.db import create_engine, session_maker
@@ -124,8 +124,6 @@ async def test_a_pool_batch_applies_as_its_events_one_by_one(migrated_database_u
     try:
         await consumer._handle_batch(records(batched, 2))
         batch_statements = statements.take()
-        # What the service is told after the commit: the region changed, no outbox row (no relay wake-up).
-        assert consumer.committed == Committed(regions={batched}, outbox=False)
         for record in records(single, 2):
             await consumer.handle(record)
         single_statements = statements.take()
@@ -139,6 +137,36 @@ async def test_a_pool_batch_applies_as_its_events_one_by_one(migrated_database_u
         # Replaying the batch (a redelivery after a crash before the offset commit) changes nothing.
         await consumer._handle_batch(records(batched, 2))
         assert await state(engine, batched) == got
+    finally:
+        await engine.dispose()
+
+
+async def test_the_pool_partitions_of_a_fetch_apply_in_one_transaction(migrated_database_url: str) -> None:
+    """Issue 12 item 3: a fetch's pool events from several partitions (here two regions, interleaved as
+    a fetch may hand them out) go in one transaction and leave, region by region, what each region's
+    events applied one by one leave."""
+    engine = create_engine(migrated_database_url)
+    commits = 0
+
+    def count_commit(*_: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    event.listen(engine.sync_engine, "commit", count_commit)
+    consumer = MatcherConsumer(session_maker(engine), refusal=RefusalPolicy(), registry_loader=lambda: None)
+    tag = uuid.uuid4().hex[:8]
+    regions = {1: f"pm-{tag}-one", 2: f"pm-{tag}-two"}
+    try:
+        parts = [records(region, partition) for partition, region in regions.items()]
+        fetched = [r for pair in zip(*parts, strict=True) for r in pair]
+        await consumer.handle_records(fetched)
+        assert commits == 1
+        for partition, region in regions.items():
+            for record in records(f"{region}-single", partition):
+                await consumer.handle(record)
+        for region in regions.values():
+            got, want = await state(engine, region), await state(engine, f"{region}-single")
+            assert got == want and len(got["cases"]) == 9
     finally:
         await engine.dispose()
 
@@ -291,11 +319,8 @@ async def test_updates_and_removals_in_a_batch_apply_as_one_by_one(migrated_data
             await consumer._handle_batch(as_records(region, 1, seed_events(region, problem), 0))
             await propose(engine, region, pairs)
         statements.take()
-        consumer.committed = Committed()
         await consumer._handle_batch(as_records(batched, 1, update_events(batched, problem), 100))
         batch_statements = statements.take()
-        # Its cancellations put match.cancelled in the outbox: the relay is to be woken.
-        assert consumer.committed == Committed(regions={batched}, outbox=True)
         for record in as_records(single, 1, update_events(single, problem), 100):
             await consumer.handle(record)
         single_statements = statements.take()

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.platform.db import session_maker, transaction
-from services.platform.outbox import OutboxRelay, OutboxRow, enqueue, enqueue_many, enqueued
+from services.platform.outbox import OutboxRelay, OutboxRow, enqueue, enqueue_many
 
 pytestmark = pytest.mark.integration
 
@@ -83,23 +83,6 @@ async def test_relay_publishes_enqueued_event_and_marks_it_sent(
     assert json.loads(message.value) == event
     assert ("content-type", b"application/cloudevents+json") in list(message.headers)
     assert await _unsent(engine, schema) == 0
-
-
-async def test_a_session_tells_whether_it_enqueued(engine: AsyncEngine, schema: str) -> None:
-    """`enqueued(session)`: the matcher wakes its relay after a consumer commit only when it is true."""
-    sessions = session_maker(engine)
-    async with transaction(sessions) as session:
-        await session.execute(text("SELECT 1"))
-        assert not enqueued(session)
-    async with transaction(sessions) as session:
-        await enqueue(session, schema, topic="t", key="k", event=_event(1))
-        assert enqueued(session)
-    async with transaction(sessions) as session:
-        await enqueue_many(session, schema, [("t", "k", _event(2)), ("t", "k", _event(3))])
-        assert enqueued(session)
-    async with transaction(sessions) as session:
-        await enqueue_many(session, schema, [])
-        assert not enqueued(session)
 
 
 async def test_rolled_back_enqueue_is_never_published(
