@@ -46,10 +46,7 @@ class MatcherService:
         self.auth = AuthSettings()
         self.auth.check_start_up(database_is_local=s.database_is_local)
         self.verifier = TokenVerifier(self.auth)
-        # A connection per round in flight (round slots plus one per solver process: rounds/scheduler.py).
-        self.engine = create_engine(
-            s.database_url, pool_size=5 + s.round_concurrency + s.solver_processes, max_overflow=5
-        )
+        self.engine = create_engine(s.database_url, pool_size=5 + s.round_concurrency, max_overflow=5)
         self.sessions = session_maker(self.engine)
         self.solver = SolverPool(s.solver_processes, s.solver_nice)
         self.whatif = WhatIfPool(s.whatif_nice)  # started on the first what-if
@@ -93,7 +90,6 @@ class MatcherService:
             max_delay_s=s.max_delay_s,
             interval_s=s.scheduler_interval_s,
             concurrency=s.round_concurrency,
-            solver_processes=s.solver_processes,
             owned_partitions=self._owned,
             retention_s=s.round_retention_days * 86400,
         )

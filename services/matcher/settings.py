@@ -45,9 +45,7 @@ class MatcherSettings(ServiceSettings):
     scheduler_interval_s: float = Field(default=0.5, gt=0)
     failure_backoff_s: float = Field(default=30.0, ge=0)
     solver_processes: int = Field(default=1, ge=1)
-    # Rounds in their database phases at once (prepare: read the pool, build and record the problem;
-    # record: the proposals). A round waiting for or running in a solver process holds no slot; rounds in
-    # flight are at most this plus solver_processes.
+    # Rounds in flight at once (building and recording are database work; solving queues for a process).
     round_concurrency: int = Field(default=4, ge=1)
     # Records per fetched batch at most; a partition's pool events are applied in a few statements for the
     # whole batch (adapters/consumer.py), so a larger batch catches up faster after a burst.

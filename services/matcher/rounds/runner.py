@@ -12,12 +12,10 @@ The SQL of all three lives in rounds/store.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -70,16 +68,6 @@ class Solved:
     result: dict[str, Any]
     problem_changed: bool = False
     context: RoundContext = field(default_factory=RoundContext)  # eligibility and candidates for the events
-
-
-@contextlib.asynccontextmanager
-async def _holding(slot: asyncio.Semaphore | None) -> AsyncIterator[None]:
-    """`slot` held for the block (nothing without one)."""
-    if slot is None:
-        yield
-        return
-    async with slot:
-        yield
 
 
 def new_round_id(region: str) -> str:
@@ -155,24 +143,17 @@ class RoundRunner:
         # round as the solver's warm start; recorded with the round's parameters, so a replay uses it too.
         self.last_pairs: dict[str, list[tuple[str, str]]] = {}
 
-    async def run(
-        self, region: str, *, force: bool = False, slot: asyncio.Semaphore | None = None
-    ) -> RoundReport | None:
-        """Run a round if the region needs one (or `force`); None if locked elsewhere or nothing to do.
-
-        `slot` (the scheduler's): held for the round's database phases (prepare, record) only, not while
-        the round queues for and runs in a solver process, so due regions can prepare meanwhile."""
+    async def run(self, region: str, *, force: bool = False) -> RoundReport | None:
+        """Run a round if the region needs one (or `force`); None if locked elsewhere or nothing to do."""
         async with region_lock(self.engine, region) as conn:
             if conn is None:
                 return None
-            return await self._run_locked(conn, region, force, slot)
+            return await self._run_locked(conn, region, force)
 
-    async def _run_locked(
-        self, conn: AsyncConnection, region: str, force: bool, slot: asyncio.Semaphore | None = None
-    ) -> RoundReport | None:
+    async def _run_locked(self, conn: AsyncConnection, region: str, force: bool) -> RoundReport | None:
         started = time.monotonic()
         session = AsyncSession(bind=conn, expire_on_commit=False)
-        async with _holding(slot), session.begin():
+        async with session.begin():
             prepared = await self._prepare(session, region, force, started)
         if prepared is None:
             return None
@@ -184,11 +165,11 @@ class RoundRunner:
                 raise
             except Exception as exc:
                 log.exception("solver failed", extra={"round_id": prepared.round_id, "region": region})
-                async with _holding(slot), session.begin():
+                async with session.begin():
                     await self._fail(session, prepared, repr(exc))
                 metrics.ROUNDS.labels(region, "failed").inc()
                 return RoundReport(prepared.round_id, region, "failed", prepared.trigger, 0, 0)
-            async with _holding(slot), session.begin():
+            async with session.begin():
                 report = await self._record(session, prepared, solved)
             self.last_pairs[region] = new_pairs(solved.result)
         finally:

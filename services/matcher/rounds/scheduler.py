@@ -64,7 +64,6 @@ class Scheduler:
         max_delay_s: float,
         interval_s: float,
         concurrency: int,
-        solver_processes: int = 1,
         owned_partitions: Callable[[], set[int] | None],
         on_round: Callable[[RoundReport], None] | None = None,
         retention_s: float | None = None,
@@ -78,12 +77,7 @@ class Scheduler:
         self.interval_s = interval_s
         self.owned_partitions = owned_partitions
         self.on_round = on_round
-        # A round holds a slot for its database phases (prepare, record), not while it queues for or runs
-        # in a solver process (rounds/runner.py): a due region prepares at once instead of waiting behind
-        # rounds that wait for a solver (issue 12 item 3). Rounds in flight — each holds a connection for
-        # its advisory lock — are bounded separately: the slots plus one per solver process.
         self._slots = asyncio.Semaphore(concurrency)
-        self._in_flight = asyncio.Semaphore(concurrency + solver_processes)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()  # a round ended: its region may be due again at once
@@ -165,10 +159,10 @@ class Scheduler:
 
     async def _run(self, region: str) -> None:
         try:
-            async with self._in_flight:
+            async with self._slots:
                 if self._stopping.is_set():
                     return
-                report = await self.runner.run(region, slot=self._slots)
+                report = await self.runner.run(region)
             if report is not None and self.on_round is not None:
                 self.on_round(report)
         except asyncio.CancelledError:

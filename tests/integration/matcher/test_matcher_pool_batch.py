@@ -153,6 +153,7 @@ async def test_the_pool_partitions_of_a_fetch_apply_in_one_transaction(migrated_
         commits += 1
 
     event.listen(engine.sync_engine, "commit", count_commit)
+    statements = _StatementCount(engine)
     consumer = MatcherConsumer(session_maker(engine), refusal=RefusalPolicy(), registry_loader=lambda: None)
     tag = uuid.uuid4().hex[:8]
     regions = {1: f"pm-{tag}-one", 2: f"pm-{tag}-two"}
@@ -161,6 +162,11 @@ async def test_the_pool_partitions_of_a_fetch_apply_in_one_transaction(migrated_
         fetched = [r for pair in zip(*parts, strict=True) for r in pair]
         await consumer.handle_records(fetched)
         assert commits == 1
+        merged = statements.take()
+        for partition, region in regions.items():  # as before: a transaction per partition
+            await consumer._handle_batch(records(f"{region}-apart", partition))
+        assert commits == 3
+        assert merged < statements.take()
         for partition, region in regions.items():
             for record in records(f"{region}-single", partition):
                 await consumer.handle(record)
