@@ -1,11 +1,10 @@
 """Kafka consumer of the matcher: pool events, decisions, offers and offer responses.
 
 A FastStream batch subscriber (as intake's) on all four topics, one consumer group. A fetched batch is
-applied in database transactions together with the records' inbox rows (dedupe on source + id) and any
-outbox rows: its pool events in one (each partition's in offset order), the other topics one partition
-at a time; offsets are committed (AckPolicy.MANUAL) only after those transactions. A rebalance listener
-tells the scheduler which pool partitions this instance owns. Rounds never run here: the scheduler picks up
-what the handlers mark as changed.
+applied one partition at a time, each partition's records in one database transaction together with their
+inbox rows (dedupe on source + id) and any outbox rows; offsets are committed (AckPolicy.MANUAL) only after
+those transactions. A rebalance listener tells the scheduler which pool partitions this instance owns.
+Rounds never run here: the scheduler picks up what the handlers mark as changed.
 """
 
 from __future__ import annotations
@@ -151,21 +150,11 @@ class MatcherConsumer:
         return total
 
     async def handle_records(self, records: Sequence[ConsumerRecord]) -> None:
-        """A fetched batch: its pool events in one transaction (each partition's in offset order), the
-        other topics one partition at a time (one transaction each).
-
-        Issue 12 item 3: the pool partitions of one fetch (three or four at 100 events/s, a few events
-        each) were one transaction each, every one paying the same dozen round trips (connection check,
-        begin, inbox, region locks, reads, writes, commit) while the next fetch waited. Their events are
-        independent of one another across partitions (a region's events are all on one partition, and
-        every row the batch path reads or writes is a region's), so one transaction does for all."""
+        """A fetched batch, one partition at a time (each in offset order, one transaction each)."""
         by_partition: dict[tuple[str, int], list[ConsumerRecord]] = {}
         for record in records:
             by_partition.setdefault((record.topic, record.partition), []).append(record)
-        pool = [r for (topic, _), part in by_partition.items() if topic == POOL for r in part]
-        groups = [pool] if pool else []
-        groups += [part for (topic, _), part in by_partition.items() if topic != POOL]
-        for part in groups:
+        for part in by_partition.values():
             self.in_flight = True
             try:
                 await self._handle_batch(part)
@@ -177,8 +166,7 @@ class MatcherConsumer:
                 self.probe.touch()
 
     async def _handle_batch(self, records: list[ConsumerRecord]) -> None:
-        """One transaction for a batch of one topic: a partition's, or the pool topic's partitions' (each
-        region's row locked and its change recorded once).
+        """One transaction for a partition's batch (each region's row locked and its change recorded once).
         Connection trouble retries the batch; any other failure rolls it back and replays it one message
         per transaction, so only the failing message is skipped."""
         delay = 0.2
@@ -251,7 +239,7 @@ class MatcherConsumer:
         await self._handlers[record.topic](session, record)
 
     async def _apply_pool_batch(self, session: AsyncSession, records: list[ConsumerRecord]) -> None:
-        """A fetch's pool events in the caller's transaction, with what every event needs done in a
+        """A partition's pool events in the caller's transaction, with what every event needs done in a
         few statements for the whole batch: the inbox rows (one statement), the region locks (two, in
         name order), the cases and units stored for the first time (one per table, and one for their
         case-care rows), and the updates and removals of stored cases and units that need no proposal

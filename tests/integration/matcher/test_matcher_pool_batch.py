@@ -141,42 +141,6 @@ async def test_a_pool_batch_applies_as_its_events_one_by_one(migrated_database_u
         await engine.dispose()
 
 
-async def test_the_pool_partitions_of_a_fetch_apply_in_one_transaction(migrated_database_url: str) -> None:
-    """Issue 12 item 3: a fetch's pool events from several partitions (here two regions, interleaved as
-    a fetch may hand them out) go in one transaction and leave, region by region, what each region's
-    events applied one by one leave."""
-    engine = create_engine(migrated_database_url)
-    commits = 0
-
-    def count_commit(*_: Any) -> None:
-        nonlocal commits
-        commits += 1
-
-    event.listen(engine.sync_engine, "commit", count_commit)
-    statements = _StatementCount(engine)
-    consumer = MatcherConsumer(session_maker(engine), refusal=RefusalPolicy(), registry_loader=lambda: None)
-    tag = uuid.uuid4().hex[:8]
-    regions = {1: f"pm-{tag}-one", 2: f"pm-{tag}-two"}
-    try:
-        parts = [records(region, partition) for partition, region in regions.items()]
-        fetched = [r for pair in zip(*parts, strict=True) for r in pair]
-        await consumer.handle_records(fetched)
-        assert commits == 1
-        merged = statements.take()
-        for partition, region in regions.items():  # as before: a transaction per partition
-            await consumer._handle_batch(records(f"{region}-apart", partition))
-        assert commits == 3
-        assert merged < statements.take()
-        for partition, region in regions.items():
-            for record in records(f"{region}-single", partition):
-                await consumer.handle(record)
-        for region in regions.values():
-            got, want = await state(engine, region), await state(engine, f"{region}-single")
-            assert got == want and len(got["cases"]) == 9
-    finally:
-        await engine.dispose()
-
-
 def seed_events(region: str, problem: dict[str, Any]) -> list[Any]:
     """The stored pool the updates below start from: policy, units and cases at T0."""
     out = [pool_upserted("policy", region, region, problem.get("policy") or {}, T0, f"{region}/seed/p")]
