@@ -888,7 +888,11 @@ def _best_per(owner: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
     by_score = np.argsort(-score, kind="stable")  # = np.lexsort((-score, owner)), with a radix sort on owner
     order = by_score[stable_argsort(owner[by_score])]
     owners_sorted = owner[order]
-    rank = np.arange(len(order)) - np.searchsorted(owners_sorted, owners_sorted, side="left")
+    # Each pair's rank within its owner: its position minus where its owner's run starts (the same as a
+    # binary search of every owner, which took 0.13 s at 3 M pairs; this ~0.03 s).
+    starts = np.r_[0, np.nonzero(owners_sorted[1:] != owners_sorted[:-1])[0] + 1]
+    sizes = np.diff(np.r_[starts, len(order)])
+    rank = np.arange(len(order)) - np.repeat(starts, sizes)
     keep = np.zeros(len(owner), dtype=bool)
     keep[order[rank < k]] = True
     return keep
