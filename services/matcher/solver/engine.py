@@ -79,7 +79,9 @@ HUGE_MATRIX_SECONDS_PER_PAIR = 5e-7  # stage1_matrix at 3 M pairs (20 M non-zero
 HUGE_LP_SECONDS_PER_COLUMN = 4e-5
 # Stage 2 after the MIPs (its MIP, the polish flow, row checks): 0.43 s at 3 M pairs, load 1.5 (was 4e-7)
 HUGE_POLISH_SECONDS_PER_PAIR = 2.5e-7
-LAGRANGIAN_SECONDS_PER_PAIR = 1.4e-6  # its min-cost flow (3 M pairs: 4.2 s at a load of 1.5)
+# The Lagrangian bound's pricing and min-cost flow: 3.3-3.7 s at 3 M pairs, load 1.3-2.5 (1.4e-6 until issue
+# 15 item 2: every wall-clock round kept ~0.7 s more back for it than it took).
+LAGRANGIAN_SECONDS_PER_PAIR = 1.2e-6
 # The Lagrangian bound on any duals is at least the LP optimum over all pairs, which is at least a finished
 # round's objective: when the bound is already within this share of that objective, the flow (3.5 s at 3 M
 # pairs) cannot gain more than that, and it is skipped (issue 15 item 2).
