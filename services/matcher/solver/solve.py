@@ -105,7 +105,7 @@ def solve_parsed(problem: Problem, params: SolveParams, *, started: float) -> di
     clock.add("before_compile_seconds", t_compile - started)  # start-up, reading and validating the file
     comp = compile_problem(problem, list(params.previous or ()))
     clock.add("compile_seconds", time.perf_counter() - t_compile)
-    clock.reserve = reserve_seconds(comp)
+    clock.reserve = reserve_seconds(comp, deterministic=params.deterministic)
     run = optimise(comp, clock=clock, budget=time_limit_s, params=params)
     return build_result(problem, comp, run, clock, params)
 

@@ -116,3 +116,23 @@ def test_best_per_owner_by_scanning_picks_the_same_pairs_as_sorting(seed: int) -
         rank = np.arange(3000) - np.searchsorted(owner[order], owner[order], side="left")
         expected[order[rank < k]] = True
         assert np.array_equal(_best_per(owner, score, k), expected)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_best_per_owner_by_sorting_picks_each_owners_best_k(seed: int) -> None:
+    # _best_per's sort (k > BEST_PER_SCAN_MAX; its ranks from each owner's run start since issue 15 item 2)
+    # against a lexsort: ties (rounded scores, -inf) by index, owners with fewer than k pairs, an empty input.
+    from services.matcher.solver.engine import BEST_PER_SCAN_MAX, _best_per
+
+    rng = np.random.default_rng(seed)
+    owner = rng.integers(0, 120, 3000)
+    score = np.round(rng.normal(0, 3, 3000))
+    score[rng.random(3000) < 0.2] = -np.inf
+    for k in range(BEST_PER_SCAN_MAX + 1, BEST_PER_SCAN_MAX + 40, 3):
+        expected = np.zeros(3000, dtype=bool)
+        order = np.lexsort((np.arange(3000), -score, owner))  # by owner, score descending, index
+        rank = np.arange(3000) - np.searchsorted(owner[order], owner[order], side="left")
+        expected[order[rank < k]] = True
+        assert np.array_equal(_best_per(owner, score, k), expected)
+    empty = np.zeros(0, dtype=np.int64)
+    assert len(_best_per(empty, np.zeros(0), BEST_PER_SCAN_MAX + 5)) == 0
