@@ -112,3 +112,19 @@ def optimal_region(n_cases: int, n_units: int, seed: int) -> tuple[Any, int]:
     parsed, _ = validate_problem(p)
     comp = compile_problem(parsed)
     return comp, best["objective"]["priority"] - constant_p(comp)
+
+
+def force_huge_route(monkeypatch: Any) -> None:
+    """The huge-problem route (column generation on HiGHS, trimmed MIPs) on a small region."""
+    from services.matcher.solver import engine
+
+    for name in ("EXACT_MODEL_MAX_PAIRS", "PROOF_MAX_PAIRS", "HUGE_PAIRS", "FULL_LP_MAX_PAIRS"):
+        monkeypatch.setattr(engine, name, 10)
+
+
+def few_first_columns(monkeypatch: Any) -> None:
+    """One first column per case and unit in column generation: several rounds on a small region."""
+    from services.matcher.solver import engine
+
+    for name in ("LP_HUGE_PAIRS_PER_CASE", "LP_PAIRS_PER_UNIT"):
+        monkeypatch.setattr(engine, name, 1)

@@ -10,7 +10,7 @@ from schemas.problem import validate_problem
 from services.matcher.solver import solve_problem
 from services.matcher.solver.compile import compile_problem
 from services.matcher.solver.lp import ColumnLp, solve_stage1_lp
-from tests.unit.solver._instances import optimal_region, region_problem
+from tests.unit.solver._instances import few_first_columns, force_huge_route, optimal_region, region_problem
 
 
 def _compiled(seed: int, n_cases: int = 60, n_units: int = 24):
@@ -67,8 +67,7 @@ def test_the_huge_route_in_deterministic_mode_replays_bit_identically(
     p = region_problem(80, 30, 3)
     exact = solve_problem(p, workers=2, time_limit_s=20)
     assert exact["status"] == "OPTIMAL"
-    for name in ("EXACT_MODEL_MAX_PAIRS", "PROOF_MAX_PAIRS", "HUGE_PAIRS", "FULL_LP_MAX_PAIRS"):
-        monkeypatch.setattr(engine_module, name, 10)
+    force_huge_route(monkeypatch)
     monkeypatch.setattr(engine_module, "HIGHS_LP_ITERATIONS_PER_SECOND", 10)  # 30 iterations for 5 s
     runs = [solve_problem(p, workers=2, time_limit_s=5, deterministic=True) for _ in range(2)]
     assert runs[0]["stats"]["engine"] == "lp_guided"
@@ -97,8 +96,7 @@ def test_column_generation_hands_back_a_round_stopped_at_its_limit(monkeypatch: 
     monkeypatch.setattr(
         engine_module, "HIGHS_LP_ITERATIONS_PER_SECOND", 1 / engine_module.DETERMINISTIC_HIGHS_LP_SHARE
     )
-    for name in ("LP_HUGE_PAIRS_PER_CASE", "LP_PAIRS_PER_UNIT"):  # few first columns: several rounds
-        monkeypatch.setattr(engine_module, name, 1)
+    few_first_columns(monkeypatch)
 
     def run(iterations: int):
         notes: list[str] = []

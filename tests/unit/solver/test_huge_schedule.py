@@ -10,7 +10,7 @@ from schemas.problem import validate_problem
 from services.matcher.solver import engine as engine_module
 from services.matcher.solver.compile import compile_problem
 from services.matcher.solver.lp import LpResult
-from tests.unit.solver._instances import optimal_region, region_problem
+from tests.unit.solver._instances import few_first_columns, optimal_region, region_problem
 
 
 def _round(objective: float, optimal: bool) -> LpResult:
@@ -42,8 +42,7 @@ def test_no_lagrangian_flow_once_column_generation_has_priced_every_pair(
     feas = Feasibility(comp)
     match = engine_module.max_weight_matching(comp, engine_module.relaxed_weights(comp))
     start = feas.greedy(feas.repair(match))
-    for name in ("LP_HUGE_PAIRS_PER_CASE", "LP_PAIRS_PER_UNIT"):  # few first columns: several rounds
-        monkeypatch.setattr(engine_module, name, 1)
+    few_first_columns(monkeypatch)
     notes: list[str] = []
     best, bound, stopped = engine_module._lp_by_columns(
         comp, 10**12, match, True, 10**6, lambda: 1e9, notes, start=start

@@ -13,7 +13,7 @@ from services.matcher.solver import solve_problem
 from services.matcher.solver.arrays import stable_argsort
 from services.matcher.solver.engine import _trim
 from tests.support.checker import check_result
-from tests.unit.solver._instances import optimal_region, region_problem
+from tests.unit.solver._instances import force_huge_route, optimal_region, region_problem
 
 
 @pytest.mark.parametrize(
@@ -40,8 +40,7 @@ def test_the_huge_route_is_feasible_and_its_bound_holds(seed: int, monkeypatch: 
     p = region_problem(80, 30, seed)
     exact = solve_problem(p, workers=2, time_limit_s=20)
     assert exact["status"] == "OPTIMAL"
-    for name in ("EXACT_MODEL_MAX_PAIRS", "PROOF_MAX_PAIRS", "HUGE_PAIRS", "FULL_LP_MAX_PAIRS"):
-        monkeypatch.setattr(engine_module, name, 10)
+    force_huge_route(monkeypatch)
     monkeypatch.setattr(engine_module, "MIP_MAX_PAIRS", 40)  # every restricted MIP is trimmed
     large = solve_problem(p, workers=2, time_limit_s=5)
     assert large["stats"]["engine"] == "lp_guided"
@@ -101,6 +100,16 @@ def test_the_refitted_dual_bound_holds_for_arbitrary_multipliers(seed: int) -> N
         assert dual_bound(comp, y, b, obj - a.T @ y, ub) >= model_optimum - 1e-6
 
 
+def _best_per_by_lexsort(owner: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
+    """The reference for _best_per: each owner's k best pairs by score, ties by index (a plain lexsort)."""
+    n = len(owner)
+    expected = np.zeros(n, dtype=bool)
+    order = np.lexsort((np.arange(n), -score, owner))  # by owner, score descending, index
+    rank = np.arange(n) - np.searchsorted(owner[order], owner[order], side="left")
+    expected[order[rank < k]] = True
+    return expected
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_best_per_owner_by_scanning_picks_the_same_pairs_as_sorting(seed: int) -> None:
     # _best_per's scan (k <= BEST_PER_SCAN_MAX) against a plain sort: ties (rounded scores, -inf) by index.
@@ -111,11 +120,7 @@ def test_best_per_owner_by_scanning_picks_the_same_pairs_as_sorting(seed: int) -
     score = np.round(rng.normal(0, 3, 3000))
     score[rng.random(3000) < 0.2] = -np.inf
     for k in range(1, BEST_PER_SCAN_MAX + 1):
-        expected = np.zeros(3000, dtype=bool)
-        order = np.lexsort((np.arange(3000), -score, owner))  # by owner, score descending, index
-        rank = np.arange(3000) - np.searchsorted(owner[order], owner[order], side="left")
-        expected[order[rank < k]] = True
-        assert np.array_equal(_best_per(owner, score, k), expected)
+        assert np.array_equal(_best_per(owner, score, k), _best_per_by_lexsort(owner, score, k))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -129,10 +134,6 @@ def test_best_per_owner_by_sorting_picks_each_owners_best_k(seed: int) -> None:
     score = np.round(rng.normal(0, 3, 3000))
     score[rng.random(3000) < 0.2] = -np.inf
     for k in range(BEST_PER_SCAN_MAX + 1, BEST_PER_SCAN_MAX + 40, 3):
-        expected = np.zeros(3000, dtype=bool)
-        order = np.lexsort((np.arange(3000), -score, owner))  # by owner, score descending, index
-        rank = np.arange(3000) - np.searchsorted(owner[order], owner[order], side="left")
-        expected[order[rank < k]] = True
-        assert np.array_equal(_best_per(owner, score, k), expected)
+        assert np.array_equal(_best_per(owner, score, k), _best_per_by_lexsort(owner, score, k))
     empty = np.zeros(0, dtype=np.int64)
     assert len(_best_per(empty, np.zeros(0), BEST_PER_SCAN_MAX + 5)) == 0

@@ -14,7 +14,7 @@ from schemas.problem import validate_problem
 from services.matcher.solver import solve_problem
 from services.matcher.solver.compile import compile_problem
 from tests.support.checker import check_result
-from tests.unit.solver._instances import region_problem
+from tests.unit.solver._instances import few_first_columns, force_huge_route, region_problem
 
 
 def test_the_engine_rounds_the_round_stopped_at_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -22,10 +22,8 @@ def test_the_engine_rounds_the_round_stopped_at_its_limit(monkeypatch: pytest.Mo
     from services.matcher.solver.repair import Feasibility
 
     p = region_problem(80, 30, 3)
-    for name in ("EXACT_MODEL_MAX_PAIRS", "PROOF_MAX_PAIRS", "HUGE_PAIRS", "FULL_LP_MAX_PAIRS"):
-        monkeypatch.setattr(engine_module, name, 10)  # the huge route on a small region
-    for name in ("LP_HUGE_PAIRS_PER_CASE", "LP_PAIRS_PER_UNIT"):  # few first columns: several rounds
-        monkeypatch.setattr(engine_module, name, 1)
+    force_huge_route(monkeypatch)
+    few_first_columns(monkeypatch)
 
     handed: list = []  # what _lp_by_columns gave the engine as the stopped round
     real_columns = engine_module._lp_by_columns
