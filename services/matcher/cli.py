@@ -296,6 +296,8 @@ async def _replay(settings: MatcherSettings, args: argparse.Namespace) -> int:
                     "identical": outcome.identical,
                     "problem_sha256_ok": outcome.sha_ok,
                     "reproducible_by": outcome.reproducible_by,
+                    "recorded_versions": outcome.recorded_versions,
+                    "replayed_versions": outcome.replayed_versions,
                     "differences": outcome.differences(),
                 },
                 indent=2,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.matcher.pool.problem import sha256_text
@@ -18,11 +18,31 @@ class ReplayOutcome:
     recorded: dict[str, Any]
     replayed: dict[str, Any]
     reproducible_by: str
+    # What solved the round and what solved it again (rounds/worker.versions(): OR-Tools, and wijkmatch with
+    # the solver's source revision); None where the round's row has no record of it.
+    recorded_versions: dict[str, str | None] = field(default_factory=dict)
+    replayed_versions: dict[str, str | None] = field(default_factory=dict)
+
+    def version_changes(self) -> list[str]:
+        """The recorded versions that differ from this process's (a round recorded before versions were
+        kept is not reported: there is nothing to compare)."""
+        return [
+            f"{name} {self.recorded_versions[name]} -> {self.replayed_versions.get(name)}"
+            for name in sorted(self.recorded_versions)
+            if self.recorded_versions[name] is not None
+            and self.recorded_versions[name] != self.replayed_versions.get(name)
+        ]
 
     def differences(self) -> list[str]:
         out = []
         if not self.sha_ok:
             out.append("the stored problem no longer matches its recorded SHA-256")
+        changed = self.version_changes()
+        if changed and not self.identical:
+            out.append(
+                "solved by other code than the recorded round (" + "; ".join(changed) + "): a replay is "
+                "only expected to be identical on the code that recorded it"
+            )
         a, b = self.recorded, self.replayed
         if a["status"] != b["status"]:
             out.append(f"status {a['status']} -> {b['status']}")
@@ -46,6 +66,7 @@ def reproducible_by(parameters: dict[str, Any], result: dict[str, Any]) -> str:
 
 def replay_round(row: dict[str, Any]) -> ReplayOutcome:
     """`row`: the rounds table row (problem text, problem_sha256, parameters, result). Solves in-process."""
+    from services.matcher.rounds.worker import versions
     from services.matcher.solver import solve_problem
 
     problem_text: str = row["problem"]
@@ -60,4 +81,9 @@ def replay_round(row: dict[str, Any]) -> ReplayOutcome:
         recorded=comparable(recorded),
         replayed=comparable(replayed),
         reproducible_by=reproducible_by(parameters, recorded),
+        recorded_versions={
+            "ortools": row.get("ortools_version"),
+            "wijkmatch": row.get("wijkmatch_version"),
+        },
+        replayed_versions=dict(versions()),
     )

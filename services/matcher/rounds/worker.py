@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import multiprocessing
 import os
 import signal
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from importlib import metadata
+from pathlib import Path
 from typing import Any, TypeVar
 
 from services.matcher.solver.params import SolveParams
@@ -20,15 +22,34 @@ from services.platform import chaos
 _T = TypeVar("_T")
 
 
+def source_revision(package_dir: Path) -> str:
+    """The first 12 hex digits of a SHA-256 over a package's Python sources (relative path and bytes, in
+    path order): it changes with any edit of the code, whatever the package version says."""
+    digest = hashlib.sha256()
+    for path in sorted(package_dir.rglob("*.py")):
+        digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
 @functools.cache
 def versions() -> dict[str, str]:
-    """OR-Tools and wijkmatch versions as installed (recorded with every round)."""
+    """OR-Tools and wijkmatch versions as installed (recorded with every round).
+
+    wijkmatch's carries the solver's source revision as a local version label ("0.1.0+solver.1a2b3c4d5e6f"):
+    the package version is not bumped for every solver change, and a replay must be able to say that the
+    round was solved by other code (issue 15's review: deterministic rounds recorded before a solver change
+    replayed as "not identical" with nothing saying why).
+    """
+    import services.matcher.solver as solver_package
+
     found = {}
     for name in ("ortools", "wijkmatch"):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = "unknown"
+    found["wijkmatch"] += f"+solver.{source_revision(Path(solver_package.__file__).parent)}"
     return found
 
 
