@@ -44,7 +44,13 @@ from services.matcher.pool.apply import (
     entity_action,
 )
 from services.matcher.pool.model import RefusalPolicy
-from services.matcher.pool.repository import lock_region, lock_regions, touch_region, unit_owner
+from services.matcher.pool.repository import (
+    lock_existing_regions,
+    lock_region,
+    lock_regions,
+    touch_region,
+    unit_owner,
+)
 from services.matcher.settings import SCHEMA
 from services.platform.db import is_transient
 from services.platform.inbox import InboxEntry, record_many, record_once
@@ -68,6 +74,19 @@ def _inbox_key(event: Any) -> tuple[str, str]:
 def _region_of(event: Any) -> Any:
     data = event.get("data") if isinstance(event, dict) else None
     return data.get("region") if isinstance(data, dict) else None
+
+
+def _regions_named(records: Sequence[ConsumerRecord]) -> set[str]:
+    """The `data.region` strings of a batch's raw payloads (nothing validated: used to take locks early)."""
+    names: set[str] = set()
+    for record in records:
+        try:
+            region = _region_of(json.loads(record.value))
+        except (ValueError, TypeError):
+            continue
+        if isinstance(region, str) and 0 < len(region) <= 64:
+            names.add(region)
+    return names
 
 
 class _Assignment(GroupMembership):
@@ -178,6 +197,10 @@ class MatcherConsumer:
                     if records[0].topic == POOL:
                         await self._apply_pool_batch(session, records)
                     else:
+                        # The batch's regions first, in name order, as pool batches and rounds take them:
+                        # handlers locking in offset order could deadlock with another instance's batch
+                        # naming the same regions in another order (PostgreSQL aborts one: 40P01, retried).
+                        self._locked |= await lock_existing_regions(session, _regions_named(records))
                         for record in records:
                             await self._apply(session, record)
                     for region, partition in self._touched.items():

@@ -81,6 +81,18 @@ async def lock_regions(session: AsyncSession, regions: Iterable[str]) -> None:
     await session.execute(_LOCK_REGIONS, {"regions": names})
 
 
+async def lock_existing_regions(session: AsyncSession, regions: Iterable[str]) -> set[str]:
+    """Lock the rows of those `regions` that exist, in name order, in one round trip; returns their names.
+
+    For batches whose events are not validated yet (decisions, offer and care answers): names taken from
+    raw payloads never create a region row here (a rejected event must leave no trace); a region that does
+    not exist yet is created and locked by its handler, as before."""
+    names = sorted(set(regions))
+    if not names:
+        return set()
+    return {row[0] for row in await session.execute(_LOCK_REGIONS, {"regions": names})}
+
+
 async def request_round(session: AsyncSession, region: str) -> None:
     stmt = insert(region_state).values(region=region, requested_at=func.now())
     await session.execute(
