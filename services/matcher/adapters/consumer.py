@@ -77,13 +77,22 @@ def _region_of(event: Any) -> Any:
 
 
 def _regions_named(records: Sequence[ConsumerRecord]) -> set[str]:
-    """The `data.region` strings of a batch's raw payloads (nothing validated: used to take locks early)."""
+    """The `data.region` strings of a batch's raw payloads (nothing validated: used to take locks early).
+    On the care-requests topic only the notifier's care.expired counts: the matcher ignores the rest."""
     names: set[str] = set()
     for record in records:
         try:
-            region = _region_of(json.loads(record.value))
+            event = json.loads(record.value)
         except (ValueError, TypeError):
             continue
+        if record.topic == CARE_REQUESTS and not (
+            isinstance(event, dict)
+            and isinstance(event.get("type"), str)
+            and short_type(event["type"]) == "care.expired"
+            and event.get("source") == NOTIFIER_SOURCE
+        ):
+            continue
+        region = _region_of(event)
         if isinstance(region, str) and 0 < len(region) <= 64:
             names.add(region)
     return names

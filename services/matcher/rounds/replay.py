@@ -38,7 +38,13 @@ class ReplayOutcome:
         if not self.sha_ok:
             out.append("the stored problem no longer matches its recorded SHA-256")
         changed = self.version_changes()
-        if changed and not self.identical:
+        recorded = self.recorded_versions.get("wijkmatch")
+        if changed and not self.identical and recorded is not None and "+solver." not in recorded:
+            out.append(
+                f"the round was recorded without a solver revision (wijkmatch {recorded}): whether other "
+                "code solved it cannot be told"
+            )
+        elif changed and not self.identical:
             out.append(
                 "solved by other code than the recorded round (" + "; ".join(changed) + "): a replay is "
                 "only expected to be identical on the code that recorded it"

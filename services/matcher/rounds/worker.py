@@ -22,35 +22,55 @@ from services.platform import chaos
 _T = TypeVar("_T")
 
 
-def source_revision(package_dir: Path) -> str:
+def source_revision(package_dir: Path, extra: bytes = b"") -> str:
     """The first 12 hex digits of a SHA-256 over a package's Python sources (relative path and bytes, in
-    path order): it changes with any edit of the code, whatever the package version says."""
-    digest = hashlib.sha256()
-    for path in sorted(package_dir.rglob("*.py")):
-        digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()[:12]
+    path order, subpackages included) and `extra`: it changes with any edit of the code, whatever the
+    package version says. "unknown" when no source can be read (a build without .py files, a permission)."""
+    digest = hashlib.sha256(extra)
+    try:
+        paths = sorted(package_dir.rglob("*.py"))
+        for path in paths:
+            digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    except OSError:
+        return "unknown"
+    return digest.hexdigest()[:12] if paths else "unknown"
+
+
+# What the solver's answer depends on besides its own package: the problem file's parser and the numeric
+# libraries it calls (OR-Tools is recorded in its own column as well).
+SOLVER_INPUTS = ("schemas/problem.py",)
+SOLVER_LIBRARIES = ("ortools", "highspy", "numpy", "scipy")
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 @functools.cache
 def versions() -> dict[str, str]:
-    """OR-Tools and wijkmatch versions as installed (recorded with every round).
+    """OR-Tools and wijkmatch versions as installed (recorded with every round), once per process.
 
-    wijkmatch's carries the solver's source revision as a local version label ("0.1.0+solver.1a2b3c4d5e6f"):
-    the package version is not bumped for every solver change, and a replay must be able to say that the
-    round was solved by other code (issue 15's review: deterministic rounds recorded before a solver change
-    replayed as "not identical" with nothing saying why).
+    wijkmatch's carries the solver's revision as a local version label ("0.1.0+solver.1a2b3c4d5e6f"): a hash
+    of the solver package's sources, `schemas/problem.py` and the versions of OR-Tools, highspy, numpy and
+    scipy. The package version is not bumped for every solver change, and a replay must be able to say that
+    the round was solved by other code (issue 15's review: deterministic rounds recorded before a solver
+    change replayed as "not identical" with nothing saying why).
     """
+    import schemas
     import services.matcher.solver as solver_package
 
-    found = {}
-    for name in ("ortools", "wijkmatch"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "unknown"
-    found["wijkmatch"] += f"+solver.{source_revision(Path(solver_package.__file__).parent)}"
-    return found
+    extra = b"".join(f"{name}=={_version(name)}\0".encode() for name in SOLVER_LIBRARIES)
+    try:
+        root = Path(schemas.__file__).parent.parent
+        extra += b"".join((root / name).read_bytes() + b"\0" for name in SOLVER_INPUTS)
+        revision = source_revision(Path(solver_package.__file__).parent, extra)
+    except (OSError, TypeError):  # TypeError: a namespace package without __file__
+        revision = "unknown"
+    return {"ortools": _version("ortools"), "wijkmatch": f"{_version('wijkmatch')}+solver.{revision}"}
 
 
 def solve(problem: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:

@@ -122,3 +122,17 @@ async def test_a_rejected_event_naming_a_new_region_leaves_no_region_row(migrate
             assert rows.scalar_one() == 0
     finally:
         await engine.dispose()
+
+
+def test_only_the_notifiers_expiries_name_regions_on_the_care_requests_topic() -> None:
+    """care.requested (the notifier's own, ignored by the matcher) takes no early lock."""
+    expired = expiry(0, 0, "region-x", "one")
+    event = json.loads(expired.value)
+    requested = {**event, "type": "nl.wijkmatch.care.requested"}
+    forged = {**event, "source": "urn:org:provider:prov-a"}
+    as_records = [
+        ConsumerRecord(CARE_REQUESTS, 0, i, 0, 0, b"k", json.dumps(e).encode(), None, 1, 1, ())
+        for i, e in enumerate([requested, forged])
+    ]
+    assert consumer_module._regions_named(as_records) == set()
+    assert consumer_module._regions_named([expired]) == {"region-x"}

@@ -3,6 +3,7 @@ before a solver change replayed as "not identical" with nothing saying why)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -15,15 +16,17 @@ from services.matcher.solver.params import SolveParams
 from tests.support.builders import case, problem, unit
 
 
-def test_the_solver_revision_follows_its_sources(tmp_path: Path) -> None:
+def test_the_solver_revision_follows_its_sources_and_libraries(tmp_path: Path) -> None:
     copy = tmp_path / "solver"
     shutil.copytree(Path(solver_package.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    before = source_revision(copy)
-    assert before == source_revision(Path(solver_package.__file__).parent)  # a copy is the same code
+    before = source_revision(copy, b"numpy==2.0")
+    assert before == source_revision(Path(solver_package.__file__).parent, b"numpy==2.0")  # the same code
+    assert source_revision(copy, b"numpy==2.1") != before  # a library upgrade is other code too
     engine = copy / "engine.py"
     engine.write_text(engine.read_text() + "\n# a change\n")
-    assert source_revision(copy) != before
-    assert versions()["wijkmatch"].endswith(f"+solver.{before}")
+    assert source_revision(copy, b"numpy==2.0") != before
+    assert source_revision(tmp_path / "empty") == "unknown"  # no sources: nothing to tell builds apart
+    assert re.fullmatch(r".+\+solver\.[0-9a-f]{12}", versions()["wijkmatch"])
 
 
 def _recorded_round(**row_versions: str | None) -> dict:
@@ -60,3 +63,12 @@ def test_a_replay_on_the_recording_code_blames_no_version() -> None:
     assert not any("other code" in line for line in outcome.differences())
     # A round recorded before versions were kept: nothing to compare, nothing claimed.
     assert replay_round(_recorded_round()).version_changes() == []
+
+
+def test_a_round_recorded_without_a_solver_revision_is_said_to_be_so() -> None:
+    now = versions()
+    row = _recorded_round(ortools_version=now["ortools"], wijkmatch_version="0.1.0")
+    row["result"] = {**row["result"], "objective": {**row["result"]["objective"], "priority": -1}}
+    lines = replay_round(row).differences()
+    assert any("recorded without a solver revision" in line for line in lines), lines
+    assert not any("solved by other code" in line for line in lines)
