@@ -13,12 +13,15 @@ import pytest
 from sqlalchemy import func, select
 
 from devstack.generate import generate_problem
+from services.matcher.adapters.consumer import TOPICS as MATCHER_TOPICS
 from services.matcher.bootstrap import MatcherService
 from services.matcher.pool import repository as repo
 from services.matcher.pool.tables import proposals, rounds
 from services.matcher.settings import MatcherSettings
 from services.review.app import create_app
+from services.review.entrypoints.consumer import TOPICS as REVIEW_TOPICS
 from tests.integration.review.helpers import auth, review_settings, wait_visible
+from tests.support.kafka_support import start_group_at_end
 from tests.support.matcher_support import pool_events_for, produce_pool, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
@@ -68,7 +71,12 @@ async def test_an_approval_in_review_is_pinned_by_the_matcher(
             instance_id=f"rv-{uuid.uuid4().hex[:6]}",
         )
     )
-    app = create_app(review_settings(kafka_bootstrap, migrated_database_url), configure_logs=False)
+    settings = review_settings(kafka_bootstrap, migrated_database_url)
+    app = create_app(settings, configure_logs=False)
+    # Both fresh groups start where the test starts, not at what earlier tests left on the shared broker
+    # (the full suite's run of 2026-12-07 timed out here after 30 s, both groups replaying that backlog).
+    await start_group_at_end(kafka_bootstrap, matcher.settings.consumer_group, MATCHER_TOPICS)
+    await start_group_at_end(kafka_bootstrap, settings.consumer_group, REVIEW_TOPICS)
     await matcher.start()
     try:
         async with app.router.lifespan_context(app):
