@@ -132,6 +132,7 @@ def build_runtime(settings: NotifierSettings | None = None) -> NotifierRuntime:
             poll_s=settings.webhook_poll_s,
             lease_s=max(settings.webhook_lease_s, settings.webhook_timeout_s + 1),
             retention_s=settings.delivery_retention_days * 86400,
+            allow_private=settings.webhook_allow_private,
         ),
         rng=random.SystemRandom(),
         probe=worker_probe,

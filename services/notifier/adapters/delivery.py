@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.adapters import metrics
+from services.notifier.adapters.egress import NonPublicTargetError, webhook_client
 from services.notifier.adapters.tables import SCHEMA
 from services.notifier.core.retry import RetryPolicy, Verdict, judge, parse_retry_after
 from services.notifier.core.signing import active_secrets, sign_delivery
@@ -77,6 +78,8 @@ class DeliveryConfig:
     poll_s: float = 1.0
     lease_s: float = 60.0
     retention_s: float = 30 * 86400.0
+    # Local use only (the demo receiver on 127.0.0.1): connections to non-public addresses are allowed.
+    allow_private: bool = False
 
 
 class DeliveryWorker:
@@ -105,8 +108,10 @@ class DeliveryWorker:
 
     async def start(self) -> None:
         if self._client is None:
-            # No redirects (a 3xx is the receiver's answer, not a new target), no proxies from the env.
-            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+            # Every connection resolves and checks its target and connects to the checked address
+            # (adapters/egress.py); no redirects (a 3xx is the receiver's answer, not a new target), no
+            # proxies from the env.
+            self._client = webhook_client(allow_private=self.config.allow_private)
         self._stopping.clear()
         self._loop_task = asyncio.create_task(self._run(), name="notifier-delivery")
 
@@ -231,6 +236,14 @@ class DeliveryWorker:
             retry_after = parse_retry_after(response.headers.get("retry-after"), started)
         except httpx.TimeoutException:
             error = "timeout"
+        except NonPublicTargetError as exc:
+            # Refused before any byte was sent; retried like a refused connection (DNS may change back).
+            error = str(exc)
+            metrics.TARGETS_REFUSED.inc()
+            log.warning(
+                "webhook target refused: it resolves to a non-public address",
+                extra={"delivery_id": item.id, "endpoint": item.endpoint_id},
+            )
         except httpx.HTTPError as exc:
             error = type(exc).__name__
         duration = time.monotonic() - t0

@@ -18,9 +18,7 @@ disabled. Admin endpoints (origin `admin`) are left alone by the sync.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,9 +30,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.events import CODE_PATTERN
+from services.notifier.adapters.egress import resolve
 from services.notifier.adapters.tables import endpoints
 from services.notifier.core.signing import SecretError, secret_key
-from services.notifier.core.urls import EndpointUrlError, check_targets, check_url_shape, literal_address
+from services.notifier.core.urls import EndpointUrlError, check_targets, check_url_shape
 
 WEBHOOK_EVENT_TYPES = frozenset(
     {"offer.made", "offer.expired", "match.cancelled", "care.requested", "care.expired"}  # care: issue 16
@@ -117,17 +116,13 @@ def load_registry_webhooks(path: Path) -> list[EndpointSpec]:
 
 
 async def check_endpoint_url(url: str, *, allow_http: bool, allow_private: bool) -> None:
-    """Raises EndpointUrlError unless the URL may be a webhook target (resolves the host name)."""
+    """Raises EndpointUrlError unless the URL may be a webhook target (resolves the host name). Every
+    delivery checks again at connect time (adapters/egress.py): the name may resolve elsewhere later."""
     host = check_url_shape(url, allow_http=allow_http)
-    literal = literal_address(host)
-    if literal is not None:
-        addresses = [literal]
-    else:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except OSError:
-            raise EndpointUrlError("the URL's host does not resolve") from None
-        addresses = sorted({str(info[4][0]) for info in infos})
+    try:
+        addresses = await resolve(host)
+    except OSError:
+        raise EndpointUrlError("the URL's host does not resolve") from None
     check_targets(host, addresses, allow_private=allow_private)
 
 

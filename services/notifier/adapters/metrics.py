@@ -27,6 +27,10 @@ DEAD_LETTERS = Counter(
 ENDPOINTS_DISABLED = Counter(
     "wijkmatch_notifier_endpoints_disabled_total", "Endpoints disabled because the receiver answered 410"
 )
+TARGETS_REFUSED = Counter(
+    "wijkmatch_notifier_webhook_targets_refused_total",
+    "Webhook attempts refused before sending because the target resolved to a non-public address",
+)
 IN_FLIGHT = Gauge("wijkmatch_notifier_webhook_in_flight", "Webhook attempts in flight")
 CARE_REQUESTS = Counter(
     "wijkmatch_notifier_care_requests_total",

@@ -1,5 +1,6 @@
-"""Webhook URL checks at registration: https in production; no loopback, private, link-local or otherwise
-non-public targets unless explicitly allowed for local use."""
+"""Webhook URL checks: https in production; no loopback, private, link-local or otherwise non-public
+targets unless explicitly allowed for local use. Checked at registration and again at every connection a
+delivery makes (`connect_addresses`), so a DNS name that later resolves to a private address is refused."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 2000
+# The error of a delivery attempt refused at connect time (names neither the host nor the address).
+NON_PUBLIC_TARGET = "target resolves to a non-public address"
 
 
 class EndpointUrlError(ValueError):
@@ -63,3 +66,12 @@ def check_targets(host: str, addresses: Iterable[str], *, allow_private: bool) -
         raise EndpointUrlError("loopback targets are not allowed")
     if not all(is_public_address(a) for a in resolved):
         raise EndpointUrlError("the URL points at a loopback, private or otherwise non-public address")
+
+
+def connect_addresses(host: str, addresses: Iterable[str], *, allow_private: bool) -> list[str]:
+    """The addresses a delivery may connect to: the resolver's answer in its order, without repeats, when
+    check_targets accepts all of them; raises EndpointUrlError otherwise (one private address among public
+    ones refuses the host, as at registration)."""
+    ordered = list(dict.fromkeys(addresses))
+    check_targets(host, ordered, allow_private=allow_private)
+    return ordered

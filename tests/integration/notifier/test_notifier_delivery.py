@@ -19,7 +19,9 @@ from standardwebhooks.webhooks import Webhook
 
 from devstack.webhook_receiver import Answer, WebhookReceiver
 from services.notifier.adapters.delivery import DeliveryConfig, DeliveryWorker
+from services.notifier.adapters.endpoints import check_endpoint_url
 from services.notifier.core.retry import RetryPolicy, Verdict
+from services.notifier.core.urls import NON_PUBLIC_TARGET, EndpointUrlError
 from tests.support.matcher_support import wait_until
 from tests.support.notifier_support import add_delivery, add_endpoint, delivery_state
 
@@ -34,6 +36,7 @@ def fast_config(**changes: object) -> DeliveryConfig:
         "total": 32,
         "poll_s": 0.05,
         "lease_s": 5.0,
+        "allow_private": True,  # the receivers listen on 127.0.0.1
     }
     values.update(changes)
     return DeliveryConfig(**values)  # type: ignore[arg-type]
@@ -244,6 +247,57 @@ async def test_during_a_secret_rotation_deliveries_verify_with_the_old_and_the_n
         after = receiver.received[1]
         Webhook(new).verify(after.body, after.headers)
         assert len(after.headers["webhook-signature"].split(" ")) == 1
+
+
+REBOUND = "hooks.rebinding.example"
+
+
+async def test_an_endpoint_whose_name_now_resolves_to_loopback_gets_refused_attempts_and_sends_nothing(
+    monkeypatch: pytest.MonkeyPatch, engine: AsyncEngine, worker_factory
+) -> None:
+    """DNS rebinding: the endpoint was registered while its name resolved to a public address; now the
+    name resolves to 127.0.0.1, where a receiver listens. Every attempt is refused before a byte is sent,
+    logged with the error and retried per the policy (the answer may change back)."""
+    loop = asyncio.get_running_loop()
+    real_getaddrinfo = loop.getaddrinfo
+    dns = {"address": "93.184.216.34"}
+
+    async def getaddrinfo(host: object, port: object, **kwargs: object) -> object:
+        if (host.decode() if isinstance(host, bytes) else host) != REBOUND:  # anyio passes IDNA bytes
+            return await real_getaddrinfo(host, port, **kwargs)  # type: ignore[arg-type]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (dns["address"], port or 0))]
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    refused_before = _refused_targets()
+    with WebhookReceiver() as receiver:
+        url = f"http://{REBOUND}:{receiver.port}/hooks"
+        # registration (as the admin API and the registry sync check it): public then, accepted
+        await check_endpoint_url(url, allow_http=True, allow_private=False)
+        endpoint_id, _ = await add_endpoint(engine, url)
+        delivery_id, _ = await add_delivery(engine, endpoint_id)
+        dns["address"] = "127.0.0.1"  # the name now points at the receiver on loopback
+        with pytest.raises(EndpointUrlError):
+            await check_endpoint_url(url, allow_http=True, allow_private=False)
+        await worker_factory(allow_private=False)
+        state = await wait_until(
+            lambda: _settled_or_tried(engine, delivery_id, times=3), timeout=20, what="three attempts"
+        )
+        assert receiver.received == []  # (a delivery the old code made ends the wait with a request here)
+    assert state["status"] == "pending" and state["dead"] is None
+    assert state["last_error"] == NON_PUBLIC_TARGET and state["last_status_code"] is None
+    assert [(a["error"], a["status_code"], a["verdict"]) for a in state["log"]] == [
+        (NON_PUBLIC_TARGET, None, "retry")
+    ] * len(state["log"])
+    assert _refused_targets() - refused_before >= 3
+
+
+async def _settled_or_tried(engine: AsyncEngine, delivery_id: int, times: int) -> dict | None:
+    state = await delivery_state(engine, delivery_id)
+    return state if state["status"] != "pending" or state["attempts"] >= times else None
+
+
+def _refused_targets() -> float:
+    return REGISTRY.get_sample_value("wijkmatch_notifier_webhook_targets_refused_total") or 0.0
 
 
 async def _unfinished(engine: AsyncEngine, endpoint_id: str) -> int:
