@@ -36,6 +36,26 @@ async def _rows(url: str, sql: str, **params: Any) -> list[Any]:
         await engine.dispose()
 
 
+def _children(pid: int) -> list[int]:
+    """The live child processes of `pid` (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+async def _none_alive(pids: list[int]) -> bool:
+    """True when none of `pids` runs any more (gone, or a zombie nobody has reaped yet)."""
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if state not in ("Z", "X"):
+            return False
+    return True
+
+
 async def test_sigkill_mid_round_redoes_the_round_once_with_no_duplicate_or_lost_proposals(
     kafka_bootstrap: str, migrated_database_url: str, tmp_path: Path
 ) -> None:
@@ -61,8 +81,14 @@ async def test_sigkill_mid_round_redoes_the_round_once_with_no_duplicate_or_lost
                 timeout=60,
                 what="a round in flight",
             )
+            workers = _children(victim.process.pid)  # its solver workers (and multiprocessing's tracker)
+            assert workers, "the matcher runs its solves in worker processes"
             victim.kill()
             assert victim.process.returncode == -9
+            # The solver workers do not outlive their service (one was mid-solve, in the chaos delay).
+            await wait_until(
+                lambda: _none_alive(workers), timeout=15, what="the killed matcher's workers to exit"
+            )
 
             survivor = MatcherProcess(
                 tmp_path / "survivor.log",

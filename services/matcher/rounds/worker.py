@@ -9,6 +9,8 @@ import hashlib
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -79,8 +81,6 @@ def solve(problem: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]
 
     delay_s = chaos.setting("matcher.solve_delay_s")
     if delay_s:
-        import time
-
         time.sleep(delay_s)
 
     return solve_problem(problem, **parameters)
@@ -103,9 +103,26 @@ def solve_round(
         return result, None, repr(exc)[:500]
 
 
+PARENT_CHECK_S = 1.0
+
+
+def _exit_with_parent(parent: int, interval_s: float) -> None:
+    """A worker's watchdog: exit as soon as the service that started it is gone. A pool worker holds both
+    ends of its call queue's pipe, so it never sees EOF when the service dies: after a SIGKILL (or the OOM
+    killer) of the matcher its workers stayed behind for good, idle, or finishing a solve nobody reads
+    (tests/e2e/test_matcher_processes.py)."""
+    while True:
+        time.sleep(interval_s)
+        if os.getppid() != parent:  # re-parented: the service died
+            os._exit(1)
+
+
 def _init_worker(nice: int) -> None:
     # Ignore Ctrl-C in workers: the parent decides whether a round finishes or is abandoned.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(
+        target=_exit_with_parent, args=(os.getppid(), PARENT_CHECK_S), name="parent-watch", daemon=True
+    ).start()
     # Consuming, heartbeats and health checks come first; the solver takes what CPU is left.
     if nice > 0:
         with contextlib.suppress(OSError):
